@@ -1,0 +1,11 @@
+//! One module per subcommand (or family of subcommands).
+
+pub mod analyze;
+pub mod authz;
+pub mod collector;
+pub mod config;
+pub mod console;
+pub mod control;
+pub mod demo;
+pub mod route;
+pub mod runtime;

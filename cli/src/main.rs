@@ -1,0 +1,72 @@
+//! `loupe`: one command for the whole mesh. `loupe demo` runs everything on
+//! this machine; `analyze`, `route` and `authz check` answer questions about
+//! Istio YAML offline; `apply`, `get` and `history` work on the config store;
+//! `control`, `collector` and `console` run each part alone.
+//!
+//! Each subcommand lives in `commands/` and only parses arguments, calls the
+//! crate that owns the work, and prints; exit codes: 0 ok, 1 the command's
+//! answer is a failure (e.g. `analyze` found errors), 2 usage errors.
+#![deny(rust_2018_idioms)]
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+
+#[derive(Parser)]
+#[command(name = "loupe", version, about = "Loupe: a service mesh with a console", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole mesh locally: Postgres, control plane, collector, console, sample app, traffic.
+    Demo(commands::demo::Args),
+    /// Validate Istio YAML files (schema and cross-resource checks).
+    Analyze(commands::analyze::Args),
+    /// Where would a request go? Route selection from VirtualServices.
+    Route(commands::route::Args),
+    /// Authorization questions.
+    Authz {
+        #[command(subcommand)]
+        command: commands::authz::Command,
+    },
+    /// Apply Istio YAML to the config store (validated first; a new revision per changed resource).
+    Apply(commands::config::ApplyArgs),
+    /// List the resources in the config store.
+    Get(commands::config::GetArgs),
+    /// Show the revisions of one resource (KIND/NAMESPACE/NAME).
+    History(commands::config::HistoryArgs),
+    /// Run the control plane alone.
+    Control(commands::control::Args),
+    /// Run the telemetry collector alone.
+    Collector(commands::collector::Args),
+    /// Run the console server alone.
+    Console(commands::console::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => commands::demo::run(args),
+        Command::Analyze(args) => commands::analyze::run(args),
+        Command::Route(args) => commands::route::run(args),
+        Command::Authz { command } => commands::authz::run(command),
+        Command::Apply(args) => commands::config::apply(args),
+        Command::Get(args) => commands::config::get(args),
+        Command::History(args) => commands::config::history(args),
+        Command::Control(args) => commands::control::run(args),
+        Command::Collector(args) => commands::collector::run(args),
+        Command::Console(args) => commands::console::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! `loupe-model` is the one meaning of Istio's configuration in Loupe: the
+//! resource types (`Gateway`, `VirtualService`, `DestinationRule`,
+//! `PeerAuthentication`, `AuthorizationPolicy`) as Istio's YAML spells them,
+//! parsing of multi-document YAML, validation ([`analyze`]), and the two
+//! decisions the data path takes on every request — where it goes
+//! ([`route::Router`]) and whether it is allowed ([`authz::Authorizer`]) —
+//! as pure functions compiled once per configuration.
+//!
+//! It owns no I/O and no runtime: it builds for `wasm32-unknown-unknown` so
+//! the console validates in the browser with exactly the code the control
+//! plane, the proxy and the CLI use.
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+pub mod analyze;
+pub mod authz;
+pub mod meta;
+pub mod networking;
+pub mod parse;
+pub mod peer_auth;
+pub mod request;
+pub mod resource;
+pub mod route;
+pub mod security;
+
+pub use analyze::{Diagnostic, Severity, analyze};
+pub use meta::ObjectMeta;
+pub use request::Request;
+pub use resource::{Kind, ParsedFile, Resource, ResourceKey, parse_documents, to_yaml};

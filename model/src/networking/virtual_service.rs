@@ -1,0 +1,13 @@
+//! `VirtualService` (networking.istio.io v1alpha3, v1beta1, v1). (Skeleton.)
+
+use serde::{Deserialize, Serialize};
+
+use crate::meta::ObjectMeta;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VirtualService {
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: serde_json::Value,
+}

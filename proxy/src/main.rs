@@ -1,0 +1,2 @@
+//! loupe-proxy (skeleton)
+fn main() {}

@@ -1,0 +1,2 @@
+//! loupe-sample (skeleton)
+fn main() {}
