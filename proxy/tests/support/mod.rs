@@ -78,6 +78,18 @@ pub struct ControlPlane {
     snapshot: watch::Sender<Option<Snapshot>>,
     pub seen: Arc<Mutex<Seen>>,
     pub addr: SocketAddr,
+    runtime: Arc<Mutex<RuntimeGuard>>,
+}
+
+/// Shuts its runtime down without blocking (tests drop it in async code).
+struct RuntimeGuard(Option<tokio::runtime::Runtime>);
+
+impl Drop for RuntimeGuard {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 struct DiscoveryPeer {
@@ -118,27 +130,56 @@ impl ControlPlane {
         Self::start_on(0).await
     }
 
+    /// Serves on `port` (0: any) from a runtime of its own, so that
+    /// [`ControlPlane::stop`] can drop every connection at once, as a
+    /// crashed control plane would.
     pub async fn start_on(port: u16) -> ControlPlane {
-        let (tx, rx) = watch::channel(None);
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        let listener = TcpListener::bind(addr(port))
-            .await
-            .expect("bind control plane");
+        Self::start_with(port, watch::channel(None).0, Arc::default())
+    }
+
+    fn start_with(
+        port: u16,
+        snapshot: watch::Sender<Option<Snapshot>>,
+        seen: Arc<Mutex<Seen>>,
+    ) -> ControlPlane {
+        let listener = std::net::TcpListener::bind(addr(port)).expect("bind control plane");
+        listener.set_nonblocking(true).expect("nonblocking");
         let local = listener.local_addr().expect("control addr");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("control plane runtime");
         let peer = DiscoveryPeer {
-            snapshot: rx,
+            snapshot: snapshot.subscribe(),
             seen: seen.clone(),
         };
-        tokio::spawn(
+        runtime.spawn(async move {
+            let listener = TcpListener::from_std(listener).expect("tokio listener");
             tonic::transport::Server::builder()
                 .add_service(DiscoveryServer::new(peer))
-                .serve_with_incoming(TcpListenerStream::new(listener)),
-        );
+                .serve_with_incoming(TcpListenerStream::new(listener))
+                .await
+        });
         ControlPlane {
-            snapshot: tx,
+            snapshot,
             seen,
             addr: local,
+            runtime: Arc::new(Mutex::new(RuntimeGuard(Some(runtime)))),
         }
+    }
+
+    /// Kills the server and every stream it has.
+    pub fn stop(&self) {
+        if let Some(rt) = self.runtime.lock().expect("runtime").0.take() {
+            rt.shutdown_background();
+        }
+    }
+
+    /// A new server on the same port, with the same snapshot and record.
+    pub fn restart(&self) -> ControlPlane {
+        self.stop();
+        Self::start_with(self.addr.port(), self.snapshot.clone(), self.seen.clone())
     }
 
     pub fn url(&self) -> String {
@@ -289,11 +330,26 @@ impl App {
                     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let (rec, body_name) = (rec.clone(), body_name.clone());
                         async move {
+                            let path = req.uri().path().to_string();
                             rec.lock().expect("rec").push(Seen1 {
-                                path: req.uri().path().to_string(),
+                                path: path.clone(),
                                 headers: req.headers().clone(),
                             });
-                            let mut resp = Response::new(Full::new(Bytes::from(body_name)));
+                            // `/echo` answers with the request body; `/slow` after 500 ms.
+                            let body = match path.as_str() {
+                                "/echo" => req
+                                    .into_body()
+                                    .collect()
+                                    .await
+                                    .map(|b| b.to_bytes())
+                                    .unwrap_or_default(),
+                                "/slow" => {
+                                    tokio::time::sleep(Duration::from_millis(500)).await;
+                                    Bytes::from(body_name)
+                                }
+                                _ => Bytes::from(body_name),
+                            };
+                            let mut resp = Response::new(Full::new(body));
                             *resp.status_mut() =
                                 http::StatusCode::from_u16(status).expect("status");
                             Ok::<_, std::convert::Infallible>(resp)
@@ -550,6 +606,30 @@ impl Drop for ProxyProcess {
 
 pub fn client() -> Client<HttpConnector, Full<Bytes>> {
     Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+/// POST `body` to `path`; (status, body).
+pub async fn post(
+    to: SocketAddr,
+    host: &str,
+    path: &str,
+    body: Bytes,
+) -> Result<(u16, Bytes), String> {
+    let req = Request::builder()
+        .method("POST")
+        .uri(format!("http://{to}{path}"))
+        .header("host", host)
+        .body(Full::new(body))
+        .map_err(|e| e.to_string())?;
+    let resp = client().request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, body))
 }
 
 /// GET `path` from `to` with `Host: host`; (status, body).
