@@ -22,6 +22,7 @@ pub mod request;
 pub mod resource;
 pub mod route;
 pub mod security;
+mod serde_util;
 
 pub use analyze::{Diagnostic, Severity, analyze};
 pub use meta::ObjectMeta;
