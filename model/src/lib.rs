@@ -14,6 +14,8 @@
 
 pub mod analyze;
 pub mod authz;
+pub mod duration;
+pub mod host;
 pub mod meta;
 pub mod networking;
 pub mod parse;

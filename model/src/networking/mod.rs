@@ -16,5 +16,6 @@ pub use http_route::{
 };
 pub use traffic_policy::{ClientTlsMode, ClientTlsSettings, TrafficPolicy};
 pub use virtual_service::{
-    HttpMatchRequest, HttpRoute, HttpRouteDestination, VirtualService, VirtualServiceSpec,
+    GatewayRef, HttpMatchRequest, HttpRoute, HttpRouteDestination, VirtualService,
+    VirtualServiceSpec,
 };

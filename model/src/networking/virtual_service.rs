@@ -210,3 +210,48 @@ pub struct L4MatchAttributes {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_namespace: Option<String>,
 }
+
+/// What a `gateways` entry names: the sidecars (`mesh`) or one Gateway.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GatewayRef {
+    Mesh,
+    Gateway { namespace: String, name: String },
+}
+
+impl GatewayRef {
+    /// Resolves a `gateways` entry of a VirtualService in `vs_namespace`:
+    /// `mesh`, `namespace/name`, `name` (the VirtualService's namespace), or
+    /// the legacy `name.namespace.svc.cluster.local`.
+    pub fn parse(reference: &str, vs_namespace: &str) -> GatewayRef {
+        if reference == "mesh" {
+            return GatewayRef::Mesh;
+        }
+        if let Some((namespace, name)) = reference.split_once('/') {
+            return GatewayRef::Gateway {
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+            };
+        }
+        if let Some(short) = reference.strip_suffix(".svc.cluster.local") {
+            if let Some((name, namespace)) = short.split_once('.') {
+                return GatewayRef::Gateway {
+                    namespace: namespace.to_string(),
+                    name: name.to_string(),
+                };
+            }
+        }
+        GatewayRef::Gateway {
+            namespace: vs_namespace.to_string(),
+            name: reference.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for GatewayRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GatewayRef::Mesh => f.write_str("mesh"),
+            GatewayRef::Gateway { namespace, name } => write!(f, "{namespace}/{name}"),
+        }
+    }
+}
