@@ -232,13 +232,13 @@ impl GatewayRef {
                 name: name.to_string(),
             };
         }
-        if let Some(short) = reference.strip_suffix(".svc.cluster.local") {
-            if let Some((name, namespace)) = short.split_once('.') {
-                return GatewayRef::Gateway {
-                    namespace: namespace.to_string(),
-                    name: name.to_string(),
-                };
-            }
+        if let Some(short) = reference.strip_suffix(".svc.cluster.local")
+            && let Some((name, namespace)) = short.split_once('.')
+        {
+            return GatewayRef::Gateway {
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+            };
         }
         GatewayRef::Gateway {
             namespace: vs_namespace.to_string(),

@@ -193,10 +193,10 @@ impl CompiledMatch {
     pub(crate) fn matches(&self, r: &RequestView<'_>, context: &GatewayRef) -> bool {
         let one =
             |m: &Option<Matcher>, v: &str, ic: bool| m.as_ref().is_none_or(|m| m.matches(v, ic));
-        if let Some(gateways) = &self.gateways {
-            if !gateways.contains(context) {
-                return false;
-            }
+        if let Some(gateways) = &self.gateways
+            && !gateways.contains(context)
+        {
+            return false;
         }
         one(&self.uri, r.path, self.ignore_uri_case)
             && one(&self.scheme, r.scheme, false)
