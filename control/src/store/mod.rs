@@ -121,21 +121,39 @@ impl ConfigStore {
         yaml: &str,
         author: &str,
     ) -> Result<Vec<Applied>, StoreError> {
-        let parsed = loupe_model::parse_documents(source, yaml);
-        refuse_on_errors(&parsed.diagnostics)?;
+        self.apply_all(&[(source, yaml)], author).await
+    }
+
+    /// [`ConfigStore::apply`] of several texts (`(source, text)` pairs) as
+    /// one all-or-nothing change, as `loupe apply -f a.yaml -f b.yaml` does.
+    pub async fn apply_all(
+        &self,
+        texts: &[(&str, &str)],
+        author: &str,
+    ) -> Result<Vec<Applied>, StoreError> {
+        let mut diagnostics = Vec::new();
+        let mut resources = Vec::new();
         let mut seen = HashSet::new();
-        for r in &parsed.resources {
-            let key = r.key();
-            if !seen.insert(key.clone()) {
-                return Err(StoreError::invalid(
-                    key.to_string(),
-                    "metadata.name",
-                    format!("{key} is defined twice in {source}; keep one"),
-                ));
+        for (source, text) in texts {
+            let parsed = loupe_model::parse_documents(source, text);
+            diagnostics.extend(parsed.diagnostics);
+            for r in parsed.resources {
+                let key = r.key();
+                if !seen.insert(key.clone()) {
+                    diagnostics.push(Diagnostic {
+                        severity: Severity::Error,
+                        resource: key.to_string(),
+                        path: "metadata.name".into(),
+                        message: format!("{key} is given twice ({source}); keep one"),
+                    });
+                }
+                resources.push(r);
             }
         }
-        let changes = parsed.resources.into_iter().map(Change::Put).collect();
-        self.write(changes, author, &format!("apply {source}"))
+        refuse_on_errors(&diagnostics)?;
+        let sources: Vec<&str> = texts.iter().map(|(s, _)| *s).collect();
+        let changes = resources.into_iter().map(Change::Put).collect();
+        self.write(changes, author, &format!("apply {}", sources.join(", ")))
             .await
     }
 
