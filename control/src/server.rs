@@ -30,19 +30,17 @@ pub struct Options {
 pub enum ControlError {
     #[error(transparent)]
     Database(#[from] loupe_db::DbError),
-    #[error("loading the config failed: {0}")]
+    #[error("loading the config failed")]
     Store(#[from] StoreError),
-    #[error("cannot LISTEN for config changes on channel loupe_config: {0}")]
+    #[error("cannot LISTEN for config changes on channel loupe_config")]
     Listen(#[source] sqlx::Error),
-    #[error(
-        "cannot listen on {addr}: {source} (is another control plane running? choose another --listen)"
-    )]
+    #[error("cannot listen on {addr} (is another control plane running? choose another --listen)")]
     Bind {
         addr: SocketAddr,
         #[source]
         source: std::io::Error,
     },
-    #[error("the gRPC server failed: {0}")]
+    #[error("the gRPC server failed")]
     Serve(#[source] tonic::transport::Error),
 }
 

@@ -73,8 +73,8 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     }
     let author = args
         .author
-        .or_else(|| std::env::var("USER").ok())
-        .filter(|a| !a.is_empty())
+        .or_else(|| std::env::var("USER").ok().filter(|a| !a.is_empty()))
+        .or_else(|| std::env::var("LOGNAME").ok().filter(|a| !a.is_empty()))
         .unwrap_or_else(|| "unknown".to_string());
     runtime::block_on(async move {
         let store = connect(&url).await?;

@@ -29,7 +29,7 @@ pub enum StoreError {
     #[error("another change to {key} was committed at the same time; apply again")]
     Conflict { key: String },
 
-    #[error("config store: {action} failed: {source} (is Postgres up? see DATABASE_URL)")]
+    #[error("config store: {action} failed (is Postgres up? see DATABASE_URL)")]
     Database {
         action: &'static str,
         #[source]
