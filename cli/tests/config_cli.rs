@@ -249,3 +249,47 @@ fn database_comes_from_the_demo_state_file_or_a_clear_error() {
     let out = ok(loupe(&home, None, &["get", "destinationrules"]));
     assert!(out.contains("reviews"), "{out}");
 }
+
+#[test]
+fn control_serves_until_sigterm() {
+    let pg = loupe_db::PrivatePostgres::start_temporary().expect("private postgres");
+    let scratch = Scratch::new("control");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loupe"))
+        .args(["control", "--listen", &listen])
+        .env("DATABASE_URL", pg.url())
+        .env("LOUPE_HOME", &scratch.0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start loupe control");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(&listen).is_err() {
+        if std::time::Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            panic!("loupe control did not listen on {listen}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(term.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("loupe control still running 10 s after SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "clean exit on SIGTERM: {status}");
+}

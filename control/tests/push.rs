@@ -297,3 +297,37 @@ async fn a_stream_that_does_not_start_with_hello_is_refused() {
     assert!(cp.registry.connections().is_empty());
     cp.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_change_missed_by_notify_is_found_by_the_periodic_check() {
+    let db = db().await;
+    let cp = control(&db.pool).await;
+    cp.store
+        .apply("bookinfo.yaml", &bookinfo(50, 50), "alice")
+        .await
+        .unwrap();
+    let mut proxy = Proxy::connect(
+        cp.addr,
+        hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001"),
+    )
+    .await;
+    proxy
+        .until(Duration::from_secs(2), |s| weight_of_v3(s) == Some(50))
+        .await;
+
+    // Written around the store: no NOTIFY, as if the notification were lost.
+    let started = Instant::now();
+    sqlx::query(
+        "INSERT INTO config_revisions (kind, namespace, name, revision, yaml, object, author)
+         SELECT kind, namespace, name, revision + 1,
+                replace(yaml, 'weight: 50', 'weight: 77'), object, 'sql'
+         FROM config_revisions WHERE kind = 'VirtualService'",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let within = loupe_control::RECHECK_INTERVAL + Duration::from_secs(1);
+    proxy.until(within, |s| weight_of_v3(s) == Some(77)).await;
+    println!("picked up without NOTIFY after {:?}", started.elapsed());
+    cp.shutdown().await;
+}
