@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 pub enum CollectorError {
     #[error(transparent)]
     Database(#[from] loupe_db::DbError),
-    #[error("cannot listen for OTLP/{protocol} on {addr}: {source} (is the port in use? pass another address)")]
+    #[error(
+        "cannot listen for OTLP/{protocol} on {addr}: {source} (is the port in use? pass another address)"
+    )]
     Bind {
         protocol: &'static str,
         addr: SocketAddr,

@@ -103,7 +103,8 @@ impl Collector {
         let pool = loupe_db::connect(&options.database_url, 6).await?;
         let today = chrono::Utc::now().date_naive();
         partitions::ensure_ahead(&pool, today).await?;
-        if let Err(error) = partitions::apply_retention(&pool, today, options.retention_days).await {
+        if let Err(error) = partitions::apply_retention(&pool, today, options.retention_days).await
+        {
             tracing::warn!(%error, "retention failed; will retry at the next maintenance");
         }
 
@@ -272,11 +273,13 @@ fn local_addr(
     listener: &TcpListener,
     addr: SocketAddr,
 ) -> Result<SocketAddr, CollectorError> {
-    listener.local_addr().map_err(|source| CollectorError::Bind {
-        protocol,
-        addr,
-        source,
-    })
+    listener
+        .local_addr()
+        .map_err(|source| CollectorError::Bind {
+            protocol,
+            addr,
+            source,
+        })
 }
 
 async fn flush_drops(

@@ -74,15 +74,22 @@ pub async fn ensure_partition(
             let mut tx = pool.begin().await.map_err(err)?;
             let statements = [
                 format!("LOCK TABLE {table}_default IN ACCESS EXCLUSIVE MODE"),
-                format!("CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"),
+                format!(
+                    "CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+                ),
                 format!(
                     "WITH moved AS (DELETE FROM {table}_default WHERE {column} >= '{from}' AND {column} < '{to}' RETURNING *) \
                      INSERT INTO {name} SELECT * FROM moved"
                 ),
-                format!("ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM ('{from}') TO ('{to}')"),
+                format!(
+                    "ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM ('{from}') TO ('{to}')"
+                ),
             ];
             for statement in &statements {
-                sqlx::query(AssertSqlSafe(statement.as_str())).execute(&mut *tx).await.map_err(err)?;
+                sqlx::query(AssertSqlSafe(statement.as_str()))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err)?;
             }
             tx.commit().await.map_err(err)?;
             tracing::info!(partition = %name, "partition created from rows of the default partition");
@@ -136,9 +143,9 @@ pub async fn apply_retention(
         sqlx::query(AssertSqlSafe(format!(
             "DELETE FROM {table}_default WHERE {column} < '{cutoff}'"
         )))
-            .execute(pool)
-            .await
-            .map_err(err)?;
+        .execute(pool)
+        .await
+        .map_err(err)?;
     }
     sqlx::query("DELETE FROM trace_summaries WHERE end_time < $1")
         .bind(oldest_kept.and_time(chrono::NaiveTime::MIN).and_utc())

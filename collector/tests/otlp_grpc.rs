@@ -27,15 +27,39 @@ async fn grpc_export_writes_spans_and_a_trace_summary() {
                 "istio-ingressgateway",
                 vec![span(1, 1, None, "GET /productpage", t0, 50 * ms, false)],
             ),
-            resource_spans("productpage", vec![span(1, 2, Some(1), "GET /productpage", t0 + ms, 45 * ms, false)]),
-            resource_spans("reviews", vec![span(1, 3, Some(2), "GET /reviews", t0 + 5 * ms, 20 * ms, true)]),
+            resource_spans(
+                "productpage",
+                vec![span(
+                    1,
+                    2,
+                    Some(1),
+                    "GET /productpage",
+                    t0 + ms,
+                    45 * ms,
+                    false,
+                )],
+            ),
+            resource_spans(
+                "reviews",
+                vec![span(
+                    1,
+                    3,
+                    Some(2),
+                    "GET /reviews",
+                    t0 + 5 * ms,
+                    20 * ms,
+                    true,
+                )],
+            ),
         ]))
         .await
         .expect("export accepted")
         .into_inner();
     assert_eq!(response.partial_success, None);
 
-    let n = h.wait_count("SELECT count(*) FROM trace_summaries", 1).await;
+    let n = h
+        .wait_count("SELECT count(*) FROM trace_summaries", 1)
+        .await;
     assert_eq!(n, 1);
     let (root_service, root_operation, span_count, error_count, services, duration_us): (
         Option<String>,
@@ -58,7 +82,17 @@ async fn grpc_export_writes_spans_and_a_trace_summary() {
     assert_eq!(services, ["istio-ingressgateway", "productpage", "reviews"]);
     assert_eq!(duration_us.round() as i64, 50_000);
 
-    let rows: Vec<(String, String, Option<String>, String, i16, i64, i16, serde_json::Value)> = sqlx::query_as(
+    type SpanRow = (
+        String,
+        String,
+        Option<String>,
+        String,
+        i16,
+        i64,
+        i16,
+        serde_json::Value,
+    );
+    let rows: Vec<SpanRow> = sqlx::query_as(
         "SELECT trace_id, span_id, parent_span_id, service, kind, duration_us, status_code, attributes
          FROM spans ORDER BY start_time",
     )
@@ -67,7 +101,10 @@ async fn grpc_export_writes_spans_and_a_trace_summary() {
     .unwrap();
     assert_eq!(rows.len(), 3);
     let trace = format!("{}{:016x}", "aa".repeat(8), 1);
-    assert!(rows.iter().all(|r| r.0 == trace), "lowercase hex trace ids: {rows:?}");
+    assert!(
+        rows.iter().all(|r| r.0 == trace),
+        "lowercase hex trace ids: {rows:?}"
+    );
     assert_eq!(rows[0].1, "0000000000000002");
     assert_eq!(rows[0].2, None);
     assert_eq!(rows[2].2.as_deref(), Some("0000000000000003"));
@@ -82,7 +119,15 @@ async fn grpc_export_writes_spans_and_a_trace_summary() {
     client
         .export(request(vec![resource_spans(
             "ratings",
-            vec![span(1, 4, Some(3), "GET /ratings", t0 + 10 * ms, 60 * ms, false)],
+            vec![span(
+                1,
+                4,
+                Some(3),
+                "GET /ratings",
+                t0 + 10 * ms,
+                60 * ms,
+                false,
+            )],
         )]))
         .await
         .expect("second export");
@@ -97,7 +142,10 @@ async fn grpc_export_writes_spans_and_a_trace_summary() {
     .await
     .unwrap();
     assert_eq!(root.as_deref(), Some("istio-ingressgateway"), "root kept");
-    assert_eq!(services, ["istio-ingressgateway", "productpage", "ratings", "reviews"]);
+    assert_eq!(
+        services,
+        ["istio-ingressgateway", "productpage", "ratings", "reviews"]
+    );
     assert_eq!(duration_us.round() as i64, 70_000, "end = greatest end");
 }
 
@@ -126,11 +174,21 @@ async fn grpc_burst_of_10000_spans_is_written_in_full() {
     for t in tasks {
         t.await.unwrap().expect("export accepted");
     }
-    assert_eq!(h.wait_count("SELECT count(*) FROM spans", 10_000).await, 10_000);
-    assert_eq!(h.count("SELECT count(*) FROM trace_summaries").await, 2_000);
-    assert_eq!(h.count("SELECT sum(span_count)::bigint FROM trace_summaries").await, 10_000);
     assert_eq!(
-        h.count("SELECT count(*) FROM trace_summaries WHERE root_service = 'burst' AND span_count = 5").await,
+        h.wait_count("SELECT count(*) FROM spans", 10_000).await,
+        10_000
+    );
+    assert_eq!(h.count("SELECT count(*) FROM trace_summaries").await, 2_000);
+    assert_eq!(
+        h.count("SELECT sum(span_count)::bigint FROM trace_summaries")
+            .await,
+        10_000
+    );
+    assert_eq!(
+        h.count(
+            "SELECT count(*) FROM trace_summaries WHERE root_service = 'burst' AND span_count = 5"
+        )
+        .await,
         2_000
     );
 }
@@ -152,7 +210,9 @@ async fn stalled_writer_answers_resource_exhausted_with_retry_info_and_counts_dr
     let batch = |first: u64| {
         request(vec![resource_spans(
             "svc",
-            (first..first + 4).map(|i| span(i, i, None, "op", t0, 1000, false)).collect(),
+            (first..first + 4)
+                .map(|i| span(i, i, None, "op", t0, 1000, false))
+                .collect(),
         )])
     };
     client.export(batch(0)).await.expect("4 of 10 fit");
@@ -161,13 +221,21 @@ async fn stalled_writer_answers_resource_exhausted_with_retry_info_and_counts_dr
     assert_eq!(status.code(), tonic::Code::ResourceExhausted);
     let details = loupe_collector::otlp::rpc_status::RpcStatus::decode(status.details())
         .expect("grpc-status-details-bin is a google.rpc.Status");
-    assert_eq!(details.details[0].type_url, "type.googleapis.com/google.rpc.RetryInfo");
-    let retry = loupe_collector::otlp::rpc_status::RetryInfo::decode(details.details[0].value.as_slice()).unwrap();
+    assert_eq!(
+        details.details[0].type_url,
+        "type.googleapis.com/google.rpc.RetryInfo"
+    );
+    let retry =
+        loupe_collector::otlp::rpc_status::RetryInfo::decode(details.details[0].value.as_slice())
+            .unwrap();
     assert_eq!(retry.retry_delay.unwrap().seconds, 1);
 
     // OTLP/HTTP gets its own retry signal from the same full queue.
     let http = reqwest::Client::new()
-        .post(format!("http://{}/v1/traces", h.collector().otlp_http_addr()))
+        .post(format!(
+            "http://{}/v1/traces",
+            h.collector().otlp_http_addr()
+        ))
         .header("content-type", "application/x-protobuf")
         .body(batch(12).encode_to_vec())
         .send()
@@ -186,7 +254,10 @@ async fn stalled_writer_answers_resource_exhausted_with_retry_info_and_counts_dr
         .await;
     assert_eq!(refused, 8, "4 refused over gRPC + 4 over HTTP, all counted");
     // Room again: the retry is accepted.
-    client.export(batch(8)).await.expect("accepted after the writer caught up");
+    client
+        .export(batch(8))
+        .await
+        .expect("accepted after the writer caught up");
     assert_eq!(h.wait_count("SELECT count(*) FROM spans", 12).await, 12);
 }
 
@@ -201,11 +272,18 @@ async fn shutdown_writes_every_queued_span() {
     client
         .export(request(vec![resource_spans(
             "svc",
-            (0..7).map(|i| span(1, i, None, "op", t0, 1000, false)).collect(),
+            (0..7)
+                .map(|i| span(1, i, None, "op", t0, 1000, false))
+                .collect(),
         )]))
         .await
         .expect("export");
     drop(client);
-    h.collector.take().unwrap().shutdown().await.expect("clean shutdown");
+    h.collector
+        .take()
+        .unwrap()
+        .shutdown()
+        .await
+        .expect("clean shutdown");
     assert_eq!(h.count("SELECT count(*) FROM spans").await, 7);
 }

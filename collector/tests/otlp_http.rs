@@ -35,10 +35,17 @@ async fn http_protobuf_export_writes_rows() {
     assert_eq!(response.headers()["content-type"], "application/x-protobuf");
     let decoded = ExportTraceServiceResponse::decode(response.bytes().await.unwrap()).unwrap();
     assert_eq!(decoded.partial_success, None);
-    assert_eq!(h.wait_count("SELECT count(*) FROM spans WHERE service = 'details'", 2).await, 2);
     assert_eq!(
-        h.wait_count("SELECT span_count::bigint FROM trace_summaries WHERE root_operation = 'GET /details'", 2)
+        h.wait_count("SELECT count(*) FROM spans WHERE service = 'details'", 2)
             .await,
+        2
+    );
+    assert_eq!(
+        h.wait_count(
+            "SELECT span_count::bigint FROM trace_summaries WHERE root_operation = 'GET /details'",
+            2
+        )
+        .await,
         2
     );
 }
@@ -81,8 +88,16 @@ async fn http_json_export_writes_rows_and_reports_invalid_spans() {
         .unwrap();
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(body["partialSuccess"]["rejectedSpans"], 1, "the all-zero span id is rejected: {body}");
-    assert!(body["partialSuccess"]["errorMessage"].as_str().unwrap().contains("spanId"));
+    assert_eq!(
+        body["partialSuccess"]["rejectedSpans"], 1,
+        "the all-zero span id is rejected: {body}"
+    );
+    assert!(
+        body["partialSuccess"]["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("spanId")
+    );
 
     assert_eq!(h.wait_count("SELECT count(*) FROM spans", 1).await, 1);
     let (trace_id, span_id, service, kind, duration_us, status, attrs): (
@@ -93,20 +108,31 @@ async fn http_json_export_writes_rows_and_reports_invalid_spans() {
         i64,
         i16,
         serde_json::Value,
-    ) = sqlx::query_as("SELECT trace_id, span_id, service, kind, duration_us, status_code, attributes FROM spans")
-        .fetch_one(&h.pool)
-        .await
-        .unwrap();
-    assert_eq!(trace_id, "5b8efff798038103d269b633813fc60c", "stored lowercase");
+    ) = sqlx::query_as(
+        "SELECT trace_id, span_id, service, kind, duration_us, status_code, attributes FROM spans",
+    )
+    .fetch_one(&h.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        trace_id, "5b8efff798038103d269b633813fc60c",
+        "stored lowercase"
+    );
     assert_eq!(span_id, "eee19b7ec3c1b174");
     assert_eq!(service, "checkout");
     assert_eq!((kind, duration_us, status), (2, 2_500, 2));
     assert_eq!(attrs["http.status_code"], 500);
     assert_eq!(attrs["retry.ratio"], 0.5);
     assert_eq!(attrs["resource.telemetry.sdk.language"], "python");
-    assert_eq!(attrs["otel.scope.name"], "opentelemetry.instrumentation.flask");
+    assert_eq!(
+        attrs["otel.scope.name"],
+        "opentelemetry.instrumentation.flask"
+    );
     assert_eq!(attrs["otel.status_description"], "boom");
-    assert_eq!(attrs["otel.events"][0]["attributes"]["exception.type"], "KeyError");
+    assert_eq!(
+        attrs["otel.events"][0]["attributes"]["exception.type"],
+        "KeyError"
+    );
     assert_eq!(
         h.wait_count(
             "SELECT coalesce(sum(count), 0)::bigint FROM telemetry_drops WHERE reason = 'invalid_span'",
@@ -130,7 +156,8 @@ async fn malformed_bodies_get_400_with_a_message_and_write_nothing() {
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
-    let status = RpcStatus::decode(response.bytes().await.unwrap()).expect("a google.rpc.Status body");
+    let status =
+        RpcStatus::decode(response.bytes().await.unwrap()).expect("a google.rpc.Status body");
     assert_eq!(status.code, 3, "INVALID_ARGUMENT");
     assert!(status.message.contains("protobuf"), "{}", status.message);
 
@@ -144,7 +171,10 @@ async fn malformed_bodies_get_400_with_a_message_and_write_nothing() {
     assert_eq!(response.status(), 400);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["code"], 3);
-    assert!(body["message"].as_str().unwrap().contains("OTLP JSON"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("OTLP JSON"),
+        "{body}"
+    );
 
     let response = client
         .post(url(&h))
@@ -154,7 +184,13 @@ async fn malformed_bodies_get_400_with_a_message_and_write_nothing() {
         .await
         .unwrap();
     assert_eq!(response.status(), 415);
-    assert!(response.text().await.unwrap().contains("application/x-protobuf"));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("application/x-protobuf")
+    );
 
     // Nothing queued, nothing written, even after a batch interval.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;

@@ -34,17 +34,32 @@ async fn partitions_are_created_ahead_recovered_from_default_and_expired() {
     .unwrap();
     assert_eq!(h.count("SELECT count(*) FROM ONLY spans_default").await, 1);
     // … and creating that day's partition moves it instead of failing.
-    assert!(ensure_partition(&h.pool, "spans", "start_time", day).await.unwrap());
+    assert!(
+        ensure_partition(&h.pool, "spans", "start_time", day)
+            .await
+            .unwrap()
+    );
     assert_eq!(h.count("SELECT count(*) FROM ONLY spans_default").await, 0);
     assert_eq!(h.count("SELECT count(*) FROM spans_20300101").await, 1);
-    assert_eq!(h.count("SELECT count(*) FROM spans WHERE trace_id = 't'").await, 1);
-    assert!(!ensure_partition(&h.pool, "spans", "start_time", day).await.unwrap(), "idempotent");
+    assert_eq!(
+        h.count("SELECT count(*) FROM spans WHERE trace_id = 't'")
+            .await,
+        1
+    );
+    assert!(
+        !ensure_partition(&h.pool, "spans", "start_time", day)
+            .await
+            .unwrap(),
+        "idempotent"
+    );
 
     // Retention: a partition 30 days old goes, the last 7 days and today stay.
     let old = today - Days::new(30);
     let kept = today - Days::new(7);
     for d in [old, kept] {
-        ensure_partition(&h.pool, "edge_rollups", "ts", d).await.unwrap();
+        ensure_partition(&h.pool, "edge_rollups", "ts", d)
+            .await
+            .unwrap();
     }
     let dropped = apply_retention(&h.pool, today, 7).await.unwrap();
     assert_eq!(dropped, vec![partition_name("edge_rollups", old)]);

@@ -37,7 +37,9 @@ fn labels(source: &str, code: &str) -> String {
 
 /// Istio's exposition for series (source, code, requests, sum_ms, ≤10ms count).
 fn exposition(series: &[(&str, &str, u64, f64, u64)]) -> String {
-    let mut out = String::from("# HELP istio_requests_total Total requests.\n# TYPE istio_requests_total counter\n");
+    let mut out = String::from(
+        "# HELP istio_requests_total Total requests.\n# TYPE istio_requests_total counter\n",
+    );
     for (s, c, n, _, _) in series {
         out += &format!("istio_requests_total{{{}}} {n}\n", labels(s, c));
     }
@@ -82,14 +84,28 @@ async fn rollups(pool: &PgPool) -> Vec<Row> {
 async fn scraper_turns_counters_into_deltas() {
     let pg = PrivatePostgres::start_temporary().unwrap();
     let pool = loupe_db::connect(&pg.url(), 3).await.unwrap();
-    let text: Text = Arc::new(Mutex::new(exposition(&[("productpage", "200", 100, 900.0, 80)])));
+    let text: Text = Arc::new(Mutex::new(exposition(&[(
+        "productpage",
+        "200",
+        100,
+        900.0,
+        80,
+    )])));
     let addr = metrics_server(text.clone()).await;
     register(&pool, "reviews-v2", &addr.to_string()).await;
-    let mut scraper = Scraper::new(pool.clone(), Duration::from_secs(1), DropRecorder::default()).unwrap();
+    let mut scraper = Scraper::new(
+        pool.clone(),
+        Duration::from_secs(1),
+        DropRecorder::default(),
+    )
+    .unwrap();
 
     // 1: baseline — the history before the collector started is not a spike.
     let report = scraper.scrape_round().await.unwrap();
-    assert_eq!((report.targets, report.failed, report.rows_written), (1, 0, 0));
+    assert_eq!(
+        (report.targets, report.failed, report.rows_written),
+        (1, 0, 0)
+    );
 
     // 2: growth by 10 requests, 7 of them ≤ 10 ms.
     *text.lock().unwrap() = exposition(&[("productpage", "200", 110, 1000.0, 87)]);
@@ -97,23 +113,38 @@ async fn scraper_turns_counters_into_deltas() {
     assert_eq!(scraper.scrape_round().await.unwrap().rows_written, 1);
     let rows = rollups(&pool).await;
     let (src, requests, sum, bounds, counts, interval, code) = &rows[0];
-    assert_eq!((src.as_str(), *requests, *sum, code.as_str()), ("productpage-v1", 10, 100.0, "200"));
+    assert_eq!(
+        (src.as_str(), *requests, *sum, code.as_str()),
+        ("productpage-v1", 10, 100.0, "200")
+    );
     assert_eq!(bounds, &[10.0, f64::INFINITY]);
     assert_eq!(counts, &[7, 3], "per-bucket, not cumulative");
-    assert!(*interval > 0.0 && *interval < 5.0, "measured interval: {interval}");
+    assert!(
+        *interval > 0.0 && *interval < 5.0,
+        "measured interval: {interval}"
+    );
 
     // 3: unchanged → no row.
     assert_eq!(scraper.scrape_round().await.unwrap().rows_written, 0);
 
     // 4: the proxy restarted (counter reset) and a new series (503s from ratings) appeared.
-    *text.lock().unwrap() = exposition(&[("productpage", "200", 4, 20.0, 4), ("ratings", "503", 2, 60.0, 0)]);
+    *text.lock().unwrap() = exposition(&[
+        ("productpage", "200", 4, 20.0, 4),
+        ("ratings", "503", 2, 60.0, 0),
+    ]);
     assert_eq!(scraper.scrape_round().await.unwrap().rows_written, 2);
     let rows = rollups(&pool).await;
     assert_eq!(rows.len(), 3);
-    let last: Vec<_> = rows[1..].iter().map(|r| (r.0.as_str(), r.1, r.6.as_str(), r.4.clone())).collect();
+    let last: Vec<_> = rows[1..]
+        .iter()
+        .map(|r| (r.0.as_str(), r.1, r.6.as_str(), r.4.clone()))
+        .collect();
     assert_eq!(
         last,
-        [("productpage-v1", 4, "200", vec![4, 0]), ("ratings-v1", 2, "503", vec![0, 2])],
+        [
+            ("productpage-v1", 4, "200", vec![4, 0]),
+            ("ratings-v1", 2, "503", vec![0, 2])
+        ],
         "reset → the new value; new series on a known proxy → all of it"
     );
 
@@ -123,9 +154,15 @@ async fn scraper_turns_counters_into_deltas() {
         l.local_addr().unwrap()
     };
     register(&pool, "details-v1", &dead.to_string()).await;
-    *text.lock().unwrap() = exposition(&[("productpage", "200", 5, 25.0, 5), ("ratings", "503", 2, 60.0, 0)]);
+    *text.lock().unwrap() = exposition(&[
+        ("productpage", "200", 5, 25.0, 5),
+        ("ratings", "503", 2, 60.0, 0),
+    ]);
     let report = scraper.scrape_round().await.unwrap();
-    assert_eq!((report.targets, report.failed, report.rows_written), (2, 1, 1));
+    assert_eq!(
+        (report.targets, report.failed, report.rows_written),
+        (2, 1, 1)
+    );
     let rows = rollups(&pool).await;
     assert_eq!(rows.last().unwrap().1, 1);
 }
@@ -134,13 +171,28 @@ async fn scraper_turns_counters_into_deltas() {
 async fn proxy_registered_after_start_counts_from_zero() {
     let pg = PrivatePostgres::start_temporary().unwrap();
     let pool = loupe_db::connect(&pg.url(), 3).await.unwrap();
-    let mut scraper = Scraper::new(pool.clone(), Duration::from_secs(1), DropRecorder::default()).unwrap();
+    let mut scraper = Scraper::new(
+        pool.clone(),
+        Duration::from_secs(1),
+        DropRecorder::default(),
+    )
+    .unwrap();
     // The collector's first round sees no proxy (as in `loupe demo`).
     assert_eq!(scraper.scrape_round().await.unwrap().targets, 0);
-    let text: Text = Arc::new(Mutex::new(exposition(&[("productpage", "200", 3, 30.0, 3)])));
+    let text: Text = Arc::new(Mutex::new(exposition(&[(
+        "productpage",
+        "200",
+        3,
+        30.0,
+        3,
+    )])));
     let addr = metrics_server(text).await;
     register(&pool, "reviews-v2", &addr.to_string()).await;
     assert_eq!(scraper.scrape_round().await.unwrap().rows_written, 1);
     let rows = rollups(&pool).await;
-    assert_eq!((rows[0].1, rows[0].5), (3, 1.0), "all 3 requests, over one scrape interval");
+    assert_eq!(
+        (rows[0].1, rows[0].5),
+        (3, 1.0),
+        "all 3 requests, over one scrape interval"
+    );
 }

@@ -64,19 +64,19 @@ async fn export_traces(State(ingest): State<Ingest>, headers: HeaderMap, body: B
             );
         }
     };
-    if let Some(enc) = headers.get(header::CONTENT_ENCODING) {
-        if enc.as_bytes() != b"identity" {
-            return status(
-                encoding,
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                CODE_INVALID_ARGUMENT,
-                format!(
-                    "Content-Encoding {:?} is not supported: configure the exporter without compression",
-                    String::from_utf8_lossy(enc.as_bytes())
-                ),
-                false,
-            );
-        }
+    if let Some(enc) = headers.get(header::CONTENT_ENCODING)
+        && enc.as_bytes() != b"identity"
+    {
+        return status(
+            encoding,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            CODE_INVALID_ARGUMENT,
+            format!(
+                "Content-Encoding {:?} is not supported: configure the exporter without compression",
+                String::from_utf8_lossy(enc.as_bytes())
+            ),
+            false,
+        );
     }
     let request = match encoding {
         Encoding::Protobuf => ExportTraceServiceRequest::decode(body.as_ref())
@@ -142,7 +142,10 @@ fn with_type(http: StatusCode, encoding: Encoding, body: Vec<u8>, retry: bool) -
         HeaderValue::from_static(encoding.content_type()),
     );
     if retry {
-        headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER.as_secs()));
+        headers.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(RETRY_AFTER.as_secs()),
+        );
     }
     response
 }

@@ -42,8 +42,7 @@ impl Ingest {
                 Refused::Full { .. } => "queue_full_refused_for_retry",
                 Refused::Closed => "shutting_down_refused_for_retry",
             };
-            self.drops
-                .record("spans", reason, n + converted.rejected);
+            self.drops.record("spans", reason, n + converted.rejected);
             return Err(refused);
         }
         self.drops
@@ -62,6 +61,8 @@ pub(crate) fn refusal_message(refused: Refused) -> String {
             "collector is behind: {queued} spans queued of {capacity}; retry after {}s",
             RETRY_AFTER.as_secs()
         ),
-        Refused::Closed => "collector is shutting down; retry against another instance or later".into(),
+        Refused::Closed => {
+            "collector is shutting down; retry against another instance or later".into()
+        }
     }
 }

@@ -68,10 +68,12 @@ pub fn convert(request: &ExportTraceServiceRequest) -> Converted {
         let service = resource_attrs
             .iter()
             .find(|kv| kv.key == "service.name")
-            .and_then(|kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-                Some(any_value::Value::StringValue(s)) if !s.is_empty() => Some(s.clone()),
-                _ => None,
-            })
+            .and_then(
+                |kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                    Some(any_value::Value::StringValue(s)) if !s.is_empty() => Some(s.clone()),
+                    _ => None,
+                },
+            )
             .unwrap_or_else(|| "unknown".to_string());
         for scope_spans in &resource_spans.scope_spans {
             for span in &scope_spans.spans {
@@ -127,8 +129,10 @@ fn row(span: &Span, service: &str) -> Result<SpanRow, String> {
         .filter(|n| *n > 0)
         .ok_or_else(|| format!("span {:?}: startTimeUnixNano is missing", span.name))?;
     let start_time = DateTime::from_timestamp_nanos(start_nanos);
-    let duration_us =
-        (span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano) / 1_000) as i64;
+    let duration_us = (span
+        .end_time_unix_nano
+        .saturating_sub(span.start_time_unix_nano)
+        / 1_000) as i64;
     let (status_code, status_message) = span
         .status
         .as_ref()
@@ -204,12 +208,14 @@ fn any_json(value: &Option<AnyValue>) -> Value {
         Some(any_value::Value::StringValue(s)) => Value::String(s.clone()),
         Some(any_value::Value::BoolValue(b)) => Value::Bool(*b),
         Some(any_value::Value::IntValue(i)) => Value::from(*i),
-        Some(any_value::Value::DoubleValue(d)) => {
-            serde_json::Number::from_f64(*d).map_or_else(|| Value::String(d.to_string()), Value::Number)
-        }
-        Some(any_value::Value::ArrayValue(a)) => {
-            Value::Array(a.values.iter().map(|v| any_json(&Some(v.clone()))).collect())
-        }
+        Some(any_value::Value::DoubleValue(d)) => serde_json::Number::from_f64(*d)
+            .map_or_else(|| Value::String(d.to_string()), Value::Number),
+        Some(any_value::Value::ArrayValue(a)) => Value::Array(
+            a.values
+                .iter()
+                .map(|v| any_json(&Some(v.clone())))
+                .collect(),
+        ),
         Some(any_value::Value::KvlistValue(kv)) => kv_object(&kv.values),
         Some(any_value::Value::BytesValue(b)) => Value::String(hex(b)),
         #[allow(unreachable_patterns)]
@@ -274,7 +280,10 @@ mod tests {
         };
         let out = convert(&request(
             vec![span],
-            vec![kv("service.name", any_value::Value::StringValue("reviews".into()))],
+            vec![kv(
+                "service.name",
+                any_value::Value::StringValue("reviews".into()),
+            )],
         ));
         assert_eq!(out.rejected, 0);
         let row = &out.rows[0];

@@ -103,7 +103,10 @@ impl Deltas {
     /// Forgets targets not listed for `max_age` (their series would otherwise
     /// stay in memory forever). A target that only failed a scrape keeps its state.
     pub fn listed(&mut self, target: &str, now: DateTime<Utc>) {
-        self.targets.entry(target.to_string()).or_default().last_listed = Some(now);
+        self.targets
+            .entry(target.to_string())
+            .or_default()
+            .last_listed = Some(now);
     }
 
     pub fn forget_unlisted(&mut self, now: DateTime<Utc>, max_age: chrono::Duration) {
@@ -124,9 +127,11 @@ impl Deltas {
         let state = self.targets.entry(target.to_string()).or_default();
         let known_target = state.last_scrape.is_some();
         let emit_new_series = known_target || first_round_done;
-        let interval_s = state.last_scrape.map_or(default_interval.as_secs_f32(), |last| {
-            (now - last).num_milliseconds() as f32 / 1000.0
-        });
+        let interval_s = state
+            .last_scrape
+            .map_or(default_interval.as_secs_f32(), |last| {
+                (now - last).num_milliseconds() as f32 / 1000.0
+            });
         state.last_scrape = Some(now);
 
         let (requests, durations) = series_of(scrape);
@@ -158,7 +163,9 @@ impl Deltas {
         }
         let mut rows: Vec<EdgeRollup> = edges
             .into_values()
-            .filter(|r| r.requests > 0 || r.duration_sum_ms > 0.0 || r.bucket_counts.iter().any(|c| *c > 0))
+            .filter(|r| {
+                r.requests > 0 || r.duration_sum_ms > 0.0 || r.bucket_counts.iter().any(|c| *c > 0)
+            })
             .collect();
         rows.sort_by(|a, b| a.edge.cmp(&b.edge));
         rows
@@ -187,11 +194,19 @@ fn edge<'a>(
 /// layout, is a reset and the delta is `now` itself.
 fn histogram_delta(prev: &Histogram, now: &Histogram) -> Histogram {
     let same_layout = prev.buckets.len() == now.buckets.len()
-        && prev.buckets.iter().zip(&now.buckets).all(|(a, b)| a.0 == b.0);
+        && prev
+            .buckets
+            .iter()
+            .zip(&now.buckets)
+            .all(|(a, b)| a.0 == b.0);
     let decreased = now.count < prev.count
         || now.sum < prev.sum
         || !same_layout
-        || prev.buckets.iter().zip(&now.buckets).any(|(a, b)| b.1 < a.1);
+        || prev
+            .buckets
+            .iter()
+            .zip(&now.buckets)
+            .any(|(a, b)| b.1 < a.1);
     if decreased {
         return now.clone();
     }
@@ -256,10 +271,12 @@ fn number(value: &Value) -> Option<f64> {
     }
 }
 
+type HistogramSeries = Vec<(SeriesId, Histogram)>;
+
 /// The request counters and duration histograms of a scrape, per series.
 /// Works with and without `# TYPE` lines (without them the parser reports
 /// `_bucket` samples as plain samples with an `le` label).
-fn series_of(scrape: &Scrape) -> (Vec<(SeriesId, f64)>, Vec<(SeriesId, Histogram)>) {
+fn series_of(scrape: &Scrape) -> (Vec<(SeriesId, f64)>, HistogramSeries) {
     let bucket = format!("{DURATION}_bucket");
     let sum = format!("{DURATION}_sum");
     let count = format!("{DURATION}_count");
@@ -287,13 +304,15 @@ fn series_of(scrape: &Scrape) -> (Vec<(SeriesId, f64)>, Vec<(SeriesId, Histogram
                     }
                 }
             }
-        } else if name == sum {
-            if let Some(v) = number(&sample.value) {
-                hists.entry(series_id(&sample.labels)).or_default().sum = v;
-            }
-        } else if name == count {
-            if let Some(v) = number(&sample.value) {
-                hists.entry(series_id(&sample.labels)).or_default().count = v;
+        } else if name == sum || name == count {
+            let Some(v) = number(&sample.value) else {
+                continue;
+            };
+            let hist = hists.entry(series_id(&sample.labels)).or_default();
+            if name == sum {
+                hist.sum = v;
+            } else {
+                hist.count = v;
             }
         }
     }
@@ -334,9 +353,17 @@ mod tests {
     fn baseline_then_growth_then_reset() {
         let mut d = Deltas::default();
         let t0 = Utc::now();
-        assert!(d.observe("p", &text(10, 50.0, 5, 9, ""), t0, IV).is_empty(), "first scrape is the baseline");
+        assert!(
+            d.observe("p", &text(10, 50.0, 5, 9, ""), t0, IV).is_empty(),
+            "first scrape is the baseline"
+        );
         d.end_round();
-        let rows = d.observe("p", &text(15, 80.0, 7, 13, ""), t0 + chrono::Duration::seconds(5), IV);
+        let rows = d.observe(
+            "p",
+            &text(15, 80.0, 7, 13, ""),
+            t0 + chrono::Duration::seconds(5),
+            IV,
+        );
         assert_eq!(rows.len(), 1);
         let r = &rows[0];
         assert_eq!(r.requests, 5);
@@ -346,11 +373,21 @@ mod tests {
         assert_eq!(r.interval_s, 5.0);
         assert_eq!(r.label("destination_workload"), "reviews-v1");
         // Proxy restarted: counters start over.
-        let rows = d.observe("p", &text(3, 12.0, 2, 3, ""), t0 + chrono::Duration::seconds(10), IV);
+        let rows = d.observe(
+            "p",
+            &text(3, 12.0, 2, 3, ""),
+            t0 + chrono::Duration::seconds(10),
+            IV,
+        );
         assert_eq!(rows[0].requests, 3);
         assert_eq!(rows[0].bucket_counts, vec![2, 1, 0]);
         // No traffic: no row.
-        let rows = d.observe("p", &text(3, 12.0, 2, 3, ""), t0 + chrono::Duration::seconds(15), IV);
+        let rows = d.observe(
+            "p",
+            &text(3, 12.0, 2, 3, ""),
+            t0 + chrono::Duration::seconds(15),
+            IV,
+        );
         assert!(rows.is_empty());
     }
 
@@ -360,14 +397,32 @@ mod tests {
         let t0 = Utc::now();
         d.observe("p", &text(10, 50.0, 5, 9, ""), t0, IV);
         d.end_round();
-        let extra = "istio_requests_total{reporter=\"source\",destination_workload=\"ratings-v1\"} 4\n";
-        let rows = d.observe("p", &text(10, 50.0, 5, 9, extra), t0 + chrono::Duration::seconds(5), IV);
+        let extra =
+            "istio_requests_total{reporter=\"source\",destination_workload=\"ratings-v1\"} 4\n";
+        let rows = d.observe(
+            "p",
+            &text(10, 50.0, 5, 9, extra),
+            t0 + chrono::Duration::seconds(5),
+            IV,
+        );
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].requests, 4);
         assert_eq!(rows[0].label("destination_workload"), "ratings-v1");
-        assert_eq!(rows[0].label("source_app"), "unknown", "missing labels become unknown");
-        let rows = d.observe("q", &text(7, 70.0, 1, 7, ""), t0 + chrono::Duration::seconds(5), IV);
-        assert_eq!(rows[0].requests, 7, "a proxy that appeared after start counts from zero");
+        assert_eq!(
+            rows[0].label("source_app"),
+            "unknown",
+            "missing labels become unknown"
+        );
+        let rows = d.observe(
+            "q",
+            &text(7, 70.0, 1, 7, ""),
+            t0 + chrono::Duration::seconds(5),
+            IV,
+        );
+        assert_eq!(
+            rows[0].requests, 7,
+            "a proxy that appeared after start counts from zero"
+        );
         assert_eq!(rows[0].interval_s, 5.0);
     }
 }

@@ -55,9 +55,15 @@ pub struct Scraper {
 const FORGET_AFTER: chrono::Duration = chrono::Duration::minutes(10);
 
 impl Scraper {
-    pub fn new(pool: PgPool, interval: Duration, drops: DropRecorder) -> Result<Self, CollectorError> {
+    pub fn new(
+        pool: PgPool,
+        interval: Duration,
+        drops: DropRecorder,
+    ) -> Result<Self, CollectorError> {
         // A scrape must end before the next one starts.
-        let timeout = interval.min(Duration::from_secs(3)).max(Duration::from_millis(200));
+        let timeout = interval
+            .min(Duration::from_secs(3))
+            .max(Duration::from_millis(200));
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -137,7 +143,8 @@ impl Scraper {
                 Ok(n) => report.rows_written = n as usize,
                 Err(error) => {
                     tracing::warn!(%error, rows = rows.len(), "writing edge rollups failed");
-                    self.drops.record("edge_rollups", "write_failed", rows.len());
+                    self.drops
+                        .record("edge_rollups", "write_failed", rows.len());
                     return Err(CollectorError::Sql {
                         what: "writing edge rollups",
                         source: error,
@@ -150,10 +157,18 @@ impl Scraper {
 
     async fn fetch(&self, target: &Target) -> Result<String, String> {
         let url = format!("http://{}/stats/prometheus", target.metrics_address);
-        let response = self.client.get(&url).send().await.map_err(|e| format!("GET {url}: {e}"))?;
+        let response = self
+            .client
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
         if !response.status().is_success() {
             return Err(format!("GET {url}: HTTP {}", response.status()));
         }
-        response.text().await.map_err(|e| format!("GET {url}: reading body: {e}"))
+        response
+            .text()
+            .await
+            .map_err(|e| format!("GET {url}: reading body: {e}"))
     }
 }

@@ -213,7 +213,8 @@ impl TraceSummaries {
         for (trace_id, acc) in traces {
             out.trace_ids.push(trace_id.to_string());
             out.root_services.push(acc.root.map(|r| r.service.clone()));
-            out.root_operations.push(acc.root.map(|r| r.operation.clone()));
+            out.root_operations
+                .push(acc.root.map(|r| r.operation.clone()));
             out.starts.push(acc.start);
             out.ends.push(acc.end);
             out.span_counts.push(acc.spans);

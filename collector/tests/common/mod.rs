@@ -33,7 +33,9 @@ pub async fn start(tuning: Tuning) -> Harness {
     options.otlp_http = "127.0.0.1:0".parse().unwrap();
     // The OTLP tests register no workloads; scraping is tested on its own.
     options.scrape_interval = Duration::from_secs(3600);
-    let collector = Collector::start(options, tuning).await.expect("collector starts");
+    let collector = Collector::start(options, tuning)
+        .await
+        .expect("collector starts");
     let pool = loupe_db::connect(&pg.url(), 4).await.expect("test pool");
     Harness {
         collector: Some(collector),
@@ -88,7 +90,15 @@ pub fn span_id(n: u64) -> Vec<u8> {
 }
 
 /// A span of trace `trace`, id `id`, child of `parent`, `[start, start+dur)` ns.
-pub fn span(trace: u64, id: u64, parent: Option<u64>, name: &str, start_ns: u64, dur_ns: u64, error: bool) -> Span {
+pub fn span(
+    trace: u64,
+    id: u64,
+    parent: Option<u64>,
+    name: &str,
+    start_ns: u64,
+    dur_ns: u64,
+    error: bool,
+) -> Span {
     Span {
         trace_id: trace_id(trace),
         span_id: span_id(id),
