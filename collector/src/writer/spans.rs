@@ -120,6 +120,11 @@ async fn write_with_retries(pool: &PgPool, batch: &[SpanRow], drops: &DropRecord
     drops.record("spans", "write_failed", batch.len());
 }
 
+/// Writes one batch (COPY + trace summaries, one transaction), no retries.
+pub async fn write(pool: &PgPool, batch: &[SpanRow]) -> Result<(), sqlx::Error> {
+    write_batch(pool, &encode(batch), &TraceSummaries::of(batch)).await
+}
+
 async fn write_batch(
     pool: &PgPool,
     copy: &CopyText,
