@@ -53,6 +53,6 @@ pub fn app_with_static(state: AppState, static_dir: &Path) -> Router {
     app(state).fallback_service(files)
 }
 
-async fn api_not_found(uri: axum::http::Uri) -> ApiError {
+async fn api_not_found(axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> ApiError {
     ApiError::NotFound(format!("no API endpoint at {}", uri.path()))
 }
