@@ -12,7 +12,7 @@ pub mod route;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
@@ -20,7 +20,7 @@ use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
 
 use self::forward::{Outgoing, Replay};
-use self::policy::{Fault, RetryPolicy, roll};
+use self::policy::roll;
 use self::route::{Routed, route};
 use crate::context::ProxyContext;
 use crate::http::{self as body, strip_hop_by_hop, text};
@@ -114,7 +114,7 @@ pub async fn handle(
 
     // Fault injection happens before any upstream is contacted, as Envoy's
     // fault filter does.
-    if let Some(fault) = target.fault.as_ref() {
+    if let Some(fault) = target.policy.fault.as_ref() {
         if let Some((delay, pct)) = fault.delay
             && roll(pct)
         {
@@ -139,14 +139,14 @@ pub async fn handle(
     strip_hop_by_hop(headers);
     headers.insert(peer::HEADER, target.service.peer_header.clone());
     span_ctx.inject(headers);
-    if let Some(authority) = &target.authority_rewrite
+    if let Some(authority) = target.authority_rewrite()
         && let Ok(v) = HeaderValue::from_str(authority)
     {
         headers.insert(header::HOST, v);
     }
     let path_and_query = target.path_and_query(&parts.uri);
 
-    let retry = RetryPolicy::from_route(target.retries.as_ref());
+    let retry = &target.policy.retry;
     let replay = match replayable(incoming, retry.attempts).await {
         Ok(r) => r,
         Err(e) => {
@@ -164,8 +164,8 @@ pub async fn handle(
         path_and_query: &path_and_query,
         headers: &parts.headers,
     };
-    let call = forward::forward(&ctx.client, &target.backend, &outgoing, replay, &retry);
-    let forwarded = match target.timeout {
+    let call = forward::forward(&ctx.client, &target.backend, &outgoing, replay, retry);
+    let forwarded = match target.policy.timeout {
         Some(t) => match tokio::time::timeout(t, call).await {
             Ok(f) => f,
             Err(_) => {
@@ -284,13 +284,4 @@ pub fn header_string(headers: &http::HeaderMap, name: impl header::AsHeaderName)
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-}
-
-/// How long to wait for the whole request, from the route.
-pub fn route_timeout(ms: Option<u64>) -> Option<Duration> {
-    ms.filter(|ms| *ms > 0).map(Duration::from_millis)
-}
-
-pub(crate) fn fault_of(decision: &loupe_model::route::RouteDecision) -> Option<Fault> {
-    decision.fault.as_ref().and_then(Fault::parse)
 }
