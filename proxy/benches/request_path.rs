@@ -11,7 +11,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use loupe_proxy::config::{ConfigStore, compile};
 use loupe_proxy::context::ProxyContext;
 use loupe_proxy::identity::Workload;
-use loupe_proxy::outbound::route::{Routed, route};
+use loupe_proxy::outbound::route::{Routed, Traffic, route};
 use loupe_proxy::telemetry::export::SpanSink;
 use loupe_proxy::telemetry::metrics::{Metrics, Observation, ResponseFlags};
 use loupe_push::{Endpoint, Resource, Service, Snapshot};
@@ -92,13 +92,7 @@ fn request_path(c: &mut Criterion) {
             Err(e) => panic!("benchmark snapshot does not compile: {e}"),
         };
         store.store(config);
-        let ctx = ProxyContext::new(
-            this,
-            false,
-            store,
-            metrics.clone(),
-            SpanSink::disabled(metrics),
-        );
+        let ctx = ProxyContext::new(this, store, metrics.clone(), SpanSink::disabled(metrics));
         let (parts, ()) = http::Request::get("/reviews/1")
             .header("host", "svc3:9080")
             .header("user-agent", "bench")
@@ -110,7 +104,7 @@ fn request_path(c: &mut Criterion) {
             &parts,
             |b, parts| {
                 b.iter(|| {
-                    if let Routed::Forward(target) = route(&ctx, parts)
+                    if let Routed::Forward(target) = route(&ctx, Traffic::Sidecar, parts)
                         && let Some(endpoint) = target.backend.pick()
                     {
                         endpoint.edge.record(&Observation {

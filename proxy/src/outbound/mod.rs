@@ -21,6 +21,7 @@ use hyper::body::{Body as _, Incoming};
 
 use self::forward::{Outgoing, Replay};
 use self::policy::roll;
+pub use self::route::Traffic;
 use self::route::{Routed, route};
 use crate::context::ProxyContext;
 use crate::http::{self as body, strip_hop_by_hop, text};
@@ -35,6 +36,7 @@ const MAX_REPLAY_BYTES: u64 = 64 * 1024;
 
 pub async fn handle(
     ctx: Arc<ProxyContext>,
+    traffic: Traffic,
     req: Request<Incoming>,
     _downstream: SocketAddr,
 ) -> Response<ObservedBody> {
@@ -45,7 +47,7 @@ pub async fn handle(
     let span = ctx.spans.enabled() && span_ctx.sampled;
     let request_bytes = incoming.size_hint().exact().unwrap_or(0);
 
-    let routed = route(&ctx, &parts);
+    let routed = route(&ctx, traffic, &parts);
     let (target, mut done) = match routed {
         Routed::Respond {
             response,

@@ -63,6 +63,16 @@ fn no_healthy_upstream(host: &str, subset: Option<&str>) -> String {
     }
 }
 
+/// Which listener the request came in on: it decides the routing context
+/// (`mesh`, or the Gateways selecting this proxy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Traffic {
+    /// From the local app, to the mesh (`--outbound`).
+    Sidecar,
+    /// From outside, through an ingress gateway (`--listen`).
+    Gateway,
+}
+
 pub enum Routed {
     /// The proxy answers itself (no route, no endpoint, redirect, …).
     Respond {
@@ -82,7 +92,7 @@ struct Chosen<'r> {
     match_index: Option<usize>,
 }
 
-pub fn route(ctx: &ProxyContext, parts: &http::request::Parts) -> Routed {
+pub fn route(ctx: &ProxyContext, traffic: Traffic, parts: &http::request::Parts) -> Routed {
     let authority = parts
         .uri
         .authority()
@@ -122,7 +132,7 @@ pub fn route(ctx: &ProxyContext, parts: &http::request::Parts) -> Routed {
     let request = model_request(ctx, &config, parts, authority, port);
     let fqdn = fqdn_of(service.as_ref(), host, &ctx.this.namespace);
 
-    let chosen = match select(ctx, &config, &request) {
+    let chosen = match select(traffic, &config, &request) {
         Ok(chosen) => chosen,
         Err(why) => {
             return respond(
@@ -222,11 +232,11 @@ type Why = Box<dyn FnOnce(&str) -> String>;
 /// The sidecar asks the router once (`mesh`); the gateway asks per Gateway
 /// selecting this proxy, in order, and the first that has a route wins.
 fn select<'r>(
-    ctx: &ProxyContext,
+    traffic: Traffic,
     config: &'r MeshConfig,
     request: &loupe_model::Request,
 ) -> Result<Chosen<'r>, Why> {
-    let contexts: Box<dyn Iterator<Item = Option<&str>>> = if ctx.gateway {
+    let contexts: Box<dyn Iterator<Item = Option<&str>>> = if traffic == Traffic::Gateway {
         Box::new(config.gateways.iter().map(|g| Some(g.as_str())))
     } else {
         Box::new(std::iter::once(None))
