@@ -82,11 +82,7 @@ pub async fn handle(
             return response.map(|b| ObservedBody::new(b, completion));
         }
         Routed::Forward(target) => {
-            let (edge, upstream_cluster) = (
-                target.service.unreached.clone(),
-                target.backend.cluster_name(target.port),
-            );
-            let name = format!("{}:{}/*", target.service.host, target.port);
+            let edge = target.service.unreached.clone();
             let completion = completion(edge, started, 0, ResponseFlags::None, request_bytes);
             let completion = with_span(
                 completion,
@@ -94,14 +90,14 @@ pub async fn handle(
                 || FinishedSpan {
                     context: span_ctx,
                     kind: SpanKind::Client,
-                    name,
+                    name: format!("{}:{}/*", target.service.host, target.port),
                     start: wall,
                     end: wall,
                     method: parts.method.clone(),
                     url: url(&parts),
                     status_code: 0,
                     flags: ResponseFlags::None,
-                    upstream_cluster,
+                    upstream_cluster: target.backend.cluster_name(target.port),
                     peer_address: None,
                     user_agent: header_string(&parts.headers, header::USER_AGENT),
                     request_id: header_string(&parts.headers, "x-request-id"),

@@ -142,7 +142,7 @@ pub fn route(ctx: &ProxyContext, traffic: Traffic, parts: &http::request::Parts)
                 port,
                 StatusCode::NOT_FOUND,
                 ResponseFlags::NoRoute,
-                why(&fqdn),
+                why.message(&fqdn, &request),
             );
         }
     };
@@ -227,7 +227,32 @@ pub fn route(ctx: &ProxyContext, traffic: Traffic, parts: &http::request::Parts)
     })
 }
 
-type Why = Box<dyn FnOnce(&str) -> String>;
+/// Why nothing routes a request; the message is built only when needed.
+enum NoRoute<'r> {
+    /// Gateway traffic that no VirtualService bound to its Gateways routes.
+    Gateway(&'r [String]),
+    /// A VirtualService owns the host but none of its routes matches.
+    Unmatched(String),
+}
+
+impl NoRoute<'_> {
+    fn message(&self, host: &str, request: &loupe_model::Request) -> String {
+        match self {
+            NoRoute::Gateway([]) => {
+                format!("no Gateway selects this gateway's labels, so nothing routes {host}")
+            }
+            NoRoute::Gateway(gateways) => format!(
+                "no VirtualService bound to gateway(s) {} routes {host}",
+                gateways.join(", ")
+            ),
+            NoRoute::Unmatched(vs) => format!(
+                "VirtualService {vs} routes {host} but none of its routes matches {} {}",
+                request.request.method.as_deref().unwrap_or_default(),
+                request.request.path.as_deref().unwrap_or_default(),
+            ),
+        }
+    }
+}
 
 /// The sidecar asks the router once (`mesh`); the gateway asks per Gateway
 /// selecting this proxy, in order, and the first that has a route wins.
@@ -235,26 +260,17 @@ fn select<'r>(
     traffic: Traffic,
     config: &'r MeshConfig,
     request: &loupe_model::Request,
-) -> Result<Chosen<'r>, Why> {
-    let contexts: Box<dyn Iterator<Item = Option<&str>>> = if traffic == Traffic::Gateway {
-        Box::new(config.gateways.iter().map(|g| Some(g.as_str())))
-    } else {
-        Box::new(std::iter::once(None))
+) -> Result<Chosen<'r>, NoRoute<'r>> {
+    let contexts = match traffic {
+        Traffic::Sidecar => 1,
+        Traffic::Gateway => config.gateways.len(),
     };
-    let mut why: Why = {
-        let gateways = config.gateways.clone();
-        Box::new(move |host: &str| {
-            if gateways.is_empty() {
-                format!("no Gateway selects this gateway's labels, so nothing routes {host}")
-            } else {
-                format!(
-                    "no VirtualService bound to gateway(s) {} routes {host}",
-                    gateways.join(", ")
-                )
-            }
-        })
-    };
-    for gateway in contexts {
+    let mut no_route = NoRoute::Gateway(&config.gateways);
+    for i in 0..contexts {
+        let gateway = match traffic {
+            Traffic::Sidecar => None,
+            Traffic::Gateway => Some(config.gateways[i].as_str()),
+        };
         match config.router.select(request, gateway) {
             Selection::Matched {
                 route, match_index, ..
@@ -281,21 +297,12 @@ fn select<'r>(
                 });
             }
             Selection::Unmatched { service } => {
-                let name = service.display_name();
-                let (method, path) = (
-                    request.request.method.clone().unwrap_or_default(),
-                    request.request.path.clone().unwrap_or_default(),
-                );
-                why = Box::new(move |host: &str| {
-                    format!(
-                        "VirtualService {name} routes {host} but none of its routes matches {method} {path}"
-                    )
-                });
+                no_route = NoRoute::Unmatched(service.display_name());
             }
             Selection::NoHost | Selection::NoGatewayRoute => {}
         }
     }
-    Err(why)
+    Err(no_route)
 }
 
 /// A weighted random choice; weights need not add up to 100.
