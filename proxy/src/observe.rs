@@ -26,10 +26,17 @@ pub struct Completion {
     pub request_bytes: u64,
     /// The span to finish, when tracing is on and the trace is sampled.
     pub span: Option<(FinishedSpan, SpanSink)>,
+    /// Set once recorded, so ending and dropping never count twice.
+    pub recorded: bool,
 }
 
 impl Completion {
-    fn finish(self, response_bytes: u64, complete: bool) {
+    /// Records the exchange once: the first call wins.
+    fn finish(&mut self, response_bytes: u64, complete: bool) {
+        if self.recorded {
+            return;
+        }
+        self.recorded = true;
         let flags = match (complete, self.flags) {
             (false, ResponseFlags::None) => ResponseFlags::DownstreamConnectionTermination,
             (_, f) => f,
@@ -41,13 +48,25 @@ impl Completion {
             request_bytes: self.request_bytes,
             response_bytes,
         });
-        if let Some((mut span, sink)) = self.span {
+        if let Some((mut span, sink)) = self.span.take() {
             span.end = SystemTime::now();
             span.status_code = self.code;
             span.flags = flags;
             span.request_size = self.request_bytes;
             span.response_size = response_bytes;
             sink.submit(span);
+        }
+    }
+}
+
+/// A request dropped before its response started (the client went away
+/// while the proxy waited upstream) is still counted: code 0, flag DC, as
+/// Envoy reports it.
+impl Drop for Completion {
+    fn drop(&mut self) {
+        if !self.recorded {
+            self.code = 0;
+            self.finish(0, false);
         }
     }
 }
@@ -70,7 +89,7 @@ impl ObservedBody {
     }
 
     fn complete(&mut self, complete: bool) {
-        if let Some(c) = self.completion.take() {
+        if let Some(mut c) = self.completion.take() {
             c.finish(self.bytes, complete);
         }
     }

@@ -95,6 +95,12 @@ async fn traffic_flows_through_sidecars_with_metrics_spans_and_live_config() {
     // The app never sees the peer-metadata header.
     let seen = apps[0].last().expect("a request");
     assert!(!seen.headers.contains_key("x-loupe-peer"));
+    let request_id = seen
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert_eq!(request_id.len(), 36, "a UUID x-request-id: {request_id:?}");
     assert_eq!(seen.path, "/reviews/1");
 
     // Trace context: the caller's trace continues through both proxies.

@@ -239,3 +239,37 @@ async fn a_dead_collector_never_affects_requests() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_gives_up_is_counted_as_downstream_termination() {
+    let control = ControlPlane::start().await;
+    let app = App::start("reviews-v1").await;
+    let proxy = sidecar(&control).await;
+    control.push(Snapshot {
+        version: 1,
+        resources: vec![],
+        services: vec![service(
+            "reviews",
+            vec![endpoint(app.addr, "reviews-v1", "reviews", "v1")],
+        )],
+    });
+    control.wait_ack(1, 1).await;
+    let outbound = proxy.outbound.expect("outbound");
+    // `/slow` answers after 500 ms; the client leaves after 100 ms.
+    let gave_up = tokio::time::timeout(
+        std::time::Duration::from_millis(100),
+        get(outbound, HOST, "/slow"),
+    )
+    .await;
+    assert!(gave_up.is_err());
+    eventually(
+        "the abandoned request counted",
+        std::time::Duration::from_secs(5),
+        || async {
+            let m = proxy.metrics().await;
+            (requests_total(&m, &[("response_code", "0"), ("response_flags", "DC")]) == 1)
+                .then_some(())
+        },
+    )
+    .await;
+}

@@ -93,6 +93,7 @@ pub async fn handle(
         flags: ResponseFlags::None,
         request_bytes,
         span: None,
+        recorded: false,
     };
     done = with_span(
         done,
@@ -110,7 +111,7 @@ pub async fn handle(
             upstream_cluster: format!("inbound|{}||", inbound.app.port_u16().unwrap_or(80)),
             peer_address: Some(peer_addr),
             user_agent: header_string(&parts.headers, header::USER_AGENT),
-            request_id: header_string(&parts.headers, "x-request-id"),
+            request_id: header_string(&parts.headers, crate::outbound::REQUEST_ID),
             request_size: 0,
             response_size: 0,
         },

@@ -31,6 +31,25 @@ use crate::telemetry::metrics::{Edge, ResponseFlags};
 use crate::telemetry::propagation::SpanContext;
 use crate::telemetry::span::{FinishedSpan, SpanKind};
 
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// A random UUID (version 4), as Envoy generates `x-request-id`.
+fn request_id() -> HeaderValue {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = crate::telemetry::propagation::hex(&b);
+    let id = format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    );
+    HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("-"))
+}
+
 /// Bodies up to this size are buffered so that retries can resend them.
 const MAX_REPLAY_BYTES: u64 = 64 * 1024;
 
@@ -43,6 +62,11 @@ pub async fn handle(
     let started = Instant::now();
     let wall = SystemTime::now();
     let (mut parts, incoming) = req.into_parts();
+    // Envoy's request id: kept when the caller sent one, made otherwise, so
+    // logs and spans of one request correlate across hops.
+    if !parts.headers.contains_key(REQUEST_ID) {
+        parts.headers.insert(REQUEST_ID, request_id());
+    }
     let span_ctx = SpanContext::child_of(&parts.headers);
     let span = ctx.spans.enabled() && span_ctx.sampled;
     let request_bytes = incoming.size_hint().exact().unwrap_or(0);
@@ -73,7 +97,7 @@ pub async fn handle(
                     upstream_cluster: "-".to_string(),
                     peer_address: None,
                     user_agent: header_string(&parts.headers, header::USER_AGENT),
-                    request_id: header_string(&parts.headers, "x-request-id"),
+                    request_id: header_string(&parts.headers, REQUEST_ID),
                     request_size: 0,
                     response_size: 0,
                 },
@@ -100,7 +124,7 @@ pub async fn handle(
                     upstream_cluster: target.backend.cluster_name(target.port),
                     peer_address: None,
                     user_agent: header_string(&parts.headers, header::USER_AGENT),
-                    request_id: header_string(&parts.headers, "x-request-id"),
+                    request_id: header_string(&parts.headers, REQUEST_ID),
                     request_size: 0,
                     response_size: 0,
                 },
@@ -226,6 +250,7 @@ fn completion(
         flags,
         request_bytes,
         span: None,
+        recorded: false,
     }
 }
 
