@@ -240,3 +240,34 @@ async fn rewrites_redirects_and_unmatched_routes() {
         "{m}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrored_requests_reach_the_mirror_with_a_shadow_host() {
+    let mesh = Mesh::start(500).await;
+    mesh.routes(
+        1,
+        json!([{"route": [to("v1")],
+                "mirror": {"host": "reviews", "subset": "v2"},
+                "mirrorPercentage": {"value": 100.0}}]),
+    )
+    .await;
+    let (status, body) = get(mesh.outbound(), HOST, "/mirrored")
+        .await
+        .expect("request");
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "reviews-v1"),
+        "the mirror's 500 never shows"
+    );
+    let host = eventually("the mirrored copy", Duration::from_secs(5), || async {
+        mesh.v2.last().and_then(|s| {
+            s.headers
+                .get("host")
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        })
+    })
+    .await;
+    assert_eq!(host, "reviews-shadow:9080");
+    assert_eq!(mesh.v2.last().map(|s| s.path).as_deref(), Some("/mirrored"));
+}

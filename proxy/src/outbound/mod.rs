@@ -7,6 +7,7 @@
 //! Reporter is `source`; the span is a CLIENT span.
 
 pub mod forward;
+pub mod mirror;
 pub mod policy;
 pub mod route;
 
@@ -181,6 +182,11 @@ pub async fn handle(
             .map(|b| ObservedBody::new(b, done));
         }
     };
+    if let (Some(mirror), Replay::Buffered(body)) = (&target.mirror, &replay)
+        && roll(mirror.percent)
+    {
+        mirror::send(&ctx, mirror, &parts, &path_and_query, body.clone());
+    }
     let outgoing = Outgoing {
         method: &parts.method,
         path_and_query: &path_and_query,

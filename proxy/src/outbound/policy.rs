@@ -23,6 +23,32 @@ pub struct RoutePolicy {
     /// Istio's `HTTPRedirect`, as the model summarises it.
     pub redirect: Option<Value>,
     pub direct_response: Option<(StatusCode, Bytes)>,
+    /// Istio's `mirror`: a copy of each request (of `percent` of them) to
+    /// another service, whose answer is ignored.
+    pub mirror: Option<Mirror>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mirror {
+    /// FQDN.
+    pub host: String,
+    pub subset: Option<String>,
+    pub percent: f64,
+}
+
+impl Mirror {
+    /// Reads the model's summary: `{host, subset, percentage: {value}}`.
+    fn parse(v: &Value) -> Option<Mirror> {
+        Some(Mirror {
+            host: v.get("host")?.as_str()?.to_string(),
+            subset: v.get("subset").and_then(Value::as_str).map(str::to_string),
+            percent: v
+                .get("percentage")
+                .and_then(|p| p.get("value"))
+                .and_then(Value::as_f64)
+                .unwrap_or(100.0),
+        })
+    }
 }
 
 /// `HTTPRewrite`: the path part replaces the prefix the route matched on
@@ -108,6 +134,7 @@ impl RoutePolicy {
             rewrite,
             redirect: route.redirect.clone(),
             direct_response,
+            mirror: route.mirror.as_ref().and_then(Mirror::parse),
         }
     }
 }

@@ -30,6 +30,15 @@ pub struct Target {
     pub policy: Arc<RoutePolicy>,
     /// Which match entry of the route held (for prefix rewrites).
     pub match_index: Option<usize>,
+    /// Where the route mirrors requests to, resolved with this config.
+    pub mirror: Option<MirrorTarget>,
+}
+
+/// A mirror destination with endpoints.
+pub struct MirrorTarget {
+    pub service: Arc<ServiceEntry>,
+    pub backend: Arc<Backend>,
+    pub percent: f64,
 }
 
 impl Target {
@@ -218,12 +227,22 @@ pub fn route(ctx: &ProxyContext, traffic: Traffic, parts: &http::request::Parts)
             msg,
         );
     }
+    let mirror = chosen.policy.mirror.as_ref().and_then(|m| {
+        let service = config.service(&m.host)?.clone();
+        let backend = service.backend(m.subset.as_deref())?.clone();
+        (!backend.endpoints.is_empty()).then_some(MirrorTarget {
+            service,
+            backend,
+            percent: m.percent,
+        })
+    });
     Routed::Forward(Target {
         service: dest_service,
         backend,
         port: dest_port,
         policy: chosen.policy,
         match_index: chosen.match_index,
+        mirror,
     })
 }
 
