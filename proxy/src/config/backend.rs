@@ -1,9 +1,36 @@
 //! Backends: the endpoint set of one service, or of one of its subsets
-//! (Envoy's "cluster"), with round-robin endpoint selection.
+//! (Envoy's "cluster"), and how an endpoint is picked for each request:
+//! round robin unless the DestinationRule's `loadBalancer.simple` says
+//! `RANDOM` or `LEAST_REQUEST` (power of two choices, as Envoy does).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use loupe_model::networking::TrafficPolicy;
+use loupe_model::networking::traffic_policy::SimpleLb;
+use rand::Rng;
+
+/// Endpoint selection of a backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LoadBalancer {
+    #[default]
+    RoundRobin,
+    Random,
+    LeastRequest,
+}
+
+impl LoadBalancer {
+    /// The policy a DestinationRule (or subset) traffic policy names, if any.
+    pub fn of(policy: Option<&TrafficPolicy>) -> Option<LoadBalancer> {
+        match policy?.load_balancer.as_ref()?.simple? {
+            SimpleLb::Random => Some(LoadBalancer::Random),
+            SimpleLb::LeastRequest | SimpleLb::LeastConn => Some(LoadBalancer::LeastRequest),
+            SimpleLb::RoundRobin => Some(LoadBalancer::RoundRobin),
+            SimpleLb::Unspecified | SimpleLb::Passthrough => None,
+        }
+    }
+}
 
 use crate::identity::Workload;
 use crate::telemetry::metrics::Edge;
@@ -18,6 +45,24 @@ pub struct Endpoint {
     /// The metrics edge this proxy → this endpoint, for the service that
     /// listed it; built when the config is compiled.
     pub edge: Arc<Edge>,
+    /// Requests sent and not yet answered (for LEAST_REQUEST).
+    pub active: AtomicUsize,
+}
+
+/// Counts a request as active on its endpoint until dropped.
+pub struct ActiveRequest<'a>(&'a Endpoint);
+
+impl Endpoint {
+    pub fn start_request(&self) -> ActiveRequest<'_> {
+        self.active.fetch_add(1, Relaxed);
+        ActiveRequest(self)
+    }
+}
+
+impl Drop for ActiveRequest<'_> {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Relaxed);
+    }
 }
 
 /// The endpoints of one service, or of one subset of it.
@@ -26,25 +71,43 @@ pub struct Backend {
     pub host: Arc<str>,
     pub subset: Option<Arc<str>>,
     pub endpoints: Vec<Arc<Endpoint>>,
+    pub lb: LoadBalancer,
     next: AtomicUsize,
 }
 
 impl Backend {
-    pub fn new(host: Arc<str>, subset: Option<Arc<str>>, endpoints: Vec<Arc<Endpoint>>) -> Backend {
+    pub fn new(
+        host: Arc<str>,
+        subset: Option<Arc<str>>,
+        endpoints: Vec<Arc<Endpoint>>,
+        lb: LoadBalancer,
+    ) -> Backend {
         Backend {
             host,
             subset,
             endpoints,
+            lb,
             next: AtomicUsize::new(0),
         }
     }
 
-    /// The next endpoint in round-robin order, `None` when there is none.
+    /// The endpoint for the next request, `None` when there is none.
     pub fn pick(&self) -> Option<&Arc<Endpoint>> {
-        if self.endpoints.is_empty() {
-            return None;
+        let n = self.endpoints.len();
+        if n <= 1 {
+            return self.endpoints.first();
         }
-        let i = self.next.fetch_add(1, Relaxed) % self.endpoints.len();
+        let i = match self.lb {
+            LoadBalancer::RoundRobin => self.next.fetch_add(1, Relaxed) % n,
+            LoadBalancer::Random => rand::rng().random_range(0..n),
+            LoadBalancer::LeastRequest => {
+                let mut rng = rand::rng();
+                let a = rng.random_range(0..n);
+                let b = (a + rng.random_range(1..n)) % n;
+                let load = |i: usize| self.endpoints[i].active.load(Relaxed);
+                if load(b) < load(a) { b } else { a }
+            }
+        };
         self.endpoints.get(i)
     }
 
@@ -83,15 +146,29 @@ mod tests {
                     socket: None,
                     workload: w.clone(),
                     edge: edge.clone(),
+                    active: AtomicUsize::new(0),
                 })
             })
-            .collect();
-        let b = Backend::new("r".into(), None, eps);
+            .collect::<Vec<_>>();
+        let b = Backend::new("r".into(), None, eps.clone(), LoadBalancer::RoundRobin);
         let ports: Vec<u16> = (0..6)
             .filter_map(|_| b.pick())
             .filter_map(|e| e.authority.port_u16())
             .collect();
         assert_eq!(ports, vec![1000, 1001, 1002, 1000, 1001, 1002]);
-        assert!(Backend::new("r".into(), None, Vec::new()).pick().is_none());
+        assert!(
+            Backend::new("r".into(), None, Vec::new(), LoadBalancer::Random)
+                .pick()
+                .is_none()
+        );
+
+        // LEAST_REQUEST avoids the busy endpoint whenever it is compared.
+        let busy = eps[0].clone();
+        let _active = busy.start_request();
+        let lr = Backend::new("r".into(), None, eps, LoadBalancer::LeastRequest);
+        for _ in 0..50 {
+            let picked = lr.pick().and_then(|e| e.authority.port_u16());
+            assert_ne!(picked, Some(1000));
+        }
     }
 }

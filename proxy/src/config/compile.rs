@@ -7,6 +7,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 
 use loupe_model::Resource;
 use loupe_model::authz::Authorizer;
@@ -16,6 +17,7 @@ use loupe_push::Snapshot;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::backend::LoadBalancer;
 use super::{Backend, Endpoint, MeshConfig, ServiceEntry, route_id};
 use crate::identity::{TRUST_DOMAIN, Workload, service_fqdn};
 use crate::outbound::policy::RoutePolicy;
@@ -102,11 +104,15 @@ pub fn compile(
     // DestinationRule subsets per host; the first definition of a subset
     // wins, as when Istio merges DestinationRules for one host.
     let mut subsets: HashMap<String, Vec<&Subset>> = HashMap::new();
+    let mut host_lb: HashMap<String, LoadBalancer> = HashMap::new();
     let mut gateways = Vec::new();
     for r in &resources {
         match r {
             Resource::DestinationRule(dr) => {
                 let host = service_fqdn(&dr.spec.host, dr.metadata.namespace());
+                if let Some(lb) = LoadBalancer::of(dr.spec.traffic_policy.as_ref()) {
+                    host_lb.entry(host.clone()).or_insert(lb);
+                }
                 let list = subsets.entry(host).or_default();
                 for s in &dr.spec.subsets {
                     if !list.iter().any(|have| have.name == s.name) {
@@ -169,10 +175,13 @@ pub fn compile(
                 authority,
                 workload,
                 edge,
+                active: AtomicUsize::new(0),
             }));
         }
         let mut by_subset = HashMap::new();
         let mut dump_subsets = serde_json::Map::new();
+        // A subset's own traffic policy overrides the host's.
+        let lb = host_lb.get(svc.host.as_str()).copied().unwrap_or_default();
         for s in subsets.get(svc.host.as_str()).into_iter().flatten() {
             let members: Vec<Arc<Endpoint>> = endpoints
                 .iter()
@@ -196,6 +205,7 @@ pub fn compile(
                     host.clone(),
                     Some(s.name.as_str().into()),
                     members,
+                    LoadBalancer::of(s.traffic_policy.as_ref()).unwrap_or(lb),
                 )),
             );
         }
@@ -221,7 +231,7 @@ pub fn compile(
         });
         let entry = Arc::new(ServiceEntry {
             host: host.clone(),
-            all: Arc::new(Backend::new(host.clone(), None, endpoints)),
+            all: Arc::new(Backend::new(host.clone(), None, endpoints, lb)),
             subsets: by_subset,
             unreached,
             peer_header: crate::peer::encode(this, &host),

@@ -144,6 +144,7 @@ async fn send(
     *req.method_mut() = request.method.clone();
     *req.uri_mut() = uri;
     *req.headers_mut() = request.headers.clone();
+    let _active = endpoint.start_request();
     let call = client.request(req);
     let result = match per_try_timeout {
         Some(t) => match tokio::time::timeout(t, call).await {
