@@ -41,13 +41,24 @@ impl Completion {
             (false, ResponseFlags::None) => ResponseFlags::DownstreamConnectionTermination,
             (_, f) => f,
         };
+        let duration = self.started.elapsed();
         self.edge.record(&Observation {
             code: self.code,
             flags,
-            duration: self.started.elapsed(),
+            duration,
             request_bytes: self.request_bytes,
             response_bytes,
         });
+        // Envoy's access log, at debug level (`RUST_LOG=loupe_proxy::access=debug`).
+        tracing::debug!(
+            target: "loupe_proxy::access",
+            code = self.code,
+            flags = flags.as_str(),
+            duration_ms = duration.as_secs_f64() * 1000.0,
+            request_bytes = self.request_bytes,
+            response_bytes,
+            "request"
+        );
         if let Some((mut span, sink)) = self.span.take() {
             span.end = SystemTime::now();
             span.status_code = self.code;
