@@ -15,11 +15,21 @@ use crate::resource::Resource;
 pub(super) fn check(vs: &VirtualService, ctx: &Context<'_>, sink: &mut Sink<'_>) {
     let ns = vs.metadata.namespace();
     let spec = &vs.spec;
-    if spec.hosts.is_empty() {
+    let is_delegate = ctx
+        .delegates
+        .contains(&(ns.to_string(), vs.metadata.name.clone()));
+    if spec.hosts.is_empty() && !is_delegate {
         sink.warning(
             "spec.hosts",
-            "the VirtualService has no hosts, so it only takes effect as another \
-             VirtualService's `delegate`; add the hosts it routes",
+            "the VirtualService has no hosts and no route delegates to it, so it routes \
+             nothing; add the hosts it routes",
+        );
+    }
+    if is_delegate && !spec.hosts.is_empty() {
+        sink.error(
+            "spec.hosts",
+            "this VirtualService is a delegate (another route delegates to it), and a delegate \
+             must not set hosts; remove `hosts`",
         );
     }
     for (i, h) in spec.hosts.iter().enumerate() {
@@ -111,6 +121,28 @@ fn http_route(ctx: &Context<'_>, sink: &mut Sink<'_>, path: &str, r: &HttpRoute,
             format!("{path}.route"),
             "the http route has no destination: add `route` (or `redirect`, `directResponse`, `delegate`)",
         );
+    }
+    if let Some(d) = &r.delegate {
+        let dns = d.namespace.as_deref().unwrap_or(ns);
+        if !ctx
+            .virtual_services
+            .contains(&(dns.to_string(), d.name.clone()))
+        {
+            sink.error(
+                format!("{path}.delegate"),
+                format!(
+                    "delegates to VirtualService {dns}/{}, which does not exist; create it or \
+                     fix `delegate.name`/`delegate.namespace`",
+                    d.name
+                ),
+            );
+        }
+        if has_route || r.redirect.is_some() {
+            sink.error(
+                format!("{path}.delegate"),
+                "a delegating route cannot also set `route` or `redirect`; keep `delegate` alone",
+            );
+        }
     }
     http_destinations(ctx, sink, path, &r.route, ns);
     sink.duration(&format!("{path}.timeout"), r.timeout.as_ref());
