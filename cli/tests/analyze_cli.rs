@@ -148,3 +148,22 @@ fn text_output_names_resource_path_and_fix() {
     );
     assert!(text.contains("1 error(s)"), "{text}");
 }
+
+#[test]
+fn a_directory_stands_for_its_yaml_files() {
+    let dir = std::env::temp_dir().join(format!("loupe-analyze-dir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("a.yaml"),
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: r}\nspec:\n  host: r\n  subsets: [{name: v1}]\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("b.yaml"),
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [r]\n  http:\n  - route:\n    - destination: {host: r, subset: v1}\n",
+    )
+    .expect("write");
+    std::fs::write(dir.join("notes.txt"), "not config").expect("write");
+    let (code, items) = run_json(&[dir.to_str().expect("path")]);
+    assert_eq!((code, items.len()), (0, 0), "{items:?}");
+}
