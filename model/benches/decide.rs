@@ -37,8 +37,7 @@ fn resources(yaml: &str) -> Vec<Resource> {
     yaml.split("\n---")
         .filter(|d| !d.trim().is_empty())
         .map(|d| {
-            let policy: AuthorizationPolicy =
-                serde_yaml_ng::from_str(d).expect("bench YAML parses");
+            let policy: AuthorizationPolicy = serde_yaml_ng::from_str(d).expect("bench YAML parses");
             Resource::AuthorizationPolicy(policy)
         })
         .collect()

@@ -467,12 +467,7 @@ fn authorization_decisions_follow_istio() {
         }
         assert!(!got.reason.is_empty(), "{}: a reason is given", case.name);
     }
-    assert!(
-        failures.is_empty(),
-        "{} cases failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} cases failed:\n{}", failures.len(), failures.join("\n"));
 }
 
 #[test]
@@ -494,11 +489,7 @@ fn reasons_name_the_rule_or_the_default() {
     let authorizer = Authorizer::new(&policies, "istio-system");
     let allowed = authorizer.authorize(&common::request(SLEEP_GET_INFO));
     assert!(allowed.reason.contains("foo/httpbin"), "{}", allowed.reason);
-    assert!(
-        allowed.reason.contains("spec.rules[0]"),
-        "{}",
-        allowed.reason
-    );
+    assert!(allowed.reason.contains("spec.rules[0]"), "{}", allowed.reason);
     let denied = authorizer.authorize(&common::request(DEV_POST));
     assert!(denied.reason.contains("no rule"), "{}", denied.reason);
     assert!(denied.reason.contains("foo/httpbin"), "{}", denied.reason);

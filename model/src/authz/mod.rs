@@ -76,21 +76,13 @@ pub struct AuthzDecision {
 /// Why a decision was taken; `rule` is the index in `spec.rules`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cause {
-    CustomRuleMatched {
-        rule: usize,
-    },
-    DenyRuleMatched {
-        rule: usize,
-    },
+    CustomRuleMatched { rule: usize },
+    DenyRuleMatched { rule: usize },
     /// No ALLOW policy selects the workload.
     NoAllowPolicy,
-    AllowRuleMatched {
-        rule: usize,
-    },
+    AllowRuleMatched { rule: usize },
     /// `policies` ALLOW policies select the workload; no rule of theirs matched.
-    NoAllowRuleMatched {
-        policies: usize,
-    },
+    NoAllowRuleMatched { policies: usize },
 }
 
 /// The allocation-free result of [`Authorizer::evaluate`], borrowing the
@@ -187,14 +179,11 @@ impl Authorizer {
             })
             .collect();
         policies.sort_by(|a, b| {
-            (a.metadata.namespace(), &a.metadata.name)
-                .cmp(&(b.metadata.namespace(), &b.metadata.name))
+            (a.metadata.namespace(), &a.metadata.name).cmp(&(b.metadata.namespace(), &b.metadata.name))
         });
         let mut namespaces: HashMap<String, PolicySet> = HashMap::new();
         for policy in policies {
-            let set = namespaces
-                .entry(policy.metadata.namespace().to_string())
-                .or_default();
+            let set = namespaces.entry(policy.metadata.namespace().to_string()).or_default();
             let compiled = CompiledPolicy::new(policy);
             match policy.spec.action() {
                 Action::Custom => set.custom.push(compiled),
@@ -239,31 +228,16 @@ impl Authorizer {
         };
         let audited_by = first_match(|s| &s.audit).map(|(p, _)| p.id.as_str());
         if let Some((p, rule)) = first_match(|s| &s.custom) {
-            return make_verdict(
-                Decision::Deny,
-                Some(p),
-                Cause::CustomRuleMatched { rule },
-                audited_by,
-            );
+            return make_verdict(Decision::Deny, Some(p), Cause::CustomRuleMatched { rule }, audited_by);
         }
         if let Some((p, rule)) = first_match(|s| &s.deny) {
-            return make_verdict(
-                Decision::Deny,
-                Some(p),
-                Cause::DenyRuleMatched { rule },
-                audited_by,
-            );
+            return make_verdict(Decision::Deny, Some(p), Cause::DenyRuleMatched { rule }, audited_by);
         }
         let mut allow_policies = 0;
         for p in selected(|s| &s.allow) {
             allow_policies += 1;
             if let Some(rule) = p.matching_rule(&a) {
-                return make_verdict(
-                    Decision::Allow,
-                    Some(p),
-                    Cause::AllowRuleMatched { rule },
-                    audited_by,
-                );
+                return make_verdict(Decision::Allow, Some(p), Cause::AllowRuleMatched { rule }, audited_by);
             }
         }
         if allow_policies == 0 {
@@ -289,13 +263,7 @@ impl Authorizer {
     fn policy(&self, id: &str) -> Option<&CompiledPolicy> {
         self.namespaces
             .values()
-            .flat_map(|s| {
-                s.custom
-                    .iter()
-                    .chain(&s.deny)
-                    .chain(&s.allow)
-                    .chain(&s.audit)
-            })
+            .flat_map(|s| s.custom.iter().chain(&s.deny).chain(&s.allow).chain(&s.audit))
             .find(|p| p.id == id)
     }
 
@@ -313,9 +281,7 @@ impl Authorizer {
                 )
             }
             Cause::DenyRuleMatched { rule } => {
-                format!(
-                    "DENY policy {id} matched by spec.rules[{rule}]: DENY policies are checked before ALLOW"
-                )
+                format!("DENY policy {id} matched by spec.rules[{rule}]: DENY policies are checked before ALLOW")
             }
             Cause::AllowRuleMatched { rule } => {
                 format!("ALLOW policy {id} matched by spec.rules[{rule}]")
@@ -334,10 +300,7 @@ impl Authorizer {
             }
         };
         if let Some(audit) = v.audited_by {
-            let _ = write!(
-                out,
-                "; AUDIT policy {audit} matched (audit only, no effect on the decision)"
-            );
+            let _ = write!(out, "; AUDIT policy {audit} matched (audit only, no effect on the decision)");
         }
         out
     }

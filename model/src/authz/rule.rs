@@ -27,11 +27,7 @@ impl CompiledRule {
             to: rule
                 .to
                 .iter()
-                .map(|t| {
-                    CompiledOperation::new(
-                        t.operation.as_ref().unwrap_or(&ap::Operation::default()),
-                    )
-                })
+                .map(|t| CompiledOperation::new(t.operation.as_ref().unwrap_or(&ap::Operation::default())))
                 .collect(),
             when: rule.when.iter().map(CompiledCondition::new).collect(),
         }
@@ -200,9 +196,7 @@ impl ConditionKey {
 
 /// `prefix[inner]` → `inner`.
 fn bracketed<'a>(key: &'a str, prefix: &str) -> Option<&'a str> {
-    key.strip_prefix(prefix)?
-        .strip_prefix('[')?
-        .strip_suffix(']')
+    key.strip_prefix(prefix)?.strip_prefix('[')?.strip_suffix(']')
 }
 
 #[derive(Clone, Debug)]

@@ -14,10 +14,7 @@ pub fn resources(yaml: &str) -> Vec<Resource> {
             continue;
         }
         let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(doc).expect("test YAML parses");
-        let kind = value
-            .get("kind")
-            .and_then(|k| k.as_str())
-            .unwrap_or_default();
+        let kind = value.get("kind").and_then(|k| k.as_str()).unwrap_or_default();
         match kind {
             "AuthorizationPolicy" => out.push(Resource::AuthorizationPolicy(
                 serde_yaml_ng::from_value::<AuthorizationPolicy>(value).expect("policy"),
