@@ -262,3 +262,15 @@ fn cross_file_references_resolve() {
     }
     assert!(!has_errors(&analyze(&resources)));
 }
+
+#[test]
+fn the_same_resource_twice_is_a_warning() {
+    let text = format!("{DR_REVIEWS}---\n{DR_REVIEWS}");
+    let found: Vec<Diagnostic> = diagnose(&text)
+        .into_iter()
+        .filter(|d| d.path == "metadata.name")
+        .collect();
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].severity, Severity::Warning);
+    assert_eq!(found[0].resource, "DestinationRule/default/reviews");
+}
