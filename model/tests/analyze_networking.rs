@@ -119,6 +119,13 @@ fn each_problem_gives_its_diagnostic() {
             "duration",
         ),
         (
+            vs("  - route:\n    - destination: {host: reviews}\n    retries: {attempts: 2, retryOn: '5xx,gateway_error,503'}\n"),
+            Error,
+            "VirtualService/default/reviews",
+            "spec.http[0].retries.retryOn",
+            "gateway_error",
+        ),
+        (
             vs("  - match:\n    - uri: {regex: '/(a'}\n    route:\n    - destination: {host: reviews}\n"),
             Error,
             "VirtualService/default/reviews",

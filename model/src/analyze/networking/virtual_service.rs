@@ -156,6 +156,9 @@ fn http_route(ctx: &Context<'_>, sink: &mut Sink<'_>, path: &str, r: &HttpRoute,
                 ),
             );
         }
+        if let Some(retry_on) = &retries.retry_on {
+            retry_on_policies(sink, &format!("{path}.retries.retryOn"), retry_on);
+        }
         sink.duration(
             &format!("{path}.retries.perTryTimeout"),
             retries.per_try_timeout.as_ref(),
@@ -220,6 +223,45 @@ fn http_route(ctx: &Context<'_>, sink: &mut Sink<'_>, path: &str, r: &HttpRoute,
         sink.duration(&format!("{path}.corsPolicy.maxAge"), cors.max_age.as_ref());
         for (k, o) in cors.allow_origins.iter().enumerate() {
             sink.string_match(&format!("{path}.corsPolicy.allowOrigins[{k}]"), o);
+        }
+    }
+}
+
+/// Envoy's HTTP and gRPC retry conditions Istio accepts in `retryOn`, besides
+/// HTTP status codes.
+const RETRY_ON: &[&str] = &[
+    "5xx",
+    "gateway-error",
+    "reset",
+    "reset-before-request",
+    "connect-failure",
+    "envoy-ratelimited",
+    "retriable-4xx",
+    "refused-stream",
+    "retriable-status-codes",
+    "retriable-headers",
+    "http3-post-connect-failure",
+    "cancelled",
+    "deadline-exceeded",
+    "internal",
+    "resource-exhausted",
+    "unavailable",
+];
+
+fn retry_on_policies(sink: &mut Sink<'_>, path: &str, retry_on: &str) {
+    for policy in retry_on.split(',').map(str::trim) {
+        let is_status = policy
+            .parse::<u16>()
+            .is_ok_and(|c| (100..=599).contains(&c));
+        if !is_status && !RETRY_ON.contains(&policy) {
+            sink.error(
+                path,
+                format!(
+                    "{policy:?} is not a retry condition; use a comma-separated list of {} or \
+                     HTTP status codes",
+                    RETRY_ON.join(", ")
+                ),
+            );
         }
     }
 }
