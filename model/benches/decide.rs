@@ -66,6 +66,10 @@ fn decide(c: &mut Criterion) {
     c.bench_function("authorize/evaluate (100 rules, allowed by the last)", |b| {
         b.iter(|| black_box(authorizer.evaluate(black_box(&request))))
     });
+    let empty = Authorizer::new(&[], "istio-system");
+    c.bench_function("authorize/evaluate (no policies: request attributes only)", |b| {
+        b.iter(|| black_box(empty.evaluate(black_box(&request))))
+    });
     c.bench_function("authorize/with reason text (100 rules)", |b| {
         b.iter(|| black_box(authorizer.authorize(black_box(&request))))
     });

@@ -505,3 +505,44 @@ fn json_output_shape() {
         .expect("serializes");
     assert_eq!(json, r#"{"decision":"DENY","policy":null}"#);
 }
+
+/// Rules indexed by source namespace and rules that are not are still tried
+/// in order, so the reported rule is the first that matches.
+#[test]
+fn first_matching_rule_is_reported_across_indexed_and_unindexed_rules() {
+    let policies = common::resources(
+        r#"
+kind: AuthorizationPolicy
+metadata: {name: mixed, namespace: foo}
+spec:
+  rules:
+  - from:
+    - source: {namespaces: ["dev"]}
+    to:
+    - operation: {methods: ["GET"]}
+  - to:
+    - operation: {methods: ["POST"]}
+  - from:
+    - source: {principals: ["cluster.local/ns/dev/*"]}
+  - from:
+    - source: {principals: ["cluster.local/ns/de*"]}
+"#,
+    );
+    let authorizer = Authorizer::new(&policies, "istio-system");
+    let decision = authorizer.authorize(&common::request(DEV_POST));
+    assert_eq!(decision.decision, ALLOW);
+    assert!(decision.reason.contains("spec.rules[1]"), "{}", decision.reason);
+
+    let dev_put = DEV_POST.replace("POST", "PUT");
+    let decision = authorizer.authorize(&common::request(&dev_put));
+    assert!(decision.reason.contains("spec.rules[2]"), "{}", decision.reason);
+
+    // `cluster.local/ns/de*` does not pin the namespace: it must not be indexed under one.
+    let devops_put = dev_put.replace("ns/dev/", "ns/devops/");
+    let decision = authorizer.authorize(&common::request(&devops_put));
+    assert_eq!(decision.decision, ALLOW);
+    assert!(decision.reason.contains("spec.rules[3]"), "{}", decision.reason);
+
+    let prod_put = dev_put.replace("ns/dev/", "ns/prod/");
+    assert_eq!(authorizer.authorize(&common::request(&prod_put)).decision, DENY);
+}

@@ -69,7 +69,7 @@ impl<'a> Attributes<'a> {
 }
 
 /// `cluster.local/ns/default/sa/frontend` → `default` for `ns`, `frontend` for `sa`.
-fn identity_part<'a>(principal: &'a str, part: &str) -> Option<&'a str> {
+pub(crate) fn identity_part<'a>(principal: &'a str, part: &str) -> Option<&'a str> {
     let mut it = principal.split('/');
     while let Some(s) = it.next() {
         if s == part {

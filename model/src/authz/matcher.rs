@@ -39,6 +39,10 @@ impl<M: ValueMatch> Field<M> {
         }
     }
 
+    pub fn is_unconstrained(&self) -> bool {
+        self.values.is_empty() && self.not_values.is_empty()
+    }
+
     pub fn matches(&self, attr: Option<M::Attr<'_>>) -> bool {
         let any = |list: &[M]| attr.is_some_and(|a| list.iter().any(|m| m.matches(a)));
         (self.values.is_empty() || any(&self.values)) && !any(&self.not_values)
