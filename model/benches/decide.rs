@@ -37,7 +37,8 @@ fn resources(yaml: &str) -> Vec<Resource> {
     yaml.split("\n---")
         .filter(|d| !d.trim().is_empty())
         .map(|d| {
-            let policy: AuthorizationPolicy = serde_yaml_ng::from_str(d).expect("bench YAML parses");
+            let policy: AuthorizationPolicy =
+                serde_yaml_ng::from_str(d).expect("bench YAML parses");
             Resource::AuthorizationPolicy(policy)
         })
         .collect()
@@ -67,9 +68,10 @@ fn decide(c: &mut Criterion) {
         b.iter(|| black_box(authorizer.evaluate(black_box(&request))))
     });
     let empty = Authorizer::new(&[], "istio-system");
-    c.bench_function("authorize/evaluate (no policies: request attributes only)", |b| {
-        b.iter(|| black_box(empty.evaluate(black_box(&request))))
-    });
+    c.bench_function(
+        "authorize/evaluate (no policies: request attributes only)",
+        |b| b.iter(|| black_box(empty.evaluate(black_box(&request)))),
+    );
     c.bench_function("authorize/with reason text (100 rules)", |b| {
         b.iter(|| black_box(authorizer.authorize(black_box(&request))))
     });

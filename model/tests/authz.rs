@@ -467,7 +467,12 @@ fn authorization_decisions_follow_istio() {
         }
         assert!(!got.reason.is_empty(), "{}: a reason is given", case.name);
     }
-    assert!(failures.is_empty(), "{} cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -489,7 +494,11 @@ fn reasons_name_the_rule_or_the_default() {
     let authorizer = Authorizer::new(&policies, "istio-system");
     let allowed = authorizer.authorize(&common::request(SLEEP_GET_INFO));
     assert!(allowed.reason.contains("foo/httpbin"), "{}", allowed.reason);
-    assert!(allowed.reason.contains("spec.rules[0]"), "{}", allowed.reason);
+    assert!(
+        allowed.reason.contains("spec.rules[0]"),
+        "{}",
+        allowed.reason
+    );
     let denied = authorizer.authorize(&common::request(DEV_POST));
     assert!(denied.reason.contains("no rule"), "{}", denied.reason);
     assert!(denied.reason.contains("foo/httpbin"), "{}", denied.reason);
@@ -531,18 +540,33 @@ spec:
     let authorizer = Authorizer::new(&policies, "istio-system");
     let decision = authorizer.authorize(&common::request(DEV_POST));
     assert_eq!(decision.decision, ALLOW);
-    assert!(decision.reason.contains("spec.rules[1]"), "{}", decision.reason);
+    assert!(
+        decision.reason.contains("spec.rules[1]"),
+        "{}",
+        decision.reason
+    );
 
     let dev_put = DEV_POST.replace("POST", "PUT");
     let decision = authorizer.authorize(&common::request(&dev_put));
-    assert!(decision.reason.contains("spec.rules[2]"), "{}", decision.reason);
+    assert!(
+        decision.reason.contains("spec.rules[2]"),
+        "{}",
+        decision.reason
+    );
 
     // `cluster.local/ns/de*` does not pin the namespace: it must not be indexed under one.
     let devops_put = dev_put.replace("ns/dev/", "ns/devops/");
     let decision = authorizer.authorize(&common::request(&devops_put));
     assert_eq!(decision.decision, ALLOW);
-    assert!(decision.reason.contains("spec.rules[3]"), "{}", decision.reason);
+    assert!(
+        decision.reason.contains("spec.rules[3]"),
+        "{}",
+        decision.reason
+    );
 
     let prod_put = dev_put.replace("ns/dev/", "ns/prod/");
-    assert_eq!(authorizer.authorize(&common::request(&prod_put)).decision, DENY);
+    assert_eq!(
+        authorizer.authorize(&common::request(&prod_put)).decision,
+        DENY
+    );
 }

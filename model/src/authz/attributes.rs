@@ -36,7 +36,11 @@ impl<'a> Attributes<'a> {
             .filter(|p| !p.is_empty());
         let source_namespace = match principal {
             Some(p) => identity_part(p, "ns"),
-            None => request.source.namespace.as_deref().filter(|n| !n.is_empty()),
+            None => request
+                .source
+                .namespace
+                .as_deref()
+                .filter(|n| !n.is_empty()),
         };
         let full_path = request.request.path.as_deref();
         Attributes {

@@ -230,7 +230,9 @@ impl ValueMatch for Cidr {
             v4 => v4,
         };
         match (*self, ip) {
-            (Cidr::V4 { network, prefix }, IpAddr::V4(a)) => u32::from(a) & mask32(prefix) == network,
+            (Cidr::V4 { network, prefix }, IpAddr::V4(a)) => {
+                u32::from(a) & mask32(prefix) == network
+            }
             (Cidr::V6 { network, prefix }, IpAddr::V6(a)) => {
                 u128::from(a) & mask128(prefix) == network
             }

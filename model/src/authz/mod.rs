@@ -73,13 +73,21 @@ pub struct AuthzDecision {
 /// Why a decision was taken; `rule` is the index in `spec.rules`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cause {
-    CustomRuleMatched { rule: usize },
-    DenyRuleMatched { rule: usize },
+    CustomRuleMatched {
+        rule: usize,
+    },
+    DenyRuleMatched {
+        rule: usize,
+    },
     /// No ALLOW policy selects the workload.
     NoAllowPolicy,
-    AllowRuleMatched { rule: usize },
+    AllowRuleMatched {
+        rule: usize,
+    },
     /// `policies` ALLOW policies select the workload; no rule of theirs matched.
-    NoAllowRuleMatched { policies: usize },
+    NoAllowRuleMatched {
+        policies: usize,
+    },
 }
 
 /// The allocation-free result of [`Authorizer::evaluate`], borrowing the
@@ -113,7 +121,8 @@ impl Authorizer {
             })
             .collect();
         policies.sort_by(|a, b| {
-            (a.metadata.namespace(), &a.metadata.name).cmp(&(b.metadata.namespace(), &b.metadata.name))
+            (a.metadata.namespace(), &a.metadata.name)
+                .cmp(&(b.metadata.namespace(), &b.metadata.name))
         });
         let mut grouped: BTreeMap<&str, [Vec<(&AuthorizationPolicy, CompiledPolicy)>; 4]> =
             BTreeMap::new();
@@ -228,7 +237,9 @@ impl Authorizer {
                 )
             }
             Cause::DenyRuleMatched { rule } => {
-                format!("DENY policy {id} matched by spec.rules[{rule}]: DENY policies are checked before ALLOW")
+                format!(
+                    "DENY policy {id} matched by spec.rules[{rule}]: DENY policies are checked before ALLOW"
+                )
             }
             Cause::AllowRuleMatched { rule } => {
                 format!("ALLOW policy {id} matched by spec.rules[{rule}]")
@@ -247,7 +258,10 @@ impl Authorizer {
             }
         };
         if let Some(audit) = v.audited_by {
-            let _ = write!(out, "; AUDIT policy {audit} matched (audit only, no effect on the decision)");
+            let _ = write!(
+                out,
+                "; AUDIT policy {audit} matched (audit only, no effect on the decision)"
+            );
         }
         out
     }

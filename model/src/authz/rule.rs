@@ -27,7 +27,11 @@ impl CompiledRule {
             to: rule
                 .to
                 .iter()
-                .map(|t| CompiledOperation::new(t.operation.as_ref().unwrap_or(&ap::Operation::default())))
+                .map(|t| {
+                    CompiledOperation::new(
+                        t.operation.as_ref().unwrap_or(&ap::Operation::default()),
+                    )
+                })
                 .collect(),
             when: rule.when.iter().map(CompiledCondition::new).collect(),
         }
@@ -139,7 +143,10 @@ impl CompiledSource {
             )),
         ];
         CompiledSource {
-            checks: checks.into_iter().filter(|c| !c.is_unconstrained()).collect(),
+            checks: checks
+                .into_iter()
+                .filter(|c| !c.is_unconstrained())
+                .collect(),
         }
     }
 
@@ -162,9 +169,10 @@ impl SourceCheck {
         match self {
             SourceCheck::Namespaces(f) => f.matches(a.source_namespace),
             SourceCheck::Principals(f) => f.matches(a.principal),
-            SourceCheck::ServiceAccounts(f) => {
-                f.matches(a.principal.and(a.source_namespace.zip(a.source_service_account)))
-            }
+            SourceCheck::ServiceAccounts(f) => f.matches(
+                a.principal
+                    .and(a.source_namespace.zip(a.source_service_account)),
+            ),
             // Loupe's Request carries no JWT: request principals are absent.
             SourceCheck::RequestPrincipals(f) => f.matches(None),
             SourceCheck::IpBlocks(f) => f.matches(a.source_ip),
@@ -222,7 +230,10 @@ impl CompiledOperation {
             })),
         ];
         CompiledOperation {
-            checks: checks.into_iter().filter(|c| !c.is_unconstrained()).collect(),
+            checks: checks
+                .into_iter()
+                .filter(|c| !c.is_unconstrained())
+                .collect(),
         }
     }
 
@@ -314,7 +325,9 @@ impl ConditionKey {
 
 /// `prefix[inner]` → `inner`.
 fn bracketed<'a>(key: &'a str, prefix: &str) -> Option<&'a str> {
-    key.strip_prefix(prefix)?.strip_prefix('[')?.strip_suffix(']')
+    key.strip_prefix(prefix)?
+        .strip_prefix('[')?
+        .strip_suffix(']')
 }
 
 #[derive(Clone, Debug)]
