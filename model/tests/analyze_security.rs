@@ -226,3 +226,63 @@ fn selector_and_target_ref_are_exclusive() {
         "{found:?}"
     );
 }
+
+const STRICT_DEFAULT: &str = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: default}\nspec:\n  mtls: {mode: STRICT}\n";
+
+#[test]
+fn destination_rule_disable_against_strict_is_an_error() {
+    let yaml = format!(
+        "{STRICT_DEFAULT}---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: reviews, namespace: default}}\nspec:\n  host: reviews\n  trafficPolicy:\n    tls: {{mode: DISABLE}}\n"
+    );
+    let found = findings(&yaml);
+    assert_eq!(
+        found,
+        vec![(
+            Severity::Error,
+            "DestinationRule/default/reviews".into(),
+            "spec.trafficPolicy.tls.mode".into()
+        )]
+    );
+    let message = &analyze(&common::resources(&yaml))[0].message;
+    assert!(
+        message.contains("PeerAuthentication default/default"),
+        "{message}"
+    );
+    assert!(message.contains("ISTIO_MUTUAL"), "{message}");
+}
+
+#[test]
+fn destination_rule_istio_mutual_against_disable_is_an_error() {
+    let yaml = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: ratings-plain, namespace: prod}\nspec:\n  selector:\n    matchLabels: {app: ratings}\n  mtls: {mode: DISABLE}\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: ratings, namespace: default}\nspec:\n  host: ratings.prod.svc.cluster.local\n  trafficPolicy:\n    portLevelSettings:\n    - port: {number: 9080}\n      tls: {mode: ISTIO_MUTUAL}\n  subsets:\n  - name: v1\n    labels: {version: v1}\n    trafficPolicy:\n      tls: {mode: ISTIO_MUTUAL}\n";
+    let found = findings(yaml);
+    let resource = "DestinationRule/default/ratings";
+    assert!(
+        has(
+            &found,
+            Severity::Error,
+            resource,
+            "spec.trafficPolicy.portLevelSettings[0].tls.mode"
+        ),
+        "{found:?}"
+    );
+    assert!(
+        has(
+            &found,
+            Severity::Error,
+            resource,
+            "spec.subsets[0].trafficPolicy.tls.mode"
+        ),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn consistent_tls_has_no_finding() {
+    // ISTIO_MUTUAL against STRICT; DISABLE for a host outside the mesh; a
+    // DISABLE on the port that portLevelMtls exempts.
+    let yaml = format!(
+        "{STRICT_DEFAULT}---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {{name: legacy, namespace: default}}\nspec:\n  selector:\n    matchLabels: {{app: legacy}}\n  portLevelMtls:\n    8080: {{mode: DISABLE}}\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: reviews, namespace: default}}\nspec:\n  host: reviews\n  trafficPolicy:\n    tls: {{mode: ISTIO_MUTUAL}}\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: external, namespace: default}}\nspec:\n  host: api.example.com\n  trafficPolicy:\n    tls: {{mode: DISABLE}}\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: legacy, namespace: default}}\nspec:\n  host: legacy\n  trafficPolicy:\n    portLevelSettings:\n    - port: {{number: 8080}}\n      tls: {{mode: DISABLE}}\n"
+    );
+    let found = findings(&yaml);
+    assert!(found.is_empty(), "{found:?}");
+}

@@ -167,10 +167,13 @@ fn effective_modes_follow_istio() {
 #[test]
 fn mode_values_are_case_sensitive() {
     let bad = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: x}\nspec:\n  mtls: {mode: strict}\n";
-    let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(bad).expect("yaml");
-    let parsed = serde_yaml_ng::from_value::<loupe_model::security::PeerAuthentication>(value);
-    assert!(
-        parsed.is_err(),
-        "lower-case `strict` is a schema error, as in Istio"
-    );
+    let parsed = loupe_model::parse_documents("pa.yaml", bad);
+    assert!(parsed.resources.is_empty());
+    let error = parsed
+        .diagnostics
+        .iter()
+        .find(|d| d.severity == loupe_model::Severity::Error)
+        .expect("lower-case `strict` is a schema error, as in Istio");
+    assert_eq!(error.resource, "PeerAuthentication/default/x");
+    assert!(error.message.contains("STRICT"), "{}", error.message);
 }

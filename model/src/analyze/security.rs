@@ -2,6 +2,8 @@
 //! rejects (errors) and what it accepts but almost certainly does not do
 //! what the author meant (warnings).
 
+mod tls;
+
 use std::collections::BTreeMap;
 
 use super::{Diagnostic, Severity};
@@ -24,6 +26,7 @@ pub(super) fn check(resources: &[Resource], out: &mut Vec<Diagnostic>) {
         }
     }
     competing_peer_authentications(resources, out);
+    tls::check(resources, out);
 }
 
 /// Collects diagnostics for one resource.
