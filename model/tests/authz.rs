@@ -298,6 +298,13 @@ spec:
         policy: Some("foo/p"),
     },
     Case {
+        name: "without destination.port, the port of the Host header is the destination port",
+        policies: "kind: AuthorizationPolicy\nmetadata: {name: p, namespace: foo}\nspec:\n  rules:\n  - to:\n    - operation: {ports: [\"9080\"]}\n",
+        request: r#"{"destination": {"namespace": "foo"}, "request": {"host": "reviews:9080"}}"#,
+        decision: ALLOW,
+        policy: Some("foo/p"),
+    },
+    Case {
         name: "methods are OR within the field, AND across fields",
         policies: "kind: AuthorizationPolicy\nmetadata: {name: p, namespace: foo}\nspec:\n  rules:\n  - to:\n    - operation: {methods: [\"PUT\", \"POST\"], paths: [\"/info*\"]}\n",
         request: DEV_POST,

@@ -49,7 +49,11 @@ impl<'a> Attributes<'a> {
             source_service_account: principal.and_then(|p| identity_part(p, "sa")),
             source_ip: parse_ip(request.source.ip.as_deref()),
             destination_ip: parse_ip(request.destination.ip.as_deref()),
-            destination_port: request.destination.port,
+            // The port the workload was called on; else the one in the Host header.
+            destination_port: request.destination.port.or_else(|| {
+                let host = request.request.host.as_deref()?;
+                crate::host::split_port(host).1
+            }),
             method: request.request.method.as_deref(),
             path: full_path.map(|p| p.split(['?', '#']).next().unwrap_or(p)),
             full_path,

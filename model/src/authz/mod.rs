@@ -219,8 +219,19 @@ impl Authorizer {
     fn policy(&self, id: &str) -> Option<&CompiledPolicy> {
         self.namespaces
             .values()
-            .flat_map(|s| s.custom.policies.iter().chain(&s.deny.policies))
+            .flat_map(|s| {
+                let tables = [&s.custom, &s.deny, &s.allow, &s.audit];
+                tables.into_iter().flat_map(|t| t.policies.iter())
+            })
             .find(|p| p.id == id)
+    }
+
+    /// Which parts of rule `rule` of policy `id` matched the request.
+    fn rule_detail(&self, request: &Request, id: &str, rule: usize) -> String {
+        self.policy(id)
+            .and_then(|p| p.rules.get(rule))
+            .map(|r| r.explain(&Attributes::new(request)))
+            .unwrap_or_default()
     }
 
     fn explain(&self, request: &Request, v: &Verdict<'_>) -> String {
@@ -232,17 +243,24 @@ impl Authorizer {
                     .and_then(|p| p.provider.clone())
                     .unwrap_or_else(|| "(none)".to_string());
                 format!(
-                    "CUSTOM policy {id} (provider {provider}) matched by spec.rules[{rule}]: \
-                     Loupe has no external authorizer to ask, so a matching CUSTOM rule denies"
+                    "CUSTOM policy {id} (provider {provider}) matched by spec.rules[{rule}] \
+                     [{}]: Loupe has no external authorizer to ask, so a matching CUSTOM rule \
+                     denies",
+                    self.rule_detail(request, id, rule)
                 )
             }
             Cause::DenyRuleMatched { rule } => {
                 format!(
-                    "DENY policy {id} matched by spec.rules[{rule}]: DENY policies are checked before ALLOW"
+                    "DENY policy {id} matched by spec.rules[{rule}] [{}]: DENY policies are \
+                     checked before ALLOW",
+                    self.rule_detail(request, id, rule)
                 )
             }
             Cause::AllowRuleMatched { rule } => {
-                format!("ALLOW policy {id} matched by spec.rules[{rule}]")
+                format!(
+                    "ALLOW policy {id} matched by spec.rules[{rule}] [{}]",
+                    self.rule_detail(request, id, rule)
+                )
             }
             Cause::NoAllowPolicy => format!(
                 "no ALLOW policy selects the workload ({}): allowed by default",

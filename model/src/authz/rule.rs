@@ -59,6 +59,28 @@ impl CompiledRule {
             && (self.to.is_empty() || self.to.iter().any(|o| o.matches(a)))
             && self.when.iter().all(|c| c.matches(a))
     }
+
+    /// For people: which parts of this (matching) rule held, e.g.
+    /// `from[0].source (principals); to[1].operation (methods, paths)`.
+    pub fn explain(&self, a: &Attributes<'_>) -> String {
+        let mut parts = Vec::new();
+        if let Some(i) = self.from.iter().position(|s| s.matches(a)) {
+            let fields: Vec<_> = self.from[i].checks.iter().map(SourceCheck::name).collect();
+            parts.push(format!("from[{i}].source ({})", fields.join(", ")));
+        }
+        if let Some(i) = self.to.iter().position(|o| o.matches(a)) {
+            let fields: Vec<_> = self.to[i].checks.iter().map(OperationCheck::name).collect();
+            parts.push(format!("to[{i}].operation ({})", fields.join(", ")));
+        }
+        if !self.when.is_empty() {
+            parts.push(format!("all {} when condition(s)", self.when.len()));
+        }
+        if parts.is_empty() {
+            "an empty rule matches every request".to_string()
+        } else {
+            parts.join("; ")
+        }
+    }
 }
 
 fn source_namespaces(s: &ap::Source) -> Option<Vec<String>> {
@@ -156,6 +178,17 @@ impl CompiledSource {
 }
 
 impl SourceCheck {
+    fn name(&self) -> &'static str {
+        match self {
+            SourceCheck::Namespaces(_) => "namespaces",
+            SourceCheck::Principals(_) => "principals",
+            SourceCheck::ServiceAccounts(_) => "serviceAccounts",
+            SourceCheck::RequestPrincipals(_) => "requestPrincipals",
+            SourceCheck::IpBlocks(_) => "ipBlocks",
+            SourceCheck::RemoteIpBlocks(_) => "remoteIpBlocks",
+        }
+    }
+
     fn is_unconstrained(&self) -> bool {
         match self {
             SourceCheck::Namespaces(f) | SourceCheck::Principals(f) => f.is_unconstrained(),
@@ -221,10 +254,11 @@ enum OperationCheck {
 
 impl CompiledOperation {
     fn new(o: &ap::Operation) -> CompiledOperation {
+        // Paths first: they usually tell rules apart, methods rarely do.
         let checks = [
+            OperationCheck::Paths(Field::new(&o.paths, &o.not_paths, PathMatch::new)),
             OperationCheck::Ports(Field::new(&o.ports, &o.not_ports, PortMatch::new)),
             OperationCheck::Methods(Field::new(&o.methods, &o.not_methods, StrMatch::new)),
-            OperationCheck::Paths(Field::new(&o.paths, &o.not_paths, PathMatch::new)),
             OperationCheck::Hosts(Field::new(&o.hosts, &o.not_hosts, |v| {
                 NoCase(StrMatch::new(v))
             })),
@@ -243,6 +277,15 @@ impl CompiledOperation {
 }
 
 impl OperationCheck {
+    fn name(&self) -> &'static str {
+        match self {
+            OperationCheck::Ports(_) => "ports",
+            OperationCheck::Methods(_) => "methods",
+            OperationCheck::Paths(_) => "paths",
+            OperationCheck::Hosts(_) => "hosts",
+        }
+    }
+
     fn is_unconstrained(&self) -> bool {
         match self {
             OperationCheck::Ports(f) => f.is_unconstrained(),

@@ -127,7 +127,7 @@ pub(crate) struct CompiledPolicy {
     pub id: String,
     pub provider: Option<String>,
     target: Target,
-    rules: Box<[CompiledRule]>,
+    pub rules: Box<[CompiledRule]>,
 }
 
 #[derive(Clone, Debug)]
