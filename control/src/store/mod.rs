@@ -439,30 +439,13 @@ impl ConfigStore {
 /// The resource as its Kubernetes JSON object (what proxies receive and the
 /// `object` column holds).
 pub fn kube_object(resource: &Resource) -> Result<Value, StoreError> {
-    // Until the model's `Resource` implements `Serialize` itself: the inner
-    // object plus `apiVersion` and `kind`.
-    let (api_version, inner) = match resource {
-        Resource::Gateway(r) => ("networking.istio.io/v1", serde_json::to_value(r)),
-        Resource::VirtualService(r) => ("networking.istio.io/v1", serde_json::to_value(r)),
-        Resource::DestinationRule(r) => ("networking.istio.io/v1", serde_json::to_value(r)),
-        Resource::PeerAuthentication(r) => ("security.istio.io/v1", serde_json::to_value(r)),
-        Resource::AuthorizationPolicy(r) => ("security.istio.io/v1", serde_json::to_value(r)),
-    };
-    inner
-        .map(|mut v| {
-            if let Some(o) = v.as_object_mut() {
-                o.entry("apiVersion").or_insert(api_version.into());
-                o.entry("kind").or_insert(resource.kind().as_str().into());
-            }
-            v
-        })
-        .map_err(|e| {
-            StoreError::invalid(
-                resource.key().to_string(),
-                "",
-                format!("cannot be written as JSON: {e}"),
-            )
-        })
+    serde_json::to_value(resource).map_err(|e| {
+        StoreError::invalid(
+            resource.key().to_string(),
+            "",
+            format!("cannot be written as JSON: {e}"),
+        )
+    })
 }
 
 fn refuse_on_errors(diagnostics: &[Diagnostic]) -> Result<(), StoreError> {
