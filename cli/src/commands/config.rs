@@ -177,18 +177,12 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
 
 /// The config store's database: the flag or `DATABASE_URL`, else the
 /// running demo's (`$LOUPE_HOME/demo.json`, `LOUPE_HOME` defaulting to
-/// `~/.loupe`).
+/// `~/.loupe`, as `loupe demo` writes it).
 pub fn database_url(explicit: Option<&str>) -> anyhow::Result<String> {
     if let Some(url) = explicit.filter(|u| !u.trim().is_empty()) {
         return Ok(url.to_string());
     }
-    let home = match std::env::var_os("LOUPE_HOME") {
-        Some(h) => PathBuf::from(h),
-        None => std::env::var_os("HOME")
-            .map(|h| PathBuf::from(h).join(".loupe"))
-            .unwrap_or_else(|| PathBuf::from(".loupe")),
-    };
-    let state = home.join("demo.json");
+    let state = crate::demo::DemoState::path(&crate::demo::loupe_home());
     let text = std::fs::read_to_string(&state).map_err(|_| {
         anyhow::anyhow!(
             "no database given: pass --database-url, set DATABASE_URL, or start `loupe demo` (no {} found)",

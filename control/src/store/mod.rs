@@ -86,7 +86,7 @@ pub struct Revision {
 
 /// A change to make in one write.
 enum Change {
-    Put(Resource),
+    Put(Box<Resource>),
     /// `must_exist`: deleting an absent resource is `NotFound` (otherwise `Unchanged`).
     Delete {
         key: ResourceKey,
@@ -152,7 +152,10 @@ impl ConfigStore {
         }
         refuse_on_errors(&diagnostics)?;
         let sources: Vec<&str> = texts.iter().map(|(s, _)| *s).collect();
-        let changes = resources.into_iter().map(Change::Put).collect();
+        let changes = resources
+            .into_iter()
+            .map(|r| Change::Put(Box::new(r)))
+            .collect();
         self.write(changes, author, &format!("apply {}", sources.join(", ")))
             .await
     }
@@ -187,7 +190,7 @@ impl ConfigStore {
             });
         }
         let applied = self
-            .write(vec![Change::Put(resource)], author, "put")
+            .write(vec![Change::Put(Box::new(resource))], author, "put")
             .await?;
         Ok(single(applied, key))
     }
@@ -233,7 +236,7 @@ impl ConfigStore {
                     format!("revision {revision} no longer parses with this version of Loupe"),
                 )
             })?;
-            Change::Put(resource)
+            Change::Put(Box::new(resource))
         };
         let message = format!("rollback to revision {revision}");
         let applied = self.write(vec![change], author, &message).await?;
@@ -334,7 +337,7 @@ impl ConfigStore {
         for change in &changes {
             match change {
                 Change::Put(r) => {
-                    next.insert(r.key(), r.clone());
+                    next.insert(r.key(), (**r).clone());
                 }
                 Change::Delete { key, must_exist } => {
                     if next.remove(key).is_none() && *must_exist {
