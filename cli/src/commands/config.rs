@@ -36,6 +36,12 @@ pub struct ApplyArgs {
 pub struct GetArgs {
     /// Kind to list (`virtualservices`, `vs`, `DestinationRule`, …); all kinds if omitted.
     pub kind: Option<String>,
+    /// Only the resource(s) of this name (needs KIND).
+    #[arg(requires = "kind")]
+    pub name: Option<String>,
+    /// Only this namespace (default: all namespaces).
+    #[arg(short, long)]
+    pub namespace: Option<String>,
     #[arg(short, long, value_enum, default_value_t = GetOutput::Text)]
     pub output: GetOutput,
     #[command(flatten)]
@@ -84,6 +90,7 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
             .collect();
         match store.apply_all(&texts, &author).await {
             Ok(applied) => {
+                print_parse_warnings(&texts);
                 if applied.is_empty() {
                     eprintln!("no Istio resources found in the given files");
                 }
@@ -112,10 +119,25 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
 pub fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
     let kind = args.kind.as_deref().map(parse_kind).transpose()?;
     let url = database_url(args.db.database_url.as_deref())?;
-    let resources = runtime::block_on(async move {
+    let mut resources = runtime::block_on(async move {
         let store = connect(&url).await?;
         anyhow::Ok(store.list(kind).await?)
     })??;
+    resources.retain(|r| {
+        args.name.as_ref().is_none_or(|n| &r.key.name == n)
+            && args
+                .namespace
+                .as_ref()
+                .is_none_or(|ns| &r.key.namespace == ns)
+    });
+    if resources.is_empty() && args.name.is_some() {
+        eprintln!(
+            "error: no {} named {} in the config store",
+            args.kind.as_deref().unwrap_or_default(),
+            args.name.as_deref().unwrap_or_default()
+        );
+        return Ok(ExitCode::from(1));
+    }
     match args.output {
         GetOutput::Text if resources.is_empty() => eprintln!("No resources found."),
         GetOutput::Text => print_table(&resources),
@@ -285,6 +307,17 @@ fn print_columns<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
     for row in rows {
         line(row.iter().map(String::as_str).collect());
     }
+}
+
+/// Warnings of the parser (unknown fields, skipped documents), which do not
+/// stop an apply but usually mean a typo.
+fn print_parse_warnings(texts: &[(&str, &str)]) {
+    let warnings: Vec<Diagnostic> = texts
+        .iter()
+        .flat_map(|(source, text)| loupe_model::parse_documents(source, text).diagnostics)
+        .filter(|d| d.severity == loupe_model::Severity::Warning)
+        .collect();
+    print_diagnostics(&warnings);
 }
 
 fn print_diagnostics(diagnostics: &[Diagnostic]) {
