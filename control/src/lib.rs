@@ -16,6 +16,7 @@
 mod config_watch;
 pub mod push;
 pub mod registry;
+pub mod scope;
 mod server;
 pub mod snapshot;
 pub mod store;

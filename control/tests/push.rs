@@ -331,3 +331,86 @@ async fn a_change_missed_by_notify_is_found_by_the_periodic_check() {
     println!("picked up without NOTIFY after {:?}", started.elapsed());
     cp.shutdown().await;
 }
+
+#[tokio::test]
+async fn each_proxy_gets_the_config_visible_in_its_namespace() {
+    let db = db().await;
+    let cp = control(&db.pool).await;
+    let yaml = "\
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: shop-only
+  namespace: shop
+spec:
+  action: DENY
+  rules:
+  - to:
+    - operation:
+        paths: [/admin]
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: default
+  namespace: istio-system
+spec:
+  mtls:
+    mode: PERMISSIVE
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: cart
+  namespace: shop
+spec:
+  hosts: [cart]
+  exportTo: [.]
+  http:
+  - route:
+    - destination:
+        host: cart
+";
+    cp.store.apply("scoped.yaml", yaml, "alice").await.unwrap();
+    let names = |s: &Snapshot| {
+        let mut n: Vec<String> = s
+            .resources
+            .iter()
+            .map(|r| format!("{}/{}/{}", r.kind, r.namespace, r.name))
+            .collect();
+        n.sort();
+        n
+    };
+    let mut in_default = Proxy::connect(
+        cp.addr,
+        hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001"),
+    )
+    .await;
+    let mut shop = hello("cart-v1", "v1", "cart", "127.0.0.1:7400");
+    shop.namespace = "shop".into();
+    let mut in_shop = Proxy::connect(cp.addr, shop).await;
+
+    // (The first snapshot may predate the apply: wait for the config.)
+    let loaded = |s: &Snapshot| !s.resources.is_empty();
+    let default_view = in_default.until(Duration::from_secs(2), loaded).await;
+    assert_eq!(
+        names(&default_view),
+        ["PeerAuthentication/istio-system/default"]
+    );
+    let shop_view = in_shop
+        .until(Duration::from_secs(2), |s| {
+            loaded(s) && !endpoints(s, REVIEWS).is_empty()
+        })
+        .await;
+    assert_eq!(
+        names(&shop_view),
+        [
+            "AuthorizationPolicy/shop/shop-only",
+            "PeerAuthentication/istio-system/default",
+            "VirtualService/shop/cart"
+        ]
+    );
+    // Endpoints are mesh-wide either way.
+    assert_eq!(endpoints(&shop_view, REVIEWS), ["127.0.0.1:7001"]);
+    cp.shutdown().await;
+}
