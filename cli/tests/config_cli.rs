@@ -124,6 +124,11 @@ fn apply_get_history_against_a_private_postgres() {
         "{out}"
     );
 
+    let out = ok(loupe(&home, db, &["apply", "-f", canary, "--dry-run"]));
+    assert_eq!(
+        out.trim(),
+        "virtualservice default/reviews configured (revision 2) (dry run)"
+    );
     let out = ok(loupe(
         &home,
         db,

@@ -28,6 +28,9 @@ pub struct ApplyArgs {
     /// Who made the change, for the history and audit log (default: $USER).
     #[arg(long)]
     pub author: Option<String>,
+    /// Validate and show what would change, writing nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub db: DatabaseArgs,
 }
@@ -88,7 +91,13 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|(s, t)| (s.as_str(), t.as_str()))
             .collect();
-        match store.apply_all(&texts, &author).await {
+        let result = if args.dry_run {
+            store.dry_run(&texts, &author).await
+        } else {
+            store.apply_all(&texts, &author).await
+        };
+        let dry = if args.dry_run { " (dry run)" } else { "" };
+        match result {
             Ok(applied) => {
                 print_parse_warnings(&texts);
                 if applied.is_empty() {
@@ -96,7 +105,7 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
                 }
                 for a in applied {
                     println!(
-                        "{} {}/{} {} (revision {})",
+                        "{} {}/{} {} (revision {}){dry}",
                         a.key.kind.as_str().to_ascii_lowercase(),
                         a.key.namespace,
                         a.key.name,

@@ -94,6 +94,13 @@ enum Change {
     },
 }
 
+/// Whether a write is kept (or only checked, for a dry run).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Commit {
+    Yes,
+    No,
+}
+
 /// The config store. Cheap to clone (it holds a pool).
 #[derive(Clone, Debug)]
 pub struct ConfigStore {
@@ -131,6 +138,25 @@ impl ConfigStore {
         texts: &[(&str, &str)],
         author: &str,
     ) -> Result<Vec<Applied>, StoreError> {
+        self.apply_texts(texts, author, Commit::Yes).await
+    }
+
+    /// What [`ConfigStore::apply_all`] would do — the same validation, the
+    /// same outcomes and revision numbers — writing nothing (`--dry-run`).
+    pub async fn dry_run(
+        &self,
+        texts: &[(&str, &str)],
+        author: &str,
+    ) -> Result<Vec<Applied>, StoreError> {
+        self.apply_texts(texts, author, Commit::No).await
+    }
+
+    async fn apply_texts(
+        &self,
+        texts: &[(&str, &str)],
+        author: &str,
+        commit: Commit,
+    ) -> Result<Vec<Applied>, StoreError> {
         let mut diagnostics = Vec::new();
         let mut resources = Vec::new();
         let mut seen = HashSet::new();
@@ -156,8 +182,8 @@ impl ConfigStore {
             .into_iter()
             .map(|r| Change::Put(Box::new(r)))
             .collect();
-        self.write(changes, author, &format!("apply {}", sources.join(", ")))
-            .await
+        let message = format!("apply {}", sources.join(", "));
+        self.write(changes, author, &message, commit).await
     }
 
     /// Replaces one resource with `body` (YAML or JSON of exactly that
@@ -190,7 +216,12 @@ impl ConfigStore {
             });
         }
         let applied = self
-            .write(vec![Change::Put(Box::new(resource))], author, "put")
+            .write(
+                vec![Change::Put(Box::new(resource))],
+                author,
+                "put",
+                Commit::Yes,
+            )
             .await?;
         Ok(single(applied, key))
     }
@@ -203,7 +234,9 @@ impl ConfigStore {
             key: key.clone(),
             must_exist: true,
         };
-        let applied = self.write(vec![change], author, "delete").await?;
+        let applied = self
+            .write(vec![change], author, "delete", Commit::Yes)
+            .await?;
         Ok(single(applied, key))
     }
 
@@ -239,7 +272,9 @@ impl ConfigStore {
             Change::Put(Box::new(resource))
         };
         let message = format!("rollback to revision {revision}");
-        let applied = self.write(vec![change], author, &message).await?;
+        let applied = self
+            .write(vec![change], author, &message, Commit::Yes)
+            .await?;
         Ok(single(applied, key))
     }
 
@@ -315,6 +350,7 @@ impl ConfigStore {
         changes: Vec<Change>,
         author: &str,
         message: &str,
+        commit: Commit,
     ) -> Result<Vec<Applied>, StoreError> {
         let mut tx = self
             .pool
@@ -407,6 +443,14 @@ impl ConfigStore {
                 continue;
             };
             let revision = previous + 1;
+            if commit == Commit::No {
+                applied.push(Applied {
+                    key,
+                    revision,
+                    outcome,
+                });
+                continue;
+            }
             let id = rows::insert(
                 &mut tx,
                 rows::NewRevision {
@@ -428,6 +472,10 @@ impl ConfigStore {
                 revision,
                 outcome,
             });
+        }
+        if commit == Commit::No {
+            // Dropping the transaction rolls it back and releases the lock.
+            return Ok(applied);
         }
         if let Some(version) = newest_id {
             rows::notify(&mut tx, version).await?;
