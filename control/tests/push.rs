@@ -414,3 +414,48 @@ spec:
     assert_eq!(endpoints(&shop_view, REVIEWS), ["127.0.0.1:7001"]);
     cp.shutdown().await;
 }
+
+#[tokio::test]
+async fn changes_still_arrive_after_the_listening_connection_is_killed() {
+    let db = db().await;
+    let cp = control(&db.pool).await;
+    cp.store
+        .apply("bookinfo.yaml", &bookinfo(50, 50), "alice")
+        .await
+        .unwrap();
+    let mut proxy = Proxy::connect(
+        cp.addr,
+        hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001"),
+    )
+    .await;
+    proxy
+        .until(Duration::from_secs(2), |s| weight_of_v3(s) == Some(50))
+        .await;
+
+    let killed = sqlx::query_scalar::<_, i64>(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()) t",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(
+        killed >= 1,
+        "the control plane's LISTEN connection was found"
+    );
+
+    cp.store
+        .apply("b.yaml", &reviews_vs(10, 90), "alice")
+        .await
+        .unwrap();
+    let within = loupe_control::RECHECK_INTERVAL + Duration::from_secs(2);
+    proxy.until(within, |s| weight_of_v3(s) == Some(90)).await;
+    // And once reconnected, NOTIFY drives pushes again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cp.store
+        .apply("c.yaml", &reviews_vs(20, 80), "alice")
+        .await
+        .unwrap();
+    proxy.until(within, |s| weight_of_v3(s) == Some(80)).await;
+    cp.shutdown().await;
+}
