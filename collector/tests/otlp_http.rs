@@ -192,6 +192,17 @@ async fn malformed_bodies_get_400_with_a_message_and_write_nothing() {
             .contains("application/x-protobuf")
     );
 
+    // An empty export is valid: 200 with an empty response.
+    let response = client
+        .post(url(&h))
+        .header("content-type", "application/json; charset=utf-8")
+        .body(r#"{"resourceSpans":[]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "{}");
+
     // Nothing queued, nothing written, even after a batch interval.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(h.count("SELECT count(*) FROM spans").await, 0);

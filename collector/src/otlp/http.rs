@@ -87,7 +87,7 @@ async fn export_traces(State(ingest): State<Ingest>, headers: HeaderMap, body: B
     let request = match request {
         Ok(r) => r,
         Err(message) => {
-            tracing::warn!(%message, bytes = body.len(), "malformed OTLP/HTTP export refused");
+            tracing::warn!(error = %message, bytes = body.len(), "malformed OTLP/HTTP export refused");
             return status(
                 encoding,
                 StatusCode::BAD_REQUEST,
@@ -101,6 +101,8 @@ async fn export_traces(State(ingest): State<Ingest>, headers: HeaderMap, body: B
         Ok(response) => {
             let bytes = match encoding {
                 Encoding::Protobuf => response.encode_to_vec(),
+                // `{}` rather than `{"partialSuccess":null}` for full success.
+                Encoding::Json if response.partial_success.is_none() => b"{}".to_vec(),
                 Encoding::Json => serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec()),
             };
             with_type(StatusCode::OK, encoding, bytes, false)
