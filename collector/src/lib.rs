@@ -60,6 +60,8 @@ pub struct Tuning {
     pub queue_capacity: usize,
     /// Spans per COPY.
     pub batch_size: usize,
+    /// Concurrent writer tasks (each with its own connection).
+    pub writers: usize,
     /// How long a batch waits to fill up.
     pub batch_timeout: Duration,
     /// The largest OTLP request accepted (gRPC message or HTTP body).
@@ -75,6 +77,7 @@ impl Default for Tuning {
         Tuning {
             queue_capacity: 100_000,
             batch_size: 1_000,
+            writers: 2,
             batch_timeout: Duration::from_millis(500),
             max_request_bytes: 16 * 1024 * 1024,
             drop_flush_interval: Duration::from_secs(1),
@@ -91,7 +94,7 @@ pub struct Collector {
     stop_writer: watch::Sender<bool>,
     receivers: Vec<JoinHandle<Result<(), CollectorError>>>,
     background: Vec<JoinHandle<()>>,
-    writer: JoinHandle<()>,
+    writers: Vec<JoinHandle<()>>,
     drops: DropRecorder,
     pool: sqlx::PgPool,
 }
@@ -100,7 +103,9 @@ impl Collector {
     /// Connects (and migrates), creates today's and tomorrow's partitions,
     /// binds both OTLP listeners and starts the writer, scraper and maintenance.
     pub async fn start(options: Options, tuning: Tuning) -> Result<Self, CollectorError> {
-        let pool = loupe_db::connect(&options.database_url, 6).await?;
+        // Writers, scraper, drop flusher, maintenance.
+        let connections = tuning.writers.max(1) as u32 + 3;
+        let pool = loupe_db::connect(&options.database_url, connections).await?;
         let today = chrono::Utc::now().date_naive();
         partitions::ensure_ahead(&pool, today).await?;
         if let Err(error) = partitions::apply_retention(&pool, today, options.retention_days).await
@@ -122,16 +127,22 @@ impl Collector {
         let (stop_receivers, stop_rx) = watch::channel(false);
         let (stop_writer, writer_stop_rx) = watch::channel(false);
 
-        let writer = tokio::spawn(writer::spans::run(
-            pool.clone(),
-            queue_rx,
-            drops.clone(),
-            writer::spans::BatchConfig {
-                batch_size: tuning.batch_size,
-                batch_timeout: tuning.batch_timeout,
-            },
-            writer_stop_rx,
-        ));
+        let queue_rx = std::sync::Arc::new(queue_rx);
+        let batch = writer::spans::BatchConfig {
+            batch_size: tuning.batch_size,
+            batch_timeout: tuning.batch_timeout,
+        };
+        let writers = (0..tuning.writers.max(1))
+            .map(|_| {
+                tokio::spawn(writer::spans::run(
+                    pool.clone(),
+                    queue_rx.clone(),
+                    drops.clone(),
+                    batch,
+                    writer_stop_rx.clone(),
+                ))
+            })
+            .collect();
 
         let grpc = {
             let mut stop = stop_rx.clone();
@@ -194,7 +205,7 @@ impl Collector {
             stop_writer,
             receivers: vec![grpc, http],
             background,
-            writer,
+            writers,
             drops,
             pool,
         })
@@ -224,7 +235,10 @@ impl Collector {
             }
         }
         let _ = self.stop_writer.send(true);
-        let _ = self.writer.await;
+        for writer in self.writers {
+            let _ = writer.await;
+        }
+        tracing::info!("span queue drained");
         for task in self.background {
             let _ = task.await;
         }

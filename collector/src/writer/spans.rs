@@ -1,5 +1,6 @@
-//! The span writer: takes spans off the queue in batches (up to
-//! `batch_size` spans or `batch_timeout` after the first one), writes each
+//! The span writers (`Tuning::writers` tasks, so that one gathers a batch
+//! while another writes) take spans off the queue in batches (up to
+//! `batch_size` spans or `batch_timeout` after the first one) and write each
 //! batch with one `COPY spans FROM STDIN` and one `trace_summaries` upsert
 //! (one row per trace) in a single transaction, so a summary never counts
 //! spans that are not stored.
@@ -9,12 +10,12 @@
 //! senders; after the last attempt the batch is counted as dropped.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 use super::copy_text::CopyText;
 use super::drops::DropRecorder;
@@ -50,45 +51,23 @@ pub struct BatchConfig {
     pub batch_timeout: Duration,
 }
 
-/// Runs until `stop` turns true, then writes what is still queued and returns.
+/// One writer task: runs until `stop` turns true and the queue is drained.
+/// Several may share one receiver.
 pub async fn run(
     pool: PgPool,
-    mut receiver: SpanQueueReceiver,
+    receiver: Arc<SpanQueueReceiver>,
     drops: DropRecorder,
     config: BatchConfig,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut closing = false;
-    loop {
-        let first = if closing {
-            receiver.rx.recv().await
-        } else {
-            tokio::select! {
-                v = receiver.rx.recv() => v,
-                _ = stop.wait_for(|s| *s) => {
-                    // Refuse new spans, then drain what is queued.
-                    receiver.rx.close();
-                    closing = true;
-                    continue;
-                }
-            }
-        };
-        let Some(mut batch) = first else { break };
-        let deadline = Instant::now() + config.batch_timeout;
-        while batch.len() < config.batch_size {
-            let more = tokio::select! {
-                v = receiver.rx.recv() => v,
-                _ = tokio::time::sleep_until(deadline) => break,
-            };
-            match more {
-                Some(rows) => batch.extend(rows),
-                None => break,
-            }
-        }
-        write_with_retries(&pool, &batch, &drops, closing).await;
+    while let Some(batch) = receiver
+        .next_batch(config.batch_size, config.batch_timeout, &mut stop)
+        .await
+    {
+        write_with_retries(&pool, &batch, &drops, receiver.is_closing()).await;
         receiver.release(batch.len());
     }
-    tracing::info!("span writer stopped: queue drained");
+    tracing::debug!("span writer stopped: queue drained");
 }
 
 async fn write_with_retries(pool: &PgPool, batch: &[SpanRow], drops: &DropRecorder, closing: bool) {
