@@ -180,7 +180,17 @@ impl Collector {
         };
         drop(ingest);
 
-        let scraper = Scraper::new(pool.clone(), options.scrape_interval, drops.clone())?;
+        let mut scraper = Scraper::new(pool.clone(), options.scrape_interval, drops.clone())?;
+        // The first round runs before start() returns: it sets the baseline
+        // of every proxy already there, so what follows is well defined.
+        match scraper.scrape_round().await {
+            Ok(report) => tracing::info!(
+                targets = report.targets,
+                failed = report.failed,
+                "first scrape round done"
+            ),
+            Err(error) => tracing::warn!(%error, "first scrape round failed"),
+        }
         let background = vec![
             tokio::spawn(scraper.run(stop_rx.clone())),
             tokio::spawn(flush_drops(

@@ -79,9 +79,11 @@ impl Scraper {
         })
     }
 
-    /// Scrapes every `interval` until `stop` turns true.
+    /// Scrapes every `interval`, the first time one interval from now,
+    /// until `stop` turns true.
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
-        let mut ticker = tokio::time::interval(self.interval);
+        let mut ticker =
+            tokio::time::interval_at(tokio::time::Instant::now() + self.interval, self.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
