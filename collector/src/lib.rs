@@ -5,6 +5,36 @@
 //! ([`scrape`]), both written in batches with `COPY` ([`writer`]), and the
 //! daily partitions and retention of those tables ([`partitions`]).
 //! It owns no schema (that is `loupe-db`'s) and no queries of the console.
+//!
+//! # What the rows mean (for readers of the tables)
+//!
+//! - `spans`: one row per OTLP span. Ids are lowercase hex; `parent_span_id`
+//!   is NULL for a root; `service` is the resource's `service.name`
+//!   ("unknown" if absent); `operation` the span name; `kind` and
+//!   `status_code` are OTLP's numbers (`status_code` 2 = error);
+//!   `duration_us` = end − start. `attributes` is one flat JSON object: span
+//!   attributes under their keys, resource attributes as `resource.<key>`,
+//!   plus `otel.scope.name`, `otel.scope.version`, `otel.status_description`
+//!   and `otel.events` when present (see [`otlp::span_row`]).
+//! - `trace_summaries`: one row per trace, updated with every batch:
+//!   root = the span without a parent, start = earliest start, end = latest
+//!   end, `span_count`/`error_count` = spans/error spans stored so far,
+//!   `services` = sorted distinct services.
+//! - `edge_rollups`: one row per (scrape round `ts`, proxy, edge label set
+//!   incl. `reporter` and `response_code`) with traffic in the interval of
+//!   `interval_s` seconds ending at `ts`: `requests` (delta of
+//!   `istio_requests_total`), `duration_sum_ms` (delta of the histogram's
+//!   `_sum`), and per-bucket (non-cumulative) request counts with upper
+//!   bounds `bucket_bounds_ms` (`Infinity` last). Rows with no traffic are
+//!   not written. Both ends of a call report it (`reporter` = `source` or
+//!   `destination`, as in Istio): pick one reporter per query. The request
+//!   rate of an edge over a window W is `sum(requests) / W` over the rows
+//!   with `ts` in the window; see [`scrape::delta`] for resets and baselines.
+//! - `telemetry_drops`: spans (or rollup rows) refused or lost, per
+//!   `reason`: `queue_full_refused_for_retry` / `shutting_down_refused_for_retry`
+//!   (refused with the protocol's retry signal — the sender may resend
+//!   them), `invalid_span` (no valid ids or start time; reported in OTLP's
+//!   `partial_success`), `write_failed` (Postgres refused a batch 5 times).
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
