@@ -209,3 +209,69 @@ impl TraceSummaries {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(
+        trace: &str,
+        span: &str,
+        parent: Option<&str>,
+        service: &str,
+        start_s: i64,
+        dur_us: i64,
+        status: i16,
+    ) -> SpanRow {
+        SpanRow {
+            trace_id: trace.into(),
+            span_id: span.into(),
+            parent_span_id: parent.map(Into::into),
+            service: service.into(),
+            operation: format!("op-{span}"),
+            kind: 2,
+            start_time: DateTime::from_timestamp(start_s, 0).unwrap(),
+            duration_us: dur_us,
+            status_code: status,
+            attributes: serde_json::json!({}),
+        }
+    }
+
+    #[test]
+    fn summaries_group_by_trace_with_root_bounds_errors_and_services() {
+        let batch = [
+            row("b", "2", Some("1"), "reviews", 101, 5_000_000, 2),
+            row("b", "1", None, "productpage", 100, 2_000_000, 0),
+            row("a", "9", Some("8"), "ratings", 50, 1_000_000, 0),
+            row("b", "3", Some("2"), "reviews", 102, 1_000_000, 0),
+        ];
+        let s = TraceSummaries::of(&batch);
+        assert_eq!(s.trace_ids, ["a", "b"], "sorted by trace id");
+        assert_eq!(
+            s.root_services,
+            [None, Some("productpage".to_string())],
+            "no root seen yet for a"
+        );
+        assert_eq!(s.root_operations[1].as_deref(), Some("op-1"));
+        assert_eq!(s.span_counts, [1, 3]);
+        assert_eq!(s.error_counts, [0, 1]);
+        assert_eq!(s.starts[1], DateTime::from_timestamp(100, 0).unwrap());
+        assert_eq!(
+            s.ends[1],
+            DateTime::from_timestamp(106, 0).unwrap(),
+            "latest end, not latest start"
+        );
+        assert_eq!(s.services[1], "productpage\u{1f}reviews");
+    }
+
+    #[test]
+    fn copy_rows_have_ten_tab_separated_fields_and_null_parent() {
+        let copy = encode(&[row("t", "s", None, "svc\tx", 0, 7, 0)]);
+        let text = std::str::from_utf8(copy.as_bytes()).unwrap();
+        let fields: Vec<&str> = text.trim_end_matches('\n').split('\t').collect();
+        assert_eq!(fields.len(), 10, "{text:?}");
+        assert_eq!(fields[2], "\\N");
+        assert_eq!(fields[3], "svc\\tx", "a tab in a value is escaped");
+        assert_eq!(fields[9], "{}");
+    }
+}
