@@ -260,6 +260,27 @@ impl Collector {
         self.http_addr
     }
 
+    /// Resolves when an OTLP receiver stops on its own (it should not): the
+    /// error it stopped with.
+    pub async fn receiver_failure(&mut self) -> CollectorError {
+        if self.receivers.is_empty() {
+            return std::future::pending().await;
+        }
+        let (result, index, _) = futures::future::select_all(self.receivers.iter_mut()).await;
+        self.receivers.remove(index);
+        match result {
+            Ok(Err(error)) => error,
+            Ok(Ok(())) => CollectorError::Serve {
+                protocol: "gRPC/HTTP",
+                message: "a receiver stopped unexpectedly".into(),
+            },
+            Err(join) => CollectorError::Serve {
+                protocol: "gRPC/HTTP",
+                message: join.to_string(),
+            },
+        }
+    }
+
     /// Stops accepting, writes every queued span, records the last drop counts.
     pub async fn shutdown(self) -> Result<(), CollectorError> {
         let _ = self.stop_receivers.send(true);
@@ -293,11 +314,17 @@ impl Collector {
 /// Runs the collector until ctrl-c or SIGTERM, then shuts down gracefully
 /// (queued spans are written before it returns).
 pub async fn serve(options: Options) -> Result<(), CollectorError> {
-    let collector = Collector::start(options, Tuning::default()).await?;
-    let signal = termination().await;
+    let mut collector = Collector::start(options, Tuning::default()).await?;
+    let outcome = tokio::select! {
+        signal = termination() => signal,
+        failure = collector.receiver_failure() => Err(failure),
+    };
+    if let Err(error) = &outcome {
+        tracing::error!(%error, "stopping the collector");
+    }
     tracing::info!("shutting down: flushing queued telemetry");
     let result = collector.shutdown().await;
-    signal.and(result)
+    outcome.and(result)
 }
 
 async fn termination() -> Result<(), CollectorError> {
