@@ -1,0 +1,312 @@
+//! Every call the console makes to the console server's JSON API, and the
+//! shapes it reads. Fields the page does not need are ignored and missing
+//! ones default, so the console keeps working while the API grows.
+
+use gloo_net::http::{Request, Response};
+use loupe_model::Diagnostic;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What went wrong talking to the server, said so the user can act on it.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{url}: request failed ({message}); is the console server running?")]
+    Network { url: String, message: String },
+    #[error("{url}: server answered {status}: {body}")]
+    Status { url: String, status: u16, body: String },
+    #[error("{url}: unexpected response body ({message})")]
+    Decode { url: String, message: String },
+    /// 422 from a config write: the server's validation refused it.
+    #[error("the server refused the change: {} problem(s)", diagnostics.len())]
+    Invalid { diagnostics: Vec<Diagnostic>, message: String },
+}
+
+// ---- graph ---------------------------------------------------------------
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct GraphNode {
+    pub id: String,
+    pub namespace: String,
+    pub app: String,
+    pub version: Option<String>,
+    pub workload: Option<String>,
+    pub service: Option<String>,
+    /// Anything else the server adds (node type, health, …), shown in the panel.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct GraphEdge {
+    pub source: String,
+    pub target: String,
+    pub rps: f64,
+    pub error_rate: f64,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub mtls: Option<Value>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Graph {
+    pub nodes: Vec<GraphNode>,
+    pub edges: Vec<GraphEdge>,
+}
+
+pub async fn graph(graph_type: &str, window: &str) -> Result<Graph, ApiError> {
+    get_json(&format!("/api/graph?type={graph_type}&window={window}")).await
+}
+
+// ---- traces --------------------------------------------------------------
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct TraceSummary {
+    pub trace_id: String,
+    pub root_service: String,
+    pub root_operation: String,
+    pub start: Value,
+    pub duration_ms: f64,
+    pub span_count: u64,
+    pub services: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Span {
+    pub span_id: String,
+    pub parent_span_id: Option<String>,
+    pub service: String,
+    pub operation: String,
+    pub start: Value,
+    pub duration_ms: f64,
+    pub attributes: Value,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Trace {
+    pub trace_id: Option<String>,
+    pub spans: Vec<Span>,
+}
+
+pub async fn traces(service: Option<&str>, limit: u32) -> Result<Vec<TraceSummary>, ApiError> {
+    let mut url = format!("/api/traces?limit={limit}");
+    if let Some(s) = service.filter(|s| !s.is_empty()) {
+        url.push_str("&service=");
+        url.push_str(&encode(s));
+    }
+    get_json(&url).await
+}
+
+pub async fn trace(trace_id: &str) -> Result<Trace, ApiError> {
+    get_json(&format!("/api/traces/{}", encode(trace_id))).await
+}
+
+// ---- canary --------------------------------------------------------------
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Destination {
+    pub host: String,
+    pub subset: Option<String>,
+    pub weight: u32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct CanaryRoute {
+    pub index: usize,
+    pub name: Option<String>,
+    pub destinations: Vec<Destination>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Canary {
+    pub key: String,
+    pub namespace: String,
+    pub name: String,
+    pub routes: Vec<CanaryRoute>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SubsetWeight {
+    pub subset: String,
+    pub weight: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CanaryUpdate {
+    pub route_index: usize,
+    pub weights: Vec<SubsetWeight>,
+}
+
+pub async fn canaries() -> Result<Vec<Canary>, ApiError> {
+    get_json("/api/canary").await
+}
+
+pub async fn set_canary(namespace: &str, name: &str, update: &CanaryUpdate) -> Result<(), ApiError> {
+    let url = format!("/api/canary/{}/{}", encode(namespace), encode(name));
+    let request = Request::put(&url).json(update).map_err(|e| ApiError::Decode {
+        url: url.clone(),
+        message: e.to_string(),
+    })?;
+    let response = request.send().await.map_err(|e| network(&url, e))?;
+    check(&url, response).await.map(drop)
+}
+
+// ---- config --------------------------------------------------------------
+
+/// One resource as `GET /api/config` lists it. The server's exact field set
+/// may vary; `yaml` is what the editor needs, the rest is shown if present.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct ConfigEntry {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub yaml: Option<String>,
+    pub revision: Option<Value>,
+    pub author: Option<String>,
+    #[serde(alias = "updated_at", alias = "created_at")]
+    pub time: Option<Value>,
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
+}
+
+impl ConfigEntry {
+    /// The YAML to show: the server's own text, or the object it sent as JSON.
+    pub fn yaml_text(&self) -> String {
+        if let Some(y) = &self.yaml {
+            return y.clone();
+        }
+        for k in ["resource", "object", "json", "spec"] {
+            if let Some(v) = self.extra.get(k) {
+                return serde_yaml_text(v);
+            }
+        }
+        String::new()
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Revision {
+    #[serde(alias = "revision", alias = "id")]
+    pub rev: Option<Value>,
+    pub author: Option<String>,
+    #[serde(alias = "created_at", alias = "time")]
+    pub at: Option<Value>,
+    pub yaml: Option<String>,
+    pub deleted: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct ConfigDetail {
+    #[serde(flatten)]
+    pub current: ConfigEntry,
+    pub revisions: Vec<Revision>,
+}
+
+/// `GET /api/config` answers either a list or `{"resources": [...]}`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ConfigList {
+    List(Vec<ConfigEntry>),
+    Wrapped { resources: Vec<ConfigEntry> },
+}
+
+pub async fn config_list() -> Result<Vec<ConfigEntry>, ApiError> {
+    Ok(match get_json::<ConfigList>("/api/config").await? {
+        ConfigList::List(l) | ConfigList::Wrapped { resources: l } => l,
+    })
+}
+
+pub fn config_path(kind: &str, namespace: &str, name: &str) -> String {
+    format!("/api/config/{}/{}/{}", encode(kind), encode(namespace), encode(name))
+}
+
+pub async fn config_detail(kind: &str, namespace: &str, name: &str) -> Result<ConfigDetail, ApiError> {
+    get_json(&config_path(kind, namespace, name)).await
+}
+
+/// Writes a new revision. A 422 comes back as [`ApiError::Invalid`] with
+/// the server's diagnostics.
+pub async fn put_config(kind: &str, namespace: &str, name: &str, yaml: String) -> Result<(), ApiError> {
+    let url = config_path(kind, namespace, name);
+    let request = Request::put(&url)
+        .header("content-type", "application/yaml")
+        .body(yaml)
+        .map_err(|e| ApiError::Decode { url: url.clone(), message: e.to_string() })?;
+    let response = request.send().await.map_err(|e| network(&url, e))?;
+    if response.status() == 422 {
+        let body = response.text().await.unwrap_or_default();
+        return Err(invalid_from_body(&body));
+    }
+    check(&url, response).await.map(drop)
+}
+
+/// The 422 body is a list of diagnostics or an object holding one.
+pub fn invalid_from_body(body: &str) -> ApiError {
+    let value: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let list = match &value {
+        Value::Array(_) => value.clone(),
+        Value::Object(o) => o.get("diagnostics").cloned().unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    let diagnostics: Vec<Diagnostic> = serde_json::from_value(list).unwrap_or_default();
+    let message = value
+        .get("error")
+        .or_else(|| value.get("message"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| if diagnostics.is_empty() { body.to_string() } else { String::new() });
+    ApiError::Invalid { diagnostics, message }
+}
+
+// ---- plumbing ------------------------------------------------------------
+
+async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, ApiError> {
+    let response = Request::get(url).send().await.map_err(|e| network(url, e))?;
+    let response = check(url, response).await?;
+    response.json::<T>().await.map_err(|e| ApiError::Decode {
+        url: url.to_string(),
+        message: e.to_string(),
+    })
+}
+
+async fn check(url: &str, response: Response) -> Result<Response, ApiError> {
+    if response.ok() {
+        return Ok(response);
+    }
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    Err(ApiError::Status { url: url.to_string(), status, body: body.chars().take(400).collect() })
+}
+
+fn network(url: &str, e: gloo_net::Error) -> ApiError {
+    ApiError::Network { url: url.to_string(), message: e.to_string() }
+}
+
+/// Percent-encodes a path segment or query value.
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// JSON shown as YAML-ish text when the server sent no YAML: serde_json's
+/// pretty form is valid YAML (YAML is a superset of JSON).
+fn serde_yaml_text(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}

@@ -1,0 +1,265 @@
+//! The service graph as SVG: app boxes, nodes coloured by health, curved
+//! edges with arrowheads coloured by error rate and labelled with rate,
+//! errors and p99. Every node and edge carries a `data-testid` and its
+//! numbers as `data-*` attributes, so browser tests read what users see.
+
+use std::collections::HashMap;
+
+use leptos::prelude::*;
+
+use crate::api::{Graph, GraphEdge, GraphNode};
+use crate::graph::health::{Health, node_health};
+use crate::graph::layout::{LayoutNode, NODE_H, NODE_W, Point, layout};
+use crate::graph::{edge_label, sanitize_id};
+
+/// What the side panel shows.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Selection {
+    Node(String),
+    Edge(String, String),
+}
+
+/// One edge's path, arrow and label position, computed from the layout.
+struct EdgeShape {
+    d: String,
+    label_at: Point,
+}
+
+#[component]
+pub fn GraphView(graph: Graph, selected: RwSignal<Option<Selection>>, show_idle: bool) -> impl IntoView {
+    let edges: Vec<GraphEdge> = graph.edges.iter().filter(|e| show_idle || e.rps > 0.0).cloned().collect();
+    let layout_nodes: Vec<LayoutNode<'_>> = graph
+        .nodes
+        .iter()
+        .map(|n| LayoutNode { id: &n.id, app: label_app(n), version: n.version.as_deref().unwrap_or("") })
+        .collect();
+    // Idle edges still shape the layout: a version that lost its traffic stays put.
+    let pairs: Vec<(&str, &str)> = graph.edges.iter().map(|e| (e.source.as_str(), e.target.as_str())).collect();
+    let l = layout(&layout_nodes, &pairs);
+    let shapes = edge_shapes(&edges, &l.positions, &l.layers, l.height);
+
+    let mut incoming: HashMap<&str, Vec<(f64, f64)>> = HashMap::new();
+    let mut outgoing: HashMap<&str, Vec<(f64, f64)>> = HashMap::new();
+    for e in &graph.edges {
+        incoming.entry(e.target.as_str()).or_default().push((e.rps, e.error_rate));
+        outgoing.entry(e.source.as_str()).or_default().push((e.rps, e.error_rate));
+    }
+
+    let boxes = l
+        .app_boxes
+        .iter()
+        .map(|b| {
+            view! {
+                <g class="app-box">
+                    <rect x=b.x y=b.y width=b.w height=b.h rx="8" />
+                    <text x=b.x + 8.0 y=b.y + 14.0>{b.app.clone()}</text>
+                </g>
+            }
+        })
+        .collect_view();
+
+    let edge_views = edges
+        .iter()
+        .zip(shapes)
+        .filter_map(|(e, shape)| shape.map(|s| (e.clone(), s)))
+        .map(|(e, shape)| {
+            let health = Health::of(e.rps, e.error_rate);
+            let testid = format!("edge-{}-{}", sanitize_id(&e.source), sanitize_id(&e.target));
+            let key = Selection::Edge(e.source.clone(), e.target.clone());
+            let key2 = key.clone();
+            let label = edge_label(e.rps, e.error_rate, e.p99_ms);
+            let (src, dst) = (node_of(&graph, &e.source), node_of(&graph, &e.target));
+            let mtls = mtls_text(&e.mtls);
+            view! {
+                <g
+                    class=format!("edge {}", health.class())
+                    class:selected=move || selected.get().as_ref() == Some(&key)
+                    data-testid=testid
+                    data-source=e.source.clone()
+                    data-target=e.target.clone()
+                    data-source-app=src.map(|n| n.app.clone()).unwrap_or_default()
+                    data-target-app=dst.map(|n| n.app.clone()).unwrap_or_default()
+                    data-target-version=dst.and_then(|n| n.version.clone()).unwrap_or_default()
+                    data-rps=e.rps.to_string()
+                    data-error-rate=e.error_rate.to_string()
+                    on:click=move |_| selected.set(Some(key2.clone()))
+                >
+                    <path class="edge-hit" d=shape.d.clone() />
+                    <path class="edge-line" d=shape.d marker-end=format!("url(#arrow-{})", health.class()) />
+                    <text class="edge-label" x=shape.label_at.x y=shape.label_at.y - 4.0 text-anchor="middle">
+                        {label}
+                        {(!mtls.is_empty()).then(|| view! { <tspan class="mtls">{" 🔒"}</tspan> })}
+                    </text>
+                </g>
+            }
+        })
+        .collect_view();
+
+    let node_views = graph
+        .nodes
+        .iter()
+        .filter_map(|n| l.positions.get(&n.id).map(|p| (n, *p)))
+        .map(|(n, p)| {
+            let traffic = incoming.get(n.id.as_str()).filter(|v| v.iter().any(|(r, _)| *r > 0.0));
+            let health = match traffic {
+                Some(v) => node_health(v.iter().copied()),
+                None => node_health(outgoing.get(n.id.as_str()).into_iter().flatten().copied()),
+            };
+            let key = Selection::Node(n.id.clone());
+            let key2 = key.clone();
+            let title = label_app(n).to_string();
+            let subtitle = node_subtitle(n);
+            view! {
+                <g
+                    class=format!("node {}", health.class())
+                    class:selected=move || selected.get().as_ref() == Some(&key)
+                    data-testid=format!("node-{}", sanitize_id(&n.id))
+                    data-app=n.app.clone()
+                    data-version=n.version.clone().unwrap_or_default()
+                    transform=format!("translate({},{})", p.x, p.y)
+                    on:click=move |_| selected.set(Some(key2.clone()))
+                >
+                    <rect width=NODE_W height=NODE_H rx="6" />
+                    <circle class="health-dot" cx="12" cy=NODE_H / 2.0 r="5" />
+                    <text class="node-title" x="24" y="17">{title}</text>
+                    <text class="node-subtitle" x="24" y="33">{subtitle}</text>
+                </g>
+            }
+        })
+        .collect_view();
+
+    let markers = Health::ALL
+        .iter()
+        .map(|h| {
+            view! {
+                <marker
+                    id=format!("arrow-{}", h.class())
+                    class=format!("arrow {}", h.class())
+                    viewBox="0 0 10 10"
+                    refX="9"
+                    refY="5"
+                    markerWidth="7"
+                    markerHeight="7"
+                    orient="auto-start-reverse"
+                >
+                    <path d="M 0 0 L 10 5 L 0 10 z" />
+                </marker>
+            }
+        })
+        .collect_view();
+
+    view! {
+        <svg
+            class="graph-svg"
+            data-testid="graph"
+            data-node-count=graph.nodes.len().to_string()
+            data-edge-count=graph.edges.len().to_string()
+            viewBox=format!("0 0 {} {}", l.width, l.height + 60.0)
+            width=l.width
+            height=l.height + 60.0
+            on:click=move |ev| {
+                // A click on the background clears the selection.
+                if ev.target() == ev.current_target() {
+                    selected.set(None);
+                }
+            }
+        >
+            <defs>{markers}</defs>
+            {boxes}
+            <g class="edges">{edge_views}</g>
+            <g class="nodes">{node_views}</g>
+        </svg>
+    }
+}
+
+fn node_of<'a>(graph: &'a Graph, id: &str) -> Option<&'a GraphNode> {
+    graph.nodes.iter().find(|n| n.id == id)
+}
+
+/// The name a node is shown and grouped by: its app, else workload, else id.
+fn label_app(n: &GraphNode) -> &str {
+    if !n.app.is_empty() {
+        &n.app
+    } else if let Some(w) = n.workload.as_deref().filter(|w| !w.is_empty()) {
+        w
+    } else {
+        &n.id
+    }
+}
+
+fn node_subtitle(n: &GraphNode) -> String {
+    let version = n.version.as_deref().filter(|v| !v.is_empty());
+    match (version, n.workload.as_deref().filter(|w| !w.is_empty())) {
+        (Some(v), _) => format!("{v} · {}", n.namespace),
+        (None, Some(w)) if w != n.app => format!("{w} · {}", n.namespace),
+        _ => n.namespace.clone(),
+    }
+}
+
+pub fn mtls_text(v: &Option<serde_json::Value>) -> String {
+    match v {
+        Some(serde_json::Value::Bool(true)) => "mTLS".into(),
+        Some(serde_json::Value::String(s)) if !s.is_empty() && s != "none" && s != "NONE" => s.clone(),
+        Some(serde_json::Value::Number(n)) if n.as_f64().unwrap_or(0.0) > 0.0 => format!("mTLS {n}"),
+        _ => String::new(),
+    }
+}
+
+/// Paths for each edge. Forward edges leave a node's right side and enter
+/// the next one's left side; ends are spread a little so parallel edges do
+/// not share a pixel. Edges that go back or stay in a column loop below.
+fn edge_shapes(
+    edges: &[GraphEdge],
+    pos: &HashMap<String, Point>,
+    layers: &HashMap<String, usize>,
+    height: f64,
+) -> Vec<Option<EdgeShape>> {
+    let spread = |ids: Vec<(usize, f64)>| -> HashMap<usize, f64> {
+        let mut ids = ids;
+        ids.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let m = ids.len() as f64;
+        ids.iter().enumerate().map(|(k, (i, _))| (*i, (k as f64 - (m - 1.0) / 2.0) * 5.0)).collect()
+    };
+    let mut by_source: HashMap<&str, Vec<(usize, f64)>> = HashMap::new();
+    let mut by_target: HashMap<&str, Vec<(usize, f64)>> = HashMap::new();
+    for (i, e) in edges.iter().enumerate() {
+        if let (Some(s), Some(t)) = (pos.get(&e.source), pos.get(&e.target)) {
+            by_source.entry(&e.source).or_default().push((i, t.y));
+            by_target.entry(&e.target).or_default().push((i, s.y));
+        }
+    }
+    let out_offset: HashMap<usize, f64> = by_source.into_values().flat_map(spread).collect();
+    let in_offset: HashMap<usize, f64> = by_target.into_values().flat_map(spread).collect();
+
+    edges
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let s = pos.get(&e.source)?;
+            let t = pos.get(&e.target)?;
+            let forward = layers.get(&e.target) > layers.get(&e.source);
+            if forward {
+                let (x0, y0) = (s.x + NODE_W, s.y + NODE_H / 2.0 + out_offset.get(&i).copied().unwrap_or(0.0));
+                let (x3, y3) = (t.x - 2.0, t.y + NODE_H / 2.0 + in_offset.get(&i).copied().unwrap_or(0.0));
+                let dx = (x3 - x0) / 2.0;
+                let (x1, y1, x2, y2) = (x0 + dx, y0, x3 - dx, y3);
+                Some(EdgeShape {
+                    d: format!("M {x0:.1} {y0:.1} C {x1:.1} {y1:.1}, {x2:.1} {y2:.1}, {x3:.1} {y3:.1}"),
+                    label_at: bezier_mid((x0, y0), (x1, y1), (x2, y2), (x3, y3)),
+                })
+            } else {
+                let (x0, y0) = (s.x + NODE_W / 2.0 + 10.0, s.y + NODE_H);
+                let (x3, y3) = (t.x + NODE_W / 2.0 - 10.0, t.y + NODE_H + 2.0);
+                let below = height.max(y0.max(y3) + 40.0) + 10.0;
+                Some(EdgeShape {
+                    d: format!("M {x0:.1} {y0:.1} C {x0:.1} {below:.1}, {x3:.1} {below:.1}, {x3:.1} {y3:.1}"),
+                    label_at: bezier_mid((x0, y0), (x0, below), (x3, below), (x3, y3)),
+                })
+            }
+        })
+        .collect()
+}
+
+fn bezier_mid(p0: (f64, f64), p1: (f64, f64), p2: (f64, f64), p3: (f64, f64)) -> Point {
+    Point { x: (p0.0 + 3.0 * p1.0 + 3.0 * p2.0 + p3.0) / 8.0, y: (p0.1 + 3.0 * p1.1 + 3.0 * p2.1 + p3.1) / 8.0 }
+}

@@ -1,0 +1,77 @@
+//! Details of the selected node or edge, next to the graph (Kiali's side panel).
+
+use leptos::prelude::*;
+
+use crate::api::{Graph, GraphEdge, GraphNode};
+use crate::components::graph_view::{Selection, mtls_text};
+use crate::graph::health::Health;
+use crate::graph::{format_ms, format_rps};
+
+#[component]
+pub fn SidePanel(graph: Graph, selected: RwSignal<Option<Selection>>) -> impl IntoView {
+    let body = move || match selected.get() {
+        None => view! {
+            <p class="hint">"Click a node or an edge for its details."</p>
+        }
+        .into_any(),
+        Some(Selection::Node(id)) => match graph.nodes.iter().find(|n| n.id == id) {
+            Some(n) => node_details(n, &graph).into_any(),
+            None => view! { <p class="hint">"This node is no longer in the graph."</p> }.into_any(),
+        },
+        Some(Selection::Edge(s, t)) => match graph.edges.iter().find(|e| e.source == s && e.target == t) {
+            Some(e) => edge_details(e).into_any(),
+            None => view! { <p class="hint">"This edge has no traffic in the window."</p> }.into_any(),
+        },
+    };
+    view! {
+        <aside class="side-panel" data-testid="side-panel">
+            {body}
+        </aside>
+    }
+}
+
+fn node_details(n: &GraphNode, graph: &Graph) -> impl IntoView + use<> {
+    let inbound: Vec<&GraphEdge> = graph.edges.iter().filter(|e| e.target == n.id).collect();
+    let outbound: Vec<&GraphEdge> = graph.edges.iter().filter(|e| e.source == n.id).collect();
+    let sum = |edges: &[&GraphEdge]| edges.iter().map(|e| e.rps).sum::<f64>();
+    let errors = |edges: &[&GraphEdge]| {
+        let rps = sum(edges);
+        if rps > 0.0 { edges.iter().map(|e| e.rps * e.error_rate).sum::<f64>() / rps } else { 0.0 }
+    };
+    let (in_rps, in_err, out_rps) = (sum(&inbound), errors(&inbound), sum(&outbound));
+    let extra: Vec<(String, String)> = n
+        .extra
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+        .collect();
+    let health = Health::of(in_rps, in_err);
+    view! {
+        <h3>{n.app.clone()} " " <span class="muted">{n.version.clone().unwrap_or_default()}</span></h3>
+        <span class=format!("badge {}", health.class())>{health.class()}</span>
+        <dl>
+            <dt>"Namespace"</dt><dd>{n.namespace.clone()}</dd>
+            <dt>"Workload"</dt><dd>{n.workload.clone().unwrap_or_else(|| "—".into())}</dd>
+            <dt>"Inbound"</dt><dd>{format!("{} rps, {:.2}% errors", format_rps(in_rps), in_err * 100.0)}</dd>
+            <dt>"Outbound"</dt><dd>{format!("{} rps", format_rps(out_rps))}</dd>
+            {extra.into_iter().map(|(k, v)| view! { <dt>{k}</dt><dd>{v}</dd> }).collect_view()}
+        </dl>
+        <a class="button" href=format!("/traces?service={}", n.app)>"Traces of " {n.app.clone()}</a>
+    }
+}
+
+fn edge_details(e: &GraphEdge) -> impl IntoView + use<> {
+    let health = Health::of(e.rps, e.error_rate);
+    let ms = |v: Option<f64>| v.map(format_ms).unwrap_or_else(|| "—".into());
+    let mtls = mtls_text(&e.mtls);
+    view! {
+        <h3>{e.source.clone()} " → " {e.target.clone()}</h3>
+        <span class=format!("badge {}", health.class())>{health.class()}</span>
+        <dl>
+            <dt>"Request rate"</dt><dd data-testid="panel-rps">{format!("{} rps", format_rps(e.rps))}</dd>
+            <dt>"Error rate"</dt><dd>{format!("{:.2}%", e.error_rate * 100.0)}</dd>
+            <dt>"p50"</dt><dd>{ms(e.p50_ms)}</dd>
+            <dt>"p99"</dt><dd>{ms(e.p99_ms)}</dd>
+            <dt>"Security"</dt><dd>{if mtls.is_empty() { "plaintext".to_string() } else { mtls }}</dd>
+        </dl>
+    }
+}

@@ -1,0 +1,267 @@
+//! `/config` and `/config/:kind/:ns/:name`: every Istio resource in the
+//! store with its YAML, its revision history, and an editor that validates
+//! in the browser with `loupe-model` — the same parser and analyzer the
+//! control plane runs — before anything is sent.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use leptos_router::hooks::use_params_map;
+use loupe_model::{Diagnostic, Severity};
+
+use crate::api::{self, ApiError, ConfigEntry};
+use crate::components::error_list::ErrorList;
+use crate::graph::sanitize_id;
+use crate::live::use_config_tick;
+use crate::validate::validate_edit;
+
+#[component]
+pub fn ConfigPage() -> impl IntoView {
+    let params = use_params_map();
+    let tick = use_config_tick();
+    let list = LocalResource::new(move || {
+        tick.track();
+        api::config_list()
+    });
+    let selected = move || {
+        let p = params.read();
+        Some((p.get("kind")?, p.get("ns")?, p.get("name")?))
+    };
+
+    view! {
+        <div class="config-layout">
+            <nav class="config-list" data-testid="config-list">
+                <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                    <ErrorBoundary fallback=|errors| view! { <ErrorList errors /> }>
+                        {move || list.get().map(|r| r.map(|entries| view! { <ResourceList entries selected=selected() /> }))}
+                    </ErrorBoundary>
+                </Transition>
+            </nav>
+            <div class="config-detail">
+                {move || match selected() {
+                    None => view! {
+                        <p class="hint">"Pick a resource to see its YAML and history, and to edit it."</p>
+                    }
+                    .into_any(),
+                    Some((kind, ns, name)) => {
+                        let all = Signal::derive(move || list.get().and_then(Result::ok).unwrap_or_default());
+                        view! { <ResourceDetail kind ns name all /> }.into_any()
+                    }
+                }}
+            </div>
+        </div>
+    }
+}
+
+#[component]
+fn ResourceList(entries: Vec<ConfigEntry>, selected: Option<(String, String, String)>) -> impl IntoView {
+    if entries.is_empty() {
+        return view! { <p class="empty">"No resources yet. Apply some with `loupe apply -f`."</p> }.into_any();
+    }
+    let mut entries = entries;
+    entries.sort_by(|a, b| (&a.kind, &a.namespace, &a.name).cmp(&(&b.kind, &b.namespace, &b.name)));
+    let mut last_kind = String::new();
+    entries
+        .into_iter()
+        .map(|e| {
+            let heading = (e.kind != last_kind).then(|| {
+                last_kind = e.kind.clone();
+                view! { <h4>{e.kind.clone()}</h4> }
+            });
+            let is_selected = selected.as_ref() == Some(&(e.kind.clone(), e.namespace.clone(), e.name.clone()));
+            view! {
+                {heading}
+                <a
+                    class="config-item"
+                    class:selected=is_selected
+                    data-testid=format!("config-item-{}-{}-{}", sanitize_id(&e.kind), sanitize_id(&e.namespace), sanitize_id(&e.name))
+                    href=format!("/config/{}/{}/{}", e.kind, e.namespace, e.name)
+                >
+                    {e.name.clone()}
+                    <span class="muted">" · " {e.namespace.clone()}</span>
+                </a>
+            }
+        })
+        .collect_view()
+        .into_any()
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum SaveState {
+    Idle,
+    Saving,
+    Saved,
+    Refused(Vec<Diagnostic>, String),
+    Failed(String),
+}
+
+#[component]
+fn ResourceDetail(kind: String, ns: String, name: String, all: Signal<Vec<ConfigEntry>>) -> impl IntoView {
+    let (k, n, m) = (kind.clone(), ns.clone(), name.clone());
+    let detail = LocalResource::new(move || {
+        let (k, n, m) = (k.clone(), n.clone(), m.clone());
+        async move { api::config_detail(&k, &n, &m).await }
+    });
+    let text = RwSignal::new(String::new());
+    let loaded = RwSignal::new(false);
+    let state = RwSignal::new(SaveState::Idle);
+    // Fill the editor once the resource arrives, without clobbering edits later.
+    Effect::new(move |_| {
+        if let Some(Ok(d)) = detail.get()
+            && !loaded.get_untracked()
+        {
+            text.set(d.current.yaml_text());
+            loaded.set(true);
+        }
+    });
+    let (vk, vn, vm) = (kind.clone(), ns.clone(), name.clone());
+    let diagnostics = Memo::new(move |_| validate_edit(&vk, &vn, &vm, &text.get(), &all.get()));
+    let has_errors = move || diagnostics.with(|d| d.iter().any(|d| d.severity == Severity::Error));
+
+    let (sk, sn, sm) = (kind.clone(), ns.clone(), name.clone());
+    let save = move |_| {
+        let (k, n, m, body) = (sk.clone(), sn.clone(), sm.clone(), text.get_untracked());
+        state.set(SaveState::Saving);
+        spawn_local(async move {
+            match api::put_config(&k, &n, &m, body).await {
+                Ok(()) => {
+                    state.set(SaveState::Saved);
+                    detail.refetch();
+                }
+                Err(ApiError::Invalid { diagnostics, message }) => state.set(SaveState::Refused(diagnostics, message)),
+                Err(e) => state.set(SaveState::Failed(e.to_string())),
+            }
+        });
+    };
+
+    view! {
+        <header class="detail-header">
+            <h2>{kind.clone()} " " <span class="muted">{ns.clone()} "/"</span> {name.clone()}</h2>
+        </header>
+        <div class="editor-layout">
+            <div class="editor">
+                <textarea
+                    data-testid="yaml-editor"
+                    spellcheck="false"
+                    prop:value=move || text.get()
+                    on:input=move |ev| {
+                        text.set(event_target_value(&ev));
+                        state.set(SaveState::Idle);
+                    }
+                ></textarea>
+                <div class="editor-actions">
+                    <button
+                        class="primary"
+                        data-testid="save-config"
+                        disabled=move || has_errors() || matches!(state.get(), SaveState::Saving)
+                        on:click=save
+                    >
+                        "Save as new revision"
+                    </button>
+                    <button on:click=move |_| {
+                        loaded.set(false);
+                        state.set(SaveState::Idle);
+                        detail.refetch();
+                    }>"Revert"</button>
+                    <SaveStatus state />
+                </div>
+                <Diagnostics diagnostics=Signal::derive(move || diagnostics.get()) testid="diagnostics" />
+            </div>
+            <div class="history">
+                <h3>"History"</h3>
+                <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                    <ErrorBoundary fallback=|errors| view! { <ErrorList errors /> }>
+                        {move || {
+                            detail
+                                .get()
+                                .map(|r| {
+                                    r.map(|d| {
+                                        d.revisions
+                                            .into_iter()
+                                            .map(|rev| {
+                                                let yaml = rev.yaml.clone();
+                                                let label = rev.rev.as_ref().map(value_text).unwrap_or_default();
+                                                view! {
+                                                    <div class="revision" data-testid="revision">
+                                                        <strong>"#" {label}</strong>
+                                                        " "
+                                                        <span class="muted">
+                                                            {rev.author.clone().unwrap_or_default()} " · "
+                                                            {rev.at.as_ref().map(value_text).unwrap_or_default()}
+                                                        </span>
+                                                        {yaml
+                                                            .map(|y| {
+                                                                view! {
+                                                                    <button
+                                                                        class="small"
+                                                                        title="Load this revision into the editor; save to roll back"
+                                                                        on:click=move |_| text.set(y.clone())
+                                                                    >
+                                                                        "Load"
+                                                                    </button>
+                                                                }
+                                                            })}
+                                                    </div>
+                                                }
+                                            })
+                                            .collect_view()
+                                    })
+                                })
+                        }}
+                    </ErrorBoundary>
+                </Transition>
+            </div>
+        </div>
+    }
+}
+
+#[component]
+fn SaveStatus(state: RwSignal<SaveState>) -> impl IntoView {
+    move || {
+        let (cls, text, refused) = match state.get() {
+            SaveState::Idle => ("idle", String::new(), Vec::new()),
+            SaveState::Saving => ("saving", "Saving…".into(), Vec::new()),
+            SaveState::Saved => ("saved", "Saved ✓".into(), Vec::new()),
+            SaveState::Refused(d, m) => ("error", format!("Refused by the server. {m}"), d),
+            SaveState::Failed(e) => ("error", format!("Save failed: {e}"), Vec::new()),
+        };
+        view! {
+            <span class=format!("status {cls}") data-testid="config-save-status" data-state=cls>{text}</span>
+            {(!refused.is_empty())
+                .then(|| view! { <Diagnostics diagnostics=Signal::derive(move || refused.clone()) testid="server-diagnostics" /> })}
+        }
+    }
+}
+
+#[component]
+fn Diagnostics(diagnostics: Signal<Vec<Diagnostic>>, testid: &'static str) -> impl IntoView {
+    view! {
+        <div class="diagnostics" data-testid=testid data-count=move || diagnostics.with(Vec::len).to_string()>
+            {move || {
+                let list = diagnostics.get();
+                if list.is_empty() {
+                    return view! { <p class="ok">"✓ Valid"</p> }.into_any();
+                }
+                list.into_iter()
+                    .map(|d| {
+                        let sev = match d.severity {
+                            Severity::Error => "error",
+                            Severity::Warning => "warning",
+                        };
+                        view! {
+                            <div class=format!("diagnostic {sev}") data-testid="diagnostic" data-severity=sev>
+                                <span class="sev">{sev}</span>
+                                <span class="mono">{d.resource} " " {d.path}</span>
+                                <span>{d.message}</span>
+                            </div>
+                        }
+                    })
+                    .collect_view()
+                    .into_any()
+            }}
+        </div>
+    }
+}
+
+fn value_text(v: &serde_json::Value) -> String {
+    v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())
+}

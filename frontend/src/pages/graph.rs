@@ -1,0 +1,102 @@
+//! `/` and `/graph`: the live service graph with its type and window
+//! selectors and the side panel.
+
+use leptos::prelude::*;
+
+use crate::api;
+use crate::components::error_list::ErrorList;
+use crate::components::graph_view::{GraphView, Selection};
+use crate::components::side_panel::SidePanel;
+use crate::live::use_graph_tick;
+
+const GRAPH_TYPES: [(&str, &str); 3] = [("versioned-app", "Versioned app"), ("app", "App"), ("workload", "Workload")];
+const WINDOWS: [(&str, &str); 3] = [("60s", "Last 1m"), ("300s", "Last 5m"), ("900s", "Last 15m")];
+
+#[component]
+pub fn GraphPage() -> impl IntoView {
+    let graph_type = RwSignal::new("versioned-app".to_string());
+    let window = RwSignal::new("60s".to_string());
+    let show_idle = RwSignal::new(true);
+    let selected = RwSignal::new(None::<Selection>);
+    let tick = use_graph_tick();
+
+    let graph = LocalResource::new(move || {
+        tick.track();
+        let (t, w) = (graph_type.get(), window.get());
+        async move { api::graph(&t, &w).await }
+    });
+
+    view! {
+        <div class="toolbar">
+            <label>
+                "Graph "
+                <select
+                    data-testid="graph-type"
+                    on:change=move |ev| graph_type.set(event_target_value(&ev))
+                    prop:value=move || graph_type.get()
+                >
+                    {GRAPH_TYPES.iter().map(|(v, l)| view! { <option value=*v>{*l}</option> }).collect_view()}
+                </select>
+            </label>
+            <label>
+                "Window "
+                <select
+                    data-testid="graph-window"
+                    on:change=move |ev| window.set(event_target_value(&ev))
+                    prop:value=move || window.get()
+                >
+                    {WINDOWS.iter().map(|(v, l)| view! { <option value=*v>{*l}</option> }).collect_view()}
+                </select>
+            </label>
+            <label class="check">
+                <input
+                    type="checkbox"
+                    prop:checked=move || show_idle.get()
+                    on:change=move |ev| show_idle.set(event_target_checked(&ev))
+                />
+                " Idle edges"
+            </label>
+            <span class="legend">
+                <span class="swatch healthy"></span>"OK "
+                <span class="swatch degraded"></span>"≥0.1% err "
+                <span class="swatch failure"></span>"≥20% err "
+                <span class="swatch idle"></span>"no traffic"
+            </span>
+        </div>
+        <div class="graph-layout">
+            <div class="graph-canvas">
+                <Transition fallback=|| view! { <p class="loading">"Loading graph…"</p> }>
+                    <ErrorBoundary fallback=|errors| view! { <ErrorList errors /> }>
+                        {move || {
+                            graph
+                                .get()
+                                .map(|r| {
+                                    r.map(|g| {
+                                        if g.nodes.is_empty() {
+                                            view! {
+                                                <p class="empty" data-testid="graph-empty">
+                                                    "No traffic in this window yet. Requests through the mesh appear here within seconds."
+                                                </p>
+                                            }
+                                            .into_any()
+                                        } else {
+                                            view! {
+                                                <GraphView graph=g selected show_idle=show_idle.get() />
+                                            }
+                                            .into_any()
+                                        }
+                                    })
+                                })
+                        }}
+                    </ErrorBoundary>
+                </Transition>
+            </div>
+            {move || {
+                graph
+                    .get()
+                    .and_then(Result::ok)
+                    .map(|g| view! { <SidePanel graph=g selected /> })
+            }}
+        </div>
+    }
+}

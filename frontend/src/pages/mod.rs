@@ -1,0 +1,6 @@
+//! One module per route.
+
+pub mod canary;
+pub mod config;
+pub mod graph;
+pub mod traces;
