@@ -10,6 +10,8 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod canary;
+pub mod config;
 pub mod error;
 pub mod events;
 pub mod graph;
@@ -37,6 +39,8 @@ pub fn app(state: AppState) -> Router {
         .merge(graph::router())
         .merge(traces::router())
         .merge(events::router())
+        .merge(config::router())
+        .merge(canary::router())
         .fallback(any(api_not_found));
     Router::new()
         .nest("/api", api)
