@@ -124,8 +124,9 @@ fn parse_tags(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, 
 #[derive(Debug, Serialize, sqlx::FromRow)]
 pub struct TraceSummary {
     pub trace_id: String,
-    pub root_service: Option<String>,
-    pub root_operation: Option<String>,
+    /// Empty while the root span has not arrived.
+    pub root_service: String,
+    pub root_operation: String,
     pub start: DateTime<Utc>,
     pub duration_ms: f64,
     pub span_count: i32,
@@ -140,7 +141,8 @@ async fn search(
     let Query(q) = query?;
     let s = Search::parse(q)?;
     let rows = sqlx::query_as::<_, TraceSummary>(
-        "SELECT t.trace_id, t.root_service, t.root_operation, t.start_time AS start,
+        "SELECT t.trace_id, coalesce(t.root_service, '') AS root_service,
+                coalesce(t.root_operation, '') AS root_operation, t.start_time AS start,
                 EXTRACT(EPOCH FROM (t.end_time - t.start_time))::float8 * 1000.0 AS duration_ms,
                 t.span_count, t.error_count, t.services
            FROM trace_summaries t
