@@ -163,3 +163,18 @@ fn tempfile_dir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[tokio::test]
+async fn serve_refuses_a_static_dir_without_index_html() {
+    let dir = std::env::temp_dir().join(format!("loupe-empty-static-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let err = loupe_server::serve(loupe_server::Options {
+        database_url: "postgres://nobody@localhost/none".into(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        static_dir: Some(dir.clone()),
+    })
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("index.html"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -178,6 +178,11 @@ async fn window_selects_the_rows() {
     let e = edge(&long, "default/productpage/v1", "default/reviews/v3");
     assert_eq!(e["requests"], 600, "the old row is inside 15m");
     assert!(close(&e["rps"], 600.0 / 900.0));
+    // Namespaces: traffic with an end in one of them.
+    let (_, other) = h.get("/api/graph?namespaces=bookinfo-other").await;
+    assert_eq!(other["edges"], serde_json::json!([]));
+    let (_, same) = h.get("/api/graph?namespaces=bookinfo-other,default").await;
+    assert_eq!(same["edges"].as_array().map(Vec::len), Some(5));
     // The default is 60s.
     let (_, default) = h.get("/api/graph").await;
     assert_eq!(default["window_s"], 60.0);

@@ -1,4 +1,5 @@
-//! `GET /api/graph?type=versioned-app|app|workload|service&window=60s`.
+//! `GET /api/graph?type=versioned-app|app|workload|service&window=60s&namespaces=a,b`.
+//! `namespaces` (as in Kiali) keeps the traffic with either end in one of them.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -24,6 +25,7 @@ struct GraphQuery {
     #[serde(rename = "type")]
     graph_type: Option<String>,
     window: Option<String>,
+    namespaces: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -114,7 +116,21 @@ async fn graph(
         None | Some("") => DEFAULT_WINDOW,
         Some(w) => params::window("window", w)?,
     };
-    let rows = super::rollup::load(&state.pool, window).await?;
+    let namespaces: Vec<&str> = q
+        .namespaces
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    let mut rows = super::rollup::load(&state.pool, window).await?;
+    if !namespaces.is_empty() {
+        rows.retain(|r| {
+            namespaces.contains(&r.source_workload_namespace.as_str())
+                || namespaces.contains(&r.destination_workload_namespace.as_str())
+        });
+    }
     let started = std::time::Instant::now();
     let response = super::build(graph_type, window, &rows);
     tracing::debug!(
