@@ -49,7 +49,7 @@ use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
-pub use serve::{Options, ServerError, serve};
+pub use serve::{Options, ServerError, serve, serve_until};
 pub use state::AppState;
 
 /// The API under `/api`, without static files.

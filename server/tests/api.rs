@@ -178,3 +178,49 @@ async fn serve_refuses_a_static_dir_without_index_html() {
     assert!(err.to_string().contains("index.html"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn serve_answers_on_a_real_socket_and_stops_when_told() {
+    let h = Harness::start().await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(loupe_server::serve_until(
+        loupe_server::Options {
+            database_url: h.pg.url(),
+            listen: format!("127.0.0.1:{port}").parse().unwrap(),
+            static_dir: None,
+        },
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let url = format!("http://127.0.0.1:{port}/api/health");
+    let mut health = None;
+    for _ in 0..100 {
+        if let Ok(r) = reqwest::get(&url).await {
+            health = Some(r.json::<serde_json::Value>().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(health.expect("the server answers")["status"], "ok");
+
+    // An open event stream must not hold the shutdown up.
+    let events = reqwest::get(format!("http://127.0.0.1:{port}/api/events"))
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("stops within 10s")
+        .unwrap()
+        .unwrap();
+    assert!(
+        reqwest::get(&url).await.is_err(),
+        "nothing listens any more"
+    );
+}
