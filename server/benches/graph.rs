@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use loupe_server::graph::{GraphType, Rollup, build};
+use loupe_server::graph::{GraphOptions, GraphType, Rollup, build};
 
 fn knob(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -79,7 +79,12 @@ fn graph(c: &mut Criterion) {
         ("workload", GraphType::Workload),
     ] {
         group.bench_function(name, |b| {
-            b.iter(|| build(black_box(t), Duration::from_secs(60), black_box(&rows)))
+            let options = GraphOptions {
+                graph_type: t,
+                window: Duration::from_secs(60),
+                inject_service_nodes: false,
+            };
+            b.iter(|| build(black_box(options), black_box(&rows)))
         });
     }
     group.finish();

@@ -183,6 +183,14 @@ async fn window_selects_the_rows() {
     assert_eq!(other["edges"], serde_json::json!([]));
     let (_, same) = h.get("/api/graph?namespaces=bookinfo-other,default").await;
     assert_eq!(same["edges"].as_array().map(Vec::len), Some(5));
+    // Kiali's service-node injection, on request.
+    let (_, injected) = h.get("/api/graph?inject_service_nodes=true").await;
+    let e = edge(&injected, "svc:default/reviews", "default/reviews/v1");
+    assert_eq!(e["requests"], 60);
+    assert_eq!(
+        h.get("/api/graph?inject_service_nodes=maybe").await.0,
+        StatusCode::BAD_REQUEST
+    );
     // The default is 60s.
     let (_, default) = h.get("/api/graph").await;
     assert_eq!(default["window_s"], 60.0);

@@ -1,5 +1,6 @@
 //! `GET /api/graph?type=versioned-app|app|workload|service&window=60s&namespaces=a,b`.
-//! `namespaces` (as in Kiali) keeps the traffic with either end in one of them.
+//! `namespaces` (as in Kiali) keeps the traffic with either end in one of them;
+//! `inject_service_nodes=true` puts service nodes between callers and workloads.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -26,6 +27,7 @@ struct GraphQuery {
     graph_type: Option<String>,
     window: Option<String>,
     namespaces: Option<String>,
+    inject_service_nodes: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -116,6 +118,15 @@ async fn graph(
         None | Some("") => DEFAULT_WINDOW,
         Some(w) => params::window("window", w)?,
     };
+    let inject_service_nodes = match q.inject_service_nodes.as_deref() {
+        None | Some("") | Some("false") => false,
+        Some("true") => true,
+        Some(v) => {
+            return Err(ApiError::bad_request(format!(
+                "inject_service_nodes={v:?} must be true or false"
+            )));
+        }
+    };
     let namespaces: Vec<&str> = q
         .namespaces
         .as_deref()
@@ -132,7 +143,12 @@ async fn graph(
         });
     }
     let started = std::time::Instant::now();
-    let response = super::build(graph_type, window, &rows);
+    let options = super::GraphOptions {
+        graph_type,
+        window,
+        inject_service_nodes,
+    };
+    let response = super::build(options, &rows);
     tracing::debug!(
         rows = rows.len(),
         nodes = response.nodes.len(),
