@@ -224,3 +224,31 @@ async fn serve_answers_on_a_real_socket_and_stops_when_told() {
         "nothing listens any more"
     );
 }
+
+#[tokio::test]
+async fn database_errors_map_to_409_or_an_opaque_500() {
+    use axum::response::IntoResponse;
+    use loupe_server::ApiError;
+    let h = Harness::start().await;
+    let insert =
+        "INSERT INTO config_revisions (kind, namespace, name, revision, yaml, object, author)
+                  VALUES ('VirtualService', 'default', 'reviews', 1, '', '{}', 'test')";
+    sqlx::query(insert).execute(&h.pool).await.unwrap();
+    let duplicate = sqlx::query(insert).execute(&h.pool).await.unwrap_err();
+    let resp = ApiError::from_sqlx("writing a revision", duplicate).into_response();
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+
+    let broken = sqlx::query("SELECT no_such_column FROM config_revisions")
+        .execute(&h.pool)
+        .await
+        .unwrap_err();
+    let resp = ApiError::from_sqlx("reading revisions", broken).into_response();
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    use http_body_util::BodyExt;
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        !text.contains("no_such_column"),
+        "internals must not leak: {text}"
+    );
+}
