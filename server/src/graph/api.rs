@@ -30,16 +30,16 @@ struct GraphQuery {
     inject_service_nodes: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq)]
 pub struct GraphResponse {
     #[serde(rename = "type")]
     pub graph_type: String,
     pub window_s: f64,
-    pub nodes: Vec<serde_json::Value>,
+    pub nodes: Vec<Node>,
     pub edges: Vec<EdgeJson>,
 }
 
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq)]
 pub struct EdgeJson {
     pub source: String,
     pub target: String,
@@ -92,10 +92,7 @@ impl GraphResponse {
             }
             .into(),
             window_s: g.window.as_secs_f64(),
-            nodes: nodes
-                .into_iter()
-                .map(|n| serde_json::to_value(n).unwrap_or_default())
-                .collect(),
+            nodes: nodes.into_iter().cloned().collect(),
             edges,
         }
     }
