@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use crate::api::{Graph, GraphEdge, GraphNode};
 use crate::graph::health::{Health, node_health};
 use crate::graph::layout::{LayoutNode, NODE_H, NODE_W, Point, layout};
-use crate::graph::{edge_label, sanitize_id};
+use crate::graph::{edge_detail, edge_label, sanitize_id};
 
 /// What the side panel shows.
 #[derive(Clone, Debug, PartialEq)]
@@ -67,9 +67,9 @@ pub fn GraphView(graph: Graph, selected: RwSignal<Option<Selection>>, show_idle:
             let testid = format!("edge-{}-{}", sanitize_id(&e.source), sanitize_id(&e.target));
             let key = Selection::Edge(e.source.clone(), e.target.clone());
             let key2 = key.clone();
-            let label = edge_label(e.rps, e.error_rate, e.p99_ms);
+            let label = edge_label(e.rps, e.error_rate);
+            let detail = edge_detail(e.p99_ms, !mtls_text(&e.mtls).is_empty());
             let (src, dst) = (node_of(&graph, &e.source), node_of(&graph, &e.target));
-            let mtls = mtls_text(&e.mtls);
             view! {
                 <g
                     class=format!("edge {}", health.class())
@@ -86,9 +86,9 @@ pub fn GraphView(graph: Graph, selected: RwSignal<Option<Selection>>, show_idle:
                 >
                     <path class="edge-hit" d=shape.d.clone() />
                     <path class="edge-line" d=shape.d marker-end=format!("url(#arrow-{})", health.class()) />
-                    <text class="edge-label" x=shape.label_at.x y=shape.label_at.y - 4.0 text-anchor="middle">
+                    <text class="edge-label" x=shape.label_at.x y=shape.label_at.y - 6.0 text-anchor="middle">
                         {label}
-                        {(!mtls.is_empty()).then(|| view! { <tspan class="mtls">{" 🔒"}</tspan> })}
+                        <tspan class="edge-detail" x=shape.label_at.x dy="12">{detail}</tspan>
                     </text>
                 </g>
             }
@@ -107,7 +107,8 @@ pub fn GraphView(graph: Graph, selected: RwSignal<Option<Selection>>, show_idle:
             };
             let key = Selection::Node(n.id.clone());
             let key2 = key.clone();
-            let title = label_app(n).to_string();
+            let full = label_app(n).to_string();
+            let title = ellipsize(&full, 16);
             let subtitle = node_subtitle(n);
             view! {
                 <g
@@ -119,6 +120,7 @@ pub fn GraphView(graph: Graph, selected: RwSignal<Option<Selection>>, show_idle:
                     transform=format!("translate({},{})", p.x, p.y)
                     on:click=move |_| selected.set(Some(key2.clone()))
                 >
+                    <title>{full}</title>
                     <rect width=NODE_W height=NODE_H rx="6" />
                     <circle class="health-dot" cx="12" cy=NODE_H / 2.0 r="5" />
                     <text class="node-title" x="24" y="17">{title}</text>
@@ -138,8 +140,9 @@ pub fn GraphView(graph: Graph, selected: RwSignal<Option<Selection>>, show_idle:
                     viewBox="0 0 10 10"
                     refX="9"
                     refY="5"
-                    markerWidth="7"
-                    markerHeight="7"
+                    markerUnits="userSpaceOnUse"
+                    markerWidth="11"
+                    markerHeight="11"
                     orient="auto-start-reverse"
                 >
                     <path d="M 0 0 L 10 5 L 0 10 z" />
@@ -185,6 +188,11 @@ fn label_app(n: &GraphNode) -> &str {
     } else {
         &n.id
     }
+}
+
+/// Node boxes have a fixed width: long names end in `…` (full name on hover).
+fn ellipsize(s: &str, max: usize) -> String {
+    if s.chars().count() <= max { s.to_string() } else { s.chars().take(max - 1).chain(['…']).collect() }
 }
 
 fn node_subtitle(n: &GraphNode) -> String {

@@ -58,10 +58,22 @@ pub fn rows(trace: &Trace) -> (Vec<Row>, f64) {
     (out, (end - t0).max(0.001))
 }
 
+/// Near the right edge the duration label goes left of the bar.
+fn duration_style(left: f64, width: f64) -> String {
+    if left + width > 85.0 {
+        format!("right:{:.3}%;padding-right:6px", 100.0 - left)
+    } else {
+        format!("left:{:.3}%;padding-left:6px", left + width)
+    }
+}
+
 /// A stable colour per service, from a palette that reads on a dark background.
 pub fn service_colour(service: &str) -> &'static str {
-    const PALETTE: [&str; 10] =
-        ["#4fa3e0", "#f0ab3c", "#6cc06c", "#d46ed4", "#e86a6a", "#47c1b5", "#b7a2ff", "#d9d94a", "#ff8fb1", "#8fb3c8"];
+    // Eleven colours: a prime count spreads FNV hashes of similar names.
+    const PALETTE: [&str; 11] = [
+        "#4fa3e0", "#f0ab3c", "#6cc06c", "#d46ed4", "#e86a6a", "#47c1b5", "#b7a2ff", "#d9d94a", "#ff8fb1", "#8fb3c8",
+        "#f07f3c",
+    ];
     let h = service.bytes().fold(2_166_136_261u32, |h, b| (h ^ b as u32).wrapping_mul(16_777_619));
     PALETTE[h as usize % PALETTE.len()]
 }
@@ -116,7 +128,10 @@ pub fn Timeline(trace: Trace) -> impl IntoView {
                                 service_colour(&row.span.service),
                             )
                         ></div>
-                        <span class="span-duration" style=format!("left:{:.3}%", (left + width).min(92.0))>
+                        <span
+                            class="span-duration"
+                            style=duration_style(left, width)
+                        >
                             {format_ms(row.span.duration_ms)}
                         </span>
                     </div>

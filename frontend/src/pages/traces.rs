@@ -133,6 +133,7 @@ fn TraceTable(traces: Vec<api::TraceSummary>) -> impl IntoView {
                                 data-testid="trace-row"
                                 data-trace-id=t.trace_id.clone()
                                 data-span-count=t.span_count.to_string()
+                                data-service-count=t.services.len().to_string()
                                 class="clickable"
                                 on:click=move |_| nav(&href2, Default::default())
                             >
