@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod demo;
 
 #[derive(Parser)]
 #[command(name = "loupe", version, about = "Loupe: a service mesh with a console", long_about = None)]

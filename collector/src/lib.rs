@@ -1,1 +1,324 @@
-//! (skeleton)
+//! `loupe-collector` receives the mesh's telemetry and stores it in
+//! Postgres: OTLP traces over gRPC (4317) and HTTP with protobuf or JSON
+//! (4318) from any OpenTelemetry SDK ([`otlp`]), Istio metrics scraped from
+//! every connected proxy and turned into per-interval edge rollups
+//! ([`scrape`]), both written in batches with `COPY` ([`writer`]), and the
+//! daily partitions and retention of those tables ([`partitions`]).
+//! It owns no schema (that is `loupe-db`'s) and no queries of the console.
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+pub mod error;
+pub mod otlp;
+pub mod partitions;
+pub mod scrape;
+pub mod writer;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use error::CollectorError;
+pub use otlp::span_row::SpanRow;
+pub use scrape::Scraper;
+pub use scrape::delta::{EDGE_LABELS, EdgeRollup};
+
+use otlp::Ingest;
+use writer::drops::DropRecorder;
+
+/// Where the collector listens and what it keeps.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub database_url: String,
+    pub otlp_grpc: SocketAddr,
+    pub otlp_http: SocketAddr,
+    pub scrape_interval: Duration,
+    /// Days of spans and rollups kept besides today.
+    pub retention_days: u32,
+}
+
+impl Options {
+    /// The defaults: OTLP's standard ports on loopback, a 5 s scrape, 7 days kept.
+    pub fn new(database_url: impl Into<String>) -> Self {
+        Options {
+            database_url: database_url.into(),
+            otlp_grpc: SocketAddr::from(([127, 0, 0, 1], 4317)),
+            otlp_http: SocketAddr::from(([127, 0, 0, 1], 4318)),
+            scrape_interval: Duration::from_secs(5),
+            retention_days: 7,
+        }
+    }
+}
+
+/// Knobs for batching and memory; the defaults suit a demo-sized mesh.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// Spans held in memory (queued or being written) before senders are told to retry.
+    pub queue_capacity: usize,
+    /// Spans per COPY.
+    pub batch_size: usize,
+    /// How long a batch waits to fill up.
+    pub batch_timeout: Duration,
+    /// The largest OTLP request accepted (gRPC message or HTTP body).
+    pub max_request_bytes: usize,
+    /// How often drop counts are written to `telemetry_drops`.
+    pub drop_flush_interval: Duration,
+    /// How often partitions are created ahead and retention is applied.
+    pub maintenance_interval: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            queue_capacity: 100_000,
+            batch_size: 1_000,
+            batch_timeout: Duration::from_millis(500),
+            max_request_bytes: 16 * 1024 * 1024,
+            drop_flush_interval: Duration::from_secs(1),
+            maintenance_interval: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// A running collector.
+pub struct Collector {
+    grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
+    stop_receivers: watch::Sender<bool>,
+    stop_writer: watch::Sender<bool>,
+    receivers: Vec<JoinHandle<Result<(), CollectorError>>>,
+    background: Vec<JoinHandle<()>>,
+    writer: JoinHandle<()>,
+    drops: DropRecorder,
+    pool: sqlx::PgPool,
+}
+
+impl Collector {
+    /// Connects (and migrates), creates today's and tomorrow's partitions,
+    /// binds both OTLP listeners and starts the writer, scraper and maintenance.
+    pub async fn start(options: Options, tuning: Tuning) -> Result<Self, CollectorError> {
+        let pool = loupe_db::connect(&options.database_url, 6).await?;
+        let today = chrono::Utc::now().date_naive();
+        partitions::ensure_ahead(&pool, today).await?;
+        if let Err(error) = partitions::apply_retention(&pool, today, options.retention_days).await
+        {
+            tracing::warn!(%error, "retention failed; will retry at the next maintenance");
+        }
+
+        let grpc_listener = bind("gRPC", options.otlp_grpc).await?;
+        let http_listener = bind("HTTP", options.otlp_http).await?;
+        let grpc_addr = local_addr("gRPC", &grpc_listener, options.otlp_grpc)?;
+        let http_addr = local_addr("HTTP", &http_listener, options.otlp_http)?;
+
+        let drops = DropRecorder::default();
+        let (queue, queue_rx) = writer::queue::span_queue(tuning.queue_capacity);
+        let ingest = Ingest {
+            queue,
+            drops: drops.clone(),
+        };
+        let (stop_receivers, stop_rx) = watch::channel(false);
+        let (stop_writer, writer_stop_rx) = watch::channel(false);
+
+        let writer = tokio::spawn(writer::spans::run(
+            pool.clone(),
+            queue_rx,
+            drops.clone(),
+            writer::spans::BatchConfig {
+                batch_size: tuning.batch_size,
+                batch_timeout: tuning.batch_timeout,
+            },
+            writer_stop_rx,
+        ));
+
+        let grpc = {
+            let mut stop = stop_rx.clone();
+            let service = otlp::grpc::OtlpGrpc::server(ingest.clone(), tuning.max_request_bytes);
+            tokio::spawn(async move {
+                tonic::transport::Server::builder()
+                    .add_service(service)
+                    .serve_with_incoming_shutdown(
+                        tonic::transport::server::TcpIncoming::from(grpc_listener),
+                        async move {
+                            let _ = stop.wait_for(|s| *s).await;
+                        },
+                    )
+                    .await
+                    .map_err(|e| CollectorError::Serve {
+                        protocol: "gRPC",
+                        message: e.to_string(),
+                    })
+            })
+        };
+        let http = {
+            let mut stop = stop_rx.clone();
+            let app = otlp::http::router(ingest.clone(), tuning.max_request_bytes);
+            tokio::spawn(async move {
+                axum::serve(http_listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await
+                    .map_err(|e| CollectorError::Serve {
+                        protocol: "HTTP",
+                        message: e.to_string(),
+                    })
+            })
+        };
+        drop(ingest);
+
+        let scraper = Scraper::new(pool.clone(), options.scrape_interval, drops.clone())?;
+        let background = vec![
+            tokio::spawn(scraper.run(stop_rx.clone())),
+            tokio::spawn(flush_drops(
+                pool.clone(),
+                drops.clone(),
+                tuning.drop_flush_interval,
+                stop_rx.clone(),
+            )),
+            tokio::spawn(maintain(
+                pool.clone(),
+                options.retention_days,
+                tuning.maintenance_interval,
+                stop_rx,
+            )),
+        ];
+        tracing::info!(otlp_grpc = %grpc_addr, otlp_http = %http_addr,
+            scrape_interval_ms = options.scrape_interval.as_millis() as u64, "collector started");
+        Ok(Collector {
+            grpc_addr,
+            http_addr,
+            stop_receivers,
+            stop_writer,
+            receivers: vec![grpc, http],
+            background,
+            writer,
+            drops,
+            pool,
+        })
+    }
+
+    /// The bound OTLP/gRPC address (useful when started on port 0).
+    pub fn otlp_grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    pub fn otlp_http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// Stops accepting, writes every queued span, records the last drop counts.
+    pub async fn shutdown(self) -> Result<(), CollectorError> {
+        let _ = self.stop_receivers.send(true);
+        let mut first_error = None;
+        for receiver in self.receivers {
+            // In-flight exports get a bounded time to finish.
+            match tokio::time::timeout(Duration::from_secs(10), receiver).await {
+                Ok(Ok(Err(e))) => {
+                    first_error.get_or_insert(e);
+                }
+                Ok(_) => {}
+                Err(_) => tracing::warn!("an OTLP receiver did not stop within 10s"),
+            }
+        }
+        let _ = self.stop_writer.send(true);
+        let _ = self.writer.await;
+        for task in self.background {
+            let _ = task.await;
+        }
+        if let Err(error) = self.drops.flush(&self.pool).await {
+            tracing::error!(%error, "could not record the last telemetry drop counts");
+        }
+        tracing::info!("collector stopped");
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Runs the collector until ctrl-c or SIGTERM, then shuts down gracefully
+/// (queued spans are written before it returns).
+pub async fn serve(options: Options) -> Result<(), CollectorError> {
+    let collector = Collector::start(options, Tuning::default()).await?;
+    let signal = termination().await;
+    tracing::info!("shutting down: flushing queued telemetry");
+    let result = collector.shutdown().await;
+    signal.and(result)
+}
+
+async fn termination() -> Result<(), CollectorError> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|source| CollectorError::Signal {
+            signal: "SIGTERM",
+            source,
+        })?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.map_err(|source| CollectorError::Signal { signal: "SIGINT", source }),
+        _ = term.recv() => Ok(()),
+    }
+}
+
+async fn bind(protocol: &'static str, addr: SocketAddr) -> Result<TcpListener, CollectorError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| CollectorError::Bind {
+            protocol,
+            addr,
+            source,
+        })
+}
+
+fn local_addr(
+    protocol: &'static str,
+    listener: &TcpListener,
+    addr: SocketAddr,
+) -> Result<SocketAddr, CollectorError> {
+    listener
+        .local_addr()
+        .map_err(|source| CollectorError::Bind {
+            protocol,
+            addr,
+            source,
+        })
+}
+
+async fn flush_drops(
+    pool: sqlx::PgPool,
+    drops: DropRecorder,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+        if let Err(error) = drops.flush(&pool).await {
+            tracing::warn!(%error, "recording telemetry drops failed; will retry");
+        }
+    }
+}
+
+async fn maintain(
+    pool: sqlx::PgPool,
+    retention_days: u32,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.tick().await; // the first tick is immediate; start() already did this work
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+        let today = chrono::Utc::now().date_naive();
+        if let Err(error) = partitions::ensure_ahead(&pool, today).await {
+            tracing::warn!(%error, "creating partitions ahead failed; rows go to the default partition meanwhile");
+        }
+        if let Err(error) = partitions::apply_retention(&pool, today, retention_days).await {
+            tracing::warn!(%error, "retention failed");
+        }
+    }
+}

@@ -14,6 +14,8 @@
 
 pub mod analyze;
 pub mod authz;
+pub mod duration;
+pub mod host;
 pub mod meta;
 pub mod networking;
 pub mod parse;
@@ -22,6 +24,7 @@ pub mod request;
 pub mod resource;
 pub mod route;
 pub mod security;
+mod serde_util;
 
 pub use analyze::{Diagnostic, Severity, analyze};
 pub use meta::ObjectMeta;

@@ -3,7 +3,10 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::ser::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_yaml_ng::{Mapping, Value};
 
 use crate::analyze::Diagnostic;
 use crate::meta::ObjectMeta;
@@ -27,6 +30,32 @@ impl Kind {
         Kind::PeerAuthentication,
         Kind::AuthorizationPolicy,
     ];
+
+    /// The API group the kind belongs to.
+    pub fn group(self) -> &'static str {
+        match self {
+            Kind::Gateway | Kind::VirtualService | Kind::DestinationRule => "networking.istio.io",
+            Kind::PeerAuthentication | Kind::AuthorizationPolicy => "security.istio.io",
+        }
+    }
+
+    /// The API versions of [`Kind::group`] Istio serves for this kind.
+    pub fn versions(self) -> &'static [&'static str] {
+        match self.group() {
+            "networking.istio.io" => &["v1", "v1beta1", "v1alpha3"],
+            _ => &["v1", "v1beta1"],
+        }
+    }
+
+    /// `group/v1`, the apiVersion printed when a resource carries none.
+    pub fn default_api_version(self) -> String {
+        format!("{}/v1", self.group())
+    }
+
+    /// The kind exactly as Istio spells it in `kind:` (case-sensitive).
+    pub fn from_kind_field(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -76,6 +105,9 @@ impl fmt::Display for ResourceKey {
 /// One Istio resource. Serializes as the whole Kubernetes object
 /// (`apiVersion`, `kind`, `metadata`, `spec`), so JSON and YAML forms are
 /// what Istio's tooling reads.
+// Resources are configuration, held once per snapshot, never per request:
+// unboxed variants keep construction and matching simple for every crate.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Resource {
     Gateway(Gateway),
@@ -106,12 +138,83 @@ impl Resource {
         }
     }
 
+    /// The object as an ordered YAML value: `apiVersion`, `kind`, then the
+    /// struct's own fields (`metadata`, `spec`, …).
+    pub fn to_value(&self) -> Result<Value, serde_yaml_ng::Error> {
+        let inner = match self {
+            Resource::Gateway(r) => serde_yaml_ng::to_value(r)?,
+            Resource::VirtualService(r) => serde_yaml_ng::to_value(r)?,
+            Resource::DestinationRule(r) => serde_yaml_ng::to_value(r)?,
+            Resource::PeerAuthentication(r) => serde_yaml_ng::to_value(r)?,
+            Resource::AuthorizationPolicy(r) => serde_yaml_ng::to_value(r)?,
+        };
+        let kind = self.kind();
+        let mut fields = match inner {
+            Value::Mapping(m) => m,
+            _ => Mapping::new(),
+        };
+        let api_version = fields
+            .shift_remove("apiVersion")
+            .unwrap_or_else(|| Value::String(kind.default_api_version()));
+        fields.shift_remove("kind");
+        let mut out = Mapping::with_capacity(fields.len() + 2);
+        out.insert(Value::from("apiVersion"), api_version);
+        out.insert(Value::from("kind"), Value::from(kind.as_str()));
+        out.extend(fields);
+        Ok(Value::Mapping(out))
+    }
+
+    /// Builds a resource from a whole Kubernetes object, dispatching on its
+    /// `kind`. Unknown fields are ignored here; [`parse_documents`] reports them.
+    pub fn from_value(value: Value) -> Result<Resource, serde_yaml_ng::Error> {
+        let kind = value
+            .get("kind")
+            .and_then(Value::as_str)
+            .ok_or_else(|| value_error("the object has no `kind`"))?;
+        let kind = Kind::from_kind_field(kind).ok_or_else(|| {
+            value_error(format!(
+                "`kind: {kind}` is not one of Gateway, VirtualService, DestinationRule, \
+                 PeerAuthentication, AuthorizationPolicy"
+            ))
+        })?;
+        Ok(match kind {
+            Kind::Gateway => Resource::Gateway(serde_yaml_ng::from_value(value)?),
+            Kind::VirtualService => Resource::VirtualService(serde_yaml_ng::from_value(value)?),
+            Kind::DestinationRule => Resource::DestinationRule(serde_yaml_ng::from_value(value)?),
+            Kind::PeerAuthentication => {
+                Resource::PeerAuthentication(serde_yaml_ng::from_value(value)?)
+            }
+            Kind::AuthorizationPolicy => {
+                Resource::AuthorizationPolicy(serde_yaml_ng::from_value(value)?)
+            }
+        })
+    }
+
     pub fn key(&self) -> ResourceKey {
         ResourceKey {
             kind: self.kind(),
             namespace: self.meta().namespace().to_string(),
             name: self.meta().name.clone(),
         }
+    }
+}
+
+fn value_error(msg: impl fmt::Display) -> serde_yaml_ng::Error {
+    <serde_yaml_ng::Error as serde::de::Error>::custom(msg)
+}
+
+impl Serialize for Resource {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_value()
+            .map_err(S::Error::custom)?
+            .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Resource {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        Resource::from_value(value).map_err(D::Error::custom)
     }
 }
 

@@ -1,10 +1,114 @@
-//! `loupe analyze` (skeleton).
+//! `loupe analyze [--output text|json] FILE...`: parses every file, analyzes
+//! all resources together (cross-file references resolve), prints the
+//! diagnostics. Exit 1 if any is an error, 0 otherwise, 2 on usage errors.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {}
+use loupe_model::analyze::{Diagnostic, Severity, has_errors};
+use loupe_model::{Resource, analyze, parse_documents};
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not yet implemented")
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Output {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
+    output: Output,
+    /// Istio YAML (or JSON) files; multi-document files are fine.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+}
+
+/// A file that cannot be read: a usage error (exit 2), not a finding.
+#[derive(Debug)]
+pub(crate) struct Unreadable {
+    pub path: PathBuf,
+    pub error: std::io::Error,
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot read {}: {}", self.path.display(), self.error)
+    }
+}
+
+/// Reads and parses `files`: the resources of all of them, and the parse
+/// diagnostics (syntax and schema errors, unknown fields) in file order.
+pub(crate) fn read_config(
+    files: &[PathBuf],
+) -> Result<(Vec<Resource>, Vec<Diagnostic>), Unreadable> {
+    let mut resources = Vec::new();
+    let mut diagnostics = Vec::new();
+    for path in files {
+        let text = std::fs::read(path).map_err(|error| Unreadable {
+            path: path.clone(),
+            error,
+        })?;
+        let name = path.display().to_string();
+        match String::from_utf8(text) {
+            Ok(text) => {
+                let parsed = parse_documents(&name, &text);
+                resources.extend(parsed.resources);
+                diagnostics.extend(parsed.diagnostics);
+            }
+            Err(e) => diagnostics.push(Diagnostic {
+                severity: Severity::Error,
+                resource: name,
+                path: String::new(),
+                message: format!(
+                    "the file is not UTF-8 text (invalid byte at offset {}); save it as UTF-8",
+                    e.utf8_error().valid_up_to()
+                ),
+            }),
+        }
+    }
+    Ok((resources, diagnostics))
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let (resources, mut diagnostics) = match read_config(&args.files) {
+        Ok(read) => read,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    diagnostics.extend(analyze(&resources));
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&diagnostics)?),
+        Output::Text => print_text(&diagnostics, resources.len(), args.files.len()),
+    }
+    Ok(if has_errors(&diagnostics) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_text(diagnostics: &[Diagnostic], resources: usize, files: usize) {
+    for d in diagnostics {
+        let severity = match d.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        if d.path.is_empty() {
+            println!("{severity}: {}: {}", d.resource, d.message);
+        } else {
+            println!("{severity}: {} at {}: {}", d.resource, d.path, d.message);
+        }
+    }
+    let errors = diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    let warnings = diagnostics.len() - errors;
+    println!(
+        "{resources} resource(s) in {files} file(s): {errors} error(s), {warnings} warning(s)"
+    );
 }

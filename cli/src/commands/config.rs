@@ -1,20 +1,331 @@
-//! `loupe apply`, `loupe get`, `loupe history` (skeleton).
+//! `loupe apply`, `loupe get`, `loupe history`: the config store from the
+//! shell, printed the way kubectl prints.
 
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct ApplyArgs {}
-#[derive(clap::Args)]
-pub struct GetArgs {}
-#[derive(clap::Args)]
-pub struct HistoryArgs {}
+use anyhow::Context;
+use loupe_control::{ConfigStore, StoreError, StoredResource};
+use loupe_model::{Diagnostic, Kind, ResourceKey};
 
-pub fn apply(_args: ApplyArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not yet implemented")
+use super::runtime;
+
+/// Where the config store is: `--database-url`/`DATABASE_URL`.
+#[derive(clap::Args, Debug)]
+pub struct DatabaseArgs {
+    /// Postgres URL of the config store (default: the running `loupe demo`'s database).
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
 }
-pub fn get(_args: GetArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not yet implemented")
+
+#[derive(clap::Args, Debug)]
+pub struct ApplyArgs {
+    /// YAML or JSON file with Istio resources (`-` for stdin); repeatable. All
+    /// files are applied together or not at all.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Who made the change, for the history and audit log (default: $USER).
+    #[arg(long)]
+    pub author: Option<String>,
+    #[command(flatten)]
+    pub db: DatabaseArgs,
 }
-pub fn history(_args: HistoryArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not yet implemented")
+
+#[derive(clap::Args, Debug)]
+pub struct GetArgs {
+    /// Kind to list (`virtualservices`, `vs`, `DestinationRule`, …); all kinds if omitted.
+    pub kind: Option<String>,
+    #[arg(short, long, value_enum, default_value_t = GetOutput::Text)]
+    pub output: GetOutput,
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum GetOutput {
+    Text,
+    Yaml,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct HistoryArgs {
+    /// KIND/NAMESPACE/NAME (or KIND/NAME in `default`), e.g. `vs/default/reviews`.
+    pub resource: String,
+    #[arg(short, long, value_enum, default_value_t = HistoryOutput::Text)]
+    pub output: HistoryOutput,
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum HistoryOutput {
+    Text,
+    Json,
+}
+
+pub fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
+    let url = database_url(args.db.database_url.as_deref())?;
+    let mut texts = Vec::with_capacity(args.files.len());
+    for file in &args.files {
+        texts.push((file.display().to_string(), read_input(file)?));
+    }
+    let author = args
+        .author
+        .or_else(|| std::env::var("USER").ok().filter(|a| !a.is_empty()))
+        .or_else(|| std::env::var("LOGNAME").ok().filter(|a| !a.is_empty()))
+        .unwrap_or_else(|| "unknown".to_string());
+    runtime::block_on(async move {
+        let store = connect(&url).await?;
+        let texts: Vec<(&str, &str)> = texts
+            .iter()
+            .map(|(s, t)| (s.as_str(), t.as_str()))
+            .collect();
+        match store.apply_all(&texts, &author).await {
+            Ok(applied) => {
+                if applied.is_empty() {
+                    eprintln!("no Istio resources found in the given files");
+                }
+                for a in applied {
+                    println!(
+                        "{} {}/{} {} (revision {})",
+                        a.key.kind.as_str().to_ascii_lowercase(),
+                        a.key.namespace,
+                        a.key.name,
+                        a.outcome,
+                        a.revision
+                    );
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(StoreError::Invalid { diagnostics }) => {
+                eprintln!("error: config refused, nothing was written:");
+                print_diagnostics(&diagnostics);
+                Ok(ExitCode::from(1))
+            }
+            Err(e) => Err(e.into()),
+        }
+    })?
+}
+
+pub fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
+    let kind = args.kind.as_deref().map(parse_kind).transpose()?;
+    let url = database_url(args.db.database_url.as_deref())?;
+    let resources = runtime::block_on(async move {
+        let store = connect(&url).await?;
+        anyhow::Ok(store.list(kind).await?)
+    })??;
+    match args.output {
+        GetOutput::Text if resources.is_empty() => eprintln!("No resources found."),
+        GetOutput::Text => print_table(&resources),
+        GetOutput::Yaml => {
+            let docs: Vec<&str> = resources.iter().map(|r| r.yaml.trim_end()).collect();
+            if !docs.is_empty() {
+                println!("{}", docs.join("\n---\n"));
+            }
+        }
+        GetOutput::Json => {
+            // kubectl's shape for a list of objects.
+            let items: Vec<&serde_json::Value> = resources.iter().map(|r| &r.object).collect();
+            let list = serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": items });
+            println!("{}", serde_json::to_string_pretty(&list)?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
+    let key = parse_key(&args.resource)?;
+    let url = database_url(args.db.database_url.as_deref())?;
+    let revisions = runtime::block_on(async move {
+        let store = connect(&url).await?;
+        anyhow::Ok(store.history(&key).await)
+    })??;
+    let revisions = match revisions {
+        Ok(r) => r,
+        Err(e @ StoreError::NotFound { .. }) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match args.output {
+        HistoryOutput::Json => println!("{}", serde_json::to_string_pretty(&revisions)?),
+        HistoryOutput::Text => {
+            let rows: Vec<[String; 4]> = revisions
+                .iter()
+                .map(|r| {
+                    let change = if r.deleted {
+                        format!("{} (deleted)", r.message)
+                    } else {
+                        r.message.clone()
+                    };
+                    [
+                        r.revision.to_string(),
+                        r.created_at.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+                        r.author.clone(),
+                        change,
+                    ]
+                })
+                .collect();
+            print_columns(["REVISION", "CREATED", "AUTHOR", "CHANGE"], &rows);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The config store's database: the flag or `DATABASE_URL`, else the
+/// running demo's (`$LOUPE_HOME/demo.json`, `LOUPE_HOME` defaulting to
+/// `~/.loupe`).
+pub fn database_url(explicit: Option<&str>) -> anyhow::Result<String> {
+    if let Some(url) = explicit.filter(|u| !u.trim().is_empty()) {
+        return Ok(url.to_string());
+    }
+    let home = match std::env::var_os("LOUPE_HOME") {
+        Some(h) => PathBuf::from(h),
+        None => std::env::var_os("HOME")
+            .map(|h| PathBuf::from(h).join(".loupe"))
+            .unwrap_or_else(|| PathBuf::from(".loupe")),
+    };
+    let state = home.join("demo.json");
+    let text = std::fs::read_to_string(&state).map_err(|_| {
+        anyhow::anyhow!(
+            "no database given: pass --database-url, set DATABASE_URL, or start `loupe demo` (no {} found)",
+            state.display()
+        )
+    })?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", state.display()))?;
+    json.get("database_url")
+        .and_then(|u| u.as_str())
+        .map(str::to_string)
+        .with_context(|| {
+            format!(
+                "{} has no \"database_url\"; pass --database-url or set DATABASE_URL",
+                state.display()
+            )
+        })
+}
+
+async fn connect(url: &str) -> anyhow::Result<ConfigStore> {
+    Ok(ConfigStore::new(loupe_db::connect(url, 2).await?))
+}
+
+fn read_input(file: &Path) -> anyhow::Result<String> {
+    if file.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading stdin")?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))
+}
+
+fn parse_kind(s: &str) -> anyhow::Result<Kind> {
+    Kind::parse(s).with_context(|| {
+        let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+        format!(
+            "unknown kind `{s}`: use one of {} (or gw, vs, dr, pa, ap)",
+            kinds.join(", ")
+        )
+    })
+}
+
+/// `KIND/NAMESPACE/NAME`, or `KIND/NAME` in the default namespace.
+fn parse_key(s: &str) -> anyhow::Result<ResourceKey> {
+    let parts: Vec<&str> = s.split('/').collect();
+    let (kind, namespace, name) = match parts.as_slice() {
+        [kind, ns, name] if !ns.is_empty() && !name.is_empty() => (*kind, *ns, *name),
+        [kind, name] if !name.is_empty() => (*kind, loupe_model::meta::DEFAULT_NAMESPACE, *name),
+        _ => anyhow::bail!("`{s}` is not KIND/NAMESPACE/NAME (e.g. vs/default/reviews)"),
+    };
+    Ok(ResourceKey {
+        kind: parse_kind(kind)?,
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+    })
+}
+
+fn print_table(resources: &[StoredResource]) {
+    let rows: Vec<[String; 6]> = resources
+        .iter()
+        .map(|r| {
+            [
+                r.key.kind.as_str().to_string(),
+                r.key.namespace.clone(),
+                r.key.name.clone(),
+                r.revision.to_string(),
+                r.author.clone(),
+                r.created_at.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+            ]
+        })
+        .collect();
+    print_columns(
+        ["KIND", "NAMESPACE", "NAME", "REVISION", "AUTHOR", "UPDATED"],
+        &rows,
+    );
+}
+
+/// Left-aligned columns, three spaces apart, like kubectl.
+fn print_columns<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == N {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}   "));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+fn print_diagnostics(diagnostics: &[Diagnostic]) {
+    for d in diagnostics {
+        let severity = match d.severity {
+            loupe_model::Severity::Error => "error",
+            loupe_model::Severity::Warning => "warning",
+        };
+        if d.path.is_empty() {
+            eprintln!("  {severity}: {}: {}", d.resource, d.message);
+        } else {
+            eprintln!("  {severity}: {} {}: {}", d.resource, d.path, d.message);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_parse_in_kubectl_forms() {
+        let k = parse_key("vs/default/reviews").unwrap();
+        assert_eq!(k.kind, Kind::VirtualService);
+        assert_eq!(
+            (k.namespace.as_str(), k.name.as_str()),
+            ("default", "reviews")
+        );
+        let k = parse_key("DestinationRule/reviews").unwrap();
+        assert_eq!(
+            (k.kind, k.namespace.as_str()),
+            (Kind::DestinationRule, "default")
+        );
+        assert!(parse_key("reviews").is_err());
+        let err = parse_key("pods/default/x").unwrap_err().to_string();
+        assert!(err.contains("unknown kind `pods`"), "{err}");
+    }
 }

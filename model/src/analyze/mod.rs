@@ -1,6 +1,5 @@
 //! Validation of a set of resources: schema errors and cross-resource
 //! references, each as a [`Diagnostic`] naming the resource and YAML path.
-//! (Skeleton: the model work fills in the checks.)
 
 use serde::{Deserialize, Serialize};
 

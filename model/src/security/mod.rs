@@ -1,7 +1,15 @@
-//! security.istio.io: `PeerAuthentication`, `AuthorizationPolicy`.
+//! security.istio.io: `PeerAuthentication`, `AuthorizationPolicy`, and the
+//! workload selection they share.
 
 pub mod authorization_policy;
 pub mod peer_authentication;
+pub mod selector;
 
-pub use authorization_policy::AuthorizationPolicy;
-pub use peer_authentication::PeerAuthentication;
+pub use authorization_policy::{
+    Action, AuthorizationPolicy, AuthorizationPolicySpec, Condition, ExtensionProvider, Operation,
+    Rule, Source,
+};
+pub use peer_authentication::{
+    MutualTls, MutualTlsMode, PeerAuthentication, PeerAuthenticationSpec,
+};
+pub use selector::{PolicyTargetReference, WorkloadSelector};

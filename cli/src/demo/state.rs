@@ -1,0 +1,49 @@
+//! `$LOUPE_HOME/demo.json`: where a running demo is, so `loupe apply`,
+//! `loupe get` and tests find its database and console without flags.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DemoState {
+    pub database_url: String,
+    pub console_url: String,
+    pub control_url: String,
+    pub gateway_url: String,
+    pub pid: u32,
+    pub logs: PathBuf,
+    /// workload → sidecar admin address (its /stats/prometheus).
+    pub workloads: BTreeMap<String, String>,
+}
+
+/// `$LOUPE_HOME`, else `$HOME/.loupe`.
+pub fn loupe_home() -> PathBuf {
+    if let Some(h) = std::env::var_os("LOUPE_HOME") {
+        return PathBuf::from(h);
+    }
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join(".loupe")
+}
+
+impl DemoState {
+    pub fn path(home: &Path) -> PathBuf {
+        home.join("demo.json")
+    }
+
+    pub fn write(&self, home: &Path) -> anyhow::Result<()> {
+        let path = Self::path(home);
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
+    }
+
+    pub fn remove(home: &Path) {
+        let _ = std::fs::remove_file(Self::path(home));
+    }
+}

@@ -1,0 +1,295 @@
+//! `loupe apply`, `get` and `history`: the built binary against a private
+//! Postgres, through DATABASE_URL and through the demo's state file.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const DR: &str = "\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: reviews
+  namespace: default
+spec:
+  host: reviews
+  subsets:
+  - name: v1
+    labels:
+      version: v1
+  - name: v3
+    labels:
+      version: v3
+";
+
+fn vs(w1: u32, w3: u32) -> String {
+    format!(
+        "\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+  namespace: default
+spec:
+  hosts:
+  - reviews
+  http:
+  - route:
+    - destination:
+        host: reviews
+        subset: v1
+      weight: {w1}
+    - destination:
+        host: reviews
+        subset: v3
+      weight: {w3}
+"
+    )
+}
+
+/// A scratch directory removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("loupe-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(dir)
+    }
+
+    fn file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).expect("write fixture");
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `loupe ARGS` with a clean environment: no DATABASE_URL unless given, and
+/// LOUPE_HOME pointing at `home`.
+fn loupe(home: &Path, database_url: Option<&str>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_loupe"));
+    cmd.args(args)
+        .env_remove("DATABASE_URL")
+        .env("LOUPE_HOME", home)
+        .env("USER", "tester");
+    if let Some(url) = database_url {
+        cmd.env("DATABASE_URL", url);
+    }
+    cmd.output().expect("run loupe")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "loupe failed: {}\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+#[test]
+fn apply_get_history_against_a_private_postgres() {
+    let pg = loupe_db::PrivatePostgres::start_temporary().expect("private postgres");
+    let url = pg.url();
+    let db = Some(url.as_str());
+    let scratch = Scratch::new("apply");
+    let home = scratch.0.join("home");
+    let bookinfo = scratch.file("bookinfo.yaml", &format!("{DR}---\n{}", vs(50, 50)));
+    let canary = scratch.file("canary.yaml", &vs(0, 100));
+    let bookinfo = bookinfo.to_str().unwrap();
+    let canary = canary.to_str().unwrap();
+
+    let out = ok(loupe(&home, db, &["apply", "-f", bookinfo]));
+    assert!(
+        out.contains("destinationrule default/reviews created (revision 1)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("virtualservice default/reviews created (revision 1)"),
+        "{out}"
+    );
+
+    let out = ok(loupe(
+        &home,
+        db,
+        &["apply", "-f", canary, "--author", "alice"],
+    ));
+    assert_eq!(
+        out.trim(),
+        "virtualservice default/reviews configured (revision 2)"
+    );
+    let out = ok(loupe(&home, db, &["apply", "-f", canary]));
+    assert_eq!(
+        out.trim(),
+        "virtualservice default/reviews unchanged (revision 2)"
+    );
+
+    // get: a table, one kind, YAML and JSON.
+    let out = ok(loupe(&home, db, &["get"]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(lines[0].starts_with("KIND"), "{out}");
+    assert!(
+        out.contains("VirtualService") && out.contains("alice"),
+        "{out}"
+    );
+    let out = ok(loupe(&home, db, &["get", "vs"]));
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(!out.contains("DestinationRule"), "{out}");
+    let out = ok(loupe(&home, db, &["get", "virtualservices", "-o", "json"]));
+    let list: serde_json::Value = serde_json::from_str(&out).expect("JSON output");
+    assert_eq!(list["items"][0]["kind"], "VirtualService");
+    assert_eq!(
+        list["items"][0]["spec"]["http"][0]["route"][1]["weight"],
+        100
+    );
+    let out = ok(loupe(&home, db, &["get", "dr", "-o", "yaml"]));
+    assert!(
+        out.contains("kind: DestinationRule") && out.contains("subsets"),
+        "{out}"
+    );
+
+    // history: newest first, with authors.
+    let out = ok(loupe(&home, db, &["history", "vs/default/reviews"]));
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert!(
+        rows[0].starts_with('2') && rows[0].contains("alice"),
+        "{out}"
+    );
+    assert!(
+        rows[1].starts_with('1') && rows[1].contains("tester"),
+        "{out}"
+    );
+    let out = ok(loupe(
+        &home,
+        db,
+        &["history", "VirtualService/default/reviews", "-o", "json"],
+    ));
+    let revs: serde_json::Value = serde_json::from_str(&out).expect("JSON history");
+    assert_eq!(revs[0]["revision"], 2);
+    assert_eq!(revs[0]["author"], "alice");
+
+    // An invalid file is refused with its diagnostics; nothing is written.
+    let broken = scratch.file(
+        "broken.yaml",
+        &vs(0, 100).replace("weight: 100", "weight: [oops"),
+    );
+    let o = loupe(
+        &home,
+        db,
+        &["apply", "-f", canary, "-f", broken.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("nothing was written"), "{err}");
+    assert!(
+        err.contains("broken.yaml") || err.contains("reviews"),
+        "diagnostic names the input: {err}"
+    );
+    let to_v9 = scratch.file("v9.yaml", &vs(50, 50).replace("subset: v3", "subset: v9"));
+    let o = loupe(&home, db, &["apply", "-f", to_v9.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("v9"), "{}", stderr(&o));
+    let out = ok(loupe(&home, db, &["history", "vs/default/reviews"]));
+    assert_eq!(out.lines().count(), 3, "still two revisions: {out}");
+
+    // Unknown resource and unknown kind.
+    let o = loupe(&home, db, &["history", "vs/default/nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("not in the config store"),
+        "{}",
+        stderr(&o)
+    );
+    let o = loupe(&home, db, &["get", "pods"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("unknown kind `pods`"), "{}", stderr(&o));
+}
+
+#[test]
+fn database_comes_from_the_demo_state_file_or_a_clear_error() {
+    let scratch = Scratch::new("dburl");
+    let home = scratch.0.join("home");
+
+    let o = loupe(&home, None, &["get"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("loupe demo") && err.contains("DATABASE_URL"),
+        "{err}"
+    );
+
+    let pg = loupe_db::PrivatePostgres::start_temporary().expect("private postgres");
+    std::fs::create_dir_all(&home).unwrap();
+    let state =
+        serde_json::json!({ "database_url": pg.url(), "console_url": "http://127.0.0.1:20001" });
+    std::fs::write(home.join("demo.json"), state.to_string()).unwrap();
+    let file = scratch.file("dr.yaml", DR);
+    let out = ok(loupe(&home, None, &["apply", "-f", file.to_str().unwrap()]));
+    assert!(
+        out.contains("destinationrule default/reviews created (revision 1)"),
+        "{out}"
+    );
+    let out = ok(loupe(&home, None, &["get", "destinationrules"]));
+    assert!(out.contains("reviews"), "{out}");
+}
+
+#[test]
+fn control_serves_until_sigterm() {
+    let pg = loupe_db::PrivatePostgres::start_temporary().expect("private postgres");
+    let scratch = Scratch::new("control");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loupe"))
+        .args(["control", "--listen", &listen])
+        .env("DATABASE_URL", pg.url())
+        .env("LOUPE_HOME", &scratch.0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start loupe control");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(&listen).is_err() {
+        if std::time::Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            panic!("loupe control did not listen on {listen}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(term.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("loupe control still running 10 s after SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "clean exit on SIGTERM: {status}");
+}

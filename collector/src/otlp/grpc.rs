@@ -1,0 +1,46 @@
+//! OTLP/gRPC trace receiver (`opentelemetry.proto.collector.trace.v1.TraceService`).
+//! A full queue answers RESOURCE_EXHAUSTED with a `google.rpc.RetryInfo`
+//! detail, which OTLP defines as "retryable, after this delay".
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use tonic::{Code, Request, Response, Status};
+
+use super::rpc_status::{CODE_RESOURCE_EXHAUSTED, CODE_UNAVAILABLE, retry_status_bytes};
+use super::{Ingest, RETRY_AFTER, refusal_message};
+use crate::writer::queue::Refused;
+
+pub struct OtlpGrpc {
+    ingest: Ingest,
+}
+
+impl OtlpGrpc {
+    pub fn server(ingest: Ingest, max_message_bytes: usize) -> TraceServiceServer<Self> {
+        TraceServiceServer::new(OtlpGrpc { ingest }).max_decoding_message_size(max_message_bytes)
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for OtlpGrpc {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        match self.ingest.export(request.get_ref()) {
+            Ok(response) => Ok(Response::new(response)),
+            Err(refused) => {
+                let message = refusal_message(refused);
+                let (code, number) = match refused {
+                    Refused::Full { .. } => (Code::ResourceExhausted, CODE_RESOURCE_EXHAUSTED),
+                    Refused::Closed => (Code::Unavailable, CODE_UNAVAILABLE),
+                };
+                let details = retry_status_bytes(number, &message, RETRY_AFTER);
+                Err(Status::with_details(code, message, details.into()))
+            }
+        }
+    }
+}

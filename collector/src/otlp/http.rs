@@ -1,0 +1,155 @@
+//! OTLP/HTTP trace receiver: `POST /v1/traces` with an
+//! `ExportTraceServiceRequest` as `application/x-protobuf` or
+//! `application/json` (OTLP JSON: lowerCamelCase fields, hex trace/span ids,
+//! enums as integers, 64-bit integers as strings or numbers).
+//!
+//! Answers as the OTLP spec says: 200 with an `ExportTraceServiceResponse`,
+//! 400 with a `google.rpc.Status` naming what was malformed, 429 with
+//! `Retry-After` when the writer is behind, 503 with `Retry-After` while
+//! shutting down — every body in the encoding of the request.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+
+use super::rpc_status::{
+    CODE_INVALID_ARGUMENT, CODE_RESOURCE_EXHAUSTED, CODE_UNAVAILABLE, RpcStatus,
+};
+use super::{Ingest, RETRY_AFTER, refusal_message};
+use crate::writer::queue::Refused;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+impl Encoding {
+    fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Protobuf => "application/x-protobuf",
+            Encoding::Json => "application/json",
+        }
+    }
+}
+
+/// The OTLP/HTTP routes, ready to serve.
+pub fn router(ingest: Ingest, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/v1/traces", post(export_traces))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(ingest)
+}
+
+async fn export_traces(State(ingest): State<Ingest>, headers: HeaderMap, body: Bytes) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    let encoding = match media {
+        "application/x-protobuf" | "application/protobuf" => Encoding::Protobuf,
+        "application/json" => Encoding::Json,
+        _ => {
+            return plain(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "unsupported Content-Type {content_type:?}: send application/x-protobuf or application/json"
+                ),
+            );
+        }
+    };
+    if let Some(enc) = headers.get(header::CONTENT_ENCODING)
+        && enc.as_bytes() != b"identity"
+    {
+        return status(
+            encoding,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            CODE_INVALID_ARGUMENT,
+            format!(
+                "Content-Encoding {:?} is not supported: configure the exporter without compression",
+                String::from_utf8_lossy(enc.as_bytes())
+            ),
+            false,
+        );
+    }
+    let request = match encoding {
+        Encoding::Protobuf => ExportTraceServiceRequest::decode(body.as_ref())
+            .map_err(|e| format!("body is not a protobuf ExportTraceServiceRequest: {e}")),
+        Encoding::Json => serde_json::from_slice::<ExportTraceServiceRequest>(&body)
+            .map_err(|e| format!("body is not an OTLP JSON ExportTraceServiceRequest: {e}")),
+    };
+    let request = match request {
+        Ok(r) => r,
+        Err(message) => {
+            tracing::warn!(%message, bytes = body.len(), "malformed OTLP/HTTP export refused");
+            return status(
+                encoding,
+                StatusCode::BAD_REQUEST,
+                CODE_INVALID_ARGUMENT,
+                message,
+                false,
+            );
+        }
+    };
+    match ingest.export(&request) {
+        Ok(response) => {
+            let bytes = match encoding {
+                Encoding::Protobuf => response.encode_to_vec(),
+                Encoding::Json => serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec()),
+            };
+            with_type(StatusCode::OK, encoding, bytes, false)
+        }
+        Err(refused) => {
+            let (http, code) = match refused {
+                Refused::Full { .. } => (StatusCode::TOO_MANY_REQUESTS, CODE_RESOURCE_EXHAUSTED),
+                Refused::Closed => (StatusCode::SERVICE_UNAVAILABLE, CODE_UNAVAILABLE),
+            };
+            status(encoding, http, code, refusal_message(refused), true)
+        }
+    }
+}
+
+fn status(
+    encoding: Encoding,
+    http: StatusCode,
+    code: i32,
+    message: String,
+    retry: bool,
+) -> Response {
+    let status = RpcStatus {
+        code,
+        message,
+        details: vec![],
+    };
+    let bytes = match encoding {
+        Encoding::Protobuf => status.encode_to_vec(),
+        Encoding::Json => serde_json::to_vec(&status).unwrap_or_default(),
+    };
+    with_type(http, encoding, bytes, retry)
+}
+
+fn with_type(http: StatusCode, encoding: Encoding, body: Vec<u8>, retry: bool) -> Response {
+    let mut response = (http, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(encoding.content_type()),
+    );
+    if retry {
+        headers.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(RETRY_AFTER.as_secs()),
+        );
+    }
+    response
+}
+
+fn plain(http: StatusCode, message: String) -> Response {
+    (http, message).into_response()
+}

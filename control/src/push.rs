@@ -1,0 +1,173 @@
+//! The push stream (`loupe.push.v1.Discovery/Stream`): a proxy says `Hello`,
+//! is registered as a workload, receives the current snapshot at once and
+//! every later one, and answers each with `Ack` or `Nack`. When the stream
+//! ends (the proxy went away, or the control plane shuts down) the workload
+//! leaves the registry and its endpoints leave the next snapshot.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use loupe_push::discovery_server::Discovery;
+use loupe_push::proxy_message::Message;
+use loupe_push::{ProxyMessage, Snapshot};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::registry::{ConnectionId, Registry, Workload};
+use crate::snapshot::Publisher;
+
+/// How long a new stream may take to say Hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The `Discovery` service. Clone-cheap; one per server.
+#[derive(Clone)]
+pub struct PushService {
+    registry: Arc<Registry>,
+    publisher: Arc<Publisher>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl PushService {
+    /// `shutdown` turning `true` ends every open stream (so a graceful server
+    /// shutdown does not wait on them forever).
+    pub fn new(
+        registry: Arc<Registry>,
+        publisher: Arc<Publisher>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        PushService {
+            registry,
+            publisher,
+            shutdown,
+        }
+    }
+}
+
+type SnapshotStream = Pin<Box<dyn Stream<Item = Result<Snapshot, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Discovery for PushService {
+    type StreamStream = SnapshotStream;
+
+    async fn stream(
+        &self,
+        request: Request<Streaming<ProxyMessage>>,
+    ) -> Result<Response<Self::StreamStream>, Status> {
+        let peer = request.remote_addr();
+        let mut inbound = request.into_inner();
+        let hello = match tokio::time::timeout(HELLO_TIMEOUT, inbound.message()).await {
+            Err(_) => {
+                return Err(Status::deadline_exceeded(format!(
+                    "no Hello within {HELLO_TIMEOUT:?}: a proxy must introduce itself first"
+                )));
+            }
+            Ok(Err(status)) => return Err(status),
+            Ok(Ok(None)) => {
+                return Err(Status::cancelled("stream closed before Hello"));
+            }
+            Ok(Ok(Some(ProxyMessage {
+                message: Some(Message::Hello(hello)),
+            }))) => hello,
+            Ok(Ok(Some(other))) => {
+                return Err(Status::invalid_argument(format!(
+                    "the first message must be Hello, got {}",
+                    message_name(&other)
+                )));
+            }
+        };
+        let workload =
+            Workload::from_hello(hello).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        tracing::debug!(workload = %workload.name, ?peer, "Hello");
+
+        let id = self.registry.connect(workload).await;
+        // Publish before subscribing: the first snapshot already lists this
+        // workload among the endpoints.
+        self.publisher.publish();
+        let snapshots = self.publisher.subscribe();
+
+        let (tx, rx) = mpsc::channel(4);
+        let conn = StreamTask {
+            id,
+            registry: self.registry.clone(),
+            publisher: self.publisher.clone(),
+            snapshots,
+            inbound,
+            tx,
+            shutdown: self.shutdown.clone(),
+        };
+        tokio::spawn(conn.run());
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// One proxy's stream: sends snapshots out, reads ACK/NACK in.
+struct StreamTask {
+    id: ConnectionId,
+    registry: Arc<Registry>,
+    publisher: Arc<Publisher>,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    inbound: Streaming<ProxyMessage>,
+    tx: mpsc::Sender<Result<Snapshot, Status>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl StreamTask {
+    async fn run(mut self) {
+        let first = self.snapshots.borrow_and_update().clone();
+        if self.tx.send(Ok((*first).clone())).await.is_ok() {
+            self.serve().await;
+        }
+        self.registry.disconnect(self.id).await;
+        // Everyone else's endpoints just changed.
+        self.publisher.publish();
+    }
+
+    async fn serve(&mut self) {
+        if *self.shutdown.borrow() {
+            return;
+        }
+        loop {
+            tokio::select! {
+                _ = self.shutdown.changed() => return,
+                _ = self.tx.closed() => return,
+                changed = self.snapshots.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let snapshot = self.snapshots.borrow_and_update().clone();
+                    if self.tx.send(Ok((*snapshot).clone())).await.is_err() {
+                        return;
+                    }
+                }
+                message = self.inbound.message() => match message {
+                    Ok(Some(ProxyMessage { message: Some(Message::Ack(ack)) })) => {
+                        self.registry.ack(self.id, ack.version).await;
+                    }
+                    Ok(Some(ProxyMessage { message: Some(Message::Nack(nack)) })) => {
+                        self.registry.nack(self.id, nack.version, &nack.error).await;
+                    }
+                    Ok(Some(other)) => {
+                        tracing::warn!(message = message_name(&other), "unexpected message on a push stream; ignored");
+                    }
+                    Ok(None) => return,
+                    Err(status) => {
+                        tracing::debug!(%status, "push stream broke");
+                        return;
+                    }
+                },
+            }
+        }
+    }
+}
+
+fn message_name(m: &ProxyMessage) -> &'static str {
+    match m.message {
+        Some(Message::Hello(_)) => "Hello",
+        Some(Message::Ack(_)) => "Ack",
+        Some(Message::Nack(_)) => "Nack",
+        None => "an empty message",
+    }
+}

@@ -1,0 +1,366 @@
+//! The workload registry of local mode: who is connected right now, from the
+//! proxies' own `Hello`s. It gives the endpoints of every service (what the
+//! push sends) and mirrors itself into the `workloads` table, where the
+//! collector finds the metrics endpoints to scrape and the console shows
+//! which proxy has ACKed which snapshot.
+//!
+//! Memory is the truth for endpoints (a proxy is an endpoint exactly while
+//! its stream is open); the table is a best-effort mirror: a database
+//! hiccup is logged and never drops a proxy.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use loupe_push::{Endpoint, Hello, Service};
+use sqlx::PgPool;
+
+/// The cluster DNS suffix of service hosts, as in Kubernetes.
+pub const CLUSTER_DOMAIN: &str = "svc.cluster.local";
+
+/// A connected proxy's workload, as its `Hello` describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Workload {
+    pub name: String,
+    pub namespace: String,
+    pub service_account: String,
+    pub labels: BTreeMap<String, String>,
+    /// host:port of the inbound listener (the endpoint address).
+    pub inbound_address: String,
+    /// host:port of the Prometheus endpoint.
+    pub metrics_address: String,
+    /// Short names of the services (in `namespace`) it is an endpoint of.
+    pub services: Vec<String>,
+    pub gateway: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HelloError {
+    #[error("Hello.workload is empty: a proxy must name its workload (--workload)")]
+    NoWorkload,
+    #[error(
+        "workload {workload} lists services {services:?} but no Hello.inbound_address: endpoints need an address (--inbound)"
+    )]
+    NoInboundAddress {
+        workload: String,
+        services: Vec<String>,
+    },
+}
+
+impl Workload {
+    /// Checks a `Hello`; an empty namespace means `default` (as in Kubernetes).
+    pub fn from_hello(hello: Hello) -> Result<Self, HelloError> {
+        if hello.workload.trim().is_empty() {
+            return Err(HelloError::NoWorkload);
+        }
+        let services: Vec<String> = hello
+            .services
+            .into_iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if !services.is_empty() && hello.inbound_address.trim().is_empty() {
+            return Err(HelloError::NoInboundAddress {
+                workload: hello.workload,
+                services,
+            });
+        }
+        let namespace = match hello.namespace.trim() {
+            "" => loupe_model::meta::DEFAULT_NAMESPACE.to_string(),
+            ns => ns.to_string(),
+        };
+        Ok(Workload {
+            name: hello.workload,
+            namespace,
+            service_account: hello.service_account,
+            labels: hello.labels.into_iter().collect(),
+            inbound_address: hello.inbound_address,
+            metrics_address: hello.metrics_address,
+            services,
+            gateway: hello.gateway,
+        })
+    }
+
+    /// `NAME.NS.svc.cluster.local` of each service it serves.
+    pub fn hosts(&self) -> impl Iterator<Item = String> + '_ {
+        self.services
+            .iter()
+            .map(|s| format!("{s}.{}.{CLUSTER_DOMAIN}", self.namespace))
+    }
+
+    fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            address: self.inbound_address.clone(),
+            labels: self.labels.clone().into_iter().collect(),
+            workload: self.name.clone(),
+            namespace: self.namespace.clone(),
+            service_account: self.service_account.clone(),
+        }
+    }
+
+    /// The `workloads` table's key.
+    fn same_row(&self, other: &Workload) -> bool {
+        self.namespace == other.namespace
+            && self.name == other.name
+            && self.inbound_address == other.inbound_address
+    }
+}
+
+/// One open push stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(u64);
+
+/// A connected proxy and what it last said about our snapshots.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    pub id: ConnectionId,
+    pub workload: Workload,
+    pub acked_version: Option<u64>,
+    /// The last refused snapshot version and the proxy's reason.
+    pub nacked: Option<(u64, String)>,
+}
+
+#[derive(Default)]
+struct State {
+    next_id: u64,
+    /// Bumped on every connect/disconnect: endpoints may have changed.
+    generation: u64,
+    connections: BTreeMap<ConnectionId, Connection>,
+}
+
+pub struct Registry {
+    pool: PgPool,
+    state: Mutex<State>,
+}
+
+impl Registry {
+    pub fn new(pool: PgPool) -> Self {
+        Registry {
+            pool,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// Registers a proxy that said Hello; its endpoints count from now on.
+    pub async fn connect(&self, workload: Workload) -> ConnectionId {
+        let id = {
+            let mut st = self.lock();
+            st.next_id += 1;
+            st.generation += 1;
+            let id = ConnectionId(st.next_id);
+            st.connections.insert(
+                id,
+                Connection {
+                    id,
+                    workload: workload.clone(),
+                    acked_version: None,
+                    nacked: None,
+                },
+            );
+            id
+        };
+        tracing::info!(workload = %workload.name, namespace = %workload.namespace, inbound = %workload.inbound_address, services = ?workload.services, "proxy connected");
+        let labels = serde_json::to_value(&workload.labels).unwrap_or_default();
+        let result = sqlx::query(
+            "INSERT INTO workloads (namespace, name, service_account, labels, services, inbound_address,
+                                    metrics_address, gateway, connected, acked_version, nacked_version, nack_error, last_seen)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, TRUE, NULL, NULL, NULL, now())
+             ON CONFLICT (namespace, name, inbound_address) DO UPDATE SET
+                service_account = EXCLUDED.service_account, labels = EXCLUDED.labels,
+                services = EXCLUDED.services, metrics_address = EXCLUDED.metrics_address,
+                gateway = EXCLUDED.gateway, connected = TRUE, acked_version = NULL,
+                nacked_version = NULL, nack_error = NULL, last_seen = now()",
+        )
+        .bind(&workload.namespace)
+        .bind(&workload.name)
+        .bind(&workload.service_account)
+        .bind(labels)
+        .bind(&workload.services)
+        .bind(&workload.inbound_address)
+        .bind(&workload.metrics_address)
+        .bind(workload.gateway)
+        .execute(&self.pool)
+        .await;
+        log_db("recording a connected workload", &workload, result);
+        id
+    }
+
+    /// Forgets a proxy whose stream ended. The table row is marked
+    /// disconnected unless another stream of the same workload is open
+    /// (a proxy that reconnected before its old stream was noticed dead).
+    pub async fn disconnect(&self, id: ConnectionId) {
+        let (workload, still_connected) = {
+            let mut st = self.lock();
+            let Some(conn) = st.connections.remove(&id) else {
+                return;
+            };
+            st.generation += 1;
+            let still = st
+                .connections
+                .values()
+                .any(|c| c.workload.same_row(&conn.workload));
+            (conn.workload, still)
+        };
+        tracing::info!(workload = %workload.name, namespace = %workload.namespace, "proxy disconnected");
+        if still_connected {
+            return;
+        }
+        let result = sqlx::query(
+            "UPDATE workloads SET connected = FALSE, last_seen = now()
+             WHERE namespace = $1 AND name = $2 AND inbound_address = $3",
+        )
+        .bind(&workload.namespace)
+        .bind(&workload.name)
+        .bind(&workload.inbound_address)
+        .execute(&self.pool)
+        .await;
+        log_db("recording a disconnected workload", &workload, result);
+    }
+
+    /// The proxy applied snapshot `version`.
+    pub async fn ack(&self, id: ConnectionId, version: u64) {
+        let Some(workload) = self.update(id, |c| c.acked_version = Some(version)) else {
+            return;
+        };
+        tracing::debug!(workload = %workload.name, namespace = %workload.namespace, version, "snapshot ACKed");
+        let result = sqlx::query(
+            "UPDATE workloads SET acked_version = $4, last_seen = now()
+             WHERE namespace = $1 AND name = $2 AND inbound_address = $3",
+        )
+        .bind(&workload.namespace)
+        .bind(&workload.name)
+        .bind(&workload.inbound_address)
+        .bind(i64::try_from(version).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await;
+        log_db("recording an ACK", &workload, result);
+    }
+
+    /// The proxy refused snapshot `version` (and keeps its last good one).
+    pub async fn nack(&self, id: ConnectionId, version: u64, error: &str) {
+        let Some(workload) = self.update(id, |c| c.nacked = Some((version, error.to_string())))
+        else {
+            return;
+        };
+        tracing::warn!(workload = %workload.name, namespace = %workload.namespace, version, error, "snapshot NACKed: the proxy keeps its last good config");
+        let result = sqlx::query(
+            "UPDATE workloads SET nacked_version = $4, nack_error = $5, last_seen = now()
+             WHERE namespace = $1 AND name = $2 AND inbound_address = $3",
+        )
+        .bind(&workload.namespace)
+        .bind(&workload.name)
+        .bind(&workload.inbound_address)
+        .bind(i64::try_from(version).unwrap_or(i64::MAX))
+        .bind(error)
+        .execute(&self.pool)
+        .await;
+        log_db("recording a NACK", &workload, result);
+    }
+
+    /// Marks every workload row disconnected: at start-up (rows left by a
+    /// control plane that died) and at shutdown.
+    pub async fn mark_all_disconnected(&self) -> Result<u64, sqlx::Error> {
+        sqlx::query("UPDATE workloads SET connected = FALSE WHERE connected")
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected())
+    }
+
+    /// Changes whenever the set of connections (hence endpoints) changes.
+    pub fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    /// The open connections, oldest first.
+    pub fn connections(&self) -> Vec<Connection> {
+        self.lock().connections.values().cloned().collect()
+    }
+
+    /// Every service host with at least one connected endpoint, sorted by
+    /// host; endpoints sorted by address, one per address.
+    pub fn services(&self) -> Vec<Service> {
+        let st = self.lock();
+        let mut hosts: BTreeMap<String, BTreeMap<String, Endpoint>> = BTreeMap::new();
+        for conn in st.connections.values() {
+            for host in conn.workload.hosts() {
+                hosts.entry(host).or_default().insert(
+                    conn.workload.inbound_address.clone(),
+                    conn.workload.endpoint(),
+                );
+            }
+        }
+        hosts
+            .into_iter()
+            .map(|(host, endpoints)| Service {
+                host,
+                endpoints: endpoints.into_values().collect(),
+            })
+            .collect()
+    }
+
+    fn update(&self, id: ConnectionId, f: impl FnOnce(&mut Connection)) -> Option<Workload> {
+        let mut st = self.lock();
+        let conn = st.connections.get_mut(&id)?;
+        f(conn);
+        Some(conn.workload.clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep serving.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn log_db<T>(action: &str, workload: &Workload, result: Result<T, sqlx::Error>) {
+    if let Err(error) = result {
+        tracing::warn!(workload = %workload.name, namespace = %workload.namespace, %error, "{action} in the workloads table failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn hello(name: &str, services: &[&str], inbound: &str) -> Hello {
+        Hello {
+            workload: name.into(),
+            namespace: String::new(),
+            service_account: "sa".into(),
+            labels: labels(&[("app", "reviews")]),
+            inbound_address: inbound.into(),
+            metrics_address: "127.0.0.1:1".into(),
+            services: services.iter().map(|s| s.to_string()).collect(),
+            gateway: false,
+        }
+    }
+
+    #[test]
+    fn hello_defaults_namespace_and_names_hosts() {
+        let w = Workload::from_hello(hello("reviews-v1", &["reviews"], "127.0.0.1:9")).unwrap();
+        assert_eq!(w.namespace, "default");
+        assert_eq!(
+            w.hosts().collect::<Vec<_>>(),
+            ["reviews.default.svc.cluster.local"]
+        );
+    }
+
+    #[test]
+    fn hello_without_workload_or_address_is_refused() {
+        assert!(matches!(
+            Workload::from_hello(hello(" ", &[], "x:1")),
+            Err(HelloError::NoWorkload)
+        ));
+        assert!(matches!(
+            Workload::from_hello(hello("r", &["reviews"], "")),
+            Err(HelloError::NoInboundAddress { .. })
+        ));
+        // A gateway serving no service needs no inbound address.
+        assert!(Workload::from_hello(hello("gw", &[], "")).is_ok());
+    }
+}

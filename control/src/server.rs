@@ -1,0 +1,187 @@
+//! The control plane as a running thing: store + registry + publisher +
+//! config watcher + the gRPC server, started together and stopped together.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use loupe_push::Snapshot;
+use loupe_push::discovery_server::DiscoveryServer;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::push::PushService;
+use crate::registry::Registry;
+use crate::snapshot::Publisher;
+use crate::store::{ConfigStore, StoreError};
+
+/// `loupe control`'s options.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub database_url: String,
+    /// Where proxies connect (gRPC), e.g. `127.0.0.1:15010`.
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error(transparent)]
+    Database(#[from] loupe_db::DbError),
+    #[error("loading the config failed")]
+    Store(#[from] StoreError),
+    #[error("cannot LISTEN for config changes on channel loupe_config")]
+    Listen(#[source] sqlx::Error),
+    #[error("cannot listen on {addr} (is another control plane running? choose another --listen)")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the gRPC server failed")]
+    Serve(#[source] tonic::transport::Error),
+}
+
+/// Runs the control plane until Ctrl-C or SIGTERM: connects (and migrates),
+/// serves the push stream on `listen`, then ends every stream and marks the
+/// workloads disconnected.
+pub async fn serve(opts: Options) -> Result<(), ControlError> {
+    let pool = loupe_db::connect(&opts.database_url, 8).await?;
+    let control = ControlPlane::start(pool).await?;
+    let listener = TcpListener::bind(opts.listen)
+        .await
+        .map_err(|source| ControlError::Bind {
+            addr: opts.listen,
+            source,
+        })?;
+    tracing::info!(listen = %opts.listen, "control plane serving");
+    control.serve(listener, shutdown_signal()).await
+}
+
+/// A started control plane (config loaded, watcher running), ready to serve.
+pub struct ControlPlane {
+    store: ConfigStore,
+    registry: Arc<Registry>,
+    publisher: Arc<Publisher>,
+    shutdown: watch::Sender<bool>,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+impl ControlPlane {
+    /// Loads the config, marks workloads left connected by an earlier run as
+    /// disconnected, and starts following config changes.
+    pub async fn start(pool: PgPool) -> Result<Self, ControlError> {
+        let store = ConfigStore::new(pool.clone());
+        let registry = Arc::new(Registry::new(pool.clone()));
+        let stale =
+            registry
+                .mark_all_disconnected()
+                .await
+                .map_err(|source| StoreError::Database {
+                    action: "resetting the workloads table",
+                    source,
+                })?;
+        if stale > 0 {
+            tracing::info!(
+                workloads = stale,
+                "marked workloads of an earlier run disconnected"
+            );
+        }
+        let publisher = Arc::new(Publisher::new(store.clone(), registry.clone()));
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        // Listen before the first load, so no change falls between the two.
+        let watcher = crate::config_watch::start(&pool, publisher.clone(), shutdown_rx)
+            .await
+            .map_err(ControlError::Listen)?;
+        publisher.refresh_config().await?;
+        Ok(ControlPlane {
+            store,
+            registry,
+            publisher,
+            shutdown,
+            watcher,
+        })
+    }
+
+    pub fn store(&self) -> &ConfigStore {
+        &self.store
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The snapshot proxies get now, and every later one.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.publisher.subscribe()
+    }
+
+    /// The gRPC service, to mount in a tonic server of the caller's own.
+    pub fn service(&self) -> DiscoveryServer<PushService> {
+        DiscoveryServer::new(PushService::new(
+            self.registry.clone(),
+            self.publisher.clone(),
+            self.shutdown.subscribe(),
+        ))
+    }
+
+    /// Serves the push stream on `listener` until `signal` completes, then
+    /// stops: open streams end, the watcher stops, workloads are marked
+    /// disconnected.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        signal: impl Future<Output = ()> + Send,
+    ) -> Result<(), ControlError> {
+        let shutdown = self.shutdown.clone();
+        let result = tonic::transport::Server::builder()
+            // Notice proxies that vanished without closing their stream.
+            .http2_keepalive_interval(Some(Duration::from_secs(10)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(5)))
+            .add_service(self.service())
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                signal.await;
+                tracing::info!("control plane shutting down");
+                shutdown.send_replace(true);
+            })
+            .await;
+        self.stop().await;
+        result.map_err(ControlError::Serve)
+    }
+
+    /// Ends every open stream and the watcher; marks workloads disconnected.
+    pub async fn stop(self) {
+        self.shutdown.send_replace(true);
+        let _ = self.watcher.await;
+        if let Err(error) = self.registry.mark_all_disconnected().await {
+            tracing::warn!(%error, "could not mark workloads disconnected");
+        }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch SIGTERM; Ctrl-C still works");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

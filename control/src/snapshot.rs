@@ -1,0 +1,135 @@
+//! The snapshot every proxy receives, rebuilt whenever the config or the
+//! registry changes, and published on a `watch` channel that each push
+//! stream follows (a slow proxy simply skips to the newest snapshot).
+//!
+//! Versions: `version = max(previous + 1, config_version * 1_000_000)`, where
+//! `config_version` is the id of the newest config revision. So a version
+//! only grows within a control plane's life, a config change always shows as
+//! a jump to a new million, and `version / 1_000_000` tells which config
+//! revision a proxy runs (while fewer than a million registry changes happen
+//! between two config changes). A restarted control plane starts again at
+//! `config_version * 1_000_000`; proxies take the first snapshot of every new
+//! stream as is.
+
+use std::sync::{Arc, Mutex};
+
+use loupe_model::Resource;
+use loupe_push::Snapshot;
+use tokio::sync::watch;
+
+use crate::registry::Registry;
+use crate::store::{ConfigStore, StoreError, kube_object};
+
+/// Snapshot versions per config version (see the module comment).
+pub const VERSIONS_PER_CONFIG: u64 = 1_000_000;
+
+struct Config {
+    version: i64,
+    resources: Vec<loupe_push::Resource>,
+}
+
+pub struct Publisher {
+    store: ConfigStore,
+    registry: Arc<Registry>,
+    config: Mutex<Config>,
+    sender: watch::Sender<Arc<Snapshot>>,
+}
+
+impl Publisher {
+    /// A publisher with an empty first snapshot; call [`Publisher::refresh_config`] to load.
+    pub fn new(store: ConfigStore, registry: Arc<Registry>) -> Self {
+        let (sender, _) = watch::channel(Arc::new(Snapshot::default()));
+        Publisher {
+            store,
+            registry,
+            config: Mutex::new(Config {
+                version: -1,
+                resources: Vec::new(),
+            }),
+            sender,
+        }
+    }
+
+    /// Follow the current snapshot and every later one.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.sender.subscribe()
+    }
+
+    pub fn current(&self) -> Arc<Snapshot> {
+        self.sender.borrow().clone()
+    }
+
+    /// The config version of the current snapshot (`-1` before the first load).
+    pub fn config_version(&self) -> i64 {
+        self.lock().version
+    }
+
+    /// Reloads the config if the store has a newer version, and publishes.
+    /// Returns whether a new snapshot was published.
+    pub async fn refresh_config(&self) -> Result<bool, StoreError> {
+        let known = self.config_version();
+        if self.store.version().await? == known {
+            return Ok(false);
+        }
+        let (version, resources) = self.store.current_resources().await?;
+        let resources = to_push(&resources);
+        {
+            let mut config = self.lock();
+            // Two refreshes may race: never go back to an older config.
+            if version <= config.version {
+                return Ok(false);
+            }
+            *config = Config { version, resources };
+        }
+        tracing::info!(config_version = version, "config changed");
+        self.publish();
+        Ok(true)
+    }
+
+    /// Builds and publishes a snapshot of the current config and registry.
+    pub fn publish(&self) -> u64 {
+        // The config lock is held while publishing so versions go out in order.
+        let config = self.lock();
+        let config_base = u64::try_from(config.version.max(0)).unwrap_or(0) * VERSIONS_PER_CONFIG;
+        let version = (self.sender.borrow().version + 1).max(config_base);
+        let snapshot = Snapshot {
+            version,
+            resources: config.resources.clone(),
+            services: self.registry.services(),
+        };
+        tracing::debug!(
+            version,
+            resources = snapshot.resources.len(),
+            services = snapshot.services.len(),
+            "snapshot published"
+        );
+        self.sender.send_replace(Arc::new(snapshot));
+        version
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Config> {
+        self.config.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Resources as the push protocol carries them: the Kubernetes object as JSON.
+fn to_push(resources: &[Resource]) -> Vec<loupe_push::Resource> {
+    resources
+        .iter()
+        .filter_map(|r| {
+            let key = r.key();
+            match kube_object(r) {
+                Ok(object) => Some(loupe_push::Resource {
+                    kind: key.kind.as_str().to_string(),
+                    namespace: key.namespace,
+                    name: key.name,
+                    json: object.to_string(),
+                }),
+                Err(error) => {
+                    tracing::error!(resource = %key, %error, "resource left out of the snapshot");
+                    None
+                }
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,521 @@
+//! The config store of local mode: Istio resources in Postgres, every change
+//! a new revision (YAML, Kubernetes JSON, author, time) and an audit-log line.
+//!
+//! Every write goes through one path ([`ConfigStore::write`]): in one
+//! transaction, holding the config write lock, it reads the current config,
+//! applies the change to a copy, validates the WHOLE resulting config with
+//! `loupe_model::analyze`, and either writes all the new revisions (and
+//! `NOTIFY loupe_config`) or nothing. A change is refused only for errors it
+//! introduces: an error already in the stored config (say, after the model
+//! grew stricter) does not block unrelated edits.
+
+mod error;
+mod rows;
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use loupe_model::{Diagnostic, Kind, Resource, ResourceKey, Severity};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::PgPool;
+
+pub use error::StoreError;
+pub use rows::NOTIFY_CHANNEL;
+
+/// What a write did to one resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// First revision (or first after a deletion).
+    Created,
+    /// A new revision with different content.
+    Configured,
+    /// Same content as the current revision: nothing written.
+    Unchanged,
+    /// A deletion revision was written.
+    Deleted,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Created => "created",
+            Outcome::Configured => "configured",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Deleted => "deleted",
+        })
+    }
+}
+
+/// The result of a write for one resource: its (new or current) revision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Applied {
+    pub key: ResourceKey,
+    pub revision: i32,
+    pub outcome: Outcome,
+}
+
+/// The current revision of a resource.
+#[derive(Clone, Debug, Serialize)]
+pub struct StoredResource {
+    pub key: ResourceKey,
+    pub revision: i32,
+    /// The resource as YAML (`loupe_model::to_yaml`).
+    pub yaml: String,
+    /// The resource as its Kubernetes JSON object.
+    pub object: Value,
+    pub author: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One entry of a resource's history.
+#[derive(Clone, Debug, Serialize)]
+pub struct Revision {
+    pub revision: i32,
+    pub yaml: String,
+    pub author: String,
+    pub created_at: DateTime<Utc>,
+    /// True for the revision that deleted the resource (its YAML is the
+    /// content it had before).
+    pub deleted: bool,
+    /// Why it was written: `apply FILE`, `put`, `rollback to revision N`, `delete`.
+    pub message: String,
+}
+
+/// A change to make in one write.
+enum Change {
+    Put(Resource),
+    /// `must_exist`: deleting an absent resource is `NotFound` (otherwise `Unchanged`).
+    Delete {
+        key: ResourceKey,
+        must_exist: bool,
+    },
+}
+
+/// The config store. Cheap to clone (it holds a pool).
+#[derive(Clone, Debug)]
+pub struct ConfigStore {
+    pool: PgPool,
+}
+
+impl ConfigStore {
+    /// A store over an already migrated database (see `loupe_db::connect`).
+    pub fn new(pool: PgPool) -> Self {
+        ConfigStore { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies every Istio resource of a (multi-document) YAML or JSON text,
+    /// like `kubectl apply -f`. `source` names the text in diagnostics (a
+    /// file name). All-or-nothing: on any parse or validation error nothing
+    /// is written and the error lists the diagnostics. Documents of other
+    /// kinds (Service, Deployment, …) are skipped by the parser.
+    pub async fn apply(
+        &self,
+        source: &str,
+        yaml: &str,
+        author: &str,
+    ) -> Result<Vec<Applied>, StoreError> {
+        self.apply_all(&[(source, yaml)], author).await
+    }
+
+    /// [`ConfigStore::apply`] of several texts (`(source, text)` pairs) as
+    /// one all-or-nothing change, as `loupe apply -f a.yaml -f b.yaml` does.
+    pub async fn apply_all(
+        &self,
+        texts: &[(&str, &str)],
+        author: &str,
+    ) -> Result<Vec<Applied>, StoreError> {
+        let mut diagnostics = Vec::new();
+        let mut resources = Vec::new();
+        let mut seen = HashSet::new();
+        for (source, text) in texts {
+            let parsed = loupe_model::parse_documents(source, text);
+            diagnostics.extend(parsed.diagnostics);
+            for r in parsed.resources {
+                let key = r.key();
+                if !seen.insert(key.clone()) {
+                    diagnostics.push(Diagnostic {
+                        severity: Severity::Error,
+                        resource: key.to_string(),
+                        path: "metadata.name".into(),
+                        message: format!("{key} is given twice ({source}); keep one"),
+                    });
+                }
+                resources.push(r);
+            }
+        }
+        refuse_on_errors(&diagnostics)?;
+        let sources: Vec<&str> = texts.iter().map(|(s, _)| *s).collect();
+        let changes = resources.into_iter().map(Change::Put).collect();
+        self.write(changes, author, &format!("apply {}", sources.join(", ")))
+            .await
+    }
+
+    /// Replaces one resource with `body` (YAML or JSON of exactly that
+    /// resource), as the console's `PUT /api/config/{kind}/{ns}/{name}` does.
+    pub async fn put(
+        &self,
+        key: &ResourceKey,
+        body: &str,
+        author: &str,
+    ) -> Result<Applied, StoreError> {
+        let parsed = loupe_model::parse_documents(&key.to_string(), body);
+        refuse_on_errors(&parsed.diagnostics)?;
+        let mut resources = parsed.resources;
+        if resources.len() != 1 {
+            return Err(StoreError::invalid(
+                key.to_string(),
+                "",
+                format!(
+                    "the body must hold exactly one Istio resource, it holds {}",
+                    resources.len()
+                ),
+            ));
+        }
+        let resource = resources.remove(0);
+        let found = resource.key();
+        if &found != key {
+            return Err(StoreError::KeyMismatch {
+                expected: key.clone(),
+                found,
+            });
+        }
+        let applied = self
+            .write(vec![Change::Put(resource)], author, "put")
+            .await?;
+        Ok(single(applied, key))
+    }
+
+    /// Deletes a resource (a deletion revision). Refused when the config
+    /// without it is invalid (e.g. a VirtualService still routes to the
+    /// subsets of the DestinationRule being deleted).
+    pub async fn delete(&self, key: &ResourceKey, author: &str) -> Result<Applied, StoreError> {
+        let change = Change::Delete {
+            key: key.clone(),
+            must_exist: true,
+        };
+        let applied = self.write(vec![change], author, "delete").await?;
+        Ok(single(applied, key))
+    }
+
+    /// Writes a new revision with the content of `revision` (validated like
+    /// any change). Rolling back to a deletion revision deletes the resource.
+    pub async fn rollback(
+        &self,
+        key: &ResourceKey,
+        revision: i32,
+        author: &str,
+    ) -> Result<Applied, StoreError> {
+        let mut conn = self.conn().await?;
+        let row = rows::revision_of(&mut conn, key, revision)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                key: key.clone(),
+                revision: Some(revision),
+            })?;
+        drop(conn);
+        let change = if row.deleted {
+            Change::Delete {
+                key: key.clone(),
+                must_exist: false,
+            }
+        } else {
+            let resource = row.resource().ok_or_else(|| {
+                StoreError::invalid(
+                    key.to_string(),
+                    "",
+                    format!("revision {revision} no longer parses with this version of Loupe"),
+                )
+            })?;
+            Change::Put(resource)
+        };
+        let message = format!("rollback to revision {revision}");
+        let applied = self.write(vec![change], author, &message).await?;
+        Ok(single(applied, key))
+    }
+
+    /// The current (not deleted) resources, of one kind or all, sorted by
+    /// kind, namespace, name.
+    pub async fn list(&self, kind: Option<Kind>) -> Result<Vec<StoredResource>, StoreError> {
+        let mut conn = self.conn().await?;
+        let rows = rows::latest(&mut conn, kind).await?;
+        Ok(rows.into_iter().filter_map(stored).collect())
+    }
+
+    /// The current revision of one resource; `None` if absent or deleted.
+    pub async fn get(&self, key: &ResourceKey) -> Result<Option<StoredResource>, StoreError> {
+        let mut conn = self.conn().await?;
+        Ok(rows::latest_of(&mut conn, key).await?.and_then(stored))
+    }
+
+    /// Every revision of a resource, newest first (deletions included).
+    /// `NotFound` if the resource never existed.
+    pub async fn history(&self, key: &ResourceKey) -> Result<Vec<Revision>, StoreError> {
+        let mut conn = self.conn().await?;
+        let rows = rows::history(&mut conn, key).await?;
+        if rows.is_empty() {
+            return Err(StoreError::NotFound {
+                key: key.clone(),
+                revision: None,
+            });
+        }
+        Ok(rows
+            .into_iter()
+            .map(|r| Revision {
+                revision: r.revision,
+                yaml: r.yaml,
+                author: r.author,
+                created_at: r.created_at,
+                deleted: r.deleted,
+                message: r.message,
+            })
+            .collect())
+    }
+
+    /// The whole current config and its version: the id of the newest
+    /// revision, which only grows (every change, deletions included, adds a
+    /// row).
+    pub async fn current_resources(&self) -> Result<(i64, Vec<Resource>), StoreError> {
+        let mut conn = self.conn().await?;
+        let rows = rows::latest(&mut conn, None).await?;
+        let version = rows.iter().map(|r| r.id).max().unwrap_or(0);
+        let resources = rows
+            .iter()
+            .filter(|r| !r.deleted)
+            .filter_map(rows::LatestRow::resource)
+            .collect();
+        Ok((version, resources))
+    }
+
+    /// Just the config version (cheap; see [`ConfigStore::current_resources`]).
+    pub async fn version(&self) -> Result<i64, StoreError> {
+        let mut conn = self.conn().await?;
+        rows::version(&mut conn).await
+    }
+
+    async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, StoreError> {
+        self.pool
+            .acquire()
+            .await
+            .map_err(StoreError::db("connecting to the database"))
+    }
+
+    /// The one write path (see the module comment).
+    async fn write(
+        &self,
+        changes: Vec<Change>,
+        author: &str,
+        message: &str,
+    ) -> Result<Vec<Applied>, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::db("starting a transaction"))?;
+        rows::lock_for_write(&mut tx).await?;
+        let latest: BTreeMap<ResourceKey, rows::LatestRow> = rows::latest(&mut tx, None)
+            .await?
+            .into_iter()
+            .filter_map(|r| Some((r.key()?, r)))
+            .collect();
+        let current: BTreeMap<ResourceKey, Resource> = latest
+            .iter()
+            .filter(|(_, row)| !row.deleted)
+            .filter_map(|(k, row)| Some((k.clone(), row.resource()?)))
+            .collect();
+
+        let mut next = current.clone();
+        for change in &changes {
+            match change {
+                Change::Put(r) => {
+                    next.insert(r.key(), r.clone());
+                }
+                Change::Delete { key, must_exist } => {
+                    if next.remove(key).is_none() && *must_exist {
+                        return Err(StoreError::NotFound {
+                            key: key.clone(),
+                            revision: None,
+                        });
+                    }
+                }
+            }
+        }
+        let introduced = introduced_errors(&current, &next);
+        if !introduced.is_empty() {
+            return Err(StoreError::Invalid {
+                diagnostics: introduced,
+            });
+        }
+
+        let mut applied = Vec::with_capacity(changes.len());
+        let mut newest_id = None;
+        for change in &changes {
+            let (key, row) = match change {
+                Change::Put(r) => {
+                    let key = r.key();
+                    let row = latest.get(&key);
+                    (key, row)
+                }
+                Change::Delete { key, .. } => (key.clone(), latest.get(key)),
+            };
+            let previous = row.map(|r| r.revision).unwrap_or(0);
+            let live = row.filter(|r| !r.deleted);
+            let (outcome, yaml, object, deleted) = match (change, live) {
+                (Change::Put(r), live) => {
+                    let object = kube_object(r)?;
+                    match live {
+                        Some(row) if row.object == object => {
+                            (Outcome::Unchanged, None, object, false)
+                        }
+                        Some(_) => (
+                            Outcome::Configured,
+                            Some(loupe_model::to_yaml(std::slice::from_ref(r))),
+                            object,
+                            false,
+                        ),
+                        None => (
+                            Outcome::Created,
+                            Some(loupe_model::to_yaml(std::slice::from_ref(r))),
+                            object,
+                            false,
+                        ),
+                    }
+                }
+                (Change::Delete { .. }, Some(row)) => (
+                    Outcome::Deleted,
+                    Some(row.yaml.clone()),
+                    row.object.clone(),
+                    true,
+                ),
+                (Change::Delete { .. }, None) => (Outcome::Unchanged, None, Value::Null, true),
+            };
+            let Some(yaml) = yaml else {
+                applied.push(Applied {
+                    key,
+                    revision: previous,
+                    outcome,
+                });
+                continue;
+            };
+            let revision = previous + 1;
+            let id = rows::insert(
+                &mut tx,
+                rows::NewRevision {
+                    key: &key,
+                    revision,
+                    yaml: &yaml,
+                    object: &object,
+                    deleted,
+                    author,
+                    message,
+                },
+                &outcome.to_string(),
+            )
+            .await?;
+            newest_id = Some(id);
+            tracing::info!(resource = %key, revision, %outcome, author, message, "config revision written");
+            applied.push(Applied {
+                key,
+                revision,
+                outcome,
+            });
+        }
+        if let Some(version) = newest_id {
+            rows::notify(&mut tx, version).await?;
+        }
+        tx.commit()
+            .await
+            .map_err(StoreError::db("committing the change"))?;
+        Ok(applied)
+    }
+}
+
+/// The resource as its Kubernetes JSON object (what proxies receive and the
+/// `object` column holds).
+pub fn kube_object(resource: &Resource) -> Result<Value, StoreError> {
+    // Until the model's `Resource` implements `Serialize` itself: the inner
+    // object plus `apiVersion` and `kind`.
+    let (api_version, inner) = match resource {
+        Resource::Gateway(r) => ("networking.istio.io/v1", serde_json::to_value(r)),
+        Resource::VirtualService(r) => ("networking.istio.io/v1", serde_json::to_value(r)),
+        Resource::DestinationRule(r) => ("networking.istio.io/v1", serde_json::to_value(r)),
+        Resource::PeerAuthentication(r) => ("security.istio.io/v1", serde_json::to_value(r)),
+        Resource::AuthorizationPolicy(r) => ("security.istio.io/v1", serde_json::to_value(r)),
+    };
+    inner
+        .map(|mut v| {
+            if let Some(o) = v.as_object_mut() {
+                o.entry("apiVersion").or_insert(api_version.into());
+                o.entry("kind").or_insert(resource.kind().as_str().into());
+            }
+            v
+        })
+        .map_err(|e| {
+            StoreError::invalid(
+                resource.key().to_string(),
+                "",
+                format!("cannot be written as JSON: {e}"),
+            )
+        })
+}
+
+fn refuse_on_errors(diagnostics: &[Diagnostic]) -> Result<(), StoreError> {
+    if loupe_model::analyze::has_errors(diagnostics) {
+        return Err(StoreError::Invalid {
+            diagnostics: diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .cloned()
+                .collect(),
+        });
+    }
+    Ok(())
+}
+
+/// Errors of the config after the change that the config before it did not have.
+fn introduced_errors(
+    before: &BTreeMap<ResourceKey, Resource>,
+    after: &BTreeMap<ResourceKey, Resource>,
+) -> Vec<Diagnostic> {
+    let errors = |config: &BTreeMap<ResourceKey, Resource>| -> Vec<Diagnostic> {
+        let resources: Vec<Resource> = config.values().cloned().collect();
+        loupe_model::analyze(&resources)
+            .into_iter()
+            .filter(|d| d.severity == Severity::Error)
+            .collect()
+    };
+    let old = errors(before);
+    errors(after)
+        .into_iter()
+        .filter(|d| !old.contains(d))
+        .collect()
+}
+
+fn stored(row: rows::LatestRow) -> Option<StoredResource> {
+    if row.deleted {
+        return None;
+    }
+    Some(StoredResource {
+        key: row.key()?,
+        revision: row.revision,
+        yaml: row.yaml,
+        object: row.object,
+        author: row.author,
+        created_at: row.created_at,
+    })
+}
+
+/// The one `Applied` of a single-resource write.
+fn single(mut applied: Vec<Applied>, key: &ResourceKey) -> Applied {
+    applied.pop().unwrap_or_else(|| Applied {
+        key: key.clone(),
+        revision: 0,
+        outcome: Outcome::Unchanged,
+    })
+}

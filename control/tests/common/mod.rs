@@ -1,0 +1,253 @@
+//! Shared by the control plane's tests: a private Postgres per test, Istio
+//! YAML fixtures, a running control plane on an ephemeral port, and a proxy
+//! stand-in that speaks the push protocol over a real gRPC connection.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use loupe_control::{ConfigStore, ControlPlane};
+use loupe_db::{PgPool, PrivatePostgres};
+use loupe_push::discovery_client::DiscoveryClient;
+use loupe_push::proxy_message::Message;
+use loupe_push::{Ack, Hello, Nack, ProxyMessage, Snapshot};
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::ReceiverStream;
+
+pub struct Db {
+    pub pool: PgPool,
+    // Dropped last: stops the server.
+    pub pg: PrivatePostgres,
+}
+
+pub async fn db() -> Db {
+    let pg = PrivatePostgres::start_temporary().expect("start a private Postgres");
+    let pool = loupe_db::connect(&pg.url(), 16)
+        .await
+        .expect("connect + migrate");
+    Db { pool, pg }
+}
+
+pub async fn count(pool: &PgPool, table_sql: &'static str) -> i64 {
+    sqlx::query_scalar::<_, i64>(table_sql)
+        .fetch_one(pool)
+        .await
+        .expect("count query")
+}
+
+/// Bookinfo's reviews DestinationRule (subsets v1, v2, v3).
+pub const REVIEWS_DR: &str = "\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: reviews
+  namespace: default
+spec:
+  host: reviews
+  subsets:
+  - name: v1
+    labels:
+      version: v1
+  - name: v2
+    labels:
+      version: v2
+  - name: v3
+    labels:
+      version: v3
+";
+
+/// A reviews VirtualService splitting `v1`/`v3` by the given weights.
+pub fn reviews_vs(w1: u32, w3: u32) -> String {
+    format!(
+        "\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: reviews
+  namespace: default
+spec:
+  hosts:
+  - reviews
+  http:
+  - route:
+    - destination:
+        host: reviews
+        subset: v1
+      weight: {w1}
+    - destination:
+        host: reviews
+        subset: v3
+      weight: {w3}
+"
+    )
+}
+
+pub fn bookinfo(w1: u32, w3: u32) -> String {
+    format!("{REVIEWS_DR}---\n{}", reviews_vs(w1, w3))
+}
+
+/// A control plane serving on 127.0.0.1:0; dropping `stop` (or sending on
+/// it) shuts it down.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub store: ConfigStore,
+    pub registry: std::sync::Arc<loupe_control::registry::Registry>,
+    pub stop: Option<oneshot::Sender<()>>,
+    pub task: tokio::task::JoinHandle<Result<(), loupe_control::ControlError>>,
+}
+
+pub async fn control(pool: &PgPool) -> Running {
+    let cp = ControlPlane::start(pool.clone())
+        .await
+        .expect("start control plane");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let store = cp.store().clone();
+    let registry = cp.registry().clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(cp.serve(listener, async move {
+        let _ = stopped.await;
+    }));
+    Running {
+        addr,
+        store,
+        registry,
+        stop: Some(stop),
+        task,
+    }
+}
+
+impl Running {
+    /// Stops the server and waits until it has shut down.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("control plane stops within 10 s")
+            .expect("serve task")
+            .expect("serve result");
+    }
+}
+
+pub fn hello(workload: &str, version: &str, service: &str, inbound: &str) -> Hello {
+    Hello {
+        workload: workload.into(),
+        namespace: "default".into(),
+        service_account: format!("bookinfo-{service}"),
+        labels: [("app", service), ("version", version)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        inbound_address: inbound.into(),
+        metrics_address: format!("{inbound}-metrics"),
+        services: vec![service.into()],
+        gateway: false,
+    }
+}
+
+/// A proxy stand-in on a real gRPC stream.
+pub struct Proxy {
+    pub tx: mpsc::Sender<ProxyMessage>,
+    pub snapshots: tonic::Streaming<Snapshot>,
+}
+
+impl Proxy {
+    pub async fn connect(addr: SocketAddr, hello: Hello) -> Proxy {
+        let (tx, snapshots) = Self::open(addr, Message::Hello(hello))
+            .await
+            .expect("stream accepted");
+        Proxy { tx, snapshots }
+    }
+
+    /// Opens a stream whose first message is `first`.
+    pub async fn open(
+        addr: SocketAddr,
+        first: Message,
+    ) -> Result<(mpsc::Sender<ProxyMessage>, tonic::Streaming<Snapshot>), tonic::Status> {
+        let mut client = DiscoveryClient::connect(format!("http://{addr}"))
+            .await
+            .expect("connect to the control plane");
+        let (tx, rx) = mpsc::channel(8);
+        tx.send(ProxyMessage {
+            message: Some(first),
+        })
+        .await
+        .expect("queue first message");
+        let response = client.stream(ReceiverStream::new(rx)).await?;
+        Ok((tx, response.into_inner()))
+    }
+
+    /// The next snapshot (fails the test after 5 s).
+    pub async fn next(&mut self) -> Snapshot {
+        tokio::time::timeout(Duration::from_secs(5), self.snapshots.message())
+            .await
+            .expect("a snapshot within 5 s")
+            .expect("stream healthy")
+            .expect("stream open")
+    }
+
+    /// Skips snapshots until one satisfies `pred` (fails the test after `within`).
+    pub async fn until(&mut self, within: Duration, pred: impl Fn(&Snapshot) -> bool) -> Snapshot {
+        tokio::time::timeout(within, async {
+            loop {
+                let s = self.next().await;
+                if pred(&s) {
+                    return s;
+                }
+            }
+        })
+        .await
+        .expect("the awaited snapshot arrived in time")
+    }
+
+    pub async fn ack(&self, version: u64) {
+        self.send(Message::Ack(Ack { version })).await;
+    }
+
+    pub async fn nack(&self, version: u64, error: &str) {
+        self.send(Message::Nack(Nack {
+            version,
+            error: error.into(),
+        }))
+        .await;
+    }
+
+    async fn send(&self, m: Message) {
+        self.tx
+            .send(ProxyMessage { message: Some(m) })
+            .await
+            .expect("stream open");
+    }
+}
+
+/// Endpoint addresses of `host` in a snapshot, sorted.
+pub fn endpoints(s: &Snapshot, host: &str) -> Vec<String> {
+    let mut out: Vec<String> = s
+        .services
+        .iter()
+        .filter(|svc| svc.host == host)
+        .flat_map(|svc| svc.endpoints.iter().map(|e| e.address.clone()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Polls `f` until it is true (fails the test after `within`).
+pub async fn eventually<F, Fut>(within: Duration, what: &str, f: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !f().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,333 @@
+//! The push stream over real gRPC: Hello → snapshot, config changes and
+//! endpoint changes pushed within a second, ACK/NACK recorded, disconnects.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Proxy, bookinfo, control, db, endpoints, eventually, hello, reviews_vs};
+use loupe_push::proxy_message::Message;
+use loupe_push::{Ack, Snapshot};
+
+const REVIEWS: &str = "reviews.default.svc.cluster.local";
+const RATINGS: &str = "ratings.default.svc.cluster.local";
+
+fn weight_of_v3(s: &Snapshot) -> Option<u64> {
+    let vs = s.resources.iter().find(|r| r.kind == "VirtualService")?;
+    let object: serde_json::Value = serde_json::from_str(&vs.json).ok()?;
+    object["spec"]["http"][0]["route"][1]["weight"].as_u64()
+}
+
+#[tokio::test]
+async fn hello_gets_a_snapshot_with_resources_and_endpoints() {
+    let db = db().await;
+    let cp = control(&db.pool).await;
+    cp.store
+        .apply("bookinfo.yaml", &bookinfo(50, 50), "alice")
+        .await
+        .unwrap();
+
+    let mut v1 = Proxy::connect(
+        cp.addr,
+        hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001"),
+    )
+    .await;
+    let first = v1
+        .until(Duration::from_secs(5), |s| s.resources.len() == 2)
+        .await;
+    let kinds: Vec<&str> = first.resources.iter().map(|r| r.kind.as_str()).collect();
+    assert!(
+        kinds.contains(&"VirtualService") && kinds.contains(&"DestinationRule"),
+        "{kinds:?}"
+    );
+    let vs = first
+        .resources
+        .iter()
+        .find(|r| r.kind == "VirtualService")
+        .unwrap();
+    assert_eq!(
+        (vs.namespace.as_str(), vs.name.as_str()),
+        ("default", "reviews")
+    );
+    let object: serde_json::Value = serde_json::from_str(&vs.json).unwrap();
+    assert_eq!(object["kind"], "VirtualService");
+    assert_eq!(object["metadata"]["name"], "reviews");
+    assert_eq!(
+        endpoints(&first, REVIEWS),
+        ["127.0.0.1:7001"],
+        "its own endpoint is in its first snapshot"
+    );
+    let ep = &first.services[0].endpoints[0];
+    assert_eq!(ep.workload, "reviews-v1");
+    assert_eq!(ep.service_account, "bookinfo-reviews");
+    assert_eq!(ep.labels.get("version").map(String::as_str), Some("v1"));
+
+    // A second workload of the same service: both proxies see both endpoints.
+    let mut v3 = Proxy::connect(
+        cp.addr,
+        hello("reviews-v3", "v3", "reviews", "127.0.0.1:7003"),
+    )
+    .await;
+    let both = ["127.0.0.1:7001", "127.0.0.1:7003"];
+    let s3 = v3.next().await;
+    assert_eq!(endpoints(&s3, REVIEWS), both);
+    let s1 = v1
+        .until(Duration::from_secs(1), |s| endpoints(s, REVIEWS).len() == 2)
+        .await;
+    assert!(
+        s1.version > first.version,
+        "versions grow: {} > {}",
+        s1.version,
+        first.version
+    );
+
+    // And the collector finds them in the workloads table.
+    let rows: Vec<(String, String, bool)> =
+        sqlx::query_as("SELECT name, metrics_address, connected FROM workloads ORDER BY name")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("reviews-v1".into(), "127.0.0.1:7001-metrics".into(), true),
+            ("reviews-v3".into(), "127.0.0.1:7003-metrics".into(), true)
+        ]
+    );
+    cp.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_applied_change_reaches_the_proxy_within_a_second() {
+    let db = db().await;
+    let cp = control(&db.pool).await;
+    cp.store
+        .apply("bookinfo.yaml", &bookinfo(50, 50), "alice")
+        .await
+        .unwrap();
+    let mut proxy = Proxy::connect(
+        cp.addr,
+        hello("productpage-v1", "v1", "productpage", "127.0.0.1:7100"),
+    )
+    .await;
+    let first = proxy
+        .until(Duration::from_secs(5), |s| weight_of_v3(s) == Some(50))
+        .await;
+    proxy.ack(first.version).await;
+
+    let mut latencies = Vec::new();
+    for (i, w3) in [100u32, 0, 75].into_iter().enumerate() {
+        let started = Instant::now();
+        cp.store
+            .apply(&format!("step{i}.yaml"), &reviews_vs(100 - w3, w3), "alice")
+            .await
+            .unwrap();
+        let s = proxy
+            .until(Duration::from_secs(1), |s| {
+                weight_of_v3(s) == Some(u64::from(w3))
+            })
+            .await;
+        let latency = started.elapsed();
+        proxy.ack(s.version).await;
+        latencies.push(latency);
+        assert!(latency < Duration::from_secs(1), "push took {latency:?}");
+    }
+    println!("apply → proxy push latency (apply commit included): {latencies:?}");
+    cp.shutdown().await;
+}
+
+#[tokio::test]
+async fn acks_are_recorded_and_a_nack_does_not_stop_the_control_plane() {
+    let db = db().await;
+    let cp = control(&db.pool).await;
+    cp.store
+        .apply("bookinfo.yaml", &bookinfo(50, 50), "alice")
+        .await
+        .unwrap();
+    let mut proxy = Proxy::connect(
+        cp.addr,
+        hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001"),
+    )
+    .await;
+    let first = proxy.next().await;
+    proxy.ack(first.version).await;
+    let acked = first.version as i64;
+    let pool = db.pool.clone();
+    eventually(Duration::from_secs(2), "ACK recorded", || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Option<i64>>("SELECT acked_version FROM workloads")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                == Some(acked)
+        }
+    })
+    .await;
+
+    cp.store
+        .apply("b.yaml", &reviews_vs(0, 100), "alice")
+        .await
+        .unwrap();
+    let refused = proxy
+        .until(Duration::from_secs(1), |s| weight_of_v3(s) == Some(100))
+        .await;
+    proxy
+        .nack(refused.version, "route table: unsupported field")
+        .await;
+    let pool = db.pool.clone();
+    eventually(Duration::from_secs(2), "NACK recorded", || {
+        let pool = pool.clone();
+        async move {
+            let row: (Option<i64>, Option<i64>, Option<String>) =
+                sqlx::query_as("SELECT acked_version, nacked_version, nack_error FROM workloads")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            row == (
+                Some(acked),
+                Some(refused.version as i64),
+                Some("route table: unsupported field".into()),
+            )
+        }
+    })
+    .await;
+    let nacked = cp.registry.connections()[0].nacked.clone();
+    assert_eq!(
+        nacked,
+        Some((refused.version, "route table: unsupported field".into()))
+    );
+
+    // Still serving: the next change arrives on the same stream, and new proxies connect.
+    cp.store
+        .apply("c.yaml", &reviews_vs(100, 0), "alice")
+        .await
+        .unwrap();
+    let next = proxy
+        .until(Duration::from_secs(1), |s| weight_of_v3(s) == Some(0))
+        .await;
+    assert!(next.version > refused.version);
+    let mut other = Proxy::connect(
+        cp.addr,
+        hello("ratings-v1", "v1", "ratings", "127.0.0.1:7200"),
+    )
+    .await;
+    assert_eq!(weight_of_v3(&other.next().await), Some(0));
+    cp.shutdown().await;
+}
+
+#[tokio::test]
+async fn disconnect_removes_endpoints_and_marks_the_workload_disconnected() {
+    let db = db().await;
+    let cp = control(&db.pool).await;
+    let mut watcher = Proxy::connect(
+        cp.addr,
+        hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001"),
+    )
+    .await;
+    watcher.next().await;
+    let ratings = Proxy::connect(
+        cp.addr,
+        hello("ratings-v1", "v1", "ratings", "127.0.0.1:7300"),
+    )
+    .await;
+    watcher
+        .until(Duration::from_secs(1), |s| {
+            endpoints(s, RATINGS) == ["127.0.0.1:7300"]
+        })
+        .await;
+
+    drop(ratings);
+    let s = watcher
+        .until(Duration::from_secs(2), |s| endpoints(s, RATINGS).is_empty())
+        .await;
+    assert!(
+        s.services.iter().all(|svc| svc.host != RATINGS),
+        "no empty service entry left"
+    );
+    let pool = db.pool.clone();
+    eventually(
+        Duration::from_secs(2),
+        "ratings-v1 marked disconnected",
+        || {
+            let pool = pool.clone();
+            async move {
+                !sqlx::query_scalar::<_, bool>(
+                    "SELECT connected FROM workloads WHERE name = 'ratings-v1'",
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+            }
+        },
+    )
+    .await;
+
+    // Shutting the control plane down ends the remaining stream and marks everyone disconnected.
+    cp.shutdown().await;
+    let connected = common::count(&db.pool, "SELECT count(*) FROM workloads WHERE connected").await;
+    assert_eq!(connected, 0);
+    let end = tokio::time::timeout(Duration::from_secs(2), watcher.snapshots.message()).await;
+    assert!(
+        matches!(end, Ok(Ok(None)) | Ok(Err(_))),
+        "stream ended: {end:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_that_does_not_start_with_hello_is_refused() {
+    let db = db().await;
+    let cp = control(&db.pool).await;
+    let refused = Proxy::open(cp.addr, Message::Ack(Ack { version: 1 })).await;
+    let status = match refused {
+        Err(status) => status,
+        Ok((_tx, mut stream)) => stream.message().await.expect_err("refused"),
+    };
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("Hello"), "{status:?}");
+
+    let mut nameless = hello("", "v1", "reviews", "127.0.0.1:1");
+    nameless.workload.clear();
+    let status = match Proxy::open(cp.addr, Message::Hello(nameless)).await {
+        Err(status) => status,
+        Ok((_tx, mut stream)) => stream.message().await.expect_err("refused"),
+    };
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(status.message().contains("workload"), "{status:?}");
+    assert!(cp.registry.connections().is_empty());
+    cp.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_change_missed_by_notify_is_found_by_the_periodic_check() {
+    let db = db().await;
+    let cp = control(&db.pool).await;
+    cp.store
+        .apply("bookinfo.yaml", &bookinfo(50, 50), "alice")
+        .await
+        .unwrap();
+    let mut proxy = Proxy::connect(
+        cp.addr,
+        hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001"),
+    )
+    .await;
+    proxy
+        .until(Duration::from_secs(2), |s| weight_of_v3(s) == Some(50))
+        .await;
+
+    // Written around the store: no NOTIFY, as if the notification were lost.
+    let started = Instant::now();
+    sqlx::query(
+        "INSERT INTO config_revisions (kind, namespace, name, revision, yaml, object, author)
+         SELECT kind, namespace, name, revision + 1,
+                replace(yaml, 'weight: 50', 'weight: 77'), object, 'sql'
+         FROM config_revisions WHERE kind = 'VirtualService'",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let within = loupe_control::RECHECK_INTERVAL + Duration::from_secs(1);
+    proxy.until(within, |s| weight_of_v3(s) == Some(77)).await;
+    println!("picked up without NOTIFY after {:?}", started.elapsed());
+    cp.shutdown().await;
+}

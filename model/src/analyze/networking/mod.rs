@@ -1,0 +1,167 @@
+//! Checks of the networking.istio.io kinds: each resource on its own
+//! (durations, regexes, weights, enum-like strings) and the references
+//! between them (subsets a DestinationRule must define, Gateways that must
+//! exist, hosts claimed twice). Unknown destination hosts are not errors:
+//! the analyzer has no service registry.
+
+mod destination_rule;
+mod gateway;
+mod virtual_service;
+
+use std::collections::{BTreeSet, HashSet};
+
+use super::{Diagnostic, Severity};
+use crate::duration::parse_duration;
+use crate::host;
+use crate::meta::DEFAULT_NAMESPACE;
+use crate::networking::{DestinationRule, StringMatch};
+use crate::resource::Resource;
+use crate::route::matching::anchored;
+
+pub(super) fn check(resources: &[Resource], out: &mut Vec<Diagnostic>) {
+    let ctx = Context::new(resources);
+    for r in resources {
+        let mut sink = Sink {
+            resource: r.key().to_string(),
+            out,
+        };
+        match r {
+            Resource::VirtualService(vs) => virtual_service::check(vs, &ctx, &mut sink),
+            Resource::DestinationRule(dr) => destination_rule::check(dr, &ctx, &mut sink),
+            Resource::Gateway(gw) => gateway::check(gw, &mut sink),
+            _ => {}
+        }
+    }
+    virtual_service::check_conflicting_hosts(resources, &ctx, out);
+    destination_rule::check_conflicting_hosts(resources, &ctx, out);
+}
+
+/// What cross-resource checks look up, built once.
+pub(super) struct Context<'a> {
+    namespaces: BTreeSet<String>,
+    gateways: HashSet<(String, String)>,
+    /// Each DestinationRule with its host fully qualified.
+    destination_rules: Vec<(String, &'a DestinationRule)>,
+}
+
+impl<'a> Context<'a> {
+    fn new(resources: &'a [Resource]) -> Context<'a> {
+        let mut namespaces: BTreeSet<String> = resources
+            .iter()
+            .map(|r| r.meta().namespace().to_string())
+            .collect();
+        namespaces.insert(DEFAULT_NAMESPACE.to_string());
+        let mut ctx = Context {
+            namespaces,
+            gateways: HashSet::new(),
+            destination_rules: Vec::new(),
+        };
+        for r in resources {
+            match r {
+                Resource::Gateway(g) => {
+                    ctx.gateways
+                        .insert((g.metadata.namespace().to_string(), g.metadata.name.clone()));
+                }
+                Resource::DestinationRule(dr) => {
+                    let h = ctx.fqdn(&dr.spec.host, dr.metadata.namespace());
+                    ctx.destination_rules.push((h, dr));
+                }
+                _ => {}
+            }
+        }
+        ctx
+    }
+
+    pub(super) fn fqdn(&self, h: &str, namespace: &str) -> String {
+        host::fqdn(h, namespace, |n| self.namespaces.contains(n))
+    }
+
+    /// DestinationRules whose host covers `host` (FQDN).
+    fn rules_for<'s>(&'s self, host: &'s str) -> impl Iterator<Item = &'a DestinationRule> + 's {
+        self.destination_rules
+            .iter()
+            .filter(move |(h, _)| host::matches(h, host))
+            .map(|(_, dr)| *dr)
+    }
+}
+
+/// Collects the diagnostics of one resource.
+pub(super) struct Sink<'o> {
+    resource: String,
+    out: &'o mut Vec<Diagnostic>,
+}
+
+impl Sink<'_> {
+    pub(super) fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.push(Severity::Error, path.into(), message.into());
+    }
+
+    pub(super) fn warning(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.push(Severity::Warning, path.into(), message.into());
+    }
+
+    fn push(&mut self, severity: Severity, path: String, message: String) {
+        self.out.push(Diagnostic {
+            severity,
+            resource: self.resource.clone(),
+            path,
+            message,
+        });
+    }
+
+    /// An Istio duration field.
+    pub(super) fn duration(&mut self, path: &str, value: Option<&String>) {
+        if let Some(v) = value
+            && let Err(e) = parse_duration(v)
+        {
+            self.error(path, format!("invalid duration: {e}"));
+        }
+    }
+
+    /// A percentage (`Percent.value` and friends) must be within 0–100.
+    pub(super) fn percent(&mut self, path: &str, value: Option<f64>) {
+        if let Some(v) = value
+            && !(0.0..=100.0).contains(&v)
+        {
+            self.error(
+                path,
+                format!("percentage {v} is outside 0–100; use a value from 0 to 100"),
+            );
+        }
+    }
+
+    /// A `StringMatch`: one alternative at most, and a valid RE2 regex.
+    pub(super) fn string_match(&mut self, path: &str, m: &StringMatch) {
+        if m.set_count() > 1 {
+            self.error(
+                path,
+                "a StringMatch sets more than one of exact, prefix and regex; keep exactly one",
+            );
+        }
+        if let Some(re) = &m.regex {
+            self.regex(&format!("{path}.regex"), re);
+        }
+    }
+
+    pub(super) fn regex(&mut self, path: &str, pattern: &str) {
+        if let Err(e) = anchored(pattern, false) {
+            self.error(
+                path,
+                format!(
+                    "invalid RE2 regex {pattern:?}: {}; fix the pattern (RE2 has no \
+                     lookaround or backreferences)",
+                    regex_reason(&e)
+                ),
+            );
+        }
+    }
+}
+
+/// The one-line reason of a regex error (its Display draws a caret diagram).
+fn regex_reason(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .find_map(|l| l.strip_prefix("error: "))
+        .unwrap_or(text.lines().last().unwrap_or(""))
+        .to_string()
+}

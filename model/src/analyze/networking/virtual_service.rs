@@ -1,0 +1,487 @@
+//! VirtualService checks: matches, destinations and weights, durations,
+//! route actions, Gateway references, and hosts two VirtualServices claim.
+
+use std::collections::BTreeMap;
+
+use super::{Context, Sink};
+use crate::analyze::{Diagnostic, Severity};
+use crate::networking::http_route::HttpFaultInjection;
+use crate::networking::virtual_service::RouteDestination;
+use crate::networking::{
+    Destination, GatewayRef, HttpMatchRequest, HttpRoute, HttpRouteDestination, VirtualService,
+};
+use crate::resource::Resource;
+
+pub(super) fn check(vs: &VirtualService, ctx: &Context<'_>, sink: &mut Sink<'_>) {
+    let ns = vs.metadata.namespace();
+    let spec = &vs.spec;
+    if spec.hosts.is_empty() {
+        sink.warning(
+            "spec.hosts",
+            "the VirtualService has no hosts, so it only takes effect as another \
+             VirtualService's `delegate`; add the hosts it routes",
+        );
+    }
+    for (i, h) in spec.hosts.iter().enumerate() {
+        if h.trim().is_empty() {
+            sink.error(
+                format!("spec.hosts[{i}]"),
+                "empty host; name a service or domain",
+            );
+        }
+    }
+    for (i, g) in spec.gateways.iter().enumerate() {
+        gateway_exists(ctx, sink, &format!("spec.gateways[{i}]"), g, ns);
+    }
+    for (i, route) in spec.http.iter().enumerate() {
+        http_route(ctx, sink, &format!("spec.http[{i}]"), route, ns);
+    }
+    for (i, tls) in spec.tls.iter().enumerate() {
+        let path = format!("spec.tls[{i}]");
+        for (j, m) in tls.matches.iter().enumerate() {
+            for (k, g) in m.gateways.iter().enumerate() {
+                gateway_exists(
+                    ctx,
+                    sink,
+                    &format!("{path}.match[{j}].gateways[{k}]"),
+                    g,
+                    ns,
+                );
+            }
+        }
+        l4_destinations(ctx, sink, &path, &tls.route, ns);
+    }
+    for (i, tcp) in spec.tcp.iter().enumerate() {
+        let path = format!("spec.tcp[{i}]");
+        for (j, m) in tcp.matches.iter().enumerate() {
+            for (k, g) in m.gateways.iter().enumerate() {
+                gateway_exists(
+                    ctx,
+                    sink,
+                    &format!("{path}.match[{j}].gateways[{k}]"),
+                    g,
+                    ns,
+                );
+            }
+        }
+        l4_destinations(ctx, sink, &path, &tcp.route, ns);
+    }
+}
+
+fn gateway_exists(ctx: &Context<'_>, sink: &mut Sink<'_>, path: &str, reference: &str, ns: &str) {
+    if let GatewayRef::Gateway { namespace, name } = GatewayRef::parse(reference, ns)
+        && !ctx.gateways.contains(&(namespace.clone(), name.clone()))
+    {
+        sink.error(
+            path,
+            format!(
+                "the VirtualService is bound to Gateway {namespace}/{name}, which does not \
+                     exist; create that Gateway or fix the reference (`name` means a Gateway \
+                     in the VirtualService's namespace, `namespace/name` any other)"
+            ),
+        );
+    }
+}
+
+fn http_route(ctx: &Context<'_>, sink: &mut Sink<'_>, path: &str, r: &HttpRoute, ns: &str) {
+    for (j, m) in r.matches.iter().enumerate() {
+        http_match(ctx, sink, &format!("{path}.match[{j}]"), m, ns);
+    }
+    let has_route = !r.route.is_empty();
+    if has_route && r.redirect.is_some() {
+        sink.error(
+            format!("{path}.redirect"),
+            "an http route cannot both redirect and route; remove `redirect` or `route`",
+        );
+    }
+    if has_route && r.direct_response.is_some() {
+        sink.error(
+            format!("{path}.directResponse"),
+            "an http route cannot both answer directly and route; remove `directResponse` or `route`",
+        );
+    }
+    if r.redirect.is_some() && r.direct_response.is_some() {
+        sink.error(
+            format!("{path}.directResponse"),
+            "an http route cannot both redirect and answer directly; keep one",
+        );
+    }
+    if !has_route && r.redirect.is_none() && r.direct_response.is_none() && r.delegate.is_none() {
+        sink.error(
+            format!("{path}.route"),
+            "the http route has no destination: add `route` (or `redirect`, `directResponse`, `delegate`)",
+        );
+    }
+    http_destinations(ctx, sink, path, &r.route, ns);
+    sink.duration(&format!("{path}.timeout"), r.timeout.as_ref());
+    if let Some(retries) = &r.retries {
+        if retries.attempts < 0 {
+            sink.error(
+                format!("{path}.retries.attempts"),
+                format!(
+                    "retry attempts {} is negative; use 0 or more",
+                    retries.attempts
+                ),
+            );
+        }
+        sink.duration(
+            &format!("{path}.retries.perTryTimeout"),
+            retries.per_try_timeout.as_ref(),
+        );
+        sink.duration(&format!("{path}.retries.backoff"), retries.backoff.as_ref());
+    }
+    if let Some(fault) = &r.fault {
+        fault_injection(sink, &format!("{path}.fault"), fault);
+    }
+    if let Some(rewrite) = &r.rewrite {
+        if rewrite.uri.is_some() && rewrite.uri_regex_rewrite.is_some() {
+            sink.error(
+                format!("{path}.rewrite"),
+                "`uri` and `uriRegexRewrite` cannot both be set; keep one",
+            );
+        }
+        if let Some(rr) = &rewrite.uri_regex_rewrite {
+            sink.regex(
+                &format!("{path}.rewrite.uriRegexRewrite.match"),
+                &rr.pattern,
+            );
+        }
+    }
+    if let Some(redirect) = &r.redirect
+        && let Some(code) = redirect.redirect_code
+        && ![301, 302, 303, 307, 308].contains(&code)
+    {
+        sink.error(
+            format!("{path}.redirect.redirectCode"),
+            format!("redirect code {code} is not a redirect; use 301, 302, 303, 307 or 308"),
+        );
+    }
+    if let Some(d) = &r.direct_response
+        && !(200..=599).contains(&d.status)
+    {
+        sink.error(
+            format!("{path}.directResponse.status"),
+            format!("status {} is not an HTTP status; use 200–599", d.status),
+        );
+    }
+    if let Some(m) = &r.mirror {
+        destination(ctx, sink, &format!("{path}.mirror"), m, ns);
+    }
+    for (k, m) in r.mirrors.iter().enumerate() {
+        destination(
+            ctx,
+            sink,
+            &format!("{path}.mirrors[{k}].destination"),
+            &m.destination,
+            ns,
+        );
+        sink.percent(
+            &format!("{path}.mirrors[{k}].percentage.value"),
+            m.percentage.as_ref().map(|p| p.value),
+        );
+    }
+    sink.percent(
+        &format!("{path}.mirrorPercentage.value"),
+        r.mirror_percentage.as_ref().map(|p| p.value),
+    );
+    if let Some(cors) = &r.cors_policy {
+        sink.duration(&format!("{path}.corsPolicy.maxAge"), cors.max_age.as_ref());
+        for (k, o) in cors.allow_origins.iter().enumerate() {
+            sink.string_match(&format!("{path}.corsPolicy.allowOrigins[{k}]"), o);
+        }
+    }
+}
+
+fn http_match(ctx: &Context<'_>, sink: &mut Sink<'_>, path: &str, m: &HttpMatchRequest, ns: &str) {
+    for (field, value) in [
+        ("uri", &m.uri),
+        ("scheme", &m.scheme),
+        ("method", &m.method),
+        ("authority", &m.authority),
+    ] {
+        if let Some(sm) = value {
+            sink.string_match(&format!("{path}.{field}"), sm);
+        }
+    }
+    for (field, map) in [
+        ("headers", &m.headers),
+        ("withoutHeaders", &m.without_headers),
+    ] {
+        for (name, sm) in map {
+            let p = format!("{path}.{field}.{name}");
+            sink.string_match(&p, sm);
+            if name.chars().any(|c| c.is_ascii_uppercase()) {
+                sink.warning(
+                    p,
+                    format!("header name {name:?} has upper-case letters; Istio header keys are lower-case, write {:?}", name.to_ascii_lowercase()),
+                );
+            }
+        }
+    }
+    for (name, sm) in &m.query_params {
+        sink.string_match(&format!("{path}.queryParams.{name}"), sm);
+    }
+    if let Some(port) = m.port
+        && !(1..=65535).contains(&port)
+    {
+        sink.error(
+            format!("{path}.port"),
+            format!("port {port} is outside 1–65535"),
+        );
+    }
+    for (k, g) in m.gateways.iter().enumerate() {
+        gateway_exists(ctx, sink, &format!("{path}.gateways[{k}]"), g, ns);
+    }
+}
+
+fn fault_injection(sink: &mut Sink<'_>, path: &str, fault: &HttpFaultInjection) {
+    if fault.delay.is_none() && fault.abort.is_none() {
+        sink.error(
+            path,
+            "fault injection sets neither `delay` nor `abort`; set one or remove `fault`",
+        );
+    }
+    if let Some(delay) = &fault.delay {
+        if delay.fixed_delay.is_none() && delay.exponential_delay.is_none() {
+            sink.error(
+                format!("{path}.delay"),
+                "a delay needs `fixedDelay`, e.g. `fixedDelay: 5s`",
+            );
+        }
+        sink.duration(
+            &format!("{path}.delay.fixedDelay"),
+            delay.fixed_delay.as_ref(),
+        );
+        sink.duration(
+            &format!("{path}.delay.exponentialDelay"),
+            delay.exponential_delay.as_ref(),
+        );
+        sink.percent(
+            &format!("{path}.delay.percentage.value"),
+            delay.percentage.as_ref().map(|p| p.value),
+        );
+        sink.percent(
+            &format!("{path}.delay.percent"),
+            delay.percent.map(f64::from),
+        );
+    }
+    if let Some(abort) = &fault.abort {
+        let kinds = [
+            abort.http_status.is_some(),
+            abort.grpc_status.is_some(),
+            abort.http2_error.is_some(),
+        ];
+        if !kinds.contains(&true) {
+            sink.error(
+                format!("{path}.abort"),
+                "an abort needs `httpStatus` (or `grpcStatus`), e.g. `httpStatus: 503`",
+            );
+        }
+        if let Some(status) = abort.http_status
+            && !(200..=599).contains(&status)
+        {
+            sink.error(
+                format!("{path}.abort.httpStatus"),
+                format!("abort status {status} is not an HTTP status; use 200–599"),
+            );
+        }
+        sink.percent(
+            &format!("{path}.abort.percentage.value"),
+            abort.percentage.as_ref().map(|p| p.value),
+        );
+    }
+}
+
+fn http_destinations(
+    ctx: &Context<'_>,
+    sink: &mut Sink<'_>,
+    path: &str,
+    route: &[HttpRouteDestination],
+    ns: &str,
+) {
+    for (k, d) in route.iter().enumerate() {
+        destination(
+            ctx,
+            sink,
+            &format!("{path}.route[{k}].destination"),
+            &d.destination,
+            ns,
+        );
+    }
+    let weights: Vec<Option<i32>> = route.iter().map(|d| d.weight).collect();
+    weights_check(sink, path, &weights);
+}
+
+fn l4_destinations(
+    ctx: &Context<'_>,
+    sink: &mut Sink<'_>,
+    path: &str,
+    route: &[RouteDestination],
+    ns: &str,
+) {
+    for (k, d) in route.iter().enumerate() {
+        destination(
+            ctx,
+            sink,
+            &format!("{path}.route[{k}].destination"),
+            &d.destination,
+            ns,
+        );
+    }
+    let weights: Vec<Option<i32>> = route.iter().map(|d| d.weight).collect();
+    weights_check(sink, path, &weights);
+}
+
+/// Istio splits by weight ÷ sum: negative weights are errors, several
+/// destinations all at 0 route nothing (error), a sum other than 100 works
+/// but is probably not what was meant (warning).
+fn weights_check(sink: &mut Sink<'_>, path: &str, weights: &[Option<i32>]) {
+    let mut negative = false;
+    for (k, w) in weights.iter().enumerate() {
+        if let Some(w) = w.filter(|w| *w < 0) {
+            negative = true;
+            sink.error(
+                format!("{path}.route[{k}].weight"),
+                format!(
+                    "weight {w} is negative; weights are 0 or more (Istio splits by weight ÷ sum)"
+                ),
+            );
+        }
+    }
+    if negative || weights.is_empty() {
+        return;
+    }
+    let sum: i64 = weights.iter().map(|w| i64::from(w.unwrap_or(0))).sum();
+    if weights.len() > 1 && sum == 0 {
+        sink.error(
+            format!("{path}.route"),
+            format!(
+                "all {} destinations have weight 0, so the route sends traffic nowhere; give \
+                 the destinations weights that sum to 100",
+                weights.len()
+            ),
+        );
+    } else if weights.len() > 1 && sum != 100 {
+        let shares: Vec<String> = weights
+            .iter()
+            .enumerate()
+            .map(|(k, w)| {
+                format!(
+                    "route[{k}] {:.1}%",
+                    f64::from(w.unwrap_or(0)) * 100.0 / sum as f64
+                )
+            })
+            .collect();
+        sink.warning(
+            format!("{path}.route"),
+            format!(
+                "weights sum to {sum}, not 100; Istio splits by weight ÷ sum ({}). Make them \
+                 sum to 100 to say what you mean",
+                shares.join(", ")
+            ),
+        );
+    } else if let [Some(w)] = weights
+        && *w != 100
+        && *w != 0
+    {
+        sink.warning(
+                format!("{path}.route[0].weight"),
+                format!("a single destination gets 100% of the traffic whatever its weight; weight {w} has no effect, set 100 or remove it"),
+            );
+    }
+}
+
+fn destination(ctx: &Context<'_>, sink: &mut Sink<'_>, path: &str, d: &Destination, ns: &str) {
+    if d.host.trim().is_empty() {
+        sink.error(
+            format!("{path}.host"),
+            "the destination has no host; name the service, e.g. `reviews`",
+        );
+        return;
+    }
+    if let Some(port) = d.port.as_ref().and_then(|p| p.number)
+        && !(1..=65535).contains(&port)
+    {
+        sink.error(
+            format!("{path}.port.number"),
+            format!("port {port} is outside 1–65535"),
+        );
+    }
+    let Some(subset) = &d.subset else { return };
+    let host = ctx.fqdn(&d.host, ns);
+    let mut rules = ctx.rules_for(&host).peekable();
+    if rules.peek().is_none() {
+        sink.error(
+            format!("{path}.subset"),
+            format!(
+                "routes to subset {subset:?} of {host}, but no DestinationRule for that host \
+                 exists; create one that defines subset {subset:?}"
+            ),
+        );
+        return;
+    }
+    let rules: Vec<_> = rules.collect();
+    if !rules
+        .iter()
+        .any(|dr| dr.spec.subsets.iter().any(|s| &s.name == subset))
+    {
+        let names: Vec<String> = rules
+            .iter()
+            .map(|dr| format!("{}/{}", dr.metadata.namespace(), dr.metadata.name))
+            .collect();
+        sink.error(
+            format!("{path}.subset"),
+            format!(
+                "routes to subset {subset:?} of {host}, which no DestinationRule for that host \
+                 defines ({} define other subsets); add the subset there or fix the name",
+                names.join(", ")
+            ),
+        );
+    }
+}
+
+/// Two VirtualServices for the same host on the sidecars: Istio uses only one
+/// of them, so the other's routes silently never apply.
+pub(super) fn check_conflicting_hosts(
+    resources: &[Resource],
+    ctx: &Context<'_>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let mut by_host: BTreeMap<String, Vec<(usize, &VirtualService, usize)>> = BTreeMap::new();
+    for (ri, r) in resources.iter().enumerate() {
+        let Resource::VirtualService(vs) = r else {
+            continue;
+        };
+        let ns = vs.metadata.namespace();
+        let on_mesh = vs.spec.gateways.is_empty() || vs.spec.gateways.iter().any(|g| g == "mesh");
+        if !on_mesh {
+            continue;
+        }
+        for (hi, h) in vs.spec.hosts.iter().enumerate() {
+            let entry = by_host.entry(ctx.fqdn(h, ns)).or_default();
+            if !entry.iter().any(|(other, _, _)| *other == ri) {
+                entry.push((ri, vs, hi));
+            }
+        }
+    }
+    for (host, claims) in by_host.into_iter().filter(|(_, c)| c.len() > 1) {
+        for (ri, _, hi) in &claims {
+            let others: Vec<String> = claims
+                .iter()
+                .filter(|(o, _, _)| o != ri)
+                .map(|(_, o, _)| format!("{}/{}", o.metadata.namespace(), o.metadata.name))
+                .collect();
+            out.push(Diagnostic {
+                severity: Severity::Error,
+                resource: resources[*ri].key().to_string(),
+                path: format!("spec.hosts[{hi}]"),
+                message: format!(
+                    "host {host} is also routed by VirtualService {} for the sidecars (mesh); \
+                     Istio applies only one VirtualService per host, so the other's routes are \
+                     ignored. Merge their http routes into one VirtualService",
+                    others.join(", ")
+                ),
+            });
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The request attributes authorization looks at, taken once per request
+//! from a [`Request`] as borrowed slices and parsed addresses (no allocation).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use crate::request::Request;
+
+pub(crate) struct Attributes<'a> {
+    /// Peer identity without `spiffe://`; absent for plaintext.
+    pub principal: Option<&'a str>,
+    /// From the principal's `/ns/NAME/` part; the request's own
+    /// `source.namespace` only when there is no principal.
+    pub source_namespace: Option<&'a str>,
+    /// From the principal's `/sa/NAME` part.
+    pub source_service_account: Option<&'a str>,
+    pub source_ip: Option<IpAddr>,
+    pub destination_ip: Option<IpAddr>,
+    pub destination_port: Option<u16>,
+    pub method: Option<&'a str>,
+    /// Without the query string and fragment, as Envoy's `url_path`.
+    pub path: Option<&'a str>,
+    /// With the query string (`request.headers[:path]`).
+    pub full_path: Option<&'a str>,
+    pub host: Option<&'a str>,
+    pub headers: &'a BTreeMap<String, String>,
+}
+
+impl<'a> Attributes<'a> {
+    pub fn new(request: &'a Request) -> Attributes<'a> {
+        let principal = request
+            .source
+            .principal
+            .as_deref()
+            .map(|p| p.strip_prefix("spiffe://").unwrap_or(p))
+            .filter(|p| !p.is_empty());
+        let source_namespace = match principal {
+            Some(p) => identity_part(p, "ns"),
+            None => request.source.namespace.as_deref().filter(|n| !n.is_empty()),
+        };
+        let full_path = request.request.path.as_deref();
+        Attributes {
+            principal,
+            source_namespace,
+            source_service_account: principal.and_then(|p| identity_part(p, "sa")),
+            source_ip: parse_ip(request.source.ip.as_deref()),
+            destination_ip: parse_ip(request.destination.ip.as_deref()),
+            destination_port: request.destination.port,
+            method: request.request.method.as_deref(),
+            path: full_path.map(|p| p.split(['?', '#']).next().unwrap_or(p)),
+            full_path,
+            host: request.request.host.as_deref(),
+            headers: &request.request.headers,
+        }
+    }
+
+    /// A request header by (lower-case) name; names are compared
+    /// case-insensitively in case the request was written with capitals.
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        match self.headers.get(name) {
+            Some(v) => Some(v),
+            None => self
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str()),
+        }
+    }
+}
+
+/// `cluster.local/ns/default/sa/frontend` → `default` for `ns`, `frontend` for `sa`.
+fn identity_part<'a>(principal: &'a str, part: &str) -> Option<&'a str> {
+    let mut it = principal.split('/');
+    while let Some(s) = it.next() {
+        if s == part {
+            return it.next().filter(|v| !v.is_empty());
+        }
+    }
+    None
+}
+
+/// Accepts `10.0.0.5`, `10.0.0.5:1234` and `[::1]:1234`.
+fn parse_ip(s: Option<&str>) -> Option<IpAddr> {
+    let s = s?.trim();
+    if let Ok(ip) = s.parse() {
+        return Some(ip);
+    }
+    s.parse::<std::net::SocketAddr>().ok().map(|a| a.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_comes_from_the_principal() {
+        let mut r = Request::default();
+        r.source.principal = Some("spiffe://cluster.local/ns/foo/sa/bar".into());
+        r.source.namespace = Some("other".into());
+        let a = Attributes::new(&r);
+        assert_eq!(a.principal, Some("cluster.local/ns/foo/sa/bar"));
+        assert_eq!(a.source_namespace, Some("foo"));
+        assert_eq!(a.source_service_account, Some("bar"));
+    }
+
+    #[test]
+    fn plaintext_falls_back_to_the_declared_namespace_only() {
+        let mut r = Request::default();
+        r.source.namespace = Some("other".into());
+        r.request.path = Some("/a/b?x=1".into());
+        let a = Attributes::new(&r);
+        assert_eq!(a.principal, None);
+        assert_eq!(a.source_namespace, Some("other"));
+        assert_eq!(a.path, Some("/a/b"));
+        assert_eq!(a.full_path, Some("/a/b?x=1"));
+    }
+}

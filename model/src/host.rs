@@ -1,0 +1,107 @@
+//! Istio host names: short names resolve in a namespace (`reviews` in
+//! `default` is `reviews.default.svc.cluster.local`), `name.namespace` and
+//! `name.namespace.svc` forms complete to the cluster domain, and wildcard
+//! hosts (`*.example.com`, `*`) match by suffix.
+
+/// The cluster DNS suffix Istio assumes.
+pub const CLUSTER_DOMAIN: &str = "svc.cluster.local";
+
+/// Expands `host` as Istio does for a resource in `namespace`.
+///
+/// `is_namespace` tells whether a two-label name's second label is a
+/// namespace (`reviews.prod`) rather than a domain (`example.com`).
+pub fn fqdn(host: &str, namespace: &str, is_namespace: impl Fn(&str) -> bool) -> String {
+    let host = host.trim_end_matches('.');
+    if host.starts_with('*') {
+        return host.to_ascii_lowercase();
+    }
+    let host = host.to_ascii_lowercase();
+    let dots = host.bytes().filter(|b| *b == b'.').count();
+    match dots {
+        0 => format!("{host}.{namespace}.{CLUSTER_DOMAIN}"),
+        1 if host.split('.').nth(1).is_some_and(is_namespace) => {
+            format!("{host}.{CLUSTER_DOMAIN}")
+        }
+        2 if host.ends_with(".svc") => format!("{host}.cluster.local"),
+        _ => host,
+    }
+}
+
+/// Whether the (possibly wildcard) `pattern` matches the concrete `host`.
+/// Both must already be fully qualified and lower-case.
+pub fn matches(pattern: &str, host: &str) -> bool {
+    match pattern.strip_prefix('*') {
+        Some("") => true,
+        Some(suffix) => host.len() > suffix.len() && host.ends_with(suffix),
+        None => pattern == host,
+    }
+}
+
+/// Whether two (possibly wildcard) host patterns can match a common host.
+pub fn overlaps(a: &str, b: &str) -> bool {
+    matches(a, b) || matches(b, a)
+}
+
+/// Splits `host:port` (or `[v6]:port`) into host and port.
+pub fn split_port(authority: &str) -> (&str, Option<u16>) {
+    if let Some(rest) = authority.strip_prefix('[') {
+        if let Some((ip, tail)) = rest.split_once(']') {
+            return (ip, tail.strip_prefix(':').and_then(|p| p.parse().ok()));
+        }
+        return (authority, None);
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => match port.parse() {
+            Ok(port) => (host, Some(port)),
+            Err(_) => (authority, None),
+        },
+        _ => (authority, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_names_expand_in_the_namespace() {
+        let ns = |n: &str| n == "default" || n == "prod";
+        assert_eq!(
+            fqdn("reviews", "default", ns),
+            "reviews.default.svc.cluster.local"
+        );
+        assert_eq!(
+            fqdn("reviews.prod", "default", ns),
+            "reviews.prod.svc.cluster.local"
+        );
+        assert_eq!(
+            fqdn("reviews.prod.svc", "x", ns),
+            "reviews.prod.svc.cluster.local"
+        );
+        assert_eq!(fqdn("example.com", "default", ns), "example.com");
+        assert_eq!(
+            fqdn("Reviews", "default", ns),
+            "reviews.default.svc.cluster.local"
+        );
+        assert_eq!(fqdn("*.example.com", "default", ns), "*.example.com");
+        assert_eq!(fqdn("*", "default", ns), "*");
+    }
+
+    #[test]
+    fn wildcards_match_by_suffix() {
+        assert!(matches("*.example.com", "a.example.com"));
+        assert!(matches("*.example.com", "a.b.example.com"));
+        assert!(!matches("*.example.com", "example.com"));
+        assert!(matches("*", "anything"));
+        assert!(!matches("a.example.com", "b.example.com"));
+        assert!(overlaps("*.example.com", "*.a.example.com"));
+    }
+
+    #[test]
+    fn ports_split_off() {
+        assert_eq!(split_port("reviews:9080"), ("reviews", Some(9080)));
+        assert_eq!(split_port("reviews"), ("reviews", None));
+        assert_eq!(split_port("[::1]:80"), ("::1", Some(80)));
+        assert_eq!(split_port("::1"), ("::1", None));
+    }
+}

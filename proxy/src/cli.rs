@@ -1,0 +1,140 @@
+//! The command line (every flag also from a `LOUPE_PROXY_*` variable).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use clap::Parser;
+
+/// The Loupe sidecar proxy (or, with `--gateway`, an ingress gateway).
+#[derive(Parser, Debug, Clone)]
+#[command(name = "loupe-proxy", version, about)]
+pub struct Args {
+    /// The workload this proxy runs beside (`reviews-v1`).
+    #[arg(long, env = "LOUPE_PROXY_WORKLOAD")]
+    pub workload: String,
+    #[arg(long, env = "LOUPE_PROXY_NAMESPACE", default_value = "default")]
+    pub namespace: String,
+    #[arg(long, env = "LOUPE_PROXY_SERVICE_ACCOUNT", default_value = "default")]
+    pub service_account: String,
+    /// A workload label, `KEY=VALUE`; repeat for more.
+    #[arg(long = "label", env = "LOUPE_PROXY_LABELS", value_delimiter = ',', value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+    /// A service (short name) this workload is an endpoint of; repeat for
+    /// more. Default: the `app` label.
+    #[arg(long = "service", env = "LOUPE_PROXY_SERVICES", value_delimiter = ',')]
+    pub services: Vec<String>,
+    /// Where other proxies reach this workload (the inbound listener).
+    #[arg(long, env = "LOUPE_PROXY_INBOUND")]
+    pub inbound: Option<SocketAddr>,
+    /// The local app the inbound listener forwards to (`127.0.0.1:9080`).
+    #[arg(long, env = "LOUPE_PROXY_APP")]
+    pub app: Option<String>,
+    /// Where the local app sends its outgoing requests.
+    #[arg(long, env = "LOUPE_PROXY_OUTBOUND")]
+    pub outbound: Option<SocketAddr>,
+    /// The admin listener: /stats/prometheus, /ready, /config_dump.
+    #[arg(long, env = "LOUPE_PROXY_ADMIN")]
+    pub admin: SocketAddr,
+    /// The control plane (`http://127.0.0.1:15010`).
+    #[arg(long, env = "LOUPE_PROXY_CONTROL")]
+    pub control: String,
+    /// The OTLP/gRPC collector for spans (`http://127.0.0.1:4317`); no spans without it.
+    #[arg(long, env = "LOUPE_PROXY_OTLP")]
+    pub otlp: Option<String>,
+    /// Run as an ingress gateway: route with the Gateways selecting this
+    /// proxy's labels, on `--listen`.
+    #[arg(long, env = "LOUPE_PROXY_GATEWAY")]
+    pub gateway: bool,
+    /// The gateway's listener.
+    #[arg(long, env = "LOUPE_PROXY_LISTEN")]
+    pub listen: Option<SocketAddr>,
+}
+
+impl Args {
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        self.labels.iter().cloned().collect()
+    }
+
+    /// `--service`, else the app label.
+    pub fn services(&self) -> Vec<String> {
+        if !self.services.is_empty() {
+            return self.services.clone();
+        }
+        self.labels
+            .iter()
+            .find(|(k, _)| k == "app")
+            .map(|(_, v)| vec![v.clone()])
+            .unwrap_or_default()
+    }
+
+    /// Which listeners the flags ask for, or what is missing.
+    pub fn check(&self) -> Result<(), String> {
+        if self.gateway {
+            if self.listen.is_none() {
+                return Err("--gateway needs --listen ADDR".into());
+            }
+        } else if self.inbound.is_some() != self.app.is_some() {
+            return Err("--inbound and --app go together (inbound forwards to the app)".into());
+        } else if self.inbound.is_none() && self.outbound.is_none() {
+            return Err("a sidecar needs --inbound/--app, --outbound, or both".into());
+        }
+        Ok(())
+    }
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("label {s:?} is not KEY=VALUE")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_demo_command_line() {
+        let args = Args::try_parse_from([
+            "loupe-proxy",
+            "--workload",
+            "reviews-v1",
+            "--namespace",
+            "default",
+            "--service-account",
+            "bookinfo-reviews",
+            "--label",
+            "app=reviews",
+            "--label",
+            "version=v1",
+            "--inbound",
+            "127.0.0.1:15006",
+            "--app",
+            "127.0.0.1:9080",
+            "--outbound",
+            "127.0.0.1:15001",
+            "--admin",
+            "127.0.0.1:15090",
+            "--control",
+            "http://127.0.0.1:15010",
+        ])
+        .expect("parses");
+        assert_eq!(args.services(), vec!["reviews".to_string()]);
+        assert_eq!(args.labels().get("version").map(String::as_str), Some("v1"));
+        assert!(args.check().is_ok());
+        assert!(
+            Args::try_parse_from([
+                "loupe-proxy",
+                "--workload",
+                "x",
+                "--label",
+                "novalue",
+                "--admin",
+                "127.0.0.1:1",
+                "--control",
+                "http://x"
+            ])
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,398 @@
+//! Snapshot → [`MeshConfig`], once per snapshot: resources parsed with
+//! `loupe-model` and compiled into its `Router`; DestinationRule subsets
+//! resolved to endpoint sets; a metrics edge built per endpoint. Any
+//! resource that does not parse refuses the whole snapshot (NACK), so the
+//! proxy never runs half a config.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use loupe_model::authz::Authorizer;
+use loupe_model::route::Router;
+use loupe_push::Snapshot;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{Backend, Endpoint, MeshConfig, ServiceEntry};
+use crate::identity::{TRUST_DOMAIN, Workload, service_fqdn};
+use crate::telemetry::metrics::{EdgeSpec, Metrics, Reporter};
+
+/// Istio's root namespace: its AuthorizationPolicies apply mesh-wide.
+const ROOT_NAMESPACE: &str = "istio-system";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error("resource {resource}: not a Kubernetes JSON object: {source}")]
+    Json {
+        resource: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("resource {resource}: {message} (at {path})")]
+    Invalid {
+        resource: String,
+        path: String,
+        message: String,
+    },
+    #[error(
+        "service {host}: endpoint {workload} has address {address:?}, expected host:port of its inbound listener"
+    )]
+    EndpointAddress {
+        host: String,
+        workload: String,
+        address: String,
+    },
+}
+
+/// The few fields the proxy reads straight from the Kubernetes object; the
+/// meaning of everything else (routes, matches) is `loupe-model`'s.
+#[derive(Deserialize)]
+struct Object {
+    kind: String,
+    metadata: Metadata,
+    #[serde(default)]
+    spec: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    name: String,
+    namespace: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct DestinationRuleSpec {
+    host: String,
+    subsets: Vec<SubsetSpec>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SubsetSpec {
+    name: String,
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct VirtualServiceSpec {
+    hosts: Vec<String>,
+    gateways: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct GatewaySpec {
+    selector: BTreeMap<String, String>,
+}
+
+pub fn compile(
+    snapshot: &Snapshot,
+    this: &Workload,
+    metrics: &Metrics,
+) -> Result<MeshConfig, CompileError> {
+    let mut resources = Vec::with_capacity(snapshot.resources.len());
+    let mut objects = Vec::with_capacity(snapshot.resources.len());
+    let mut subsets: HashMap<String, Vec<SubsetSpec>> = HashMap::new();
+    let mut virtual_hosts = HashSet::new();
+    let mut gateways = Vec::new();
+
+    for r in &snapshot.resources {
+        let name = format!("{}/{}/{}", r.kind, r.namespace, r.name);
+        let value: serde_json::Value =
+            serde_json::from_str(&r.json).map_err(|source| CompileError::Json {
+                resource: name.clone(),
+                source,
+            })?;
+        let object = Object::deserialize(&value).map_err(|source| CompileError::Json {
+            resource: name.clone(),
+            source,
+        })?;
+        let parsed = loupe_model::parse_documents(&name, &r.json);
+        if let Some(d) = parsed
+            .diagnostics
+            .iter()
+            .find(|d| d.severity == loupe_model::Severity::Error)
+        {
+            return Err(CompileError::Invalid {
+                resource: d.resource.clone(),
+                path: d.path.clone(),
+                message: d.message.clone(),
+            });
+        }
+        resources.extend(parsed.resources);
+
+        let namespace = object.metadata.namespace.as_deref().unwrap_or("default");
+        let spec_error = |source| CompileError::Json {
+            resource: name.clone(),
+            source,
+        };
+        match object.kind.as_str() {
+            "DestinationRule" => {
+                let spec = DestinationRuleSpec::deserialize(&object.spec).map_err(spec_error)?;
+                let host = service_fqdn(&spec.host, namespace);
+                let list = subsets.entry(host).or_default();
+                // The first definition of a subset wins, as when Istio
+                // merges DestinationRules for one host.
+                for s in spec.subsets {
+                    if !list.iter().any(|have| have.name == s.name) {
+                        list.push(s);
+                    }
+                }
+            }
+            "VirtualService" => {
+                let spec = VirtualServiceSpec::deserialize(&object.spec).map_err(spec_error)?;
+                if spec.gateways.is_empty() || spec.gateways.iter().any(|g| g == "mesh") {
+                    for h in &spec.hosts {
+                        virtual_hosts.insert(service_fqdn(h, namespace).into_boxed_str());
+                    }
+                }
+            }
+            "Gateway" => {
+                let spec = GatewaySpec::deserialize(&object.spec).map_err(spec_error)?;
+                let matches = spec
+                    .selector
+                    .iter()
+                    .all(|(k, v)| this.labels.get(k) == Some(v));
+                if matches {
+                    gateways.push(format!("{namespace}/{}", object.metadata.name));
+                }
+            }
+            _ => {}
+        }
+        objects.push(value);
+    }
+
+    let mut services = HashMap::new();
+    let mut dump_endpoints = serde_json::Map::new();
+    for svc in &snapshot.services {
+        let host: Arc<str> = svc.host.as_str().into();
+        let mut endpoints = Vec::with_capacity(svc.endpoints.len());
+        for ep in &svc.endpoints {
+            let authority = http::uri::Authority::try_from(ep.address.as_str()).map_err(|_| {
+                CompileError::EndpointAddress {
+                    host: svc.host.clone(),
+                    workload: ep.workload.clone(),
+                    address: ep.address.clone(),
+                }
+            })?;
+            if authority.port_u16().is_none() {
+                return Err(CompileError::EndpointAddress {
+                    host: svc.host.clone(),
+                    workload: ep.workload.clone(),
+                    address: ep.address.clone(),
+                });
+            }
+            let workload = Workload::new(
+                &ep.workload,
+                &ep.namespace,
+                &ep.service_account,
+                ep.labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            );
+            let edge = metrics.edge(&EdgeSpec {
+                reporter: Reporter::Source,
+                source: this,
+                destination: &workload,
+                destination_service: &host,
+                security_policy: "unknown",
+            });
+            endpoints.push(Arc::new(Endpoint {
+                socket: ep.address.parse::<SocketAddr>().ok(),
+                authority,
+                workload,
+                edge,
+            }));
+        }
+        let mut by_subset = HashMap::new();
+        let mut dump_subsets = serde_json::Map::new();
+        for s in subsets.get(&svc.host).into_iter().flatten() {
+            let members: Vec<Arc<Endpoint>> = endpoints
+                .iter()
+                .filter(|e| {
+                    s.labels
+                        .iter()
+                        .all(|(k, v)| e.workload.labels.get(k) == Some(v))
+                })
+                .cloned()
+                .collect();
+            dump_subsets.insert(
+                s.name.clone(),
+                json!({
+                    "labels": s.labels,
+                    "endpoints": members.iter().map(|e| e.authority.as_str()).collect::<Vec<_>>(),
+                }),
+            );
+            by_subset.insert(
+                s.name.clone().into_boxed_str(),
+                Arc::new(Backend::new(
+                    host.clone(),
+                    Some(s.name.as_str().into()),
+                    members,
+                )),
+            );
+        }
+        dump_endpoints.insert(
+            svc.host.clone(),
+            json!({
+                "endpoints": svc.endpoints.iter().map(|e| json!({
+                    "address": e.address,
+                    "workload": e.workload,
+                    "namespace": e.namespace,
+                    "serviceAccount": e.service_account,
+                    "labels": e.labels,
+                })).collect::<Vec<_>>(),
+                "subsets": dump_subsets,
+            }),
+        );
+        let unreached = metrics.edge(&EdgeSpec {
+            reporter: Reporter::Source,
+            source: this,
+            destination: &Workload::unknown(),
+            destination_service: &host,
+            security_policy: "unknown",
+        });
+        let entry = Arc::new(ServiceEntry {
+            host: host.clone(),
+            all: Arc::new(Backend::new(host.clone(), None, endpoints)),
+            subsets: by_subset,
+            unreached,
+            peer_header: crate::peer::encode(this, &host),
+        });
+        for alias in aliases(&svc.host, &this.namespace) {
+            services.entry(alias).or_insert_with(|| entry.clone());
+        }
+    }
+
+    Ok(MeshConfig {
+        version: snapshot.version,
+        router: Router::new(&resources),
+        authorizer: resources
+            .iter()
+            .any(|r| r.kind() == loupe_model::Kind::AuthorizationPolicy)
+            .then(|| Arc::new(Authorizer::new(&resources, ROOT_NAMESPACE))),
+        services,
+        virtual_hosts,
+        gateways: gateways.clone(),
+        dump: json!({
+            "version": snapshot.version,
+            "resources": objects,
+            "services": dump_endpoints,
+            "gateways": gateways,
+        }),
+    })
+}
+
+/// The names an app in `namespace` may use for `fqdn`.
+fn aliases(fqdn: &str, namespace: &str) -> Vec<Box<str>> {
+    let mut out = vec![fqdn.into()];
+    let suffix = format!(".svc.{TRUST_DOMAIN}");
+    if let Some(name_ns) = fqdn.strip_suffix(&suffix) {
+        out.push(name_ns.into());
+        out.push(format!("{name_ns}.svc").into_boxed_str());
+        if let Some((name, ns)) = name_ns.split_once('.')
+            && ns == namespace
+        {
+            out.push(name.into());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loupe_push::{Endpoint as PushEndpoint, Resource, Service};
+
+    fn endpoint(addr: &str, workload: &str, version: &str) -> PushEndpoint {
+        PushEndpoint {
+            address: addr.to_string(),
+            labels: [("app", "reviews"), ("version", version)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            workload: workload.to_string(),
+            namespace: "default".to_string(),
+            service_account: "bookinfo-reviews".to_string(),
+        }
+    }
+
+    fn snapshot(dr_json: &str) -> Snapshot {
+        Snapshot {
+            version: 7,
+            resources: vec![Resource {
+                kind: "DestinationRule".to_string(),
+                namespace: "default".to_string(),
+                name: "reviews".to_string(),
+                json: dr_json.to_string(),
+            }],
+            services: vec![Service {
+                host: "reviews.default.svc.cluster.local".to_string(),
+                endpoints: vec![
+                    endpoint("127.0.0.1:1001", "reviews-v1", "v1"),
+                    endpoint("127.0.0.1:1002", "reviews-v2", "v2"),
+                    endpoint("127.0.0.1:1003", "reviews-v2b", "v2"),
+                ],
+            }],
+        }
+    }
+
+    const DR: &str = r#"{"apiVersion":"networking.istio.io/v1","kind":"DestinationRule",
+        "metadata":{"name":"reviews","namespace":"default"},
+        "spec":{"host":"reviews","subsets":[{"name":"v1","labels":{"version":"v1"}},
+                                             {"name":"v2","labels":{"version":"v2"}}]}}"#;
+
+    #[test]
+    fn subsets_select_endpoints_by_labels_and_short_names_resolve() {
+        let metrics = Metrics::default();
+        let this = Workload::new(
+            "productpage-v1",
+            "default",
+            "bookinfo-productpage",
+            BTreeMap::new(),
+        );
+        let config = compile(&snapshot(DR), &this, &metrics).expect("compiles");
+        assert_eq!(config.version, 7);
+        let svc = config.service("reviews").expect("short name resolves");
+        assert!(Arc::ptr_eq(
+            svc,
+            config
+                .service("reviews.default.svc.cluster.local")
+                .expect("fqdn")
+        ));
+        assert!(config.service("reviews.default").is_some());
+        let v2 = svc.backend(Some("v2")).expect("subset v2");
+        let addrs: Vec<&str> = v2.endpoints.iter().map(|e| e.authority.as_str()).collect();
+        assert_eq!(addrs, vec!["127.0.0.1:1002", "127.0.0.1:1003"]);
+        assert_eq!(svc.backend(None).map(|b| b.endpoints.len()), Some(3));
+        assert!(svc.backend(Some("v9")).is_none());
+    }
+
+    #[test]
+    fn a_resource_that_is_not_json_refuses_the_snapshot() {
+        let metrics = Metrics::default();
+        let this = Workload::unknown();
+        let err = compile(&snapshot("{not json"), &this, &metrics)
+            .err()
+            .expect("refused");
+        assert!(
+            err.to_string().contains("DestinationRule/default/reviews"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_endpoint_without_a_port_refuses_the_snapshot() {
+        let metrics = Metrics::default();
+        let mut s = snapshot(DR);
+        s.services[0].endpoints[0].address = "reviews-v1".to_string();
+        let err = compile(&s, &Workload::unknown(), &metrics)
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("reviews-v1"), "{err}");
+    }
+}

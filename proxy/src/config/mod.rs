@@ -1,0 +1,91 @@
+//! The proxy's configuration: each control-plane snapshot compiled once
+//! into a [`MeshConfig`] (route table, subsets, endpoint sets, metric edges)
+//! and published through a [`ConfigStore`]. Requests load the current
+//! config once when they start and keep that `Arc` to the end, so a swap
+//! never changes a request mid-flight.
+
+pub mod backend;
+pub mod compile;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use loupe_model::route::Router;
+
+pub use backend::{Backend, Endpoint};
+pub use compile::{CompileError, compile};
+
+use crate::telemetry::metrics::Edge;
+
+/// One service of the mesh with its endpoints, whole and per subset.
+pub struct ServiceEntry {
+    /// FQDN: `reviews.default.svc.cluster.local`.
+    pub host: Arc<str>,
+    /// Every endpoint of the service (a route without a subset).
+    pub all: Arc<Backend>,
+    /// Subsets defined by DestinationRules for this host, by name.
+    pub subsets: HashMap<Box<str>, Arc<Backend>>,
+    /// The metrics edge for requests that reach no endpoint of this service.
+    pub unreached: Arc<Edge>,
+    /// This proxy's peer-metadata header for calls to this service.
+    pub peer_header: http::HeaderValue,
+}
+
+impl ServiceEntry {
+    /// The backend for `subset`, `None` when no DestinationRule defines it.
+    pub fn backend(&self, subset: Option<&str>) -> Option<&Arc<Backend>> {
+        match subset {
+            None => Some(&self.all),
+            Some(name) => self.subsets.get(name),
+        }
+    }
+}
+
+/// A compiled snapshot.
+pub struct MeshConfig {
+    pub version: u64,
+    pub router: Router,
+    /// By FQDN and by every name an app in this proxy's namespace may use
+    /// for it (`reviews`, `reviews.default`, `reviews.default.svc`).
+    services: HashMap<Box<str>, Arc<ServiceEntry>>,
+    /// FQDNs that a mesh VirtualService (no `gateways`, or `mesh`) names:
+    /// for those, a request no route matches is a 404 (NR), as in Istio;
+    /// for other known services traffic goes straight to the service.
+    pub virtual_hosts: HashSet<Box<str>>,
+    /// `namespace/name` of the Gateways whose selector matches this proxy,
+    /// in snapshot order (gateway mode routes through them).
+    pub gateways: Vec<String>,
+    /// AuthorizationPolicies compiled; `None` when the config has none, so
+    /// the inbound path skips authorization entirely.
+    pub authorizer: Option<Arc<loupe_model::authz::Authorizer>>,
+    /// What `/config_dump` shows.
+    pub dump: serde_json::Value,
+}
+
+impl MeshConfig {
+    /// The service an app means by `host` (no port), if the mesh knows it.
+    pub fn service(&self, host: &str) -> Option<&Arc<ServiceEntry>> {
+        self.services.get(host)
+    }
+}
+
+/// Where the current config lives; `None` until the first snapshot.
+#[derive(Default)]
+pub struct ConfigStore {
+    current: ArcSwapOption<MeshConfig>,
+}
+
+impl ConfigStore {
+    pub fn load(&self) -> Option<Arc<MeshConfig>> {
+        self.current.load_full()
+    }
+
+    pub fn store(&self, config: MeshConfig) {
+        self.current.store(Some(Arc::new(config)));
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.current.load().is_some()
+    }
+}

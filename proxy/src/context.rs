@@ -1,0 +1,61 @@
+//! What every listener of one proxy shares: who the proxy is, the current
+//! config, the telemetry sinks and the upstream client.
+
+use std::sync::Arc;
+
+use loupe_model::request::Source;
+
+use crate::config::ConfigStore;
+use crate::identity::Workload;
+use crate::telemetry::export::SpanSink;
+use crate::telemetry::metrics::{EdgeSpec, Metrics, Reporter};
+use crate::transport::{self, UpstreamClient};
+
+pub struct ProxyContext {
+    pub this: Workload,
+    pub gateway: bool,
+    pub store: Arc<ConfigStore>,
+    pub metrics: Arc<Metrics>,
+    pub spans: SpanSink,
+    pub client: UpstreamClient,
+    /// The `source` of every request this proxy routes, built once.
+    pub source: Source,
+}
+
+impl ProxyContext {
+    pub fn new(
+        this: Workload,
+        gateway: bool,
+        store: Arc<ConfigStore>,
+        metrics: Arc<Metrics>,
+        spans: SpanSink,
+    ) -> ProxyContext {
+        let source = Source {
+            principal: Some(this.principal()),
+            namespace: Some(this.namespace.to_string()),
+            ip: None,
+            labels: this.labels.clone(),
+        };
+        ProxyContext {
+            this,
+            gateway,
+            store,
+            metrics,
+            spans,
+            client: transport::client(),
+            source,
+        }
+    }
+
+    /// The outbound edge to a service the mesh does not know (or before any
+    /// config): interned, so only the first call renders labels.
+    pub fn unknown_service_edge(&self, service: &str) -> Arc<crate::telemetry::metrics::Edge> {
+        self.metrics.edge(&EdgeSpec {
+            reporter: Reporter::Source,
+            source: &self.this,
+            destination: &Workload::unknown(),
+            destination_service: service,
+            security_policy: "unknown",
+        })
+    }
+}

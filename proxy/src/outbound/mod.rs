@@ -1,0 +1,296 @@
+//! The outbound path (sidecar `--outbound` and the ingress gateway): the app
+//! (or an external client) sends plain HTTP/1.1 naming the service in the
+//! `Host` header; the proxy routes it with the VirtualServices of the
+//! current config (`loupe_model::route::Router`), picks a weighted
+//! destination, its DestinationRule subset and an endpoint, applies the
+//! route's fault, timeout and retries, and streams the response back.
+//! Reporter is `source`; the span is a CLIENT span.
+
+pub mod forward;
+pub mod policy;
+pub mod route;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::{Body as _, Incoming};
+
+use self::forward::{Outgoing, Replay};
+use self::policy::{Fault, RetryPolicy, roll};
+use self::route::{Routed, route};
+use crate::context::ProxyContext;
+use crate::http::{self as body, strip_hop_by_hop, text};
+use crate::observe::{Completion, ObservedBody};
+use crate::peer;
+use crate::telemetry::metrics::{Edge, ResponseFlags};
+use crate::telemetry::propagation::SpanContext;
+use crate::telemetry::span::{FinishedSpan, SpanKind};
+
+/// Bodies up to this size are buffered so that retries can resend them.
+const MAX_REPLAY_BYTES: u64 = 64 * 1024;
+
+pub async fn handle(
+    ctx: Arc<ProxyContext>,
+    req: Request<Incoming>,
+    _downstream: SocketAddr,
+) -> Response<ObservedBody> {
+    let started = Instant::now();
+    let wall = SystemTime::now();
+    let (mut parts, incoming) = req.into_parts();
+    let span_ctx = SpanContext::child_of(&parts.headers);
+    let span = ctx.spans.enabled() && span_ctx.sampled;
+    let request_bytes = incoming.size_hint().exact().unwrap_or(0);
+
+    let routed = route(&ctx, &parts);
+    let (target, mut done) = match routed {
+        Routed::Respond {
+            response,
+            flags,
+            edge,
+            name,
+        } => {
+            let code = response.status().as_u16();
+            let completion = completion(edge, started, code, flags, request_bytes);
+            let completion = with_span(
+                completion,
+                span,
+                || FinishedSpan {
+                    context: span_ctx,
+                    kind: SpanKind::Client,
+                    name,
+                    start: wall,
+                    end: wall,
+                    method: parts.method.clone(),
+                    url: url(&parts),
+                    status_code: code,
+                    flags,
+                    upstream_cluster: "-".to_string(),
+                    peer_address: None,
+                    user_agent: header_string(&parts.headers, header::USER_AGENT),
+                    request_id: header_string(&parts.headers, "x-request-id"),
+                    request_size: 0,
+                    response_size: 0,
+                },
+                &ctx,
+            );
+            return response.map(|b| ObservedBody::new(b, completion));
+        }
+        Routed::Forward(target) => {
+            let (edge, upstream_cluster) = (
+                target.service.unreached.clone(),
+                target.backend.cluster_name(target.port),
+            );
+            let name = format!("{}:{}/*", target.service.host, target.port);
+            let completion = completion(edge, started, 0, ResponseFlags::None, request_bytes);
+            let completion = with_span(
+                completion,
+                span,
+                || FinishedSpan {
+                    context: span_ctx,
+                    kind: SpanKind::Client,
+                    name,
+                    start: wall,
+                    end: wall,
+                    method: parts.method.clone(),
+                    url: url(&parts),
+                    status_code: 0,
+                    flags: ResponseFlags::None,
+                    upstream_cluster,
+                    peer_address: None,
+                    user_agent: header_string(&parts.headers, header::USER_AGENT),
+                    request_id: header_string(&parts.headers, "x-request-id"),
+                    request_size: 0,
+                    response_size: 0,
+                },
+                &ctx,
+            );
+            (target, completion)
+        }
+    };
+
+    // Fault injection happens before any upstream is contacted, as Envoy's
+    // fault filter does.
+    if let Some(fault) = target.fault.as_ref() {
+        if let Some((delay, pct)) = fault.delay
+            && roll(pct)
+        {
+            tokio::time::sleep(delay).await;
+            done.flags = ResponseFlags::DelayInjected;
+        }
+        if let Some((status, pct)) = fault.abort
+            && roll(pct)
+        {
+            let response = text(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+                "fault filter abort",
+            );
+            done.code = status;
+            done.flags = ResponseFlags::FaultInjected;
+            return response.map(|b| ObservedBody::new(b, done));
+        }
+    }
+
+    // The request as the next hop sees it.
+    let headers = &mut parts.headers;
+    strip_hop_by_hop(headers);
+    headers.insert(peer::HEADER, target.service.peer_header.clone());
+    span_ctx.inject(headers);
+    if let Some(authority) = &target.authority_rewrite
+        && let Ok(v) = HeaderValue::from_str(authority)
+    {
+        headers.insert(header::HOST, v);
+    }
+    let path_and_query = target.path_and_query(&parts.uri);
+
+    let retry = RetryPolicy::from_route(target.retries.as_ref());
+    let replay = match replayable(incoming, retry.attempts).await {
+        Ok(r) => r,
+        Err(e) => {
+            done.code = 400;
+            done.flags = ResponseFlags::DownstreamConnectionTermination;
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("reading the request body failed: {e}"),
+            )
+            .map(|b| ObservedBody::new(b, done));
+        }
+    };
+    let outgoing = Outgoing {
+        method: &parts.method,
+        path_and_query: &path_and_query,
+        headers: &parts.headers,
+    };
+    let call = forward::forward(&ctx.client, &target.backend, &outgoing, replay, &retry);
+    let forwarded = match target.timeout {
+        Some(t) => match tokio::time::timeout(t, call).await {
+            Ok(f) => f,
+            Err(_) => {
+                done.code = 504;
+                done.flags = ResponseFlags::UpstreamRequestTimeout;
+                return text(StatusCode::GATEWAY_TIMEOUT, "upstream request timeout")
+                    .map(|b| ObservedBody::new(b, done));
+            }
+        },
+        None => call.await,
+    };
+    let Some(forwarded) = forwarded else {
+        done.code = 503;
+        done.flags = ResponseFlags::NoHealthyUpstream;
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            target.no_endpoint_message(),
+        )
+        .map(|b| ObservedBody::new(b, done));
+    };
+    done.edge = forwarded.endpoint.edge.clone();
+    if let Some((span, _)) = done.span.as_mut() {
+        span.peer_address = forwarded.endpoint.socket;
+    }
+    match forwarded.result {
+        Ok(resp) => {
+            done.code = resp.status().as_u16();
+            if forwarded.retries_exhausted && done.flags == ResponseFlags::None {
+                done.flags = ResponseFlags::UpstreamRetryLimitExceeded;
+            }
+            let (mut rparts, rbody) = resp.into_parts();
+            strip_hop_by_hop(&mut rparts.headers);
+            Response::from_parts(rparts, ObservedBody::new(body::stream(rbody), done))
+        }
+        Err(failure) => {
+            let (status, flags) = failure.status_and_flags();
+            tracing::debug!(endpoint = %forwarded.endpoint.authority, error = %failure.message(), "upstream request failed");
+            done.code = status.as_u16();
+            done.flags = if forwarded.retries_exhausted {
+                ResponseFlags::UpstreamRetryLimitExceeded
+            } else {
+                flags
+            };
+            text(status, failure.message()).map(|b| ObservedBody::new(b, done))
+        }
+    }
+}
+
+fn completion(
+    edge: Arc<Edge>,
+    started: Instant,
+    code: u16,
+    flags: ResponseFlags,
+    request_bytes: u64,
+) -> Completion {
+    Completion {
+        edge,
+        started,
+        code,
+        flags,
+        request_bytes,
+        span: None,
+    }
+}
+
+/// Attaches a span to `c` when tracing wants one; `make` runs only then.
+pub fn with_span(
+    mut c: Completion,
+    wanted: bool,
+    make: impl FnOnce() -> FinishedSpan,
+    ctx: &ProxyContext,
+) -> Completion {
+    if wanted {
+        c.span = Some((make(), ctx.spans.clone()));
+    }
+    c
+}
+
+/// Buffers small bodies (so retries can resend them); streams large ones.
+async fn replayable(incoming: Incoming, retries: u32) -> Result<Replay, hyper::Error> {
+    if incoming.is_end_stream() {
+        return Ok(Replay::Buffered(bytes::Bytes::new()));
+    }
+    let small = incoming
+        .size_hint()
+        .upper()
+        .is_some_and(|n| n <= MAX_REPLAY_BYTES);
+    if retries > 0 && small {
+        return Ok(Replay::Buffered(incoming.collect().await?.to_bytes()));
+    }
+    Ok(Replay::Streaming(Some(incoming)))
+}
+
+pub fn url(parts: &http::request::Parts) -> String {
+    let host = parts
+        .uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| {
+            parts
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+        })
+        .unwrap_or("");
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    format!("http://{host}{path}")
+}
+
+pub fn header_string(headers: &http::HeaderMap, name: impl header::AsHeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// How long to wait for the whole request, from the route.
+pub fn route_timeout(ms: Option<u64>) -> Option<Duration> {
+    ms.filter(|ms| *ms > 0).map(Duration::from_millis)
+}
+
+pub(crate) fn fault_of(decision: &loupe_model::route::RouteDecision) -> Option<Fault> {
+    decision.fault.as_ref().and_then(Fault::parse)
+}

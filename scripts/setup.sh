@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what Loupe needs on a fresh Debian 12 machine (root or sudo).
+# Idempotent: anything already present is left as it is.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_pkgs=()
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || apt_pkgs+=(postgresql)
+[ -x /usr/bin/chromium ] || apt_pkgs+=(chromium)
+command -v curl >/dev/null || apt_pkgs+=(curl)
+if [ ${#apt_pkgs[@]} -gt 0 ]; then
+  echo "==> apt-get install ${apt_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  sudo_ apt-get install -y -q "${apt_pkgs[@]}" >/dev/null \
+    || { sudo_ apt-get update -q >/dev/null && sudo_ apt-get install -y -q "${apt_pkgs[@]}" >/dev/null; }
+fi
+
+if ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
+  echo "==> rustup target add wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+# wasm-bindgen-cli must match Cargo.lock's wasm-bindgen exactly.
+want=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$have" != "$want" ]; then
+  echo "==> cargo install wasm-bindgen-cli $want (found: ${have:-none})"
+  cargo install -q wasm-bindgen-cli --version "$want" --force
+fi
+
+if [ -f playwright/package-lock.json ] && [ ! -d playwright/node_modules ]; then
+  echo "==> npm ci (playwright)"
+  (cd playwright && npm ci --no-audit --no-fund --loglevel=error)
+fi
+echo "==> prerequisites ready"

@@ -1,0 +1,258 @@
+//! Trace search and trace view, Jaeger-style:
+//! `GET /api/traces?service=&operation=&tags=k:v&min_duration_ms=&max_duration_ms=&start=&end=&limit=`
+//! reads `trace_summaries` (one row per trace, newest first; the GIN index
+//! on `services` serves the service filter), touching `spans` only by trace
+//! id for the operation and tag filters. `GET /api/traces/{trace_id}` returns
+//! the trace's spans in start order.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::params;
+
+const DEFAULT_LIMIT: u64 = 20;
+const MAX_LIMIT: u64 = 1000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/traces", get(search))
+        .route("/traces/{trace_id}", get(trace))
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    service: Option<String>,
+    operation: Option<String>,
+    tags: Option<String>,
+    limit: Option<String>,
+    min_duration_ms: Option<String>,
+    max_duration_ms: Option<String>,
+    start: Option<String>,
+    end: Option<String>,
+}
+
+/// The search, parsed and checked.
+#[derive(Debug, Default, PartialEq)]
+struct Search {
+    service: Option<String>,
+    operation: Option<String>,
+    tags: serde_json::Map<String, serde_json::Value>,
+    limit: u64,
+    min_duration_ms: Option<f64>,
+    max_duration_ms: Option<f64>,
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+}
+
+fn non_empty(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+impl Search {
+    fn parse(q: SearchQuery) -> Result<Search, ApiError> {
+        let limit = match non_empty(q.limit) {
+            Some(l) => params::bounded("limit", &l, 1, MAX_LIMIT)?,
+            None => DEFAULT_LIMIT,
+        };
+        let millis =
+            |name, v: Option<String>| non_empty(v).map(|v| params::millis(name, &v)).transpose();
+        let time = |name, v: Option<String>| {
+            non_empty(v)
+                .map(|v| params::timestamp(name, &v))
+                .transpose()
+        };
+        let s = Search {
+            service: non_empty(q.service),
+            operation: non_empty(q.operation),
+            tags: parse_tags(q.tags.as_deref().unwrap_or(""))?,
+            limit,
+            min_duration_ms: millis("min_duration_ms", q.min_duration_ms)?,
+            max_duration_ms: millis("max_duration_ms", q.max_duration_ms)?,
+            start: time("start", q.start)?,
+            end: time("end", q.end)?,
+        };
+        if let (Some(min), Some(max)) = (s.min_duration_ms, s.max_duration_ms)
+            && min > max
+        {
+            return Err(ApiError::bad_request(format!(
+                "min_duration_ms={min} is above max_duration_ms={max}"
+            )));
+        }
+        if let (Some(start), Some(end)) = (s.start, s.end)
+            && start > end
+        {
+            return Err(ApiError::bad_request(format!(
+                "start={start} is after end={end}"
+            )));
+        }
+        Ok(s)
+    }
+}
+
+/// `k:v` pairs separated by commas or spaces (`http.status_code:500,error:true`),
+/// all matched on one span of the trace, values compared as text.
+fn parse_tags(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    let mut tags = serde_json::Map::new();
+    for pair in text
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        match pair.split_once(':').or_else(|| pair.split_once('=')) {
+            Some((k, v)) if !k.trim().is_empty() => {
+                tags.insert(
+                    k.trim().to_string(),
+                    serde_json::Value::String(v.trim().to_string()),
+                );
+            }
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "tags: {pair:?} is not key:value (e.g. tags=http.status_code:500)"
+                )));
+            }
+        }
+    }
+    Ok(tags)
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct TraceSummary {
+    pub trace_id: String,
+    pub root_service: Option<String>,
+    pub root_operation: Option<String>,
+    pub start: DateTime<Utc>,
+    pub duration_ms: f64,
+    pub span_count: i32,
+    pub error_count: i32,
+    pub services: Vec<String>,
+}
+
+async fn search(
+    State(state): State<AppState>,
+    query: Result<Query<SearchQuery>, QueryRejection>,
+) -> Result<Json<Vec<TraceSummary>>, ApiError> {
+    let Query(q) = query?;
+    let s = Search::parse(q)?;
+    let rows = sqlx::query_as::<_, TraceSummary>(
+        "SELECT t.trace_id, t.root_service, t.root_operation, t.start_time AS start,
+                EXTRACT(EPOCH FROM (t.end_time - t.start_time))::float8 * 1000.0 AS duration_ms,
+                t.span_count, t.error_count, t.services
+           FROM trace_summaries t
+          WHERE ($1::text IS NULL OR t.services @> ARRAY[$1::text])
+            AND ($2::timestamptz IS NULL OR t.start_time >= $2)
+            AND ($3::timestamptz IS NULL OR t.start_time <= $3)
+            AND ($4::float8 IS NULL OR t.end_time - t.start_time >= make_interval(secs => $4 / 1000.0))
+            AND ($5::float8 IS NULL OR t.end_time - t.start_time <= make_interval(secs => $5 / 1000.0))
+            AND ($6::text IS NULL OR EXISTS (
+                  SELECT 1 FROM spans s
+                   WHERE s.trace_id = t.trace_id AND s.operation = $6
+                     AND ($1::text IS NULL OR s.service = $1)))
+            AND ($7::jsonb = '{}'::jsonb OR EXISTS (
+                  SELECT 1 FROM spans s
+                   WHERE s.trace_id = t.trace_id
+                     AND ($1::text IS NULL OR s.service = $1)
+                     -- every tag on the same span, compared as text so 500 matches the string 500
+                     AND NOT EXISTS (SELECT 1 FROM jsonb_each_text($7) w
+                                      WHERE s.attributes ->> w.key IS DISTINCT FROM w.value)))
+          ORDER BY t.start_time DESC
+          LIMIT $8",
+    )
+    .bind(&s.service)
+    .bind(s.start)
+    .bind(s.end)
+    .bind(s.min_duration_ms)
+    .bind(s.max_duration_ms)
+    .bind(&s.operation)
+    .bind(serde_json::Value::Object(s.tags))
+    .bind(s.limit as i64)
+    .fetch_all(&state.pool)
+    .await
+    .map_err(ApiError::internal("searching trace_summaries"))?;
+    Ok(Json(rows))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Trace {
+    pub trace_id: String,
+    pub spans: Vec<Span>,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Span {
+    pub span_id: String,
+    pub parent_span_id: Option<String>,
+    pub service: String,
+    pub operation: String,
+    /// OTLP span kind: 0 unspecified, 1 internal, 2 server, 3 client, 4 producer, 5 consumer.
+    pub kind: i16,
+    pub start: DateTime<Utc>,
+    pub duration_ms: f64,
+    /// OTLP status code: 0 unset, 1 ok, 2 error.
+    pub status_code: i16,
+    pub attributes: serde_json::Value,
+}
+
+async fn trace(
+    State(state): State<AppState>,
+    Path(trace_id): Path<String>,
+) -> Result<Json<Trace>, ApiError> {
+    let id = trace_id.trim().to_ascii_lowercase();
+    if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::bad_request(format!(
+            "{trace_id:?} is not a trace id: expected up to 32 hex digits"
+        )));
+    }
+    let spans = sqlx::query_as::<_, Span>(
+        "SELECT span_id, NULLIF(parent_span_id, '') AS parent_span_id, service, operation, kind,
+                start_time AS start, duration_us::float8 / 1000.0 AS duration_ms,
+                status_code, attributes
+           FROM spans WHERE trace_id = $1
+          ORDER BY start_time, span_id",
+    )
+    .bind(&id)
+    .fetch_all(&state.pool)
+    .await
+    .map_err(ApiError::internal("reading spans"))?;
+    if spans.is_empty() {
+        return Err(ApiError::NotFound(format!("no trace with id {id}")));
+    }
+    Ok(Json(Trace {
+        trace_id: id,
+        spans,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_parse_as_pairs() {
+        let t = parse_tags("http.status_code:500, error=true").unwrap();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t["http.status_code"], "500");
+        assert!(parse_tags("nocolon").is_err());
+        assert!(parse_tags("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn inverted_ranges_are_refused() {
+        let q = SearchQuery {
+            service: None,
+            operation: None,
+            tags: None,
+            limit: None,
+            min_duration_ms: Some("10".into()),
+            max_duration_ms: Some("5".into()),
+            start: None,
+            end: None,
+        };
+        assert!(Search::parse(q).is_err());
+    }
+}

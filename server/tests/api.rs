@@ -1,0 +1,165 @@
+//! The parts around the APIs: health, unknown API paths, server-sent events
+//! over a real socket, the built frontend with its client-route fallback.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use common::{Harness, Row, insert};
+
+#[tokio::test]
+async fn health_reports_the_database() {
+    let h = Harness::start().await;
+    let (status, body) = h.get("/api/health").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "ok");
+
+    h.pg.stop();
+    h.pool.close().await;
+    let (status, body) = h.get("/api/health").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+}
+
+#[tokio::test]
+async fn unknown_api_path_is_json_404() {
+    let h = Harness::start().await;
+    let (status, body) = h.get("/api/nothing/here").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("/api/nothing/here")
+    );
+}
+
+/// Reads SSE frames until one of `event` arrives; returns its data.
+async fn next_event(stream: &mut reqwest::Response, buf: &mut String, event: &str) -> String {
+    loop {
+        while let Some(end) = buf.find("\n\n") {
+            let frame: String = buf.drain(..end + 2).collect();
+            let name = frame
+                .lines()
+                .find_map(|l| l.strip_prefix("event:"))
+                .map(str::trim);
+            if name == Some(event) {
+                return frame
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(str::trim)
+                    .collect();
+            }
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {event} event within 10s"))
+            .expect("chunk")
+            .expect("stream open");
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test]
+async fn events_announce_graph_data_and_config_changes() {
+    let h = Harness::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = h.app();
+    let state = h.state.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { state.shutdown_signal().await })
+            .await
+    });
+
+    let resp = reqwest::get(format!("http://{addr}/api/events"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut stream = resp;
+    let mut buf = String::new();
+
+    // On connect: the current state of both.
+    let first = next_event(&mut stream, &mut buf, "config").await;
+    assert!(first.contains("\"version\":0"), "{first}");
+
+    // New rollups → a graph event naming the newer data.
+    insert(
+        &h.pool,
+        &[Row::new(("productpage", "v1"), ("reviews", "v1"), "200", 5)],
+    )
+    .await;
+    let graph = next_event(&mut stream, &mut buf, "graph").await;
+    let graph: serde_json::Value = serde_json::from_str(&graph).unwrap();
+    assert!(graph["latest"].is_string(), "{graph}");
+
+    // A config revision → a config event with the new version.
+    sqlx::query(
+        "INSERT INTO config_revisions (kind, namespace, name, revision, yaml, object, author)
+         VALUES ('VirtualService', 'default', 'reviews', 1, '', '{}', 'test')",
+    )
+    .execute(&h.pool)
+    .await
+    .unwrap();
+    let config = next_event(&mut stream, &mut buf, "config").await;
+    assert!(!config.contains("\"version\":0"), "{config}");
+
+    // Shutdown ends the stream, so the server can stop.
+    h.state.shut_down();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("graceful shutdown with an open event stream")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn static_frontend_with_client_route_fallback() {
+    let h = Harness::start().await;
+    let dir = tempfile_dir();
+    std::fs::write(dir.join("index.html"), "<html>loupe</html>").unwrap();
+    std::fs::write(dir.join("app.js"), "console.log(1)").unwrap();
+    let app = loupe_server::app_with_static(h.state.clone(), &dir);
+    let get = |uri: &'static str| {
+        let app = app.clone();
+        async move {
+            use http_body_util::BodyExt;
+            use tower::ServiceExt;
+            let resp = app
+                .oneshot(
+                    axum::http::Request::get(uri)
+                        .body(axum::body::Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let status = resp.status();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    assert_eq!(
+        get("/").await,
+        (StatusCode::OK, "<html>loupe</html>".into())
+    );
+    assert_eq!(
+        get("/app.js").await,
+        (StatusCode::OK, "console.log(1)".into())
+    );
+    assert_eq!(
+        get("/traces/abc").await,
+        (StatusCode::OK, "<html>loupe</html>".into())
+    );
+    let (status, body) = get("/api/health").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(get("/api/nope").await.0, StatusCode::NOT_FOUND);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("loupe-static-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
