@@ -13,12 +13,19 @@ pub enum ApiError {
     #[error("{url}: request failed ({message}); is the console server running?")]
     Network { url: String, message: String },
     #[error("{url}: server answered {status}: {body}")]
-    Status { url: String, status: u16, body: String },
+    Status {
+        url: String,
+        status: u16,
+        body: String,
+    },
     #[error("{url}: unexpected response body ({message})")]
     Decode { url: String, message: String },
     /// 422 from a config write: the server's validation refused it.
     #[error("the server refused the change: {} problem(s)", diagnostics.len())]
-    Invalid { diagnostics: Vec<Diagnostic>, message: String },
+    Invalid {
+        diagnostics: Vec<Diagnostic>,
+        message: String,
+    },
 }
 
 // ---- graph ---------------------------------------------------------------
@@ -93,11 +100,18 @@ pub struct Trace {
     pub spans: Vec<Span>,
 }
 
-pub async fn traces(service: Option<&str>, limit: u32) -> Result<Vec<TraceSummary>, ApiError> {
+pub async fn traces(
+    service: Option<&str>,
+    min_duration_ms: f64,
+    limit: u32,
+) -> Result<Vec<TraceSummary>, ApiError> {
     let mut url = format!("/api/traces?limit={limit}");
     if let Some(s) = service.filter(|s| !s.is_empty()) {
         url.push_str("&service=");
         url.push_str(&encode(s));
+    }
+    if min_duration_ms > 0.0 {
+        url.push_str(&format!("&min_duration_ms={min_duration_ms}"));
     }
     get_json(&url).await
 }
@@ -130,6 +144,8 @@ pub struct Canary {
     pub key: String,
     pub namespace: String,
     pub name: String,
+    /// The config revision these weights are from.
+    pub revision: Option<i64>,
     pub routes: Vec<CanaryRoute>,
 }
 
@@ -143,20 +159,38 @@ pub struct SubsetWeight {
 pub struct CanaryUpdate {
     pub route_index: usize,
     pub weights: Vec<SubsetWeight>,
+    /// The revision the sliders show: the server refuses (409) the change
+    /// if someone else changed the VirtualService since.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<i64>,
+}
+
+/// What a canary save answers: the new revision.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CanarySaved {
+    pub revision: Option<i64>,
 }
 
 pub async fn canaries() -> Result<Vec<Canary>, ApiError> {
     get_json("/api/canary").await
 }
 
-pub async fn set_canary(namespace: &str, name: &str, update: &CanaryUpdate) -> Result<(), ApiError> {
+pub async fn set_canary(
+    namespace: &str,
+    name: &str,
+    update: &CanaryUpdate,
+) -> Result<CanarySaved, ApiError> {
     let url = format!("/api/canary/{}/{}", encode(namespace), encode(name));
-    let request = Request::put(&url).json(update).map_err(|e| ApiError::Decode {
-        url: url.clone(),
-        message: e.to_string(),
-    })?;
+    let request = Request::put(&url)
+        .json(update)
+        .map_err(|e| ApiError::Decode {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
     let response = request.send().await.map_err(|e| network(&url, e))?;
-    check(&url, response).await.map(drop)
+    let response = check(&url, response).await?;
+    Ok(response.json::<CanarySaved>().await.unwrap_or_default())
 }
 
 // ---- config --------------------------------------------------------------
@@ -203,6 +237,8 @@ pub struct Revision {
     pub at: Option<Value>,
     pub yaml: Option<String>,
     pub deleted: Option<bool>,
+    /// Why it was written (`apply FILE`, `put`, `rollback to revision N`, …).
+    pub message: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -228,21 +264,38 @@ pub async fn config_list() -> Result<Vec<ConfigEntry>, ApiError> {
 }
 
 pub fn config_path(kind: &str, namespace: &str, name: &str) -> String {
-    format!("/api/config/{}/{}/{}", encode(kind), encode(namespace), encode(name))
+    format!(
+        "/api/config/{}/{}/{}",
+        encode(kind),
+        encode(namespace),
+        encode(name)
+    )
 }
 
-pub async fn config_detail(kind: &str, namespace: &str, name: &str) -> Result<ConfigDetail, ApiError> {
+pub async fn config_detail(
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<ConfigDetail, ApiError> {
     get_json(&config_path(kind, namespace, name)).await
 }
 
 /// Writes a new revision. A 422 comes back as [`ApiError::Invalid`] with
 /// the server's diagnostics.
-pub async fn put_config(kind: &str, namespace: &str, name: &str, yaml: String) -> Result<(), ApiError> {
+pub async fn put_config(
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    yaml: String,
+) -> Result<(), ApiError> {
     let url = config_path(kind, namespace, name);
     let request = Request::put(&url)
         .header("content-type", "application/yaml")
         .body(yaml)
-        .map_err(|e| ApiError::Decode { url: url.clone(), message: e.to_string() })?;
+        .map_err(|e| ApiError::Decode {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
     let response = request.send().await.map_err(|e| network(&url, e))?;
     if response.status() == 422 {
         let body = response.text().await.unwrap_or_default();
@@ -265,14 +318,26 @@ pub fn invalid_from_body(body: &str) -> ApiError {
         .or_else(|| value.get("message"))
         .and_then(Value::as_str)
         .map(str::to_string)
-        .unwrap_or_else(|| if diagnostics.is_empty() { body.to_string() } else { String::new() });
-    ApiError::Invalid { diagnostics, message }
+        .unwrap_or_else(|| {
+            if diagnostics.is_empty() {
+                body.to_string()
+            } else {
+                String::new()
+            }
+        });
+    ApiError::Invalid {
+        diagnostics,
+        message,
+    }
 }
 
 // ---- plumbing ------------------------------------------------------------
 
 async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, ApiError> {
-    let response = Request::get(url).send().await.map_err(|e| network(url, e))?;
+    let response = Request::get(url)
+        .send()
+        .await
+        .map_err(|e| network(url, e))?;
     let response = check(url, response).await?;
     response.json::<T>().await.map_err(|e| ApiError::Decode {
         url: url.to_string(),
@@ -286,11 +351,18 @@ async fn check(url: &str, response: Response) -> Result<Response, ApiError> {
     }
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
-    Err(ApiError::Status { url: url.to_string(), status, body: body.chars().take(400).collect() })
+    Err(ApiError::Status {
+        url: url.to_string(),
+        status,
+        body: body.chars().take(400).collect(),
+    })
 }
 
 fn network(url: &str, e: gloo_net::Error) -> ApiError {
-    ApiError::Network { url: url.to_string(), message: e.to_string() }
+    ApiError::Network {
+        url: url.to_string(),
+        message: e.to_string(),
+    }
 }
 
 /// Percent-encodes a path segment or query value.
@@ -298,7 +370,9 @@ pub fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }

@@ -47,9 +47,11 @@ test('graph shows traffic, the canary slider moves it to reviews v3, traces span
   await expect(page.getByTestId('weight-reviews-v3')).toHaveText('100%');
 
   // 3. The graph shows v1 and v2 traffic fall to zero while v3 carries it.
-  // The rate is over the graph's window (1 minute), so the old traffic
-  // ages out of it: allow the window plus scrape and rollup delays.
+  // Rates are averages over the graph's window, so old traffic has to age
+  // out of it: use the shortest window (30 s) and allow for scrape delays.
   await page.getByTestId('nav-graph').click();
+  await page.getByTestId('graph-window').selectOption('30s');
+  await expect(page).toHaveURL(/window=30s/);
   await expect(page.getByTestId('graph')).toBeVisible();
   await expect
     .poll(

@@ -31,7 +31,8 @@ test('an unknown route says so', async ({ page }) => {
 
 test('config editor shows diagnostics for invalid YAML and refuses to save it', async ({ page }, testInfo) => {
   await openConsole(page, '/config');
-  const item = page.locator('[data-testid^="config-item-VirtualService-"]').first();
+  // The demo's reviews VirtualService (routes to subsets v1, v2, v3).
+  const item = page.getByTestId('config-item-VirtualService-default-reviews');
   await expect(item).toBeVisible({ timeout: 30_000 });
   await item.click();
   const editor = page.getByTestId('yaml-editor');
@@ -45,6 +46,15 @@ test('config editor shows diagnostics for invalid YAML and refuses to save it', 
   await expect(page.locator('[data-testid="diagnostics"] [data-severity="error"]').first()).toBeVisible();
   await expect(page.getByTestId('save-config')).toBeDisabled();
   await page.screenshot({ path: testInfo.outputPath('config-invalid.png'), fullPage: true });
+
+  // Valid YAML that routes to a subset no DestinationRule defines: found by
+  // loupe-model's analyzer in the browser, with the stored config as context.
+  await page.getByRole('button', { name: 'Revert' }).click();
+  await expect(editor).toHaveValue(/subset"?:\s*"?v3/);
+  const stored = await editor.inputValue();
+  await editor.fill(stored.replace(/(subset"?:\s*"?)v3/, '$1v9'));
+  await expect(page.locator('[data-testid="diagnostics"] [data-severity="error"]', { hasText: 'v9' }).first()).toBeVisible();
+  await expect(page.getByTestId('save-config')).toBeDisabled();
 
   // Revert restores the stored YAML and a clean bill of health.
   await page.getByRole('button', { name: 'Revert' }).click();

@@ -26,23 +26,46 @@ struct EdgeShape {
 }
 
 #[component]
-pub fn GraphView(graph: Graph, selected: RwSignal<Option<Selection>>, show_idle: bool) -> impl IntoView {
-    let edges: Vec<GraphEdge> = graph.edges.iter().filter(|e| show_idle || e.rps > 0.0).cloned().collect();
+pub fn GraphView(
+    graph: Graph,
+    selected: RwSignal<Option<Selection>>,
+    show_idle: bool,
+) -> impl IntoView {
+    let edges: Vec<GraphEdge> = graph
+        .edges
+        .iter()
+        .filter(|e| show_idle || e.rps > 0.0)
+        .cloned()
+        .collect();
     let layout_nodes: Vec<LayoutNode<'_>> = graph
         .nodes
         .iter()
-        .map(|n| LayoutNode { id: &n.id, app: label_app(n), version: n.version.as_deref().unwrap_or("") })
+        .map(|n| LayoutNode {
+            id: &n.id,
+            app: label_app(n),
+            version: n.version.as_deref().unwrap_or(""),
+        })
         .collect();
     // Idle edges still shape the layout: a version that lost its traffic stays put.
-    let pairs: Vec<(&str, &str)> = graph.edges.iter().map(|e| (e.source.as_str(), e.target.as_str())).collect();
+    let pairs: Vec<(&str, &str)> = graph
+        .edges
+        .iter()
+        .map(|e| (e.source.as_str(), e.target.as_str()))
+        .collect();
     let l = layout(&layout_nodes, &pairs);
     let shapes = edge_shapes(&edges, &l.positions, &l.layers, l.height);
 
     let mut incoming: HashMap<&str, Vec<(f64, f64)>> = HashMap::new();
     let mut outgoing: HashMap<&str, Vec<(f64, f64)>> = HashMap::new();
     for e in &graph.edges {
-        incoming.entry(e.target.as_str()).or_default().push((e.rps, e.error_rate));
-        outgoing.entry(e.source.as_str()).or_default().push((e.rps, e.error_rate));
+        incoming
+            .entry(e.target.as_str())
+            .or_default()
+            .push((e.rps, e.error_rate));
+        outgoing
+            .entry(e.source.as_str())
+            .or_default()
+            .push((e.rps, e.error_rate));
     }
 
     let boxes = l
@@ -100,10 +123,24 @@ pub fn GraphView(graph: Graph, selected: RwSignal<Option<Selection>>, show_idle:
         .iter()
         .filter_map(|n| l.positions.get(&n.id).map(|p| (n, *p)))
         .map(|(n, p)| {
-            let traffic = incoming.get(n.id.as_str()).filter(|v| v.iter().any(|(r, _)| *r > 0.0));
-            let health = match traffic {
+            let traffic = incoming
+                .get(n.id.as_str())
+                .filter(|v| v.iter().any(|(r, _)| *r > 0.0));
+            let computed = match traffic {
                 Some(v) => node_health(v.iter().copied()),
                 None => node_health(outgoing.get(n.id.as_str()).into_iter().flatten().copied()),
+            };
+            // The server's health appender decides when it says; a node
+            // without traffic is idle whatever it says.
+            let health = match (
+                computed,
+                n.extra
+                    .get("health")
+                    .and_then(|h| h.as_str())
+                    .and_then(Health::parse),
+            ) {
+                (Health::Idle, _) | (_, None) => computed,
+                (_, Some(server)) => server,
             };
             let key = Selection::Node(n.id.clone());
             let key2 = key.clone();
@@ -192,7 +229,11 @@ fn label_app(n: &GraphNode) -> &str {
 
 /// Node boxes have a fixed width: long names end in `…` (full name on hover).
 fn ellipsize(s: &str, max: usize) -> String {
-    if s.chars().count() <= max { s.to_string() } else { s.chars().take(max - 1).chain(['…']).collect() }
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        s.chars().take(max - 1).chain(['…']).collect()
+    }
 }
 
 fn node_subtitle(n: &GraphNode) -> String {
@@ -204,11 +245,19 @@ fn node_subtitle(n: &GraphNode) -> String {
     }
 }
 
+/// The edge's `mtls` as the API sends it — the share (0..1) of requests
+/// over mutual TLS — in words: `mTLS`, `mTLS 40%`, or empty for plaintext.
 pub fn mtls_text(v: &Option<serde_json::Value>) -> String {
     match v {
         Some(serde_json::Value::Bool(true)) => "mTLS".into(),
-        Some(serde_json::Value::String(s)) if !s.is_empty() && s != "none" && s != "NONE" => s.clone(),
-        Some(serde_json::Value::Number(n)) if n.as_f64().unwrap_or(0.0) > 0.0 => format!("mTLS {n}"),
+        Some(serde_json::Value::String(s)) if !s.is_empty() && !s.eq_ignore_ascii_case("none") => {
+            s.clone()
+        }
+        Some(serde_json::Value::Number(n)) => match n.as_f64().unwrap_or(0.0) {
+            share if share >= 0.995 => "mTLS".into(),
+            share if share > 0.0 => format!("mTLS {:.0}%", share * 100.0),
+            _ => String::new(),
+        },
         _ => String::new(),
     }
 }
@@ -226,7 +275,10 @@ fn edge_shapes(
         let mut ids = ids;
         ids.sort_by(|a, b| a.1.total_cmp(&b.1));
         let m = ids.len() as f64;
-        ids.iter().enumerate().map(|(k, (i, _))| (*i, (k as f64 - (m - 1.0) / 2.0) * 5.0)).collect()
+        ids.iter()
+            .enumerate()
+            .map(|(k, (i, _))| (*i, (k as f64 - (m - 1.0) / 2.0) * 5.0))
+            .collect()
     };
     let mut by_source: HashMap<&str, Vec<(usize, f64)>> = HashMap::new();
     let mut by_target: HashMap<&str, Vec<(usize, f64)>> = HashMap::new();
@@ -269,5 +321,8 @@ fn edge_shapes(
 }
 
 fn bezier_mid(p0: (f64, f64), p1: (f64, f64), p2: (f64, f64), p3: (f64, f64)) -> Point {
-    Point { x: (p0.0 + 3.0 * p1.0 + 3.0 * p2.0 + p3.0) / 8.0, y: (p0.1 + 3.0 * p1.1 + 3.0 * p2.1 + p3.1) / 8.0 }
+    Point {
+        x: (p0.0 + 3.0 * p1.0 + 3.0 * p2.0 + p3.0) / 8.0,
+        y: (p0.1 + 3.0 * p1.1 + 3.0 * p2.1 + p3.1) / 8.0,
+    }
 }

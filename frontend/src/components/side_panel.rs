@@ -18,10 +18,13 @@ pub fn SidePanel(graph: Graph, selected: RwSignal<Option<Selection>>) -> impl In
             Some(n) => node_details(n, &graph).into_any(),
             None => view! { <p class="hint">"This node is no longer in the graph."</p> }.into_any(),
         },
-        Some(Selection::Edge(s, t)) => match graph.edges.iter().find(|e| e.source == s && e.target == t) {
-            Some(e) => edge_details(e).into_any(),
-            None => view! { <p class="hint">"This edge has no traffic in the window."</p> }.into_any(),
-        },
+        Some(Selection::Edge(s, t)) => {
+            match graph.edges.iter().find(|e| e.source == s && e.target == t) {
+                Some(e) => edge_details(e).into_any(),
+                None => view! { <p class="hint">"This edge has no traffic in the window."</p> }
+                    .into_any(),
+            }
+        }
     };
     view! {
         <aside class="side-panel" data-testid="side-panel">
@@ -36,13 +39,24 @@ fn node_details(n: &GraphNode, graph: &Graph) -> impl IntoView + use<> {
     let sum = |edges: &[&GraphEdge]| edges.iter().map(|e| e.rps).sum::<f64>();
     let errors = |edges: &[&GraphEdge]| {
         let rps = sum(edges);
-        if rps > 0.0 { edges.iter().map(|e| e.rps * e.error_rate).sum::<f64>() / rps } else { 0.0 }
+        if rps > 0.0 {
+            edges.iter().map(|e| e.rps * e.error_rate).sum::<f64>() / rps
+        } else {
+            0.0
+        }
     };
     let (in_rps, in_err, out_rps) = (sum(&inbound), errors(&inbound), sum(&outbound));
     let extra: Vec<(String, String)> = n
         .extra
         .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string()),
+            )
+        })
         .collect();
     let health = Health::of(in_rps, in_err);
     view! {

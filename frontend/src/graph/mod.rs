@@ -8,7 +8,15 @@ pub mod layout;
 /// A DOM-safe id fragment: every character outside `[A-Za-z0-9_]` becomes
 /// `-`, so `default/reviews/v2` is `default-reviews-v2`.
 pub fn sanitize_id(id: &str) -> String {
-    id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '-' }).collect()
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 /// `12.3 rps · 0.0% err`: an edge label's first line.
@@ -29,11 +37,23 @@ pub fn edge_detail(p99_ms: Option<f64>, mtls: bool) -> String {
 }
 
 pub fn format_rps(rps: f64) -> String {
-    if rps >= 100.0 { format!("{rps:.0}") } else if rps >= 10.0 { format!("{rps:.1}") } else { format!("{rps:.2}") }
+    if rps >= 100.0 {
+        format!("{rps:.0}")
+    } else if rps >= 10.0 {
+        format!("{rps:.1}")
+    } else {
+        format!("{rps:.2}")
+    }
 }
 
 pub fn format_ms(ms: f64) -> String {
-    if ms >= 1000.0 { format!("{:.2}s", ms / 1000.0) } else if ms >= 10.0 { format!("{ms:.0}ms") } else { format!("{ms:.1}ms") }
+    if ms >= 1000.0 {
+        format!("{:.2}s", ms / 1000.0)
+    } else if ms >= 10.0 {
+        format!("{ms:.0}ms")
+    } else {
+        format!("{ms:.1}ms")
+    }
 }
 
 #[cfg(test)]
