@@ -33,8 +33,11 @@ pub enum ApiError {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct GraphNode {
+    #[serde(deserialize_with = "null_as_default")]
     pub id: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub namespace: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub app: String,
     pub version: Option<String>,
     pub workload: Option<String>,
@@ -47,9 +50,13 @@ pub struct GraphNode {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct GraphEdge {
+    #[serde(deserialize_with = "null_as_default")]
     pub source: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub target: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub rps: f64,
+    #[serde(deserialize_with = "null_as_default")]
     pub error_rate: f64,
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
@@ -59,7 +66,9 @@ pub struct GraphEdge {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Graph {
+    #[serde(deserialize_with = "null_as_default")]
     pub nodes: Vec<GraphNode>,
+    #[serde(deserialize_with = "null_as_default")]
     pub edges: Vec<GraphEdge>,
 }
 
@@ -72,23 +81,33 @@ pub async fn graph(graph_type: &str, window: &str) -> Result<Graph, ApiError> {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct TraceSummary {
+    #[serde(deserialize_with = "null_as_default")]
     pub trace_id: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub root_service: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub root_operation: String,
     pub start: Value,
+    #[serde(deserialize_with = "null_as_default")]
     pub duration_ms: f64,
+    #[serde(deserialize_with = "null_as_default")]
     pub span_count: u64,
+    #[serde(deserialize_with = "null_as_default")]
     pub services: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Span {
+    #[serde(deserialize_with = "null_as_default")]
     pub span_id: String,
     pub parent_span_id: Option<String>,
+    #[serde(deserialize_with = "null_as_default")]
     pub service: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub operation: String,
     pub start: Value,
+    #[serde(deserialize_with = "null_as_default")]
     pub duration_ms: f64,
     pub attributes: Value,
 }
@@ -97,6 +116,7 @@ pub struct Span {
 #[serde(default)]
 pub struct Trace {
     pub trace_id: Option<String>,
+    #[serde(deserialize_with = "null_as_default")]
     pub spans: Vec<Span>,
 }
 
@@ -125,27 +145,35 @@ pub async fn trace(trace_id: &str) -> Result<Trace, ApiError> {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Destination {
+    #[serde(deserialize_with = "null_as_default")]
     pub host: String,
     pub subset: Option<String>,
+    #[serde(deserialize_with = "null_as_default")]
     pub weight: u32,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct CanaryRoute {
+    #[serde(deserialize_with = "null_as_default")]
     pub index: usize,
     pub name: Option<String>,
+    #[serde(deserialize_with = "null_as_default")]
     pub destinations: Vec<Destination>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Canary {
+    #[serde(deserialize_with = "null_as_default")]
     pub key: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub namespace: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub name: String,
     /// The config revision these weights are from.
     pub revision: Option<i64>,
+    #[serde(deserialize_with = "null_as_default")]
     pub routes: Vec<CanaryRoute>,
 }
 
@@ -200,8 +228,11 @@ pub async fn set_canary(
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ConfigEntry {
+    #[serde(deserialize_with = "null_as_default")]
     pub kind: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub namespace: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub name: String,
     pub yaml: Option<String>,
     pub revision: Option<Value>,
@@ -246,6 +277,7 @@ pub struct Revision {
 pub struct ConfigDetail {
     #[serde(flatten)]
     pub current: ConfigEntry,
+    #[serde(deserialize_with = "null_as_default")]
     pub revisions: Vec<Revision>,
 }
 
@@ -332,6 +364,17 @@ pub fn invalid_from_body(body: &str) -> ApiError {
 }
 
 // ---- plumbing ------------------------------------------------------------
+
+/// `null` reads as the type's default, like a missing field: the server
+/// sends `null` for what it does not know (a trace's root before the root
+/// span arrives).
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
 
 async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, ApiError> {
     let response = Request::get(url)

@@ -83,12 +83,19 @@ pub fn rows(trace: &Trace) -> (Vec<Row>, f64) {
     (out, (end - t0).max(0.001))
 }
 
-/// Near the right edge the duration label goes left of the bar.
+/// Where a span's duration label goes: after the bar, or before it near
+/// the right edge.
 fn duration_style(left: f64, width: f64) -> String {
-    if left + width > 85.0 {
+    if left + width <= 85.0 {
+        format!("left:{:.3}%;padding-left:6px", left + width)
+    } else if left >= 12.0 {
         format!("right:{:.3}%;padding-right:6px", 100.0 - left)
     } else {
-        format!("left:{:.3}%;padding-left:6px", left + width)
+        // A bar spanning (nearly) the whole trace: the label sits inside it.
+        format!(
+            "right:{:.3}%;padding-right:6px;color:#0b0c10",
+            100.0 - left - width
+        )
     }
 }
 
@@ -141,7 +148,11 @@ pub fn Timeline(trace: Trace) -> impl IntoView {
                     data-service=row.span.service.clone()
                     on:click=move |_| selected.set(Some(id2.clone()))
                 >
-                    <div class="span-name" style=format!("padding-left:{}px", 8 + row.depth * 14)>
+                    <div
+                        class="span-name"
+                        style=format!("padding-left:{}px", 8 + row.depth * 14)
+                        title=format!("{} {}", row.span.service, row.span.operation)
+                    >
                         <span class="service-dot" style=format!("background:{}", service_colour(&row.span.service))></span>
                         <strong>{row.span.service.clone()}</strong>
                         " "

@@ -146,7 +146,16 @@ fn TraceTable(traces: Vec<api::TraceSummary>) -> impl IntoView {
                             >
                                 <td class="mono">{epoch_ms(&t.start).map(clock).unwrap_or_default()}</td>
                                 <td>
-                                    <strong>{t.root_service.clone()}</strong>
+                                    {if t.root_service.is_empty() {
+                                        view! {
+                                            <span class="muted" title="The trace's root span has not arrived (yet)">
+                                                "(no root span)"
+                                            </span>
+                                        }
+                                            .into_any()
+                                    } else {
+                                        view! { <strong>{t.root_service.clone()}</strong> }.into_any()
+                                    }}
                                     " "
                                     <span class="muted">{t.root_operation.clone()}</span>
                                 </td>
