@@ -9,7 +9,8 @@
 //! (`loupe-push`). It links nothing of the control plane or the console.
 //!
 //! The request path, by module: [`listen`] accepts → [`outbound`]
-//! (`route` → `policy` → `forward`) or [`inbound`] (`authorize` → app),
+//! (`route` → `policy` → `forward`, `mirror`) or [`inbound`]
+//! (`authorize` → app), with [`peer`] metadata between the two sides,
 //! through the upstream client of [`transport`]; [`observe`] records each
 //! exchange into [`telemetry`] when its response ends. [`discovery`] keeps
 //! [`config`] current; [`admin`] exposes it.
