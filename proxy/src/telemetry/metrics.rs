@@ -117,8 +117,11 @@ impl EdgeSpec<'_> {
         } else {
             service_name_namespace(self.destination_service)
         };
-        let pairs: [(&str, &str); 20] = [
+        let pairs: [(&str, &str); 23] = [
             ("reporter", self.reporter.as_str()),
+            // Istio's cluster id when none is configured.
+            ("source_cluster", "Kubernetes"),
+            ("destination_cluster", "Kubernetes"),
             ("source_workload", &self.source.name),
             ("source_workload_namespace", &self.source.namespace),
             ("source_principal", &principal_label(self.source)),
@@ -149,6 +152,8 @@ impl EdgeSpec<'_> {
                 self.destination.canonical_revision(),
             ),
             ("request_protocol", "http"),
+            // Only gRPC responses carry one; Istio leaves it empty for HTTP.
+            ("grpc_response_status", ""),
             ("connection_security_policy", self.security_policy),
         ];
         let mut out = String::with_capacity(1024);
