@@ -63,6 +63,14 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         resources.extend(load_policies(file)?);
     }
     let request = load_request(&args.request)?;
+    for d in loupe_model::analyze(&resources) {
+        if d.severity == Severity::Error && d.resource.starts_with("AuthorizationPolicy/") {
+            eprintln!(
+                "warning: Istio would reject {} ({} {}); answered as Loupe reads it",
+                d.resource, d.path, d.message
+            );
+        }
+    }
     let authorizer = Authorizer::new(&resources, &args.root_namespace);
     let decision = authorizer.authorize(&request);
     match args.output {
@@ -80,7 +88,7 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
             println!("reason:   {}", decision.reason);
             if decision.decision == Decision::Deny && decision.policy.is_none() {
                 println!(
-                    "hint:     add a rule to one of the ALLOW policies above that matches this request"
+                    "hint:     to allow it, add a rule that matches this request to one of those ALLOW policies"
                 );
             }
         }
