@@ -32,11 +32,14 @@ pub mod peer;
 pub mod telemetry;
 pub mod transport;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use loupe_push::Hello;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::admin::Admin;
 use crate::cli::Args;
@@ -81,10 +84,14 @@ async fn bind(listener: &'static str, addr: SocketAddr) -> Result<TcpListener, S
         })
 }
 
+/// How long a draining proxy waits for requests in flight.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Binds every listener, starts the control-plane client and the span
-/// exporter, and serves until the process ends. Returns only on a start-up
-/// error.
-pub async fn run(args: Args) -> Result<(), StartError> {
+/// exporter, and serves until `shutdown` completes; then drains: listeners
+/// stop accepting, requests in flight finish (up to 5 s), and the spans
+/// still queued are exported.
+pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
     args.check().map_err(StartError::Args)?;
     let this = Workload::new(
         &args.workload,
@@ -95,19 +102,22 @@ pub async fn run(args: Args) -> Result<(), StartError> {
     let metrics = Arc::new(Metrics::default());
     let store = Arc::new(ConfigStore::default());
 
-    let spans = match &args.otlp {
+    let (spans, exporter) = match &args.otlp {
         Some(url) => export::spawn(
             url,
             resource_attributes(&this),
             span_attributes(&this, args.gateway),
             metrics.clone(),
         )
+        .map(|(sink, task)| (sink, Some(task)))
         .map_err(|source| StartError::Otlp {
             url: url.clone(),
             source,
         })?,
-        None => SpanSink::disabled(metrics.clone()),
+        None => (SpanSink::disabled(metrics.clone()), None),
     };
+    let (drain_tx, drain) = watch::channel(false);
+    let mut listeners = Vec::new();
     let ctx = Arc::new(ProxyContext::new(
         this.clone(),
         store.clone(),
@@ -120,9 +130,12 @@ pub async fn run(args: Args) -> Result<(), StartError> {
         store: store.clone(),
         metrics: metrics.clone(),
     });
-    tokio::spawn(listen::serve(admin, "admin", move |req, _| {
-        admin::handle(admin_state.clone(), req)
-    }));
+    listeners.push(tokio::spawn(listen::serve(
+        admin,
+        "admin",
+        drain.clone(),
+        move |req, _| admin::handle(admin_state.clone(), req),
+    )));
 
     let mut inbound_address = String::new();
     if let (Some(addr), Some(app)) = (args.inbound, &args.app) {
@@ -136,16 +149,22 @@ pub async fn run(args: Args) -> Result<(), StartError> {
             ctx: ctx.clone(),
             app,
         });
-        tokio::spawn(listen::serve(listener, "inbound", move |req, peer| {
-            inbound::handle(state.clone(), req, peer)
-        }));
+        listeners.push(tokio::spawn(listen::serve(
+            listener,
+            "inbound",
+            drain.clone(),
+            move |req, peer| inbound::handle(state.clone(), req, peer),
+        )));
     }
     if let Some(addr) = args.outbound {
         let listener = bind("outbound", addr).await?;
         let ctx = ctx.clone();
-        tokio::spawn(listen::serve(listener, "outbound", move |req, peer| {
-            outbound::handle(ctx.clone(), Traffic::Sidecar, req, peer)
-        }));
+        listeners.push(tokio::spawn(listen::serve(
+            listener,
+            "outbound",
+            drain.clone(),
+            move |req, peer| outbound::handle(ctx.clone(), Traffic::Sidecar, req, peer),
+        )));
     }
     if let (true, Some(addr)) = (args.gateway, args.listen) {
         let listener = bind("gateway", addr).await?;
@@ -153,9 +172,12 @@ pub async fn run(args: Args) -> Result<(), StartError> {
             inbound_address = listener.local_addr().unwrap_or(addr).to_string();
         }
         let ctx = ctx.clone();
-        tokio::spawn(listen::serve(listener, "gateway", move |req, peer| {
-            outbound::handle(ctx.clone(), Traffic::Gateway, req, peer)
-        }));
+        listeners.push(tokio::spawn(listen::serve(
+            listener,
+            "gateway",
+            drain.clone(),
+            move |req, peer| outbound::handle(ctx.clone(), Traffic::Gateway, req, peer),
+        )));
     }
 
     let hello = Hello {
@@ -183,15 +205,32 @@ pub async fn run(args: Args) -> Result<(), StartError> {
         control = %args.control,
         "loupe-proxy started"
     );
-    Discovery {
-        url: args.control.clone(),
-        hello,
-        this,
-        store,
-        metrics,
+    let discovery = tokio::spawn(
+        Discovery {
+            url: args.control.clone(),
+            hello,
+            this,
+            store,
+            metrics,
+        }
+        .run(),
+    );
+
+    shutdown.await;
+    tracing::info!(timeout = ?DRAIN_TIMEOUT, "draining: no new connections, finishing requests in flight");
+    let _ = drain_tx.send(true);
+    discovery.abort();
+    if tokio::time::timeout(DRAIN_TIMEOUT, futures::future::join_all(listeners))
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after the drain timeout; closing them");
     }
-    .run()
-    .await;
+    // The last span senders go with the context; the exporter then flushes.
+    drop(ctx);
+    if let Some(exporter) = exporter {
+        let _ = tokio::time::timeout(Duration::from_secs(2), exporter).await;
+    }
     Ok(())
 }
 

@@ -25,22 +25,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async {
-        tokio::select! {
-            result = loupe_proxy::run(args) => match result {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    tracing::error!(%error, "loupe-proxy cannot start");
-                    eprintln!("loupe-proxy: {error}");
-                    ExitCode::FAILURE
-                }
-            },
-            _ = shutdown() => {
-                tracing::info!("loupe-proxy stopping");
+    let code = runtime.block_on(async {
+        match loupe_proxy::run(args, shutdown()).await {
+            Ok(()) => {
+                tracing::info!("loupe-proxy stopped");
                 ExitCode::SUCCESS
             }
+            Err(error) => {
+                tracing::error!(%error, "loupe-proxy cannot start");
+                eprintln!("loupe-proxy: {error}");
+                ExitCode::FAILURE
+            }
         }
-    })
+    });
+    // Connections that outlived the drain are not waited for.
+    runtime.shutdown_background();
+    code
 }
 
 /// Ctrl-C or SIGTERM.

@@ -298,3 +298,42 @@ fn hex(s: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_requests_in_flight_then_exits() {
+    let control = ControlPlane::start().await;
+    let app = App::start("reviews-v1").await;
+    let proxy =
+        ProxySpec::sidecar("productpage-v1", "productpage", "v1", &control.url()).with_outbound();
+    let mut process = proxy.spawn_binary();
+    control.push(Snapshot {
+        version: 1,
+        resources: vec![],
+        services: vec![service(
+            "reviews",
+            vec![endpoint(app.addr, "reviews-v1", "reviews", "v1")],
+        )],
+    });
+    proxy.wait_ready().await;
+    let outbound = proxy.outbound.expect("outbound");
+    // `/slow` answers after 500 ms; SIGTERM arrives while it is in flight.
+    let in_flight = tokio::spawn(async move { get(outbound, HOST, "/slow").await });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    process.terminate();
+    let (status, body) = in_flight
+        .await
+        .expect("join")
+        .expect("the request in flight completes");
+    assert_eq!((status, body.as_str()), (200, "reviews-v1"));
+    let exit = tokio::task::spawn_blocking(move || process.wait_exit(Duration::from_secs(10)))
+        .await
+        .expect("join");
+    assert!(
+        exit.is_some_and(|s| s.success()),
+        "exits cleanly after draining: {exit:?}"
+    );
+    assert!(
+        get(outbound, HOST, "/").await.is_err(),
+        "no new connections after the drain"
+    );
+}

@@ -51,13 +51,14 @@ impl SpanSink {
 
 /// Starts the exporter task for the collector at `url`
 /// (`http://127.0.0.1:4317`). `resource` are the resource attributes
-/// (`service.name`, …); `common` go on every span.
+/// (`service.name`, …); `common` go on every span. The task ends, after a
+/// last export, when every clone of the sink is gone.
 pub fn spawn(
     url: &str,
     resource: Vec<KeyValue>,
     common: Vec<KeyValue>,
     metrics: Arc<Metrics>,
-) -> Result<SpanSink, tonic::transport::Error> {
+) -> Result<(SpanSink, tokio::task::JoinHandle<()>), tonic::transport::Error> {
     let channel = Endpoint::from_shared(url.to_string())?
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(5))
@@ -73,11 +74,14 @@ pub fn spawn(
         metrics: metrics.clone(),
         url: url.to_string(),
     };
-    tokio::spawn(exporter.run(rx));
-    Ok(SpanSink {
-        tx: Some(tx),
-        metrics,
-    })
+    let task = tokio::spawn(exporter.run(rx));
+    Ok((
+        SpanSink {
+            tx: Some(tx),
+            metrics,
+        },
+        task,
+    ))
 }
 
 struct Exporter {

@@ -108,7 +108,7 @@ impl ProxySpec {
         argv.extend(self.args());
         let args = loupe_proxy::cli::Args::try_parse_from(argv).expect("valid args");
         tokio::spawn(async move {
-            if let Err(e) = loupe_proxy::run(args).await {
+            if let Err(e) = loupe_proxy::run(args, std::future::pending()).await {
                 panic!("proxy failed to start: {e}");
             }
         })
@@ -139,6 +139,27 @@ impl ProxySpec {
 /// A `loupe-proxy` child process, killed when dropped.
 pub struct ProxyProcess {
     child: Child,
+}
+
+impl ProxyProcess {
+    /// Sends SIGTERM, as Kubernetes and `loupe demo` stop a sidecar.
+    pub fn terminate(&self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+    }
+
+    /// The exit status, if the process ends within `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
 }
 
 impl Drop for ProxyProcess {
