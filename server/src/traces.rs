@@ -11,6 +11,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::{Postgres, QueryBuilder};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -25,21 +26,21 @@ pub fn router() -> Router<AppState> {
         .route("/traces/{trace_id}", get(trace))
 }
 
-#[derive(Deserialize)]
-struct SearchQuery {
-    service: Option<String>,
-    operation: Option<String>,
-    tags: Option<String>,
-    limit: Option<String>,
-    min_duration_ms: Option<String>,
-    max_duration_ms: Option<String>,
-    start: Option<String>,
-    end: Option<String>,
+#[derive(Default, Deserialize)]
+pub(crate) struct SearchQuery {
+    pub(crate) service: Option<String>,
+    pub(crate) operation: Option<String>,
+    pub(crate) tags: Option<String>,
+    pub(crate) limit: Option<String>,
+    pub(crate) min_duration_ms: Option<String>,
+    pub(crate) max_duration_ms: Option<String>,
+    pub(crate) start: Option<String>,
+    pub(crate) end: Option<String>,
 }
 
 /// The search, parsed and checked.
 #[derive(Debug, Default, PartialEq)]
-struct Search {
+pub(crate) struct Search {
     service: Option<String>,
     operation: Option<String>,
     tags: serde_json::Map<String, serde_json::Value>,
@@ -55,7 +56,7 @@ fn non_empty(v: Option<String>) -> Option<String> {
 }
 
 impl Search {
-    fn parse(q: SearchQuery) -> Result<Search, ApiError> {
+    pub(crate) fn parse(q: SearchQuery) -> Result<Search, ApiError> {
         let limit = match non_empty(q.limit) {
             Some(l) => params::bounded("limit", &l, 1, MAX_LIMIT)?,
             None => DEFAULT_LIMIT,
@@ -124,8 +125,9 @@ fn parse_tags(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, 
 #[derive(Debug, Serialize, sqlx::FromRow)]
 pub struct TraceSummary {
     pub trace_id: String,
-    pub root_service: Option<String>,
-    pub root_operation: Option<String>,
+    /// Empty while the root span has not arrived.
+    pub root_service: String,
+    pub root_operation: String,
     pub start: DateTime<Utc>,
     pub duration_ms: f64,
     pub span_count: i32,
@@ -139,43 +141,82 @@ async fn search(
 ) -> Result<Json<Vec<TraceSummary>>, ApiError> {
     let Query(q) = query?;
     let s = Search::parse(q)?;
-    let rows = sqlx::query_as::<_, TraceSummary>(
-        "SELECT t.trace_id, t.root_service, t.root_operation, t.start_time AS start,
-                EXTRACT(EPOCH FROM (t.end_time - t.start_time))::float8 * 1000.0 AS duration_ms,
-                t.span_count, t.error_count, t.services
-           FROM trace_summaries t
-          WHERE ($1::text IS NULL OR t.services @> ARRAY[$1::text])
-            AND ($2::timestamptz IS NULL OR t.start_time >= $2)
-            AND ($3::timestamptz IS NULL OR t.start_time <= $3)
-            AND ($4::float8 IS NULL OR t.end_time - t.start_time >= make_interval(secs => $4 / 1000.0))
-            AND ($5::float8 IS NULL OR t.end_time - t.start_time <= make_interval(secs => $5 / 1000.0))
-            AND ($6::text IS NULL OR EXISTS (
-                  SELECT 1 FROM spans s
-                   WHERE s.trace_id = t.trace_id AND s.operation = $6
-                     AND ($1::text IS NULL OR s.service = $1)))
-            AND ($7::jsonb = '{}'::jsonb OR EXISTS (
-                  SELECT 1 FROM spans s
-                   WHERE s.trace_id = t.trace_id
-                     AND ($1::text IS NULL OR s.service = $1)
-                     -- every tag on the same span, compared as text so 500 matches the string 500
-                     AND NOT EXISTS (SELECT 1 FROM jsonb_each_text($7) w
-                                      WHERE s.attributes ->> w.key IS DISTINCT FROM w.value)))
-          ORDER BY t.start_time DESC
-          LIMIT $8",
-    )
-    .bind(&s.service)
-    .bind(s.start)
-    .bind(s.end)
-    .bind(s.min_duration_ms)
-    .bind(s.max_duration_ms)
-    .bind(&s.operation)
-    .bind(serde_json::Value::Object(s.tags))
-    .bind(s.limit as i64)
-    .fetch_all(&state.pool)
-    .await
-    .map_err(ApiError::internal("searching trace_summaries"))?;
+    let rows = search_query("", s)
+        .build_query_as::<TraceSummary>()
+        .fetch_all(&state.pool)
+        .await
+        .map_err(ApiError::internal("searching trace_summaries"))?;
     Ok(Json(rows))
 }
+
+/// The search as SQL with only the filters asked for, so each plan can use
+/// the index that serves it (`services` GIN, `start_time`) — a catch-all
+/// `($1 IS NULL OR …)` query would get a generic plan that uses neither.
+pub(crate) fn search_query(prefix: &'static str, s: Search) -> QueryBuilder<Postgres> {
+    let mut q = QueryBuilder::new(prefix);
+    q.push(
+        "SELECT t.trace_id, coalesce(t.root_service, '') AS root_service,
+                coalesce(t.root_operation, '') AS root_operation, t.start_time AS start,
+                EXTRACT(EPOCH FROM (t.end_time - t.start_time))::float8 * 1000.0 AS duration_ms,
+                t.span_count, t.error_count, t.services
+           FROM trace_summaries t WHERE true",
+    );
+    if let Some(service) = &s.service {
+        q.push(" AND t.services @> ARRAY[")
+            .push_bind(service.clone())
+            .push("::text]");
+    }
+    if let Some(start) = s.start {
+        q.push(" AND t.start_time >= ").push_bind(start);
+    }
+    if let Some(end) = s.end {
+        q.push(" AND t.start_time <= ").push_bind(end);
+    }
+    if let Some(min) = s.min_duration_ms {
+        q.push(" AND t.end_time - t.start_time >= make_interval(secs => ")
+            .push_bind(min / 1000.0)
+            .push(")");
+    }
+    if let Some(max) = s.max_duration_ms {
+        q.push(" AND t.end_time - t.start_time <= make_interval(secs => ")
+            .push_bind(max / 1000.0)
+            .push(")");
+    }
+    // Operation and tags need the spans: only those of the candidate trace
+    // (the `spans_trace` index), and of the asked-for service if any.
+    let span_of_service = |q: &mut QueryBuilder<Postgres>| {
+        q.push(" SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id");
+        if let Some(service) = &s.service {
+            q.push(" AND s.service = ").push_bind(service.clone());
+        }
+    };
+    if let Some(operation) = &s.operation {
+        q.push(" AND EXISTS (");
+        span_of_service(&mut q);
+        q.push(" AND s.operation = ")
+            .push_bind(operation.clone())
+            .push(")");
+    }
+    if !s.tags.is_empty() {
+        // Every tag on the same span, compared as text (500 matches "500").
+        q.push(" AND EXISTS (");
+        span_of_service(&mut q);
+        q.push(" AND NOT EXISTS (SELECT 1 FROM jsonb_each_text(")
+            .push_bind(serde_json::Value::Object(s.tags.clone()))
+            .push(") w WHERE s.attributes ->> w.key IS DISTINCT FROM w.value))");
+    }
+    q.push(" ORDER BY t.start_time DESC LIMIT ")
+        .push_bind(s.limit as i64);
+    q
+}
+
+/// The spans of one trace (`$1`), served by the `spans_trace` index.
+pub(crate) const TRACE_SQL: &str =
+    "SELECT span_id, NULLIF(parent_span_id, '') AS parent_span_id, service, operation, kind,
+                start_time AS start, duration_us::float8 / 1000.0 AS duration_ms,
+                status_code, attributes
+           FROM spans WHERE trace_id = $1
+          ORDER BY start_time, span_id";
 
 #[derive(Debug, Serialize)]
 pub struct Trace {
@@ -208,17 +249,11 @@ async fn trace(
             "{trace_id:?} is not a trace id: expected up to 32 hex digits"
         )));
     }
-    let spans = sqlx::query_as::<_, Span>(
-        "SELECT span_id, NULLIF(parent_span_id, '') AS parent_span_id, service, operation, kind,
-                start_time AS start, duration_us::float8 / 1000.0 AS duration_ms,
-                status_code, attributes
-           FROM spans WHERE trace_id = $1
-          ORDER BY start_time, span_id",
-    )
-    .bind(&id)
-    .fetch_all(&state.pool)
-    .await
-    .map_err(ApiError::internal("reading spans"))?;
+    let spans = sqlx::query_as::<_, Span>(TRACE_SQL)
+        .bind(&id)
+        .fetch_all(&state.pool)
+        .await
+        .map_err(ApiError::internal("reading spans"))?;
     if spans.is_empty() {
         return Err(ApiError::NotFound(format!("no trace with id {id}")));
     }
