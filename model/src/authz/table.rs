@@ -169,3 +169,102 @@ impl CompiledPolicy {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::request::Request;
+
+    const SOURCES: [&str; 7] = [
+        "namespaces: [\"ns0\"]",
+        "namespaces: [\"ns1\", \"ns2\"]",
+        "namespaces: [\"ns*\"]",
+        "principals: [\"cluster.local/ns/ns1/sa/a\"]",
+        "principals: [\"cluster.local/ns/ns2/*\"]",
+        "principals: [\"cluster.local/ns/n*\"]",
+        "principals: [\"*/sa/b\"]",
+    ];
+
+    /// A rule: its `from` sources (indices into SOURCES; empty = no `from`)
+    /// and an optional method.
+    fn rule_yaml(sources: &[usize], method: Option<bool>) -> String {
+        let mut rule = String::from("  - {}\n");
+        if !sources.is_empty() || method.is_some() {
+            rule = String::from("  -");
+            let mut first = true;
+            if !sources.is_empty() {
+                rule.push_str(" from:\n");
+                for s in sources {
+                    rule.push_str(&format!("    - source: {{{}}}\n", SOURCES[*s]));
+                }
+                first = false;
+            }
+            if let Some(get) = method {
+                let m = if get { "GET" } else { "POST" };
+                let lead = if first { " " } else { "    " };
+                rule.push_str(&format!(
+                    "{lead}to:\n    - operation: {{methods: [\"{m}\"]}}\n"
+                ));
+            }
+        }
+        rule
+    }
+
+    fn policies(
+        rules: &[Vec<(Vec<usize>, Option<bool>)>],
+    ) -> Vec<(AuthorizationPolicy, CompiledPolicy)> {
+        rules
+            .iter()
+            .enumerate()
+            .map(|(i, rules)| {
+                let mut yaml =
+                    format!("metadata: {{name: p{i}, namespace: foo}}\nspec:\n  rules:\n");
+                if rules.is_empty() {
+                    yaml = format!("metadata: {{name: p{i}, namespace: foo}}\nspec: {{}}\n");
+                }
+                for (sources, method) in rules {
+                    yaml.push_str(&rule_yaml(sources, *method));
+                }
+                let policy: AuthorizationPolicy =
+                    serde_yaml_ng::from_str(&yaml).expect("generated YAML");
+                let compiled = CompiledPolicy::new(&policy);
+                (policy, compiled)
+            })
+            .collect()
+    }
+
+    proptest! {
+        /// The namespace index finds exactly what a plain scan finds.
+        #[test]
+        fn index_agrees_with_a_linear_scan(
+            rules in prop::collection::vec(
+                prop::collection::vec(
+                    (prop::collection::vec(0..SOURCES.len(), 0..3), prop::option::of(any::<bool>())),
+                    0..5,
+                ),
+                1..4,
+            ),
+            ns in prop::option::of(0..4usize),
+            sa_b in any::<bool>(),
+            get in any::<bool>(),
+        ) {
+            let compiled = policies(&rules);
+            let scan: Vec<CompiledPolicy> = compiled.iter().map(|(_, c)| c.clone()).collect();
+            let table = ActionTable::new(compiled.iter().map(|(p, c)| (p, c.clone())).collect());
+            let mut request = Request::default();
+            request.source.principal = ns.map(|n| {
+                format!("cluster.local/ns/ns{}/sa/{}", if n == 3 { "x".to_string() } else { n.to_string() }, if sa_b { "b" } else { "a" })
+            });
+            request.request.method = Some(if get { "GET" } else { "POST" }.to_string());
+            let a = Attributes::new(&request);
+            let labels = BTreeMap::new();
+            let expected = scan.iter().find_map(|p| {
+                p.rules.iter().position(|r| r.matches(&a)).map(|r| (p.id.clone(), r))
+            });
+            let got = table.first_match(&a, &labels).map(|(p, r)| (p.id.clone(), r));
+            prop_assert_eq!(got, expected);
+        }
+    }
+}
