@@ -119,9 +119,25 @@ impl ActionTable {
                 }
             }
         }
-        let lists = &mut lists[..n];
         // The selector of the policy last looked at, so it is checked once.
         let mut selected: Option<(u32, bool)> = None;
+        let mut try_slot = |(p, r): Slot| {
+            let policy = &self.policies[p as usize];
+            let selects = match selected {
+                Some((q, s)) if q == p => s,
+                _ => {
+                    let s = policy.selects(labels);
+                    selected = Some((p, s));
+                    s
+                }
+            };
+            (selects && policy.rules[r as usize].matches(a)).then_some((policy, r as usize))
+        };
+        if n == 1 {
+            // Only the unindexed rules can match: no merge needed.
+            return lists[0].iter().find_map(|slot| try_slot(*slot));
+        }
+        let lists = &mut lists[..n];
         let mut last: Option<Slot> = None;
         loop {
             let (k, slot) = lists
@@ -135,18 +151,8 @@ impl ActionTable {
                 continue;
             }
             last = Some(slot);
-            let (p, r) = slot;
-            let policy = &self.policies[p as usize];
-            let selects = match selected {
-                Some((q, s)) if q == p => s,
-                _ => {
-                    let s = policy.selects(labels);
-                    selected = Some((p, s));
-                    s
-                }
-            };
-            if selects && policy.rules[r as usize].matches(a) {
-                return Some((policy, r as usize));
+            if let Some(found) = try_slot(slot) {
+                return Some(found);
             }
         }
     }
