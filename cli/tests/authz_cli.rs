@@ -258,12 +258,19 @@ fn yaml_syntax_error_exits_1() {
 fn bad_request_exits_1_with_the_fix() {
     let s = Scratch::new();
     let policies = s.file("p.yaml", POLICIES);
+    // A misspelt field is answered (as if absent) with a warning naming it.
+    let typo = s.file("typo.json", r#"{"source":{"principle":"x"}}"#);
+    let out = loupe(&[
+        "authz",
+        "check",
+        "-f",
+        policies.to_str().expect("utf-8"),
+        "--request",
+        typo.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `source.principle`"));
     for (name, text, expect) in [
-        (
-            "typo.json",
-            r#"{"source":{"principle":"x"}}"#,
-            "source.principle",
-        ),
         ("notjson.json", "source: x", "not valid JSON"),
         (
             "type.json",

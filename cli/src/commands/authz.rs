@@ -160,25 +160,27 @@ fn load_request(path: &Path) -> anyhow::Result<Request> {
     let value: serde_json::Value = serde_json::from_str(&text).with_context(|| {
         format!("{name} is not valid JSON; see `loupe authz check --help` for an example request")
     })?;
-    // A misspelt field would silently be absent and change the answer.
+    // A misspelt field would silently be absent and change the answer: say so
+    // (a warning, not a failure, so requests carrying extra context still work).
     for (section, known) in REQUEST_FIELDS {
         let object = if section.is_empty() {
             Some(&value)
         } else {
             value.get(section)
         };
-        if let Some(map) = object.and_then(|o| o.as_object()) {
-            for key in map.keys().filter(|k| !known.contains(&k.as_str())) {
-                let field = if section.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{section}.{key}")
-                };
-                bail!(
-                    "{name}: unknown field `{field}`; known fields here: {}",
-                    known.join(", ")
-                );
-            }
+        let Some(map) = object.and_then(|o| o.as_object()) else {
+            continue;
+        };
+        for key in map.keys().filter(|k| !known.contains(&k.as_str())) {
+            let field = if section.is_empty() {
+                key.clone()
+            } else {
+                format!("{section}.{key}")
+            };
+            eprintln!(
+                "warning: {name}: unknown field `{field}` is ignored; known fields here: {}",
+                known.join(", ")
+            );
         }
     }
     serde_json::from_value(value).with_context(|| {
