@@ -167,18 +167,17 @@ fn load_request(path: &Path) -> anyhow::Result<Request> {
         } else {
             value.get(section)
         };
-        if let Some(map) = object.and_then(|o| o.as_object()) {
-            for key in map.keys().filter(|k| !known.contains(&k.as_str())) {
-                let field = if section.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{section}.{key}")
-                };
-                bail!(
-                    "{name}: unknown field `{field}`; known fields here: {}",
-                    known.join(", ")
-                );
-            }
+        let map = object.and_then(|o| o.as_object());
+        if let Some(key) = map.and_then(|m| m.keys().find(|k| !known.contains(&k.as_str()))) {
+            let field = if section.is_empty() {
+                key.clone()
+            } else {
+                format!("{section}.{key}")
+            };
+            bail!(
+                "{name}: unknown field `{field}`; known fields here: {}",
+                known.join(", ")
+            );
         }
     }
     serde_json::from_value(value).with_context(|| {
