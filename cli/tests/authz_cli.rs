@@ -304,6 +304,24 @@ fn bad_request_exits_1_with_the_fix() {
 }
 
 #[test]
+fn unknown_request_fields_are_warned_about_not_fatal() {
+    let s = Scratch::new();
+    let policies = s.file("p.yaml", POLICIES);
+    let req = s.file(
+        "typo.json",
+        r#"{"source":{"principle":"cluster.local/ns/default/sa/sleep"},"destination":{"namespace":"foo","labels":{"app":"httpbin"}},"request":{"method":"GET","path":"/info"}}"#,
+    );
+    let (json, out) = check_json(&[&policies], &req);
+    // Without the (misspelt) principal the request is plaintext: denied.
+    assert_eq!(
+        json,
+        serde_json::json!({"decision": "DENY", "policy": null})
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown field `source.principle`"), "{err}");
+}
+
+#[test]
 fn usage_errors_exit_2() {
     assert_eq!(
         loupe(&["authz", "check", "--request", "r.json"])
