@@ -124,6 +124,11 @@ fn apply_get_history_against_a_private_postgres() {
         "{out}"
     );
 
+    let out = ok(loupe(&home, db, &["apply", "-f", canary, "--dry-run"]));
+    assert_eq!(
+        out.trim(),
+        "virtualservice default/reviews configured (revision 2) (dry run)"
+    );
     let out = ok(loupe(
         &home,
         db,
@@ -163,6 +168,28 @@ fn apply_get_history_against_a_private_postgres() {
         out.contains("kind: DestinationRule") && out.contains("subsets"),
         "{out}"
     );
+
+    let out = ok(loupe(
+        &home,
+        db,
+        &["get", "vs", "reviews", "-n", "default", "-o", "yaml"],
+    ));
+    assert!(
+        out.contains("kind: VirtualService") && out.contains("name: reviews"),
+        "{out}"
+    );
+    let o = loupe(&home, db, &["get", "vs", "nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no vs named nope"), "{}", stderr(&o));
+
+    // A typo'd field is applied (Istio ignores it too) but warned about.
+    let typo = scratch.file(
+        "typo.yaml",
+        &vs(0, 100).replace("  hosts:\n", "  timeoutt: 5s\n  hosts:\n"),
+    );
+    let o = loupe(&home, db, &["apply", "-f", typo.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("timeoutt"), "warned: {}", stderr(&o));
 
     // history: newest first, with authors.
     let out = ok(loupe(&home, db, &["history", "vs/default/reviews"]));

@@ -3,7 +3,8 @@
 //! validated, audited revision), the workload registry built from connected
 //! proxies ([`registry::Registry`], which gives every service its endpoints),
 //! and the push stream that sends each proxy complete, versioned snapshots
-//! and records its ACKs and NACKs ([`push::PushService`]). [`serve`] runs it
+//! and records its ACKs and NACKs ([`push::PushService`]) — each proxy the
+//! part of the config visible in its namespace ([`scope`]). [`serve`] runs it
 //! all; [`ControlPlane`] does the same on a listener of the caller's choosing.
 //!
 //! It does not parse or validate Istio YAML itself (`loupe-model` does), does
@@ -16,6 +17,7 @@
 mod config_watch;
 pub mod push;
 pub mod registry;
+pub mod scope;
 mod server;
 pub mod snapshot;
 pub mod store;

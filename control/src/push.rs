@@ -17,7 +17,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::registry::{ConnectionId, Registry, Workload};
-use crate::snapshot::Publisher;
+use crate::snapshot::{Published, Publisher};
 
 /// How long a new stream may take to say Hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -82,6 +82,7 @@ impl Discovery for PushService {
             Workload::from_hello(hello).map_err(|e| Status::invalid_argument(e.to_string()))?;
         tracing::debug!(workload = %workload.name, ?peer, "Hello");
 
+        let namespace = workload.namespace.clone();
         let id = self.registry.connect(workload).await;
         // Publish before subscribing: the first snapshot already lists this
         // workload among the endpoints.
@@ -91,6 +92,7 @@ impl Discovery for PushService {
         let (tx, rx) = mpsc::channel(4);
         let conn = StreamTask {
             id,
+            namespace,
             registry: self.registry.clone(),
             publisher: self.publisher.clone(),
             snapshots,
@@ -106,9 +108,11 @@ impl Discovery for PushService {
 /// One proxy's stream: sends snapshots out, reads ACK/NACK in.
 struct StreamTask {
     id: ConnectionId,
+    /// The proxy's namespace: what it sees of the config.
+    namespace: String,
     registry: Arc<Registry>,
     publisher: Arc<Publisher>,
-    snapshots: watch::Receiver<Arc<Snapshot>>,
+    snapshots: watch::Receiver<Arc<Published>>,
     inbound: Streaming<ProxyMessage>,
     tx: mpsc::Sender<Result<Snapshot, Status>>,
     shutdown: watch::Receiver<bool>,
@@ -117,7 +121,12 @@ struct StreamTask {
 impl StreamTask {
     async fn run(mut self) {
         let first = self.snapshots.borrow_and_update().clone();
-        if self.tx.send(Ok((*first).clone())).await.is_ok() {
+        if self
+            .tx
+            .send(Ok(first.for_namespace(&self.namespace)))
+            .await
+            .is_ok()
+        {
             self.serve().await;
         }
         self.registry.disconnect(self.id).await;
@@ -137,8 +146,8 @@ impl StreamTask {
                     if changed.is_err() {
                         return;
                     }
-                    let snapshot = self.snapshots.borrow_and_update().clone();
-                    if self.tx.send(Ok((*snapshot).clone())).await.is_err() {
+                    let published = self.snapshots.borrow_and_update().clone();
+                    if self.tx.send(Ok(published.for_namespace(&self.namespace))).await.is_err() {
                         return;
                     }
                 }

@@ -221,7 +221,7 @@ impl Registry {
         let Some(workload) = self.update(id, |c| c.acked_version = Some(version)) else {
             return;
         };
-        tracing::debug!(workload = %workload.name, namespace = %workload.namespace, version, "snapshot ACKed");
+        tracing::info!(workload = %workload.name, namespace = %workload.namespace, version, "snapshot ACKed");
         let result = sqlx::query(
             "UPDATE workloads SET acked_version = $4, last_seen = now()
              WHERE namespace = $1 AND name = $2 AND inbound_address = $3",

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use loupe_push::Snapshot;
 use loupe_push::discovery_server::DiscoveryServer;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -15,7 +14,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::push::PushService;
 use crate::registry::Registry;
-use crate::snapshot::Publisher;
+use crate::snapshot::{Published, Publisher};
 use crate::store::{ConfigStore, StoreError};
 
 /// `loupe control`'s options.
@@ -114,7 +113,7 @@ impl ControlPlane {
     }
 
     /// The snapshot proxies get now, and every later one.
-    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Published>> {
         self.publisher.subscribe()
     }
 

@@ -1,6 +1,7 @@
 //! The snapshot every proxy receives, rebuilt whenever the config or the
 //! registry changes, and published on a `watch` channel that each push
-//! stream follows (a slow proxy simply skips to the newest snapshot).
+//! stream follows (a slow proxy simply skips to the newest snapshot). Each
+//! proxy gets the part of it that applies to its namespace (see [`crate::scope`]).
 //!
 //! Versions: `version = max(previous + 1, config_version * 1_000_000)`, where
 //! `config_version` is the id of the newest config revision. So a version
@@ -18,6 +19,7 @@ use loupe_push::Snapshot;
 use tokio::sync::watch;
 
 use crate::registry::Registry;
+use crate::scope::Scope;
 use crate::store::{ConfigStore, StoreError, kube_object};
 
 /// Snapshot versions per config version (see the module comment).
@@ -26,36 +28,67 @@ pub const VERSIONS_PER_CONFIG: u64 = 1_000_000;
 struct Config {
     version: i64,
     resources: Vec<loupe_push::Resource>,
+    scopes: Vec<Scope>,
+}
+
+/// What the publisher sends to every stream: the whole mesh's snapshot and
+/// who sees each resource.
+#[derive(Debug, Default)]
+pub struct Published {
+    /// Every resource and every service.
+    pub snapshot: Snapshot,
+    /// Parallel to `snapshot.resources`.
+    scopes: Vec<Scope>,
+}
+
+impl Published {
+    /// The snapshot a proxy in `namespace` receives: the resources visible
+    /// there, and every service's endpoints.
+    pub fn for_namespace(&self, namespace: &str) -> Snapshot {
+        Snapshot {
+            version: self.snapshot.version,
+            resources: self
+                .snapshot
+                .resources
+                .iter()
+                .zip(&self.scopes)
+                .filter(|(_, scope)| scope.includes(namespace))
+                .map(|(r, _)| r.clone())
+                .collect(),
+            services: self.snapshot.services.clone(),
+        }
+    }
 }
 
 pub struct Publisher {
     store: ConfigStore,
     registry: Arc<Registry>,
     config: Mutex<Config>,
-    sender: watch::Sender<Arc<Snapshot>>,
+    sender: watch::Sender<Arc<Published>>,
 }
 
 impl Publisher {
     /// A publisher with an empty first snapshot; call [`Publisher::refresh_config`] to load.
     pub fn new(store: ConfigStore, registry: Arc<Registry>) -> Self {
-        let (sender, _) = watch::channel(Arc::new(Snapshot::default()));
+        let (sender, _) = watch::channel(Arc::new(Published::default()));
         Publisher {
             store,
             registry,
             config: Mutex::new(Config {
                 version: -1,
                 resources: Vec::new(),
+                scopes: Vec::new(),
             }),
             sender,
         }
     }
 
     /// Follow the current snapshot and every later one.
-    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Published>> {
         self.sender.subscribe()
     }
 
-    pub fn current(&self) -> Arc<Snapshot> {
+    pub fn current(&self) -> Arc<Published> {
         self.sender.borrow().clone()
     }
 
@@ -72,14 +105,18 @@ impl Publisher {
             return Ok(false);
         }
         let (version, resources) = self.store.current_resources().await?;
-        let resources = to_push(&resources);
+        let (resources, scopes) = to_push(&resources);
         {
             let mut config = self.lock();
             // Two refreshes may race: never go back to an older config.
             if version <= config.version {
                 return Ok(false);
             }
-            *config = Config { version, resources };
+            *config = Config {
+                version,
+                resources,
+                scopes,
+            };
         }
         tracing::info!(config_version = version, "config changed");
         self.publish();
@@ -91,7 +128,7 @@ impl Publisher {
         // The config lock is held while publishing so versions go out in order.
         let config = self.lock();
         let config_base = u64::try_from(config.version.max(0)).unwrap_or(0) * VERSIONS_PER_CONFIG;
-        let version = (self.sender.borrow().version + 1).max(config_base);
+        let version = (self.sender.borrow().snapshot.version + 1).max(config_base);
         let snapshot = Snapshot {
             version,
             resources: config.resources.clone(),
@@ -103,7 +140,10 @@ impl Publisher {
             services = snapshot.services.len(),
             "snapshot published"
         );
-        self.sender.send_replace(Arc::new(snapshot));
+        self.sender.send_replace(Arc::new(Published {
+            snapshot,
+            scopes: config.scopes.clone(),
+        }));
         version
     }
 
@@ -112,24 +152,28 @@ impl Publisher {
     }
 }
 
-/// Resources as the push protocol carries them: the Kubernetes object as JSON.
-fn to_push(resources: &[Resource]) -> Vec<loupe_push::Resource> {
+/// Resources as the push protocol carries them (the Kubernetes object as
+/// JSON), and their scopes.
+fn to_push(resources: &[Resource]) -> (Vec<loupe_push::Resource>, Vec<Scope>) {
     resources
         .iter()
         .filter_map(|r| {
             let key = r.key();
             match kube_object(r) {
-                Ok(object) => Some(loupe_push::Resource {
-                    kind: key.kind.as_str().to_string(),
-                    namespace: key.namespace,
-                    name: key.name,
-                    json: object.to_string(),
-                }),
+                Ok(object) => Some((
+                    loupe_push::Resource {
+                        kind: key.kind.as_str().to_string(),
+                        namespace: key.namespace,
+                        name: key.name,
+                        json: object.to_string(),
+                    },
+                    Scope::of(r),
+                )),
                 Err(error) => {
                     tracing::error!(resource = %key, %error, "resource left out of the snapshot");
                     None
                 }
             }
         })
-        .collect()
+        .unzip()
 }

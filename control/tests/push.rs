@@ -331,3 +331,131 @@ async fn a_change_missed_by_notify_is_found_by_the_periodic_check() {
     println!("picked up without NOTIFY after {:?}", started.elapsed());
     cp.shutdown().await;
 }
+
+#[tokio::test]
+async fn each_proxy_gets_the_config_visible_in_its_namespace() {
+    let db = db().await;
+    let cp = control(&db.pool).await;
+    let yaml = "\
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: shop-only
+  namespace: shop
+spec:
+  action: DENY
+  rules:
+  - to:
+    - operation:
+        paths: [/admin]
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: default
+  namespace: istio-system
+spec:
+  mtls:
+    mode: PERMISSIVE
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: cart
+  namespace: shop
+spec:
+  hosts: [cart]
+  exportTo: [.]
+  http:
+  - route:
+    - destination:
+        host: cart
+";
+    cp.store.apply("scoped.yaml", yaml, "alice").await.unwrap();
+    let names = |s: &Snapshot| {
+        let mut n: Vec<String> = s
+            .resources
+            .iter()
+            .map(|r| format!("{}/{}/{}", r.kind, r.namespace, r.name))
+            .collect();
+        n.sort();
+        n
+    };
+    let mut in_default = Proxy::connect(
+        cp.addr,
+        hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001"),
+    )
+    .await;
+    let mut shop = hello("cart-v1", "v1", "cart", "127.0.0.1:7400");
+    shop.namespace = "shop".into();
+    let mut in_shop = Proxy::connect(cp.addr, shop).await;
+
+    // (The first snapshot may predate the apply: wait for the config.)
+    let loaded = |s: &Snapshot| !s.resources.is_empty();
+    let default_view = in_default.until(Duration::from_secs(2), loaded).await;
+    assert_eq!(
+        names(&default_view),
+        ["PeerAuthentication/istio-system/default"]
+    );
+    let shop_view = in_shop
+        .until(Duration::from_secs(2), |s| {
+            loaded(s) && !endpoints(s, REVIEWS).is_empty()
+        })
+        .await;
+    assert_eq!(
+        names(&shop_view),
+        [
+            "AuthorizationPolicy/shop/shop-only",
+            "PeerAuthentication/istio-system/default",
+            "VirtualService/shop/cart"
+        ]
+    );
+    // Endpoints are mesh-wide either way.
+    assert_eq!(endpoints(&shop_view, REVIEWS), ["127.0.0.1:7001"]);
+    cp.shutdown().await;
+}
+
+#[tokio::test]
+async fn changes_still_arrive_after_the_listening_connection_is_killed() {
+    let db = db().await;
+    let cp = control(&db.pool).await;
+    cp.store
+        .apply("bookinfo.yaml", &bookinfo(50, 50), "alice")
+        .await
+        .unwrap();
+    let mut proxy = Proxy::connect(
+        cp.addr,
+        hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001"),
+    )
+    .await;
+    proxy
+        .until(Duration::from_secs(2), |s| weight_of_v3(s) == Some(50))
+        .await;
+
+    let killed = sqlx::query_scalar::<_, i64>(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()) t",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(
+        killed >= 1,
+        "the control plane's LISTEN connection was found"
+    );
+
+    cp.store
+        .apply("b.yaml", &reviews_vs(10, 90), "alice")
+        .await
+        .unwrap();
+    let within = loupe_control::RECHECK_INTERVAL + Duration::from_secs(2);
+    proxy.until(within, |s| weight_of_v3(s) == Some(90)).await;
+    // And once reconnected, NOTIFY drives pushes again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cp.store
+        .apply("c.yaml", &reviews_vs(20, 80), "alice")
+        .await
+        .unwrap();
+    proxy.until(within, |s| weight_of_v3(s) == Some(80)).await;
+    cp.shutdown().await;
+}

@@ -373,3 +373,41 @@ async fn current_resources_version_grows_with_every_change() {
     assert!(v2 > v1, "a deletion is a change too");
     assert_eq!(resources.len(), 1);
 }
+
+#[tokio::test]
+async fn dry_run_reports_outcomes_and_writes_nothing() {
+    let db = db().await;
+    let store = ConfigStore::new(db.pool.clone());
+    store
+        .apply("a.yaml", &bookinfo(50, 50), "alice")
+        .await
+        .unwrap();
+    let version = store.version().await.unwrap();
+
+    let would = store
+        .dry_run(&[("b.yaml", &reviews_vs(0, 100))], "bob")
+        .await
+        .unwrap();
+    assert_eq!(would[0].key, key(Kind::VirtualService, "reviews"));
+    assert_eq!(
+        (would[0].revision, would[0].outcome),
+        (2, Outcome::Configured)
+    );
+    assert_eq!(store.version().await.unwrap(), version);
+    assert_eq!(count(&db.pool, REVISIONS).await, 2);
+    assert_eq!(count(&db.pool, AUDIT).await, 2);
+
+    let to_v9 = reviews_vs(50, 50).replace("subset: v3", "subset: v9");
+    let err = store
+        .dry_run(&[("c.yaml", &to_v9)], "bob")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
+
+    // The lock was released: a real apply goes through.
+    let applied = store
+        .apply("b.yaml", &reviews_vs(0, 100), "bob")
+        .await
+        .unwrap();
+    assert_eq!(applied[0].revision, 2);
+}

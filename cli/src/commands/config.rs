@@ -28,6 +28,9 @@ pub struct ApplyArgs {
     /// Who made the change, for the history and audit log (default: $USER).
     #[arg(long)]
     pub author: Option<String>,
+    /// Validate and show what would change, writing nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub db: DatabaseArgs,
 }
@@ -36,6 +39,12 @@ pub struct ApplyArgs {
 pub struct GetArgs {
     /// Kind to list (`virtualservices`, `vs`, `DestinationRule`, …); all kinds if omitted.
     pub kind: Option<String>,
+    /// Only the resource(s) of this name (needs KIND).
+    #[arg(requires = "kind")]
+    pub name: Option<String>,
+    /// Only this namespace (default: all namespaces).
+    #[arg(short, long)]
+    pub namespace: Option<String>,
     #[arg(short, long, value_enum, default_value_t = GetOutput::Text)]
     pub output: GetOutput,
     #[command(flatten)]
@@ -82,14 +91,21 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|(s, t)| (s.as_str(), t.as_str()))
             .collect();
-        match store.apply_all(&texts, &author).await {
+        let result = if args.dry_run {
+            store.dry_run(&texts, &author).await
+        } else {
+            store.apply_all(&texts, &author).await
+        };
+        let dry = if args.dry_run { " (dry run)" } else { "" };
+        match result {
             Ok(applied) => {
+                print_parse_warnings(&texts);
                 if applied.is_empty() {
                     eprintln!("no Istio resources found in the given files");
                 }
                 for a in applied {
                     println!(
-                        "{} {}/{} {} (revision {})",
+                        "{} {}/{} {} (revision {}){dry}",
                         a.key.kind.as_str().to_ascii_lowercase(),
                         a.key.namespace,
                         a.key.name,
@@ -112,10 +128,25 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
 pub fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
     let kind = args.kind.as_deref().map(parse_kind).transpose()?;
     let url = database_url(args.db.database_url.as_deref())?;
-    let resources = runtime::block_on(async move {
+    let mut resources = runtime::block_on(async move {
         let store = connect(&url).await?;
         anyhow::Ok(store.list(kind).await?)
     })??;
+    resources.retain(|r| {
+        args.name.as_ref().is_none_or(|n| &r.key.name == n)
+            && args
+                .namespace
+                .as_ref()
+                .is_none_or(|ns| &r.key.namespace == ns)
+    });
+    if resources.is_empty() && args.name.is_some() {
+        eprintln!(
+            "error: no {} named {} in the config store",
+            args.kind.as_deref().unwrap_or_default(),
+            args.name.as_deref().unwrap_or_default()
+        );
+        return Ok(ExitCode::from(1));
+    }
     match args.output {
         GetOutput::Text if resources.is_empty() => eprintln!("No resources found."),
         GetOutput::Text => print_table(&resources),
@@ -177,18 +208,12 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
 
 /// The config store's database: the flag or `DATABASE_URL`, else the
 /// running demo's (`$LOUPE_HOME/demo.json`, `LOUPE_HOME` defaulting to
-/// `~/.loupe`).
+/// `~/.loupe`, as `loupe demo` writes it).
 pub fn database_url(explicit: Option<&str>) -> anyhow::Result<String> {
     if let Some(url) = explicit.filter(|u| !u.trim().is_empty()) {
         return Ok(url.to_string());
     }
-    let home = match std::env::var_os("LOUPE_HOME") {
-        Some(h) => PathBuf::from(h),
-        None => std::env::var_os("HOME")
-            .map(|h| PathBuf::from(h).join(".loupe"))
-            .unwrap_or_else(|| PathBuf::from(".loupe")),
-    };
-    let state = home.join("demo.json");
+    let state = crate::demo::DemoState::path(&crate::demo::loupe_home());
     let text = std::fs::read_to_string(&state).map_err(|_| {
         anyhow::anyhow!(
             "no database given: pass --database-url, set DATABASE_URL, or start `loupe demo` (no {} found)",
@@ -291,6 +316,17 @@ fn print_columns<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
     for row in rows {
         line(row.iter().map(String::as_str).collect());
     }
+}
+
+/// Warnings of the parser (unknown fields, skipped documents), which do not
+/// stop an apply but usually mean a typo.
+fn print_parse_warnings(texts: &[(&str, &str)]) {
+    let warnings: Vec<Diagnostic> = texts
+        .iter()
+        .flat_map(|(source, text)| loupe_model::parse_documents(source, text).diagnostics)
+        .filter(|d| d.severity == loupe_model::Severity::Warning)
+        .collect();
+    print_diagnostics(&warnings);
 }
 
 fn print_diagnostics(diagnostics: &[Diagnostic]) {

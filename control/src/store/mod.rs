@@ -86,12 +86,19 @@ pub struct Revision {
 
 /// A change to make in one write.
 enum Change {
-    Put(Resource),
+    Put(Box<Resource>),
     /// `must_exist`: deleting an absent resource is `NotFound` (otherwise `Unchanged`).
     Delete {
         key: ResourceKey,
         must_exist: bool,
     },
+}
+
+/// Whether a write is kept (or only checked, for a dry run).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Commit {
+    Yes,
+    No,
 }
 
 /// The config store. Cheap to clone (it holds a pool).
@@ -131,6 +138,25 @@ impl ConfigStore {
         texts: &[(&str, &str)],
         author: &str,
     ) -> Result<Vec<Applied>, StoreError> {
+        self.apply_texts(texts, author, Commit::Yes).await
+    }
+
+    /// What [`ConfigStore::apply_all`] would do — the same validation, the
+    /// same outcomes and revision numbers — writing nothing (`--dry-run`).
+    pub async fn dry_run(
+        &self,
+        texts: &[(&str, &str)],
+        author: &str,
+    ) -> Result<Vec<Applied>, StoreError> {
+        self.apply_texts(texts, author, Commit::No).await
+    }
+
+    async fn apply_texts(
+        &self,
+        texts: &[(&str, &str)],
+        author: &str,
+        commit: Commit,
+    ) -> Result<Vec<Applied>, StoreError> {
         let mut diagnostics = Vec::new();
         let mut resources = Vec::new();
         let mut seen = HashSet::new();
@@ -152,9 +178,12 @@ impl ConfigStore {
         }
         refuse_on_errors(&diagnostics)?;
         let sources: Vec<&str> = texts.iter().map(|(s, _)| *s).collect();
-        let changes = resources.into_iter().map(Change::Put).collect();
-        self.write(changes, author, &format!("apply {}", sources.join(", ")))
-            .await
+        let changes = resources
+            .into_iter()
+            .map(|r| Change::Put(Box::new(r)))
+            .collect();
+        let message = format!("apply {}", sources.join(", "));
+        self.write(changes, author, &message, commit).await
     }
 
     /// Replaces one resource with `body` (YAML or JSON of exactly that
@@ -187,7 +216,12 @@ impl ConfigStore {
             });
         }
         let applied = self
-            .write(vec![Change::Put(resource)], author, "put")
+            .write(
+                vec![Change::Put(Box::new(resource))],
+                author,
+                "put",
+                Commit::Yes,
+            )
             .await?;
         Ok(single(applied, key))
     }
@@ -200,7 +234,9 @@ impl ConfigStore {
             key: key.clone(),
             must_exist: true,
         };
-        let applied = self.write(vec![change], author, "delete").await?;
+        let applied = self
+            .write(vec![change], author, "delete", Commit::Yes)
+            .await?;
         Ok(single(applied, key))
     }
 
@@ -233,10 +269,12 @@ impl ConfigStore {
                     format!("revision {revision} no longer parses with this version of Loupe"),
                 )
             })?;
-            Change::Put(resource)
+            Change::Put(Box::new(resource))
         };
         let message = format!("rollback to revision {revision}");
-        let applied = self.write(vec![change], author, &message).await?;
+        let applied = self
+            .write(vec![change], author, &message, Commit::Yes)
+            .await?;
         Ok(single(applied, key))
     }
 
@@ -312,6 +350,7 @@ impl ConfigStore {
         changes: Vec<Change>,
         author: &str,
         message: &str,
+        commit: Commit,
     ) -> Result<Vec<Applied>, StoreError> {
         let mut tx = self
             .pool
@@ -334,7 +373,7 @@ impl ConfigStore {
         for change in &changes {
             match change {
                 Change::Put(r) => {
-                    next.insert(r.key(), r.clone());
+                    next.insert(r.key(), (**r).clone());
                 }
                 Change::Delete { key, must_exist } => {
                     if next.remove(key).is_none() && *must_exist {
@@ -404,6 +443,14 @@ impl ConfigStore {
                 continue;
             };
             let revision = previous + 1;
+            if commit == Commit::No {
+                applied.push(Applied {
+                    key,
+                    revision,
+                    outcome,
+                });
+                continue;
+            }
             let id = rows::insert(
                 &mut tx,
                 rows::NewRevision {
@@ -426,6 +473,10 @@ impl ConfigStore {
                 outcome,
             });
         }
+        if commit == Commit::No {
+            // Dropping the transaction rolls it back and releases the lock.
+            return Ok(applied);
+        }
         if let Some(version) = newest_id {
             rows::notify(&mut tx, version).await?;
         }
@@ -439,30 +490,13 @@ impl ConfigStore {
 /// The resource as its Kubernetes JSON object (what proxies receive and the
 /// `object` column holds).
 pub fn kube_object(resource: &Resource) -> Result<Value, StoreError> {
-    // Until the model's `Resource` implements `Serialize` itself: the inner
-    // object plus `apiVersion` and `kind`.
-    let (api_version, inner) = match resource {
-        Resource::Gateway(r) => ("networking.istio.io/v1", serde_json::to_value(r)),
-        Resource::VirtualService(r) => ("networking.istio.io/v1", serde_json::to_value(r)),
-        Resource::DestinationRule(r) => ("networking.istio.io/v1", serde_json::to_value(r)),
-        Resource::PeerAuthentication(r) => ("security.istio.io/v1", serde_json::to_value(r)),
-        Resource::AuthorizationPolicy(r) => ("security.istio.io/v1", serde_json::to_value(r)),
-    };
-    inner
-        .map(|mut v| {
-            if let Some(o) = v.as_object_mut() {
-                o.entry("apiVersion").or_insert(api_version.into());
-                o.entry("kind").or_insert(resource.kind().as_str().into());
-            }
-            v
-        })
-        .map_err(|e| {
-            StoreError::invalid(
-                resource.key().to_string(),
-                "",
-                format!("cannot be written as JSON: {e}"),
-            )
-        })
+    serde_json::to_value(resource).map_err(|e| {
+        StoreError::invalid(
+            resource.key().to_string(),
+            "",
+            format!("cannot be written as JSON: {e}"),
+        )
+    })
 }
 
 fn refuse_on_errors(diagnostics: &[Diagnostic]) -> Result<(), StoreError> {
