@@ -288,6 +288,19 @@ fn edge_shapes(
             by_target.entry(&e.target).or_default().push((i, s.y));
         }
     }
+    // Labels sit where sibling edges are furthest apart: towards the
+    // targets of a fan-out, towards the sources of a fan-in.
+    let fan_out: HashMap<&str, usize> = by_source.iter().map(|(k, v)| (*k, v.len())).collect();
+    let fan_in: HashMap<&str, usize> = by_target.iter().map(|(k, v)| (*k, v.len())).collect();
+    let label_t = |e: &GraphEdge| {
+        let out = fan_out.get(e.source.as_str()).copied().unwrap_or(1);
+        let inn = fan_in.get(e.target.as_str()).copied().unwrap_or(1);
+        match out.cmp(&inn) {
+            std::cmp::Ordering::Greater => 0.6,
+            std::cmp::Ordering::Less => 0.4,
+            std::cmp::Ordering::Equal => 0.5,
+        }
+    };
     let out_offset: HashMap<usize, f64> = by_source.into_values().flat_map(spread).collect();
     let in_offset: HashMap<usize, f64> = by_target.into_values().flat_map(spread).collect();
 
@@ -305,7 +318,7 @@ fn edge_shapes(
                 let (x1, y1, x2, y2) = (x0 + dx, y0, x3 - dx, y3);
                 Some(EdgeShape {
                     d: format!("M {x0:.1} {y0:.1} C {x1:.1} {y1:.1}, {x2:.1} {y2:.1}, {x3:.1} {y3:.1}"),
-                    label_at: bezier_mid((x0, y0), (x1, y1), (x2, y2), (x3, y3)),
+                    label_at: bezier_at(label_t(e), (x0, y0), (x1, y1), (x2, y2), (x3, y3)),
                 })
             } else {
                 let (x0, y0) = (s.x + NODE_W / 2.0 + 10.0, s.y + NODE_H);
@@ -313,16 +326,19 @@ fn edge_shapes(
                 let below = height.max(y0.max(y3) + 40.0) + 10.0;
                 Some(EdgeShape {
                     d: format!("M {x0:.1} {y0:.1} C {x0:.1} {below:.1}, {x3:.1} {below:.1}, {x3:.1} {y3:.1}"),
-                    label_at: bezier_mid((x0, y0), (x0, below), (x3, below), (x3, y3)),
+                    label_at: bezier_at(0.5, (x0, y0), (x0, below), (x3, below), (x3, y3)),
                 })
             }
         })
         .collect()
 }
 
-fn bezier_mid(p0: (f64, f64), p1: (f64, f64), p2: (f64, f64), p3: (f64, f64)) -> Point {
+/// The point at `t` (0..1) on a cubic Bézier curve.
+fn bezier_at(t: f64, p0: (f64, f64), p1: (f64, f64), p2: (f64, f64), p3: (f64, f64)) -> Point {
+    let u = 1.0 - t;
+    let (a, b, c, d) = (u * u * u, 3.0 * u * u * t, 3.0 * u * t * t, t * t * t);
     Point {
-        x: (p0.0 + 3.0 * p1.0 + 3.0 * p2.0 + p3.0) / 8.0,
-        y: (p0.1 + 3.0 * p1.1 + 3.0 * p2.1 + p3.1) / 8.0,
+        x: a * p0.0 + b * p1.0 + c * p2.0 + d * p3.0,
+        y: a * p0.1 + b * p1.1 + c * p2.1 + d * p3.1,
     }
 }
