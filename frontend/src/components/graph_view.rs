@@ -90,6 +90,7 @@ pub fn GraphView(
             let testid = format!("edge-{}-{}", sanitize_id(&e.source), sanitize_id(&e.target));
             let key = Selection::Edge(e.source.clone(), e.target.clone());
             let key2 = key.clone();
+            let key3 = key.clone();
             let label = edge_label(e.rps, e.error_rate);
             let detail = edge_detail(e.p99_ms, !mtls_text(&e.mtls).is_empty());
             let (src, dst) = (node_of(&graph, &e.source), node_of(&graph, &e.target));
@@ -98,6 +99,7 @@ pub fn GraphView(
                     class=format!("edge {}", health.class())
                     class:selected=move || selected.get().as_ref() == Some(&key)
                     data-testid=testid
+                    aria-label=format!("{} to {}", e.source, e.target)
                     data-source=e.source.clone()
                     data-target=e.target.clone()
                     data-source-app=src.map(|n| n.app.clone()).unwrap_or_default()
@@ -105,7 +107,16 @@ pub fn GraphView(
                     data-target-version=dst.and_then(|n| n.version.clone()).unwrap_or_default()
                     data-rps=e.rps.to_string()
                     data-error-rate=e.error_rate.to_string()
+                    tabindex="0"
+                    role="button"
                     on:click=move |_| selected.set(Some(key2.clone()))
+                    on:keydown=move |ev| {
+                        // Keyboard users select with Enter or Space, as on a button.
+                        if ev.key() == "Enter" || ev.key() == " " {
+                            ev.prevent_default();
+                            selected.set(Some(key3.clone()));
+                        }
+                    }
                 >
                     <path class="edge-hit" d=shape.d.clone() />
                     <path class="edge-line" d=shape.d marker-end=format!("url(#arrow-{})", health.class()) />
@@ -144,6 +155,7 @@ pub fn GraphView(
             };
             let key = Selection::Node(n.id.clone());
             let key2 = key.clone();
+            let key3 = key.clone();
             let full = label_app(n).to_string();
             let title = ellipsize(&full, 16);
             let subtitle = node_subtitle(n);
@@ -153,9 +165,19 @@ pub fn GraphView(
                     class:selected=move || selected.get().as_ref() == Some(&key)
                     data-testid=format!("node-{}", sanitize_id(&n.id))
                     data-app=n.app.clone()
+                    aria-label=format!("{} {}", n.app, n.version.clone().unwrap_or_default())
                     data-version=n.version.clone().unwrap_or_default()
                     transform=format!("translate({},{})", p.x, p.y)
+                    tabindex="0"
+                    role="button"
                     on:click=move |_| selected.set(Some(key2.clone()))
+                    on:keydown=move |ev| {
+                        // Keyboard users select with Enter or Space, as on a button.
+                        if ev.key() == "Enter" || ev.key() == " " {
+                            ev.prevent_default();
+                            selected.set(Some(key3.clone()));
+                        }
+                    }
                 >
                     <title>{full}</title>
                     <rect width=NODE_W height=NODE_H rx="6" />
