@@ -310,6 +310,36 @@ impl Registry {
     }
 }
 
+/// A row of the `workloads` table: a proxy that is or was connected, and
+/// how far its config is (what `istioctl proxy-status` shows).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct WorkloadStatus {
+    pub namespace: String,
+    pub name: String,
+    pub service_account: String,
+    pub inbound_address: String,
+    pub metrics_address: String,
+    pub services: Vec<String>,
+    pub gateway: bool,
+    pub connected: bool,
+    pub acked_version: Option<i64>,
+    pub nacked_version: Option<i64>,
+    pub nack_error: Option<String>,
+    pub last_seen: chrono::DateTime<chrono::Utc>,
+}
+
+/// Every workload the control plane has seen, connected ones first, then by
+/// namespace and name. (Read by the console; written only by [`Registry`].)
+pub async fn workload_statuses(pool: &PgPool) -> Result<Vec<WorkloadStatus>, sqlx::Error> {
+    sqlx::query_as::<_, WorkloadStatus>(
+        "SELECT namespace, name, service_account, inbound_address, metrics_address, services,
+                gateway, connected, acked_version, nacked_version, nack_error, last_seen
+         FROM workloads ORDER BY connected DESC, namespace, name, inbound_address",
+    )
+    .fetch_all(pool)
+    .await
+}
+
 fn log_db<T>(action: &str, workload: &Workload, result: Result<T, sqlx::Error>) {
     if let Err(error) = result {
         tracing::warn!(workload = %workload.name, namespace = %workload.namespace, %error, "{action} in the workloads table failed");

@@ -192,6 +192,13 @@ async fn acks_are_recorded_and_a_nack_does_not_stop_the_control_plane() {
         }
     })
     .await;
+    let status = loupe_control::registry::workload_statuses(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(status.len(), 1);
+    assert!(status[0].connected);
+    assert_eq!(status[0].acked_version, Some(acked));
+    assert_eq!(status[0].nacked_version, Some(refused.version as i64));
     let nacked = cp.registry.connections()[0].nacked.clone();
     assert_eq!(
         nacked,

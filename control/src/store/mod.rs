@@ -84,6 +84,19 @@ pub struct Revision {
     pub message: String,
 }
 
+/// One line of the audit log.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    /// `created`, `configured` or `deleted`.
+    pub action: String,
+    /// `Kind/namespace/name`.
+    pub resource: String,
+    /// The revision the change wrote.
+    pub revision: Option<i32>,
+}
+
 /// A change to make in one write.
 enum Change {
     Put(Box<Resource>),
@@ -335,6 +348,22 @@ impl ConfigStore {
     pub async fn version(&self) -> Result<i64, StoreError> {
         let mut conn = self.conn().await?;
         rows::version(&mut conn).await
+    }
+
+    /// The newest `limit` audit-log entries, newest first: who changed what.
+    pub async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut conn = self.conn().await?;
+        let rows = rows::audit_log(&mut conn, limit).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| AuditEntry {
+                at: r.at,
+                actor: r.actor,
+                action: r.action,
+                resource: r.resource,
+                revision: r.revision,
+            })
+            .collect())
     }
 
     async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, StoreError> {
