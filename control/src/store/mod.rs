@@ -1,7 +1,7 @@
 //! The config store of local mode: Istio resources in Postgres, every change
 //! a new revision (YAML, Kubernetes JSON, author, time) and an audit-log line.
 //!
-//! Every write goes through one path ([`ConfigStore::write`]): in one
+//! Every write goes through one path (`ConfigStore::write`): in one
 //! transaction, holding the config write lock, it reads the current config,
 //! applies the change to a copy, validates the WHOLE resulting config with
 //! `loupe_model::analyze`, and either writes all the new revisions (and
