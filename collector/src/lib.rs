@@ -5,6 +5,36 @@
 //! ([`scrape`]), both written in batches with `COPY` ([`writer`]), and the
 //! daily partitions and retention of those tables ([`partitions`]).
 //! It owns no schema (that is `loupe-db`'s) and no queries of the console.
+//!
+//! # What the rows mean (for readers of the tables)
+//!
+//! - `spans`: one row per OTLP span. Ids are lowercase hex; `parent_span_id`
+//!   is NULL for a root; `service` is the resource's `service.name`
+//!   ("unknown" if absent); `operation` the span name; `kind` and
+//!   `status_code` are OTLP's numbers (`status_code` 2 = error);
+//!   `duration_us` = end − start. `attributes` is one flat JSON object: span
+//!   attributes under their keys, resource attributes as `resource.<key>`,
+//!   plus `otel.scope.name`, `otel.scope.version`, `otel.status_description`
+//!   and `otel.events` when present (see [`otlp::span_row`]).
+//! - `trace_summaries`: one row per trace, updated with every batch:
+//!   root = the span without a parent, start = earliest start, end = latest
+//!   end, `span_count`/`error_count` = spans/error spans stored so far,
+//!   `services` = sorted distinct services.
+//! - `edge_rollups`: one row per (scrape round `ts`, proxy, edge label set
+//!   incl. `reporter` and `response_code`) with traffic in the interval of
+//!   `interval_s` seconds ending at `ts`: `requests` (delta of
+//!   `istio_requests_total`), `duration_sum_ms` (delta of the histogram's
+//!   `_sum`), and per-bucket (non-cumulative) request counts with upper
+//!   bounds `bucket_bounds_ms` (`Infinity` last). Rows with no traffic are
+//!   not written. Both ends of a call report it (`reporter` = `source` or
+//!   `destination`, as in Istio): pick one reporter per query. The request
+//!   rate of an edge over a window W is `sum(requests) / W` over the rows
+//!   with `ts` in the window; see [`scrape::delta`] for resets and baselines.
+//! - `telemetry_drops`: spans (or rollup rows) refused or lost, per
+//!   `reason`: `queue_full_refused_for_retry` / `shutting_down_refused_for_retry`
+//!   (refused with the protocol's retry signal — the sender may resend
+//!   them), `invalid_span` (no valid ids or start time; reported in OTLP's
+//!   `partial_success`), `write_failed` (Postgres refused a batch 5 times).
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
@@ -60,6 +90,8 @@ pub struct Tuning {
     pub queue_capacity: usize,
     /// Spans per COPY.
     pub batch_size: usize,
+    /// Concurrent writer tasks (each with its own connection).
+    pub writers: usize,
     /// How long a batch waits to fill up.
     pub batch_timeout: Duration,
     /// The largest OTLP request accepted (gRPC message or HTTP body).
@@ -75,6 +107,7 @@ impl Default for Tuning {
         Tuning {
             queue_capacity: 100_000,
             batch_size: 1_000,
+            writers: 2,
             batch_timeout: Duration::from_millis(500),
             max_request_bytes: 16 * 1024 * 1024,
             drop_flush_interval: Duration::from_secs(1),
@@ -91,7 +124,7 @@ pub struct Collector {
     stop_writer: watch::Sender<bool>,
     receivers: Vec<JoinHandle<Result<(), CollectorError>>>,
     background: Vec<JoinHandle<()>>,
-    writer: JoinHandle<()>,
+    writers: Vec<JoinHandle<()>>,
     drops: DropRecorder,
     pool: sqlx::PgPool,
 }
@@ -100,7 +133,9 @@ impl Collector {
     /// Connects (and migrates), creates today's and tomorrow's partitions,
     /// binds both OTLP listeners and starts the writer, scraper and maintenance.
     pub async fn start(options: Options, tuning: Tuning) -> Result<Self, CollectorError> {
-        let pool = loupe_db::connect(&options.database_url, 6).await?;
+        // Writers, scraper, drop flusher, maintenance.
+        let connections = tuning.writers.max(1) as u32 + 3;
+        let pool = loupe_db::connect(&options.database_url, connections).await?;
         let today = chrono::Utc::now().date_naive();
         partitions::ensure_ahead(&pool, today).await?;
         if let Err(error) = partitions::apply_retention(&pool, today, options.retention_days).await
@@ -122,16 +157,22 @@ impl Collector {
         let (stop_receivers, stop_rx) = watch::channel(false);
         let (stop_writer, writer_stop_rx) = watch::channel(false);
 
-        let writer = tokio::spawn(writer::spans::run(
-            pool.clone(),
-            queue_rx,
-            drops.clone(),
-            writer::spans::BatchConfig {
-                batch_size: tuning.batch_size,
-                batch_timeout: tuning.batch_timeout,
-            },
-            writer_stop_rx,
-        ));
+        let queue_rx = std::sync::Arc::new(queue_rx);
+        let batch = writer::spans::BatchConfig {
+            batch_size: tuning.batch_size,
+            batch_timeout: tuning.batch_timeout,
+        };
+        let writers = (0..tuning.writers.max(1))
+            .map(|_| {
+                tokio::spawn(writer::spans::run(
+                    pool.clone(),
+                    queue_rx.clone(),
+                    drops.clone(),
+                    batch,
+                    writer_stop_rx.clone(),
+                ))
+            })
+            .collect();
 
         let grpc = {
             let mut stop = stop_rx.clone();
@@ -169,7 +210,17 @@ impl Collector {
         };
         drop(ingest);
 
-        let scraper = Scraper::new(pool.clone(), options.scrape_interval, drops.clone())?;
+        let mut scraper = Scraper::new(pool.clone(), options.scrape_interval, drops.clone())?;
+        // The first round runs before start() returns: it sets the baseline
+        // of every proxy already there, so what follows is well defined.
+        match scraper.scrape_round().await {
+            Ok(report) => tracing::info!(
+                targets = report.targets,
+                failed = report.failed,
+                "first scrape round done"
+            ),
+            Err(error) => tracing::warn!(%error, "first scrape round failed"),
+        }
         let background = vec![
             tokio::spawn(scraper.run(stop_rx.clone())),
             tokio::spawn(flush_drops(
@@ -194,7 +245,7 @@ impl Collector {
             stop_writer,
             receivers: vec![grpc, http],
             background,
-            writer,
+            writers,
             drops,
             pool,
         })
@@ -207,6 +258,27 @@ impl Collector {
 
     pub fn otlp_http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// Resolves when an OTLP receiver stops on its own (it should not): the
+    /// error it stopped with.
+    pub async fn receiver_failure(&mut self) -> CollectorError {
+        if self.receivers.is_empty() {
+            return std::future::pending().await;
+        }
+        let (result, index, _) = futures::future::select_all(self.receivers.iter_mut()).await;
+        self.receivers.remove(index);
+        match result {
+            Ok(Err(error)) => error,
+            Ok(Ok(())) => CollectorError::Serve {
+                protocol: "gRPC/HTTP",
+                message: "a receiver stopped unexpectedly".into(),
+            },
+            Err(join) => CollectorError::Serve {
+                protocol: "gRPC/HTTP",
+                message: join.to_string(),
+            },
+        }
     }
 
     /// Stops accepting, writes every queued span, records the last drop counts.
@@ -224,7 +296,10 @@ impl Collector {
             }
         }
         let _ = self.stop_writer.send(true);
-        let _ = self.writer.await;
+        for writer in self.writers {
+            let _ = writer.await;
+        }
+        tracing::info!("span queue drained");
         for task in self.background {
             let _ = task.await;
         }
@@ -239,11 +314,17 @@ impl Collector {
 /// Runs the collector until ctrl-c or SIGTERM, then shuts down gracefully
 /// (queued spans are written before it returns).
 pub async fn serve(options: Options) -> Result<(), CollectorError> {
-    let collector = Collector::start(options, Tuning::default()).await?;
-    let signal = termination().await;
+    let mut collector = Collector::start(options, Tuning::default()).await?;
+    let outcome = tokio::select! {
+        signal = termination() => signal,
+        failure = collector.receiver_failure() => Err(failure),
+    };
+    if let Err(error) = &outcome {
+        tracing::error!(%error, "stopping the collector");
+    }
     tracing::info!("shutting down: flushing queued telemetry");
     let result = collector.shutdown().await;
-    signal.and(result)
+    outcome.and(result)
 }
 
 async fn termination() -> Result<(), CollectorError> {

@@ -101,8 +101,8 @@ pub async fn ensure_partition(
 
 /// Drops every daily partition older than `retention_days` before `today`
 /// (the partitions of the last `retention_days` days and today are kept),
-/// deletes older rows left in the DEFAULT partitions and older trace
-/// summaries. Returns the dropped partitions.
+/// deletes older rows left in the DEFAULT partitions, older trace
+/// summaries and older drop counts. Returns the dropped partitions.
 pub async fn apply_retention(
     pool: &PgPool,
     today: NaiveDate,
@@ -147,10 +147,18 @@ pub async fn apply_retention(
         .await
         .map_err(err)?;
     }
+    let cutoff_time = oldest_kept.and_time(chrono::NaiveTime::MIN).and_utc();
     sqlx::query("DELETE FROM trace_summaries WHERE end_time < $1")
-        .bind(oldest_kept.and_time(chrono::NaiveTime::MIN).and_utc())
+        .bind(cutoff_time)
         .execute(pool)
         .await
         .map_err(CollectorError::sql("deleting expired trace summaries"))?;
+    sqlx::query("DELETE FROM telemetry_drops WHERE at < $1")
+        .bind(cutoff_time)
+        .execute(pool)
+        .await
+        .map_err(CollectorError::sql(
+            "deleting expired telemetry drop counts",
+        ))?;
     Ok(dropped)
 }

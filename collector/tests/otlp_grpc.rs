@@ -287,3 +287,23 @@ async fn shutdown_writes_every_queued_span() {
         .expect("clean shutdown");
     assert_eq!(h.count("SELECT count(*) FROM spans").await, 7);
 }
+
+#[tokio::test]
+async fn grpc_gzip_export_is_accepted() {
+    let h = start(fast_tuning()).await;
+    let mut client = client(&h)
+        .await
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip);
+    client
+        .export(request(vec![resource_spans(
+            "gzipped",
+            vec![span(3, 1, None, "op", now_ns(), 1000, false)],
+        )]))
+        .await
+        .expect("gzip export accepted");
+    assert_eq!(
+        h.wait_count("SELECT count(*) FROM spans WHERE service = 'gzipped'", 1)
+            .await,
+        1
+    );
+}

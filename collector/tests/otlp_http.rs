@@ -192,8 +192,62 @@ async fn malformed_bodies_get_400_with_a_message_and_write_nothing() {
             .contains("application/x-protobuf")
     );
 
+    // An empty export is valid: 200 with an empty response.
+    let response = client
+        .post(url(&h))
+        .header("content-type", "application/json; charset=utf-8")
+        .body(r#"{"resourceSpans":[]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "{}");
+
     // Nothing queued, nothing written, even after a batch interval.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(h.count("SELECT count(*) FROM spans").await, 0);
     assert_eq!(h.count("SELECT count(*) FROM trace_summaries").await, 0);
+}
+
+#[tokio::test]
+async fn gzip_bodies_are_inflated_and_bad_gzip_is_400() {
+    use std::io::Write;
+    let h = start(fast_tuning()).await;
+    let body = request(vec![resource_spans(
+        "ratings",
+        vec![span(9, 1, None, "GET /ratings", now_ns(), 1_000_000, false)],
+    )])
+    .encode_to_vec();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&body).unwrap();
+    let client = reqwest::Client::new();
+    let response = client
+        .post(url(&h))
+        .header("content-type", "application/x-protobuf")
+        .header("content-encoding", "gzip")
+        .body(gz.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        h.wait_count("SELECT count(*) FROM spans WHERE service = 'ratings'", 1)
+            .await,
+        1
+    );
+
+    let response = client
+        .post(url(&h))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let status: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        status["message"].as_str().unwrap().contains("gzip"),
+        "{status}"
+    );
 }

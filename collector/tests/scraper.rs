@@ -196,3 +196,35 @@ async fn proxy_registered_after_start_counts_from_zero() {
         "all 3 requests, over one scrape interval"
     );
 }
+
+#[tokio::test]
+async fn running_collector_scrapes_registered_proxies_every_interval() {
+    let h = common::start_scraping(common::fast_tuning(), Duration::from_millis(100)).await;
+    // start() has done its first round (no proxies yet): this one is new.
+    let text: Text = Arc::new(Mutex::new(exposition(&[(
+        "productpage",
+        "200",
+        3,
+        30.0,
+        3,
+    )])));
+    let addr = metrics_server(text.clone()).await;
+    register(&h.pool, "reviews-v2", &addr.to_string()).await;
+    let sum = "SELECT coalesce(sum(requests), 0)::bigint FROM edge_rollups";
+    assert_eq!(h.wait_count(sum, 3).await, 3);
+    *text.lock().unwrap() = exposition(&[("productpage", "200", 8, 80.0, 8)]);
+    assert_eq!(
+        h.wait_count(sum, 8).await,
+        8,
+        "deltas add up to the counter"
+    );
+    // A proxy that disconnected is no longer scraped.
+    sqlx::query("UPDATE workloads SET connected = false")
+        .execute(&h.pool)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    *text.lock().unwrap() = exposition(&[("productpage", "200", 20, 200.0, 20)]);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(h.count(sum).await, 8);
+}

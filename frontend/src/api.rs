@@ -13,12 +13,19 @@ pub enum ApiError {
     #[error("{url}: request failed ({message}); is the console server running?")]
     Network { url: String, message: String },
     #[error("{url}: server answered {status}: {body}")]
-    Status { url: String, status: u16, body: String },
+    Status {
+        url: String,
+        status: u16,
+        body: String,
+    },
     #[error("{url}: unexpected response body ({message})")]
     Decode { url: String, message: String },
     /// 422 from a config write: the server's validation refused it.
     #[error("the server refused the change: {} problem(s)", diagnostics.len())]
-    Invalid { diagnostics: Vec<Diagnostic>, message: String },
+    Invalid {
+        diagnostics: Vec<Diagnostic>,
+        message: String,
+    },
 }
 
 // ---- graph ---------------------------------------------------------------
@@ -26,8 +33,11 @@ pub enum ApiError {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct GraphNode {
+    #[serde(deserialize_with = "null_as_default")]
     pub id: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub namespace: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub app: String,
     pub version: Option<String>,
     pub workload: Option<String>,
@@ -40,9 +50,13 @@ pub struct GraphNode {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct GraphEdge {
+    #[serde(deserialize_with = "null_as_default")]
     pub source: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub target: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub rps: f64,
+    #[serde(deserialize_with = "null_as_default")]
     pub error_rate: f64,
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
@@ -52,7 +66,9 @@ pub struct GraphEdge {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Graph {
+    #[serde(deserialize_with = "null_as_default")]
     pub nodes: Vec<GraphNode>,
+    #[serde(deserialize_with = "null_as_default")]
     pub edges: Vec<GraphEdge>,
 }
 
@@ -65,23 +81,33 @@ pub async fn graph(graph_type: &str, window: &str) -> Result<Graph, ApiError> {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct TraceSummary {
+    #[serde(deserialize_with = "null_as_default")]
     pub trace_id: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub root_service: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub root_operation: String,
     pub start: Value,
+    #[serde(deserialize_with = "null_as_default")]
     pub duration_ms: f64,
+    #[serde(deserialize_with = "null_as_default")]
     pub span_count: u64,
+    #[serde(deserialize_with = "null_as_default")]
     pub services: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Span {
+    #[serde(deserialize_with = "null_as_default")]
     pub span_id: String,
     pub parent_span_id: Option<String>,
+    #[serde(deserialize_with = "null_as_default")]
     pub service: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub operation: String,
     pub start: Value,
+    #[serde(deserialize_with = "null_as_default")]
     pub duration_ms: f64,
     pub attributes: Value,
 }
@@ -90,14 +116,22 @@ pub struct Span {
 #[serde(default)]
 pub struct Trace {
     pub trace_id: Option<String>,
+    #[serde(deserialize_with = "null_as_default")]
     pub spans: Vec<Span>,
 }
 
-pub async fn traces(service: Option<&str>, limit: u32) -> Result<Vec<TraceSummary>, ApiError> {
+pub async fn traces(
+    service: Option<&str>,
+    min_duration_ms: f64,
+    limit: u32,
+) -> Result<Vec<TraceSummary>, ApiError> {
     let mut url = format!("/api/traces?limit={limit}");
     if let Some(s) = service.filter(|s| !s.is_empty()) {
         url.push_str("&service=");
         url.push_str(&encode(s));
+    }
+    if min_duration_ms > 0.0 {
+        url.push_str(&format!("&min_duration_ms={min_duration_ms}"));
     }
     get_json(&url).await
 }
@@ -111,25 +145,35 @@ pub async fn trace(trace_id: &str) -> Result<Trace, ApiError> {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Destination {
+    #[serde(deserialize_with = "null_as_default")]
     pub host: String,
     pub subset: Option<String>,
+    #[serde(deserialize_with = "null_as_default")]
     pub weight: u32,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct CanaryRoute {
+    #[serde(deserialize_with = "null_as_default")]
     pub index: usize,
     pub name: Option<String>,
+    #[serde(deserialize_with = "null_as_default")]
     pub destinations: Vec<Destination>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Canary {
+    #[serde(deserialize_with = "null_as_default")]
     pub key: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub namespace: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub name: String,
+    /// The config revision these weights are from.
+    pub revision: Option<i64>,
+    #[serde(deserialize_with = "null_as_default")]
     pub routes: Vec<CanaryRoute>,
 }
 
@@ -143,20 +187,38 @@ pub struct SubsetWeight {
 pub struct CanaryUpdate {
     pub route_index: usize,
     pub weights: Vec<SubsetWeight>,
+    /// The revision the sliders show: the server refuses (409) the change
+    /// if someone else changed the VirtualService since.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<i64>,
+}
+
+/// What a canary save answers: the new revision.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CanarySaved {
+    pub revision: Option<i64>,
 }
 
 pub async fn canaries() -> Result<Vec<Canary>, ApiError> {
     get_json("/api/canary").await
 }
 
-pub async fn set_canary(namespace: &str, name: &str, update: &CanaryUpdate) -> Result<(), ApiError> {
+pub async fn set_canary(
+    namespace: &str,
+    name: &str,
+    update: &CanaryUpdate,
+) -> Result<CanarySaved, ApiError> {
     let url = format!("/api/canary/{}/{}", encode(namespace), encode(name));
-    let request = Request::put(&url).json(update).map_err(|e| ApiError::Decode {
-        url: url.clone(),
-        message: e.to_string(),
-    })?;
+    let request = Request::put(&url)
+        .json(update)
+        .map_err(|e| ApiError::Decode {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
     let response = request.send().await.map_err(|e| network(&url, e))?;
-    check(&url, response).await.map(drop)
+    let response = check(&url, response).await?;
+    Ok(response.json::<CanarySaved>().await.unwrap_or_default())
 }
 
 // ---- config --------------------------------------------------------------
@@ -166,8 +228,11 @@ pub async fn set_canary(namespace: &str, name: &str, update: &CanaryUpdate) -> R
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct ConfigEntry {
+    #[serde(deserialize_with = "null_as_default")]
     pub kind: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub namespace: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub name: String,
     pub yaml: Option<String>,
     pub revision: Option<Value>,
@@ -203,6 +268,8 @@ pub struct Revision {
     pub at: Option<Value>,
     pub yaml: Option<String>,
     pub deleted: Option<bool>,
+    /// Why it was written (`apply FILE`, `put`, `rollback to revision N`, …).
+    pub message: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -210,6 +277,7 @@ pub struct Revision {
 pub struct ConfigDetail {
     #[serde(flatten)]
     pub current: ConfigEntry,
+    #[serde(deserialize_with = "null_as_default")]
     pub revisions: Vec<Revision>,
 }
 
@@ -228,21 +296,38 @@ pub async fn config_list() -> Result<Vec<ConfigEntry>, ApiError> {
 }
 
 pub fn config_path(kind: &str, namespace: &str, name: &str) -> String {
-    format!("/api/config/{}/{}/{}", encode(kind), encode(namespace), encode(name))
+    format!(
+        "/api/config/{}/{}/{}",
+        encode(kind),
+        encode(namespace),
+        encode(name)
+    )
 }
 
-pub async fn config_detail(kind: &str, namespace: &str, name: &str) -> Result<ConfigDetail, ApiError> {
+pub async fn config_detail(
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<ConfigDetail, ApiError> {
     get_json(&config_path(kind, namespace, name)).await
 }
 
 /// Writes a new revision. A 422 comes back as [`ApiError::Invalid`] with
 /// the server's diagnostics.
-pub async fn put_config(kind: &str, namespace: &str, name: &str, yaml: String) -> Result<(), ApiError> {
+pub async fn put_config(
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    yaml: String,
+) -> Result<(), ApiError> {
     let url = config_path(kind, namespace, name);
     let request = Request::put(&url)
         .header("content-type", "application/yaml")
         .body(yaml)
-        .map_err(|e| ApiError::Decode { url: url.clone(), message: e.to_string() })?;
+        .map_err(|e| ApiError::Decode {
+            url: url.clone(),
+            message: e.to_string(),
+        })?;
     let response = request.send().await.map_err(|e| network(&url, e))?;
     if response.status() == 422 {
         let body = response.text().await.unwrap_or_default();
@@ -265,14 +350,37 @@ pub fn invalid_from_body(body: &str) -> ApiError {
         .or_else(|| value.get("message"))
         .and_then(Value::as_str)
         .map(str::to_string)
-        .unwrap_or_else(|| if diagnostics.is_empty() { body.to_string() } else { String::new() });
-    ApiError::Invalid { diagnostics, message }
+        .unwrap_or_else(|| {
+            if diagnostics.is_empty() {
+                body.to_string()
+            } else {
+                String::new()
+            }
+        });
+    ApiError::Invalid {
+        diagnostics,
+        message,
+    }
 }
 
 // ---- plumbing ------------------------------------------------------------
 
+/// `null` reads as the type's default, like a missing field: the server
+/// sends `null` for what it does not know (a trace's root before the root
+/// span arrives).
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, ApiError> {
-    let response = Request::get(url).send().await.map_err(|e| network(url, e))?;
+    let response = Request::get(url)
+        .send()
+        .await
+        .map_err(|e| network(url, e))?;
     let response = check(url, response).await?;
     response.json::<T>().await.map_err(|e| ApiError::Decode {
         url: url.to_string(),
@@ -286,11 +394,18 @@ async fn check(url: &str, response: Response) -> Result<Response, ApiError> {
     }
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
-    Err(ApiError::Status { url: url.to_string(), status, body: body.chars().take(400).collect() })
+    Err(ApiError::Status {
+        url: url.to_string(),
+        status,
+        body: body.chars().take(400).collect(),
+    })
 }
 
 fn network(url: &str, e: gloo_net::Error) -> ApiError {
-    ApiError::Network { url: url.to_string(), message: e.to_string() }
+    ApiError::Network {
+        url: url.to_string(),
+        message: e.to_string(),
+    }
 }
 
 /// Percent-encodes a path segment or query value.
@@ -298,7 +413,9 @@ pub fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }

@@ -48,11 +48,14 @@ pub fn provide_live() {
         closure.forget();
     };
     on("graph", Box::new(move |_| graph.update(|n| *n += 1)));
-    on("config", Box::new(move |_| {
-        config.update(|n| *n += 1);
-        // A config change (say, canary weights) changes the graph soon after.
-        graph.update(|n| *n += 1);
-    }));
+    on(
+        "config",
+        Box::new(move |_| {
+            config.update(|n| *n += 1);
+            // A config change (say, canary weights) changes the graph soon after.
+            graph.update(|n| *n += 1);
+        }),
+    );
     on("open", Box::new(move |_| open.set(true)));
     on("error", Box::new(move |_| open.set(false)));
     // The stream lives as long as the page.
@@ -60,13 +63,19 @@ pub fn provide_live() {
 }
 
 pub fn use_graph_tick() -> RwSignal<u64> {
-    use_context::<GraphTick>().map(|t| t.0).unwrap_or_else(|| RwSignal::new(0))
+    use_context::<GraphTick>()
+        .map(|t| t.0)
+        .unwrap_or_else(|| RwSignal::new(0))
 }
 
 pub fn use_config_tick() -> RwSignal<u64> {
-    use_context::<ConfigTick>().map(|t| t.0).unwrap_or_else(|| RwSignal::new(0))
+    use_context::<ConfigTick>()
+        .map(|t| t.0)
+        .unwrap_or_else(|| RwSignal::new(0))
 }
 
 pub fn use_stream_open() -> RwSignal<bool> {
-    use_context::<StreamOpen>().map(|t| t.0).unwrap_or_else(|| RwSignal::new(false))
+    use_context::<StreamOpen>()
+        .map(|t| t.0)
+        .unwrap_or_else(|| RwSignal::new(false))
 }

@@ -8,7 +8,9 @@ use serde_json::Value;
 pub fn epoch_ms(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64().map(number_to_ms),
-        Value::String(s) => rfc3339_ms(s).or_else(|| s.trim().parse::<f64>().ok().map(number_to_ms)),
+        Value::String(s) => {
+            rfc3339_ms(s).or_else(|| s.trim().parse::<f64>().ok().map(number_to_ms))
+        }
         _ => None,
     }
 }
@@ -36,7 +38,12 @@ pub fn rfc3339_ms(s: &str) -> Option<f64> {
     let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let mut rest = &s[19..];
@@ -81,7 +88,13 @@ pub fn clock(ms: f64) -> String {
     let total = (ms / 1000.0).floor() as i64;
     let millis = (ms - total as f64 * 1000.0).round() as i64;
     let day_secs = total.rem_euclid(86_400);
-    format!("{:02}:{:02}:{:02}.{:03}", day_secs / 3600, day_secs / 60 % 60, day_secs % 60, millis.min(999))
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        day_secs / 3600,
+        day_secs / 60 % 60,
+        day_secs % 60,
+        millis.min(999)
+    )
 }
 
 #[cfg(test)]
@@ -102,11 +115,17 @@ mod tests {
     fn guesses_number_units() {
         let ms = 1_795_612_200_123.0;
         assert_eq!(epoch_ms(&Value::from(ms)), Some(ms));
-        assert_eq!(epoch_ms(&Value::from(1_795_612_200_123_000_000u64)), Some(ms));
+        assert_eq!(
+            epoch_ms(&Value::from(1_795_612_200_123_000_000u64)),
+            Some(ms)
+        );
     }
 
     #[test]
     fn clock_is_utc_time_of_day() {
-        assert_eq!(clock(rfc3339_ms("2026-11-25T13:10:05.042Z").unwrap()), "13:10:05.042");
+        assert_eq!(
+            clock(rfc3339_ms("2026-11-25T13:10:05.042Z").unwrap()),
+            "13:10:05.042"
+        );
     }
 }

@@ -11,8 +11,17 @@ use loupe_model::{Diagnostic, Kind, Resource, Severity, analyze, parse_documents
 
 use crate::api::ConfigEntry;
 
-pub fn validate_edit(kind: &str, namespace: &str, name: &str, text: &str, stored: &[ConfigEntry]) -> Vec<Diagnostic> {
-    let key = format!("{}/{namespace}/{name}", Kind::parse(kind).map(|k| k.as_str()).unwrap_or(kind));
+pub fn validate_edit(
+    kind: &str,
+    namespace: &str,
+    name: &str,
+    text: &str,
+    stored: &[ConfigEntry],
+) -> Vec<Diagnostic> {
+    let key = format!(
+        "{}/{namespace}/{name}",
+        Kind::parse(kind).map(|k| k.as_str()).unwrap_or(kind)
+    );
     let error = |path: &str, message: String| Diagnostic {
         severity: Severity::Error,
         resource: key.clone(),
@@ -20,7 +29,10 @@ pub fn validate_edit(kind: &str, namespace: &str, name: &str, text: &str, stored
         message,
     };
     if text.trim().is_empty() {
-        return vec![error("", "the YAML is empty; write the whole resource (apiVersion, kind, metadata, spec)".into())];
+        return vec![error(
+            "",
+            "the YAML is empty; write the whole resource (apiVersion, kind, metadata, spec)".into(),
+        )];
     }
     let parsed = parse_documents("editor", text);
     let mut out = parsed.diagnostics;
@@ -45,7 +57,12 @@ pub fn validate_edit(kind: &str, namespace: &str, name: &str, text: &str, stored
         .collect();
     let before = {
         let mut all = others.clone();
-        all.extend(stored.iter().flat_map(|e| parse_documents("stored", &e.yaml_text()).resources).filter(|r| r.key().to_string() == key));
+        all.extend(
+            stored
+                .iter()
+                .flat_map(|e| parse_documents("stored", &e.yaml_text()).resources)
+                .filter(|r| r.key().to_string() == key),
+        );
         analyze(&all)
     };
     let mut after_set = others;
@@ -56,4 +73,114 @@ pub fn validate_edit(kind: &str, namespace: &str, name: &str, text: &str, stored
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DR: &str = "apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: default}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+";
+
+    fn vs(weights: (u32, u32), subset2: &str) -> String {
+        format!(
+            "apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: reviews, namespace: default}}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {{host: reviews, subset: v1}}
+      weight: {}
+    - destination: {{host: reviews, subset: {subset2}}}
+      weight: {}
+",
+            weights.0, weights.1
+        )
+    }
+
+    fn stored(yaml: &str) -> ConfigEntry {
+        ConfigEntry {
+            yaml: Some(yaml.to_string()),
+            ..ConfigEntry::default()
+        }
+    }
+
+    fn errors(d: &[Diagnostic]) -> Vec<&Diagnostic> {
+        d.iter().filter(|d| d.severity == Severity::Error).collect()
+    }
+
+    #[test]
+    fn a_valid_edit_has_no_errors() {
+        let d = validate_edit(
+            "VirtualService",
+            "default",
+            "reviews",
+            &vs((50, 50), "v2"),
+            &[stored(DR)],
+        );
+        assert!(errors(&d).is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn broken_yaml_is_an_error() {
+        let d = validate_edit(
+            "VirtualService",
+            "default",
+            "reviews",
+            "kind: VirtualService\nmetadata: {name: [",
+            &[],
+        );
+        assert!(!errors(&d).is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn cross_resource_problems_are_found_with_the_stored_config() {
+        // A route to a subset the stored DestinationRule does not define.
+        let d = validate_edit(
+            "VirtualService",
+            "default",
+            "reviews",
+            &vs((50, 50), "v9"),
+            &[stored(DR)],
+        );
+        assert!(errors(&d).iter().any(|d| d.message.contains("v9")), "{d:?}");
+    }
+
+    #[test]
+    fn the_editor_saves_only_its_own_resource() {
+        let d = validate_edit(
+            "VirtualService",
+            "default",
+            "ratings",
+            &vs((50, 50), "v2"),
+            &[stored(DR)],
+        );
+        assert!(errors(&d).iter().any(|d| d.path == "metadata"), "{d:?}");
+        let d = validate_edit("VirtualService", "default", "reviews", "", &[]);
+        assert_eq!(errors(&d).len(), 1);
+    }
+
+    #[test]
+    fn problems_elsewhere_that_predate_the_edit_do_not_block_it() {
+        // The stored VS already routes to a missing subset; editing the DR
+        // (without making it worse) must not show that as the DR's problem.
+        let broken_vs = vs((50, 50), "v9");
+        let d = validate_edit(
+            "DestinationRule",
+            "default",
+            "reviews",
+            DR,
+            &[stored(&broken_vs), stored(DR)],
+        );
+        assert!(errors(&d).is_empty(), "{d:?}");
+    }
 }

@@ -36,7 +36,11 @@ pub fn rebalance(weights: &[u32], changed: usize, value: u32) -> Vec<u32> {
         given += out[i];
     }
     let mut order: Vec<usize> = (0..others.len()).collect();
-    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b)));
+    order.sort_by(|&a, &b| {
+        (exact[b] - exact[b].floor())
+            .total_cmp(&(exact[a] - exact[a].floor()))
+            .then(a.cmp(&b))
+    });
     for &k in order.iter().take((remainder - given) as usize) {
         out[others[k]] += 1;
     }

@@ -82,8 +82,7 @@ pub fn resolve(
     policies.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
 
     let workload = policies.iter().find(|p| {
-        p.metadata.namespace() == namespace
-            && selector_labels(p).is_some_and(|s| s.matches(labels))
+        p.metadata.namespace() == namespace && selector_labels(p).is_some_and(|s| s.matches(labels))
     });
     let namespace_wide = |ns: &str| {
         policies
@@ -101,17 +100,27 @@ pub fn resolve(
             .port_level_mtls
             .get(&u32::from(port))
             .and_then(|m| MtlsMode::from_spec(m.mode()));
-        let mode = port_mode.or_else(|| p.spec.mtls.as_ref().and_then(|m| MtlsMode::from_spec(m.mode())));
+        let mode = port_mode.or_else(|| {
+            p.spec
+                .mtls
+                .as_ref()
+                .and_then(|m| MtlsMode::from_spec(m.mode()))
+        });
         if let Some(mode) = mode {
             return decided(p, mode);
         }
     }
-    let levels = [Some(namespace), (namespace != root_namespace).then_some(root_namespace)];
+    let levels = [
+        Some(namespace),
+        (namespace != root_namespace).then_some(root_namespace),
+    ];
     for ns in levels.into_iter().flatten() {
-        if let Some(p) = namespace_wide(ns) {
-            if let Some(mode) = p.spec.mtls.as_ref().and_then(|m| MtlsMode::from_spec(m.mode())) {
-                return decided(p, mode);
-            }
+        let set = namespace_wide(ns).and_then(|p| {
+            let mode = p.spec.mtls.as_ref()?.mode();
+            MtlsMode::from_spec(mode).map(|mode| (p, mode))
+        });
+        if let Some((p, mode)) = set {
+            return decided(p, mode);
         }
     }
     MtlsResolution {
@@ -123,5 +132,8 @@ pub fn resolve(
 /// The selector, when it selects particular workloads (an empty
 /// `matchLabels` is namespace-wide, as in Istio).
 fn selector_labels(p: &PeerAuthentication) -> Option<&crate::security::WorkloadSelector> {
-    p.spec.selector.as_ref().filter(|s| !s.match_labels.is_empty())
+    p.spec
+        .selector
+        .as_ref()
+        .filter(|s| !s.match_labels.is_empty())
 }

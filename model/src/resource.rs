@@ -190,6 +190,17 @@ impl Resource {
         })
     }
 
+    /// `apiVersion` as written (`networking.istio.io/v1beta1`, …).
+    pub fn api_version(&self) -> &str {
+        match self {
+            Resource::Gateway(r) => &r.api_version,
+            Resource::VirtualService(r) => &r.api_version,
+            Resource::DestinationRule(r) => &r.api_version,
+            Resource::PeerAuthentication(r) => &r.api_version,
+            Resource::AuthorizationPolicy(r) => &r.api_version,
+        }
+    }
+
     pub fn key(&self) -> ResourceKey {
         ResourceKey {
             kind: self.kind(),

@@ -16,7 +16,12 @@ fn findings(yaml: &str) -> Vec<(Severity, String, String)> {
         .collect()
 }
 
-fn has(found: &[(Severity, String, String)], severity: Severity, resource: &str, path: &str) -> bool {
+fn has(
+    found: &[(Severity, String, String)],
+    severity: Severity,
+    resource: &str,
+    path: &str,
+) -> bool {
     found
         .iter()
         .any(|(s, r, p)| *s == severity && r == resource && p == path)
@@ -62,8 +67,24 @@ fn invalid_http_method_is_an_error_at_its_path() {
         "kind: AuthorizationPolicy\nmetadata: {name: p, namespace: foo}\nspec:\n  rules:\n  - to:\n    - operation: {methods: [\"GET\", \"get\", \"FETCH\"]}\n",
     );
     let resource = "AuthorizationPolicy/foo/p";
-    assert!(has(&found, Severity::Error, resource, "spec.rules[0].to[0].operation.methods[1]"), "{found:?}");
-    assert!(has(&found, Severity::Error, resource, "spec.rules[0].to[0].operation.methods[2]"), "{found:?}");
+    assert!(
+        has(
+            &found,
+            Severity::Error,
+            resource,
+            "spec.rules[0].to[0].operation.methods[1]"
+        ),
+        "{found:?}"
+    );
+    assert!(
+        has(
+            &found,
+            Severity::Error,
+            resource,
+            "spec.rules[0].to[0].operation.methods[2]"
+        ),
+        "{found:?}"
+    );
     assert_eq!(found.len(), 2, "{found:?}");
 }
 
@@ -72,7 +93,11 @@ fn allow_nothing_is_a_warning() {
     let found = findings("kind: AuthorizationPolicy\nmetadata: {name: allow-nothing}\nspec: {}\n");
     assert_eq!(
         found,
-        vec![(Severity::Warning, "AuthorizationPolicy/default/allow-nothing".into(), "spec.rules".into())]
+        vec![(
+            Severity::Warning,
+            "AuthorizationPolicy/default/allow-nothing".into(),
+            "spec.rules".into()
+        )]
     );
 }
 
@@ -81,8 +106,24 @@ fn provider_and_custom_go_together() {
     let found = findings(
         "kind: AuthorizationPolicy\nmetadata: {name: a, namespace: foo}\nspec:\n  action: CUSTOM\n  rules: [{}]\n---\nkind: AuthorizationPolicy\nmetadata: {name: b, namespace: foo}\nspec:\n  action: DENY\n  provider: {name: ext}\n  rules: [{}]\n",
     );
-    assert!(has(&found, Severity::Error, "AuthorizationPolicy/foo/a", "spec.provider"), "{found:?}");
-    assert!(has(&found, Severity::Error, "AuthorizationPolicy/foo/b", "spec.provider"), "{found:?}");
+    assert!(
+        has(
+            &found,
+            Severity::Error,
+            "AuthorizationPolicy/foo/a",
+            "spec.provider"
+        ),
+        "{found:?}"
+    );
+    assert!(
+        has(
+            &found,
+            Severity::Error,
+            "AuthorizationPolicy/foo/b",
+            "spec.provider"
+        ),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -91,8 +132,19 @@ fn unknown_when_key_and_empty_condition() {
         "kind: AuthorizationPolicy\nmetadata: {name: p, namespace: foo}\nspec:\n  rules:\n  - when:\n    - key: request.header[x]\n      values: [\"a\"]\n    - key: source.ip\n",
     );
     let resource = "AuthorizationPolicy/foo/p";
-    assert!(has(&found, Severity::Error, resource, "spec.rules[0].when[0].key"), "{found:?}");
-    assert!(has(&found, Severity::Error, resource, "spec.rules[0].when[1]"), "{found:?}");
+    assert!(
+        has(
+            &found,
+            Severity::Error,
+            resource,
+            "spec.rules[0].when[0].key"
+        ),
+        "{found:?}"
+    );
+    assert!(
+        has(&found, Severity::Error, resource, "spec.rules[0].when[1]"),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -107,7 +159,10 @@ fn bad_ip_blocks_ports_and_empty_source() {
         "spec.rules[0].to[0].operation.ports[0]",
         "spec.rules[0].when[0].values[0]",
     ] {
-        assert!(has(&found, Severity::Error, resource, path), "{path}: {found:?}");
+        assert!(
+            has(&found, Severity::Error, resource, path),
+            "{path}: {found:?}"
+        );
     }
 }
 
@@ -133,7 +188,11 @@ fn port_level_mtls_needs_a_selector() {
     );
     assert_eq!(
         found,
-        vec![(Severity::Error, "PeerAuthentication/foo/default".into(), "spec.portLevelMtls".into())]
+        vec![(
+            Severity::Error,
+            "PeerAuthentication/foo/default".into(),
+            "spec.portLevelMtls".into()
+        )]
     );
 }
 
@@ -144,7 +203,11 @@ fn two_namespace_wide_peer_authentications_warn() {
     );
     assert_eq!(
         found,
-        vec![(Severity::Warning, "PeerAuthentication/foo/b".into(), "spec.selector".into())]
+        vec![(
+            Severity::Warning,
+            "PeerAuthentication/foo/b".into(),
+            "spec.selector".into()
+        )]
     );
 }
 
@@ -153,5 +216,73 @@ fn selector_and_target_ref_are_exclusive() {
     let found = findings(
         "kind: AuthorizationPolicy\nmetadata: {name: p, namespace: foo}\nspec:\n  selector:\n    matchLabels: {app: x}\n  targetRef: {kind: Gateway, group: gateway.networking.k8s.io, name: gw}\n  rules: [{}]\n",
     );
-    assert!(has(&found, Severity::Error, "AuthorizationPolicy/foo/p", "spec.selector"), "{found:?}");
+    assert!(
+        has(
+            &found,
+            Severity::Error,
+            "AuthorizationPolicy/foo/p",
+            "spec.selector"
+        ),
+        "{found:?}"
+    );
+}
+
+const STRICT_DEFAULT: &str = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: default}\nspec:\n  mtls: {mode: STRICT}\n";
+
+#[test]
+fn destination_rule_disable_against_strict_is_an_error() {
+    let yaml = format!(
+        "{STRICT_DEFAULT}---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: reviews, namespace: default}}\nspec:\n  host: reviews\n  trafficPolicy:\n    tls: {{mode: DISABLE}}\n"
+    );
+    let found = findings(&yaml);
+    assert_eq!(
+        found,
+        vec![(
+            Severity::Error,
+            "DestinationRule/default/reviews".into(),
+            "spec.trafficPolicy.tls.mode".into()
+        )]
+    );
+    let message = &analyze(&common::resources(&yaml))[0].message;
+    assert!(
+        message.contains("PeerAuthentication default/default"),
+        "{message}"
+    );
+    assert!(message.contains("ISTIO_MUTUAL"), "{message}");
+}
+
+#[test]
+fn destination_rule_istio_mutual_against_disable_is_an_error() {
+    let yaml = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: ratings-plain, namespace: prod}\nspec:\n  selector:\n    matchLabels: {app: ratings}\n  mtls: {mode: DISABLE}\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: ratings, namespace: default}\nspec:\n  host: ratings.prod.svc.cluster.local\n  trafficPolicy:\n    portLevelSettings:\n    - port: {number: 9080}\n      tls: {mode: ISTIO_MUTUAL}\n  subsets:\n  - name: v1\n    labels: {version: v1}\n    trafficPolicy:\n      tls: {mode: ISTIO_MUTUAL}\n";
+    let found = findings(yaml);
+    let resource = "DestinationRule/default/ratings";
+    assert!(
+        has(
+            &found,
+            Severity::Error,
+            resource,
+            "spec.trafficPolicy.portLevelSettings[0].tls.mode"
+        ),
+        "{found:?}"
+    );
+    assert!(
+        has(
+            &found,
+            Severity::Error,
+            resource,
+            "spec.subsets[0].trafficPolicy.tls.mode"
+        ),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn consistent_tls_has_no_finding() {
+    // ISTIO_MUTUAL against STRICT; DISABLE for a host outside the mesh; a
+    // DISABLE on the port that portLevelMtls exempts.
+    let yaml = format!(
+        "{STRICT_DEFAULT}---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {{name: legacy, namespace: default}}\nspec:\n  selector:\n    matchLabels: {{app: legacy}}\n  portLevelMtls:\n    8080: {{mode: DISABLE}}\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: reviews, namespace: default}}\nspec:\n  host: reviews\n  trafficPolicy:\n    tls: {{mode: ISTIO_MUTUAL}}\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: external, namespace: default}}\nspec:\n  host: api.example.com\n  trafficPolicy:\n    tls: {{mode: DISABLE}}\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: legacy, namespace: default}}\nspec:\n  host: legacy\n  trafficPolicy:\n    portLevelSettings:\n    - port: {{number: 8080}}\n      tls: {{mode: DISABLE}}\n"
+    );
+    let found = findings(&yaml);
+    assert!(found.is_empty(), "{found:?}");
 }

@@ -298,6 +298,13 @@ spec:
         policy: Some("foo/p"),
     },
     Case {
+        name: "without destination.port, the port of the Host header is the destination port",
+        policies: "kind: AuthorizationPolicy\nmetadata: {name: p, namespace: foo}\nspec:\n  rules:\n  - to:\n    - operation: {ports: [\"9080\"]}\n",
+        request: r#"{"destination": {"namespace": "foo"}, "request": {"host": "reviews:9080"}}"#,
+        decision: ALLOW,
+        policy: Some("foo/p"),
+    },
+    Case {
         name: "methods are OR within the field, AND across fields",
         policies: "kind: AuthorizationPolicy\nmetadata: {name: p, namespace: foo}\nspec:\n  rules:\n  - to:\n    - operation: {methods: [\"PUT\", \"POST\"], paths: [\"/info*\"]}\n",
         request: DEV_POST,
@@ -467,7 +474,12 @@ fn authorization_decisions_follow_istio() {
         }
         assert!(!got.reason.is_empty(), "{}: a reason is given", case.name);
     }
-    assert!(failures.is_empty(), "{} cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -489,7 +501,11 @@ fn reasons_name_the_rule_or_the_default() {
     let authorizer = Authorizer::new(&policies, "istio-system");
     let allowed = authorizer.authorize(&common::request(SLEEP_GET_INFO));
     assert!(allowed.reason.contains("foo/httpbin"), "{}", allowed.reason);
-    assert!(allowed.reason.contains("spec.rules[0]"), "{}", allowed.reason);
+    assert!(
+        allowed.reason.contains("spec.rules[0]"),
+        "{}",
+        allowed.reason
+    );
     let denied = authorizer.authorize(&common::request(DEV_POST));
     assert!(denied.reason.contains("no rule"), "{}", denied.reason);
     assert!(denied.reason.contains("foo/httpbin"), "{}", denied.reason);
@@ -504,4 +520,60 @@ fn json_output_shape() {
     let json = serde_json::to_string(&authorizer.authorize(&common::request(DEV_POST)))
         .expect("serializes");
     assert_eq!(json, r#"{"decision":"DENY","policy":null}"#);
+}
+
+/// Rules indexed by source namespace and rules that are not are still tried
+/// in order, so the reported rule is the first that matches.
+#[test]
+fn first_matching_rule_is_reported_across_indexed_and_unindexed_rules() {
+    let policies = common::resources(
+        r#"
+kind: AuthorizationPolicy
+metadata: {name: mixed, namespace: foo}
+spec:
+  rules:
+  - from:
+    - source: {namespaces: ["dev"]}
+    to:
+    - operation: {methods: ["GET"]}
+  - to:
+    - operation: {methods: ["POST"]}
+  - from:
+    - source: {principals: ["cluster.local/ns/dev/*"]}
+  - from:
+    - source: {principals: ["cluster.local/ns/de*"]}
+"#,
+    );
+    let authorizer = Authorizer::new(&policies, "istio-system");
+    let decision = authorizer.authorize(&common::request(DEV_POST));
+    assert_eq!(decision.decision, ALLOW);
+    assert!(
+        decision.reason.contains("spec.rules[1]"),
+        "{}",
+        decision.reason
+    );
+
+    let dev_put = DEV_POST.replace("POST", "PUT");
+    let decision = authorizer.authorize(&common::request(&dev_put));
+    assert!(
+        decision.reason.contains("spec.rules[2]"),
+        "{}",
+        decision.reason
+    );
+
+    // `cluster.local/ns/de*` does not pin the namespace: it must not be indexed under one.
+    let devops_put = dev_put.replace("ns/dev/", "ns/devops/");
+    let decision = authorizer.authorize(&common::request(&devops_put));
+    assert_eq!(decision.decision, ALLOW);
+    assert!(
+        decision.reason.contains("spec.rules[3]"),
+        "{}",
+        decision.reason
+    );
+
+    let prod_put = dev_put.replace("ns/dev/", "ns/prod/");
+    assert_eq!(
+        authorizer.authorize(&common::request(&prod_put)).decision,
+        DENY
+    );
 }

@@ -188,3 +188,11 @@ fn garbage_never_panics() {
         let _ = parse_documents("junk", text);
     }
 }
+
+#[test]
+fn tab_indented_json_parses() {
+    let text = "{\n\t\"apiVersion\": \"networking.istio.io/v1\",\n\t\"kind\": \"DestinationRule\",\n\t\"metadata\": {\"name\": \"t\"},\n\t\"spec\": {\"host\": \"t\"}\n}\n";
+    let parsed = parse_documents("t.json", text);
+    assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
+    assert_eq!(parsed.resources.len(), 1);
+}

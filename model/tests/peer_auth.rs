@@ -134,23 +134,46 @@ fn effective_modes_follow_istio() {
     for case in CASES {
         let resources = common::resources(&case.policies.join("---\n"));
         let labels = BTreeMap::from([("app".to_string(), case.app.to_string())]);
-        let got = resolve(&resources, "istio-system", case.namespace, &labels, case.port);
+        let got = resolve(
+            &resources,
+            "istio-system",
+            case.namespace,
+            &labels,
+            case.port,
+        );
         if got.mode != case.mode || got.policy.as_deref() != case.policy {
             failures.push(format!(
                 "{}: expected {:?} by {:?}, got {:?} by {:?}",
                 case.name, case.mode, case.policy, got.mode, got.policy
             ));
         }
-        let mode = effective_mtls_mode(&resources, "istio-system", case.namespace, &labels, case.port);
+        let mode = effective_mtls_mode(
+            &resources,
+            "istio-system",
+            case.namespace,
+            &labels,
+            case.port,
+        );
         assert_eq!(mode, got.mode, "{}", case.name);
     }
-    assert!(failures.is_empty(), "{} cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn mode_values_are_case_sensitive() {
     let bad = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: x}\nspec:\n  mtls: {mode: strict}\n";
-    let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(bad).expect("yaml");
-    let parsed = serde_yaml_ng::from_value::<loupe_model::security::PeerAuthentication>(value);
-    assert!(parsed.is_err(), "lower-case `strict` is a schema error, as in Istio");
+    let parsed = loupe_model::parse_documents("pa.yaml", bad);
+    assert!(parsed.resources.is_empty());
+    let error = parsed
+        .diagnostics
+        .iter()
+        .find(|d| d.severity == loupe_model::Severity::Error)
+        .expect("lower-case `strict` is a schema error, as in Istio");
+    assert_eq!(error.resource, "PeerAuthentication/default/x");
+    assert!(error.message.contains("STRICT"), "{}", error.message);
 }

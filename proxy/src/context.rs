@@ -13,7 +13,6 @@ use crate::transport::{self, UpstreamClient};
 
 pub struct ProxyContext {
     pub this: Workload,
-    pub gateway: bool,
     pub store: Arc<ConfigStore>,
     pub metrics: Arc<Metrics>,
     pub spans: SpanSink,
@@ -25,7 +24,6 @@ pub struct ProxyContext {
 impl ProxyContext {
     pub fn new(
         this: Workload,
-        gateway: bool,
         store: Arc<ConfigStore>,
         metrics: Arc<Metrics>,
         spans: SpanSink,
@@ -38,7 +36,6 @@ impl ProxyContext {
         };
         ProxyContext {
             this,
-            gateway,
             store,
             metrics,
             spans,

@@ -94,33 +94,12 @@ impl Workload {
 
 /// Turns a service name as an app writes it (`reviews`, `reviews.default`,
 /// `reviews.default.svc`, FQDN) into its FQDN, resolving short names in
-/// `namespace` as Kubernetes DNS search paths do.
+/// `namespace` as Kubernetes DNS search paths do (the model's rule).
 pub fn service_fqdn(name: &str, namespace: &str) -> String {
-    let name = name.trim_end_matches('.');
-    match name.matches('.').count() {
-        0 => format!("{name}.{namespace}.svc.{TRUST_DOMAIN}"),
-        1 => format!("{name}.svc.{TRUST_DOMAIN}"),
-        2 if name.ends_with(".svc") => format!("{name}.{TRUST_DOMAIN}"),
-        _ => name.to_string(),
-    }
+    loupe_model::host::fqdn(name, namespace, |_| true)
 }
 
-/// Splits an authority (`reviews:9080`, `[::1]:80`, `reviews`) into host and port.
-pub fn split_authority(authority: &str) -> (&str, Option<u16>) {
-    if let Some(rest) = authority.strip_prefix('[') {
-        if let Some((host, port)) = rest.split_once(']') {
-            return (host, port.strip_prefix(':').and_then(|p| p.parse().ok()));
-        }
-        return (authority, None);
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => match port.parse() {
-            Ok(p) => (host, Some(p)),
-            Err(_) => (authority, None),
-        },
-        _ => (authority, None),
-    }
-}
+pub use loupe_model::host::split_port as split_authority;
 
 /// The service's short name and namespace from its FQDN
 /// (`reviews.default.svc.cluster.local` → `reviews`, `default`).
@@ -134,33 +113,6 @@ pub fn service_name_namespace(fqdn: &str) -> (&str, &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fqdn_resolves_short_names_in_the_callers_namespace() {
-        assert_eq!(
-            service_fqdn("reviews", "default"),
-            "reviews.default.svc.cluster.local"
-        );
-        assert_eq!(
-            service_fqdn("reviews.prod", "default"),
-            "reviews.prod.svc.cluster.local"
-        );
-        assert_eq!(
-            service_fqdn("reviews.prod.svc", "default"),
-            "reviews.prod.svc.cluster.local"
-        );
-        assert_eq!(
-            service_fqdn("reviews.default.svc.cluster.local", "x"),
-            "reviews.default.svc.cluster.local"
-        );
-    }
-
-    #[test]
-    fn authority_splits_host_and_port() {
-        assert_eq!(split_authority("reviews:9080"), ("reviews", Some(9080)));
-        assert_eq!(split_authority("reviews"), ("reviews", None));
-        assert_eq!(split_authority("[::1]:80"), ("::1", Some(80)));
-    }
 
     #[test]
     fn identities_follow_istio_defaults() {

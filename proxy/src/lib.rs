@@ -44,6 +44,7 @@ use crate::context::ProxyContext;
 use crate::discovery::Discovery;
 use crate::identity::Workload;
 use crate::inbound::Inbound;
+use crate::outbound::Traffic;
 use crate::telemetry::export::{self, SpanSink};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::span::string_attr;
@@ -108,7 +109,6 @@ pub async fn run(args: Args) -> Result<(), StartError> {
     };
     let ctx = Arc::new(ProxyContext::new(
         this.clone(),
-        args.gateway,
         store.clone(),
         metrics.clone(),
         spans,
@@ -139,20 +139,21 @@ pub async fn run(args: Args) -> Result<(), StartError> {
             inbound::handle(state.clone(), req, peer)
         }));
     }
-    let outbound_addr = if args.gateway {
-        args.listen
-    } else {
-        args.outbound
-    };
-    if let Some(addr) = outbound_addr {
-        let name = if args.gateway { "gateway" } else { "outbound" };
-        let listener = bind(name, addr).await?;
-        if args.gateway && inbound_address.is_empty() {
+    if let Some(addr) = args.outbound {
+        let listener = bind("outbound", addr).await?;
+        let ctx = ctx.clone();
+        tokio::spawn(listen::serve(listener, "outbound", move |req, peer| {
+            outbound::handle(ctx.clone(), Traffic::Sidecar, req, peer)
+        }));
+    }
+    if let (true, Some(addr)) = (args.gateway, args.listen) {
+        let listener = bind("gateway", addr).await?;
+        if inbound_address.is_empty() {
             inbound_address = listener.local_addr().unwrap_or(addr).to_string();
         }
         let ctx = ctx.clone();
-        tokio::spawn(listen::serve(listener, name, move |req, peer| {
-            outbound::handle(ctx.clone(), req, peer)
+        tokio::spawn(listen::serve(listener, "gateway", move |req, peer| {
+            outbound::handle(ctx.clone(), Traffic::Gateway, req, peer)
         }));
     }
 
@@ -175,7 +176,8 @@ pub async fn run(args: Args) -> Result<(), StartError> {
         namespace = %args.namespace,
         gateway = args.gateway,
         inbound = ?args.inbound,
-        outbound = ?outbound_addr,
+        outbound = ?args.outbound,
+        listen = ?args.listen,
         admin = %args.admin,
         control = %args.control,
         "loupe-proxy started"

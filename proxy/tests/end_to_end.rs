@@ -224,31 +224,43 @@ async fn traffic_flows_through_sidecars_with_metrics_spans_and_live_config() {
         ) >= 2
     );
 
-    // A config swap changes routing without a restart: only v3 is left.
+    // A new snapshot with a VirtualService sending 100 % to v3 changes
+    // routing without a restart.
+    let dr = destination_rule("reviews", &["v1", "v2", "v3"]);
     control.push(Snapshot {
         version: 2,
-        resources: vec![destination_rule("reviews", &["v1", "v2", "v3"])],
-        services: vec![service("reviews", vec![endpoints[3].clone()])],
+        resources: vec![
+            dr.clone(),
+            weighted_virtual_service("reviews", &[("v1", 0), ("v2", 0), ("v3", 100)]),
+        ],
+        services: vec![service("reviews", endpoints.clone())],
     });
     control.wait_ack(2, 5).await;
     let before: Vec<usize> = apps.iter().map(App::count).collect();
-    for _ in 0..5 {
+    for _ in 0..10 {
         let (status, body) = get(outbound, HOST, "/after-swap").await.expect("request");
         assert_eq!((status, body.as_str()), (200, "reviews-v3"));
     }
-    assert_eq!(apps[3].count(), before[3] + 5);
+    assert_eq!(apps[3].count(), before[3] + 10);
+    assert_eq!(
+        apps[0].count() + apps[1].count() + apps[2].count(),
+        before[0] + before[1] + before[2]
+    );
 
-    // No endpoint left: 503 saying why, counted with the UH flag.
+    // A subset without endpoints: 503 saying which, counted with the UH flag.
     control.push(Snapshot {
         version: 3,
-        resources: vec![],
-        services: vec![service("reviews", vec![])],
+        resources: vec![dr, weighted_virtual_service("reviews", &[("v2", 100)])],
+        services: vec![service(
+            "reviews",
+            vec![endpoints[0].clone(), endpoints[3].clone()],
+        )],
     });
     control.wait_ack(3, 5).await;
     let (status, body) = get(outbound, HOST, "/").await.expect("request");
     assert_eq!(status, 503);
     assert!(
-        body.contains(&format!("no healthy upstream for {FQDN}")),
+        body.contains(&format!("no healthy upstream for {FQDN} subset v2")),
         "{body}"
     );
     let m = productpage.metrics().await;
@@ -258,7 +270,8 @@ async fn traffic_flows_through_sidecars_with_metrics_spans_and_live_config() {
             &[
                 ("response_code", "503"),
                 ("response_flags", "UH"),
-                ("destination_workload", "unknown")
+                ("destination_workload", "unknown"),
+                ("destination_service", FQDN)
             ]
         ),
         1,

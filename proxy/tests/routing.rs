@@ -201,3 +201,41 @@ async fn an_unknown_service_and_a_dead_app_are_answered_with_reasons() {
     .await;
     assert!(m.contains("source_workload=\"productpage-v1\""), "{m}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_collector_never_affects_requests() {
+    let control = ControlPlane::start().await;
+    let app = App::start("reviews-v1").await;
+    let proxy = ProxySpec::sidecar("productpage-v1", "productpage", "v1", &control.url())
+        .with_outbound()
+        .with_otlp(addr(free_port()));
+    proxy.spawn_task();
+    control.push(Snapshot {
+        version: 1,
+        resources: vec![],
+        services: vec![service(
+            "reviews",
+            vec![endpoint(app.addr, "reviews-v1", "reviews", "v1")],
+        )],
+    });
+    control.wait_ack(1, 1).await;
+    for _ in 0..50 {
+        let (status, _) = get(proxy.outbound.expect("outbound"), HOST, "/")
+            .await
+            .expect("request");
+        assert_eq!(status, 200);
+    }
+    eventually(
+        "a failed span export to be counted",
+        std::time::Duration::from_secs(10),
+        || async {
+            let m = proxy.metrics().await;
+            let failures = m
+                .lines()
+                .find_map(|l| l.strip_prefix("loupe_proxy_span_export_failures_total "))
+                .and_then(|v| v.parse::<u64>().ok())?;
+            (failures >= 1).then_some(())
+        },
+    )
+    .await;
+}

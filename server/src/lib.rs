@@ -7,9 +7,31 @@
 //!
 //! It owns no schema and no config logic: tables belong to `loupe-db`'s
 //! migrations, validation and revisions to `loupe-control`'s `ConfigStore`.
+//!
+//! # API
+//! - `GET /api/graph?type=versioned-app|app|workload|service&window=60s` →
+//!   `{"type","window_s","nodes":[{"id","node_type","namespace","app","version","workload","workloads","service"?,"health","rps_in","rps_out","error_rate"}],
+//!   "edges":[{"source","target","protocol","rps","error_rate","p50_ms","p95_ms","p99_ms","mtls","requests","responses"}]}`.
+//!   Ids: `NS/app/version`, `NS/app`, `NS/workload`, `NS/service` (service
+//!   graph) or `svc:NS/service` (a service no workload answered for), `unknown`
+//!   (callers outside the mesh). `error_rate` is the 5xx share and `mtls` the
+//!   share of requests over mutual TLS, both 0..1; `health` is
+//!   `healthy|degraded|failure`.
+//! - `GET /api/traces?service=&operation=&tags=k:v&min_duration_ms=&max_duration_ms=&start=&end=&limit=`
+//!   → `[{"trace_id","root_service","root_operation","start","duration_ms","span_count","error_count","services"}]`, newest first;
+//!   `GET /api/traces/{trace_id}` → `{"trace_id","spans":[{"span_id","parent_span_id","service","operation","kind","start","duration_ms","status_code","attributes"}]}`.
+//! - `GET|POST /api/config`, `GET|PUT|DELETE /api/config/{kind}/{namespace}/{name}`,
+//!   `POST …/rollback?revision=N` (see [`config`]); `GET /api/canary`,
+//!   `PUT /api/canary/{namespace}/{name}` (see [`canary`]).
+//! - `GET /api/events` (SSE: `graph`, `config`), `GET /api/health`.
+//!
+//! Errors are `{"error": "..."}` (plus `"diagnostics"` on 422) with 400 for
+//! bad input, 404, 409, 422 for refused config, 503 without a database.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod canary;
+pub mod config;
 pub mod error;
 pub mod events;
 pub mod graph;
@@ -27,7 +49,7 @@ use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
-pub use serve::{Options, ServerError, serve};
+pub use serve::{Options, ServerError, serve, serve_until};
 pub use state::AppState;
 
 /// The API under `/api`, without static files.
@@ -37,6 +59,8 @@ pub fn app(state: AppState) -> Router {
         .merge(graph::router())
         .merge(traces::router())
         .merge(events::router())
+        .merge(config::router())
+        .merge(canary::router())
         .fallback(any(api_not_found));
     Router::new()
         .nest("/api", api)

@@ -40,7 +40,17 @@ pub enum ServerError {
     },
 }
 
+/// Serves until Ctrl-C or SIGTERM.
 pub async fn serve(options: Options) -> Result<(), ServerError> {
+    serve_until(options, stop_requested()).await
+}
+
+/// Serves until `stop` completes (how an embedding process or a test stops
+/// it), then lets in-flight requests finish and ends the event streams.
+pub async fn serve_until(
+    options: Options,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
     if let Some(dir) = &options.static_dir
         && !dir.join("index.html").is_file()
     {
@@ -60,7 +70,7 @@ pub async fn serve(options: Options) -> Result<(), ServerError> {
     tracing::info!(listen = %local, static_dir = ?options.static_dir, "console serving on http://{local}");
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
-            stop_requested().await;
+            stop.await;
             tracing::info!("console shutting down");
             state.shut_down();
         })

@@ -6,9 +6,13 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
+use crate::config::ConfigStore;
+
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
+    /// Every config read and write goes through the control plane's store.
+    pub store: ConfigStore,
     /// Flipped once on shutdown so endless responses (SSE) end and the
     /// graceful shutdown does not wait for them forever.
     shutdown: Arc<watch::Sender<bool>>,
@@ -18,6 +22,7 @@ impl AppState {
     /// State over an already migrated pool (`loupe_db::connect`).
     pub fn new(pool: PgPool) -> AppState {
         AppState {
+            store: ConfigStore::new(pool.clone()),
             pool,
             shutdown: Arc::new(watch::channel(false).0),
         }

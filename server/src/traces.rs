@@ -11,6 +11,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::{Postgres, QueryBuilder};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -124,8 +125,9 @@ fn parse_tags(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, 
 #[derive(Debug, Serialize, sqlx::FromRow)]
 pub struct TraceSummary {
     pub trace_id: String,
-    pub root_service: Option<String>,
-    pub root_operation: Option<String>,
+    /// Empty while the root span has not arrived.
+    pub root_service: String,
+    pub root_operation: String,
     pub start: DateTime<Utc>,
     pub duration_ms: f64,
     pub span_count: i32,
@@ -139,42 +141,72 @@ async fn search(
 ) -> Result<Json<Vec<TraceSummary>>, ApiError> {
     let Query(q) = query?;
     let s = Search::parse(q)?;
-    let rows = sqlx::query_as::<_, TraceSummary>(
-        "SELECT t.trace_id, t.root_service, t.root_operation, t.start_time AS start,
+    let rows = search_query(s)
+        .build_query_as::<TraceSummary>()
+        .fetch_all(&state.pool)
+        .await
+        .map_err(ApiError::internal("searching trace_summaries"))?;
+    Ok(Json(rows))
+}
+
+/// The search as SQL with only the filters asked for, so each plan can use
+/// the index that serves it (`services` GIN, `start_time`) — a catch-all
+/// `($1 IS NULL OR …)` query would get a generic plan that uses neither.
+fn search_query(s: Search) -> QueryBuilder<Postgres> {
+    let mut q = QueryBuilder::new(
+        "SELECT t.trace_id, coalesce(t.root_service, '') AS root_service,
+                coalesce(t.root_operation, '') AS root_operation, t.start_time AS start,
                 EXTRACT(EPOCH FROM (t.end_time - t.start_time))::float8 * 1000.0 AS duration_ms,
                 t.span_count, t.error_count, t.services
-           FROM trace_summaries t
-          WHERE ($1::text IS NULL OR t.services @> ARRAY[$1::text])
-            AND ($2::timestamptz IS NULL OR t.start_time >= $2)
-            AND ($3::timestamptz IS NULL OR t.start_time <= $3)
-            AND ($4::float8 IS NULL OR t.end_time - t.start_time >= make_interval(secs => $4 / 1000.0))
-            AND ($5::float8 IS NULL OR t.end_time - t.start_time <= make_interval(secs => $5 / 1000.0))
-            AND ($6::text IS NULL OR EXISTS (
-                  SELECT 1 FROM spans s
-                   WHERE s.trace_id = t.trace_id AND s.operation = $6
-                     AND ($1::text IS NULL OR s.service = $1)))
-            AND ($7::jsonb = '{}'::jsonb OR EXISTS (
-                  SELECT 1 FROM spans s
-                   WHERE s.trace_id = t.trace_id
-                     AND ($1::text IS NULL OR s.service = $1)
-                     -- every tag on the same span, compared as text so 500 matches the string 500
-                     AND NOT EXISTS (SELECT 1 FROM jsonb_each_text($7) w
-                                      WHERE s.attributes ->> w.key IS DISTINCT FROM w.value)))
-          ORDER BY t.start_time DESC
-          LIMIT $8",
-    )
-    .bind(&s.service)
-    .bind(s.start)
-    .bind(s.end)
-    .bind(s.min_duration_ms)
-    .bind(s.max_duration_ms)
-    .bind(&s.operation)
-    .bind(serde_json::Value::Object(s.tags))
-    .bind(s.limit as i64)
-    .fetch_all(&state.pool)
-    .await
-    .map_err(ApiError::internal("searching trace_summaries"))?;
-    Ok(Json(rows))
+           FROM trace_summaries t WHERE true",
+    );
+    if let Some(service) = &s.service {
+        q.push(" AND t.services @> ARRAY[")
+            .push_bind(service.clone())
+            .push("::text]");
+    }
+    if let Some(start) = s.start {
+        q.push(" AND t.start_time >= ").push_bind(start);
+    }
+    if let Some(end) = s.end {
+        q.push(" AND t.start_time <= ").push_bind(end);
+    }
+    if let Some(min) = s.min_duration_ms {
+        q.push(" AND t.end_time - t.start_time >= make_interval(secs => ")
+            .push_bind(min / 1000.0)
+            .push(")");
+    }
+    if let Some(max) = s.max_duration_ms {
+        q.push(" AND t.end_time - t.start_time <= make_interval(secs => ")
+            .push_bind(max / 1000.0)
+            .push(")");
+    }
+    // Operation and tags need the spans: only those of the candidate trace
+    // (the `spans_trace` index), and of the asked-for service if any.
+    let span_of_service = |q: &mut QueryBuilder<Postgres>| {
+        q.push(" SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id");
+        if let Some(service) = &s.service {
+            q.push(" AND s.service = ").push_bind(service.clone());
+        }
+    };
+    if let Some(operation) = &s.operation {
+        q.push(" AND EXISTS (");
+        span_of_service(&mut q);
+        q.push(" AND s.operation = ")
+            .push_bind(operation.clone())
+            .push(")");
+    }
+    if !s.tags.is_empty() {
+        // Every tag on the same span, compared as text (500 matches "500").
+        q.push(" AND EXISTS (");
+        span_of_service(&mut q);
+        q.push(" AND NOT EXISTS (SELECT 1 FROM jsonb_each_text(")
+            .push_bind(serde_json::Value::Object(s.tags.clone()))
+            .push(") w WHERE s.attributes ->> w.key IS DISTINCT FROM w.value))");
+    }
+    q.push(" ORDER BY t.start_time DESC LIMIT ")
+        .push_bind(s.limit as i64);
+    q
 }
 
 #[derive(Debug, Serialize)]

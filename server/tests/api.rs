@@ -163,3 +163,92 @@ fn tempfile_dir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[tokio::test]
+async fn serve_refuses_a_static_dir_without_index_html() {
+    let dir = std::env::temp_dir().join(format!("loupe-empty-static-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let err = loupe_server::serve(loupe_server::Options {
+        database_url: "postgres://nobody@localhost/none".into(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        static_dir: Some(dir.clone()),
+    })
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("index.html"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn serve_answers_on_a_real_socket_and_stops_when_told() {
+    let h = Harness::start().await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(loupe_server::serve_until(
+        loupe_server::Options {
+            database_url: h.pg.url(),
+            listen: format!("127.0.0.1:{port}").parse().unwrap(),
+            static_dir: None,
+        },
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    let url = format!("http://127.0.0.1:{port}/api/health");
+    let mut health = None;
+    for _ in 0..100 {
+        if let Ok(r) = reqwest::get(&url).await {
+            health = Some(r.json::<serde_json::Value>().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(health.expect("the server answers")["status"], "ok");
+
+    // An open event stream must not hold the shutdown up.
+    let events = reqwest::get(format!("http://127.0.0.1:{port}/api/events"))
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("stops within 10s")
+        .unwrap()
+        .unwrap();
+    assert!(
+        reqwest::get(&url).await.is_err(),
+        "nothing listens any more"
+    );
+}
+
+#[tokio::test]
+async fn database_errors_map_to_409_or_an_opaque_500() {
+    use axum::response::IntoResponse;
+    use loupe_server::ApiError;
+    let h = Harness::start().await;
+    let insert =
+        "INSERT INTO config_revisions (kind, namespace, name, revision, yaml, object, author)
+                  VALUES ('VirtualService', 'default', 'reviews', 1, '', '{}', 'test')";
+    sqlx::query(insert).execute(&h.pool).await.unwrap();
+    let duplicate = sqlx::query(insert).execute(&h.pool).await.unwrap_err();
+    let resp = ApiError::from_sqlx("writing a revision", duplicate).into_response();
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+
+    let broken = sqlx::query("SELECT no_such_column FROM config_revisions")
+        .execute(&h.pool)
+        .await
+        .unwrap_err();
+    let resp = ApiError::from_sqlx("reading revisions", broken).into_response();
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    use http_body_util::BodyExt;
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        !text.contains("no_such_column"),
+        "internals must not leak: {text}"
+    );
+}

@@ -178,6 +178,19 @@ async fn window_selects_the_rows() {
     let e = edge(&long, "default/productpage/v1", "default/reviews/v3");
     assert_eq!(e["requests"], 600, "the old row is inside 15m");
     assert!(close(&e["rps"], 600.0 / 900.0));
+    // Namespaces: traffic with an end in one of them.
+    let (_, other) = h.get("/api/graph?namespaces=bookinfo-other").await;
+    assert_eq!(other["edges"], serde_json::json!([]));
+    let (_, same) = h.get("/api/graph?namespaces=bookinfo-other,default").await;
+    assert_eq!(same["edges"].as_array().map(Vec::len), Some(5));
+    // Kiali's service-node injection, on request.
+    let (_, injected) = h.get("/api/graph?inject_service_nodes=true").await;
+    let e = edge(&injected, "svc:default/reviews", "default/reviews/v1");
+    assert_eq!(e["requests"], 60);
+    assert_eq!(
+        h.get("/api/graph?inject_service_nodes=maybe").await.0,
+        StatusCode::BAD_REQUEST
+    );
     // The default is 60s.
     let (_, default) = h.get("/api/graph").await;
     assert_eq!(default["window_s"], 60.0);
@@ -227,4 +240,37 @@ async fn golden_graphs() {
                 .expect("golden JSON");
         assert_eq!(got, want, "{t} graph differs from {path}");
     }
+}
+
+#[tokio::test]
+async fn rows_without_buckets_count_with_their_mean_latency() {
+    let h = Harness::start().await;
+    insert(
+        &h.pool,
+        &[Row::new(
+            ("productpage", "v1"),
+            ("details", "v1"),
+            "200",
+            10,
+        )],
+    )
+    .await;
+    // A writer that had no histogram for the series: no bounds, no counts, 20ms mean.
+    sqlx::query(
+        "INSERT INTO edge_rollups (ts, interval_s, reporter, source_workload, source_workload_namespace,
+            source_app, source_version, destination_workload, destination_workload_namespace,
+            destination_app, destination_version, destination_service, response_code,
+            connection_security_policy, requests, duration_sum_ms, bucket_bounds_ms, bucket_counts)
+         VALUES (now(), 5, 'source', 'reviews-v1', 'default', 'reviews', 'v1', 'ratings-v1', 'default',
+                 'ratings', 'v1', 'ratings.default.svc.cluster.local', '200', 'mutual_tls', 6, 120, '{}', '{}')",
+    )
+    .execute(&h.pool)
+    .await
+    .unwrap();
+    let (_, g) = h.get("/api/graph?type=workload").await;
+    let e = edge(&g, "default/reviews-v1", "default/ratings-v1");
+    assert_eq!(e["requests"], 6);
+    assert!(close(&e["p50_ms"], 20.0), "{e}");
+    let e = edge(&g, "default/productpage-v1", "default/details-v1");
+    assert!(close(&e["p50_ms"], 7.5), "{e}");
 }

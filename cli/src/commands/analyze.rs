@@ -20,7 +20,7 @@ pub struct Args {
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
     output: Output,
-    /// Istio YAML (or JSON) files; multi-document files are fine.
+    /// Istio YAML (or JSON) files or directories of them; multi-document files are fine.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
 }
@@ -45,7 +45,7 @@ pub(crate) fn read_config(
 ) -> Result<(Vec<Resource>, Vec<Diagnostic>), Unreadable> {
     let mut resources = Vec::new();
     let mut diagnostics = Vec::new();
-    for path in files {
+    for path in &expand_directories(files)? {
         let text = std::fs::read(path).map_err(|error| Unreadable {
             path: path.clone(),
             error,
@@ -69,6 +69,35 @@ pub(crate) fn read_config(
         }
     }
     Ok((resources, diagnostics))
+}
+
+/// A directory stands for its `*.yaml`, `*.yml` and `*.json` files (as
+/// `kubectl apply -f DIR` reads it), in name order.
+fn expand_directories(files: &[PathBuf]) -> Result<Vec<PathBuf>, Unreadable> {
+    let mut out = Vec::new();
+    for path in files {
+        if !path.is_dir() {
+            out.push(path.clone());
+            continue;
+        }
+        let unreadable = |error| Unreadable {
+            path: path.clone(),
+            error,
+        };
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(unreadable)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.is_file()
+                    && p.extension()
+                        .and_then(|e| e.to_str())
+                        .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
+            })
+            .collect();
+        entries.sort();
+        out.extend(entries);
+    }
+    Ok(out)
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {

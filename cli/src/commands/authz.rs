@@ -25,14 +25,21 @@ pub enum Output {
 }
 
 #[derive(clap::Args)]
-#[command(after_help = "REQUEST.json example (principal and namespace absent for plaintext):
+#[command(
+    after_help = "REQUEST.json example (principal and namespace absent for plaintext):
   {\"source\":{\"principal\":\"cluster.local/ns/default/sa/frontend\",\"namespace\":\"default\",\"ip\":\"10.0.0.5\"},
    \"destination\":{\"namespace\":\"default\",\"labels\":{\"app\":\"reviews\"},\"port\":9080},
-   \"request\":{\"method\":\"GET\",\"path\":\"/x\",\"host\":\"reviews.default.svc.cluster.local\",\"headers\":{\"x-user\":\"jason\"}}}")]
+   \"request\":{\"method\":\"GET\",\"path\":\"/x\",\"host\":\"reviews.default.svc.cluster.local\",\"headers\":{\"x-user\":\"jason\"}}}"
+)]
 pub struct CheckArgs {
     /// Istio YAML with the AuthorizationPolicies (repeatable; `-` reads stdin).
     /// Other kinds in the files are ignored.
-    #[arg(short = 'f', long = "filename", value_name = "POLICIES.yaml", required = true)]
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "POLICIES.yaml",
+        required = true
+    )]
     files: Vec<PathBuf>,
     /// The request, as JSON (`-` reads stdin).
     #[arg(long, value_name = "REQUEST.json")]
@@ -56,6 +63,14 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         resources.extend(load_policies(file)?);
     }
     let request = load_request(&args.request)?;
+    for d in loupe_model::analyze(&resources) {
+        if d.severity == Severity::Error && d.resource.starts_with("AuthorizationPolicy/") {
+            eprintln!(
+                "warning: Istio would reject {} ({} {}); answered as Loupe reads it",
+                d.resource, d.path, d.message
+            );
+        }
+    }
     let authorizer = Authorizer::new(&resources, &args.root_namespace);
     let decision = authorizer.authorize(&request);
     match args.output {
@@ -63,11 +78,17 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         Output::Text => {
             println!("request:  {}", describe(&request));
             println!("decision: {}", decision.decision.as_str());
-            println!("policy:   {}", decision.policy.as_deref().unwrap_or("(none: default decision)"));
+            println!(
+                "policy:   {}",
+                decision
+                    .policy
+                    .as_deref()
+                    .unwrap_or("(none: default decision)")
+            );
             println!("reason:   {}", decision.reason);
             if decision.decision == Decision::Deny && decision.policy.is_none() {
                 println!(
-                    "hint:     add a rule to one of the ALLOW policies above that matches this request"
+                    "hint:     to allow it, add a rule that matches this request to one of those ALLOW policies"
                 );
             }
         }
@@ -84,7 +105,10 @@ fn read_input(path: &Path, what: &str) -> anyhow::Result<String> {
         return Ok(text);
     }
     std::fs::read_to_string(path).with_context(|| {
-        format!("cannot read the {what} file {}: check the path", path.display())
+        format!(
+            "cannot read the {what} file {}: check the path",
+            path.display()
+        )
     })
 }
 
@@ -99,7 +123,10 @@ fn load_policies(path: &Path) -> anyhow::Result<Vec<Resource>> {
         match d.severity {
             Severity::Error => errors.push(format!("  {} {}: {}", d.resource, d.path, d.message)),
             Severity::Warning => {
-                eprintln!("warning: {source}: {} {}: {}", d.resource, d.path, d.message)
+                eprintln!(
+                    "warning: {source}: {} {}: {}",
+                    d.resource, d.path, d.message
+                )
             }
         }
     }
@@ -185,7 +212,11 @@ fn describe(request: &Request) -> String {
         r.host.as_deref().unwrap_or(""),
         r.path.as_deref().unwrap_or("/"),
         from,
-        request.destination.namespace.as_deref().unwrap_or("default"),
+        request
+            .destination
+            .namespace
+            .as_deref()
+            .unwrap_or("default"),
         labels.join(","),
         request
             .destination

@@ -57,9 +57,11 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         None => {
             let root = dir.join("postgres");
             let port = opts.postgres_port;
-            let pg = tokio::task::spawn_blocking(move || loupe_db::PrivatePostgres::start_in(&root, port))
-                .await?
-                .context("starting the demo's private Postgres")?;
+            let pg = tokio::task::spawn_blocking(move || {
+                loupe_db::PrivatePostgres::start_in(&root, port)
+            })
+            .await?
+            .context("starting the demo's private Postgres")?;
             (pg.url(), Some(pg))
         }
     };
@@ -69,7 +71,15 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     progress.done(&format!("{}", redact(&database_url)));
 
     let mut sup = Supervisor::new(logs.clone());
-    let result = run_parts(&opts, &bins, &topology, &database_url, &mut sup, &mut progress).await;
+    let result = run_parts(
+        &opts,
+        &bins,
+        &topology,
+        &database_url,
+        &mut sup,
+        &mut progress,
+    )
+    .await;
     if let Err(err) = result {
         eprintln!("\nloupe demo failed: {err:#}\nlogs: {}", logs.display());
         sup.shutdown().await;
@@ -120,9 +130,16 @@ async fn run_parts(
     sup.spawn(
         "control",
         &loupe,
-        &["control", "--database-url", database_url, "--listen", &opts.control.to_string()],
+        &[
+            "control",
+            "--database-url",
+            database_url,
+            "--listen",
+            &opts.control.to_string(),
+        ],
     )?;
-    sup.wait_tcp("control", opts.control, Duration::from_secs(30)).await?;
+    sup.wait_tcp("control", opts.control, Duration::from_secs(30))
+        .await?;
     progress.done(&format!("grpc {}", opts.control));
 
     progress.step("collector");
@@ -141,12 +158,17 @@ async fn run_parts(
             &opts.scrape_interval,
         ],
     )?;
-    sup.wait_tcp("collector", opts.otlp_grpc, Duration::from_secs(30)).await?;
-    progress.done(&format!("otlp grpc {} http {}", opts.otlp_grpc, opts.otlp_http));
+    sup.wait_tcp("collector", opts.otlp_grpc, Duration::from_secs(30))
+        .await?;
+    progress.done(&format!(
+        "otlp grpc {} http {}",
+        opts.otlp_grpc, opts.otlp_http
+    ));
 
     progress.step("mesh config");
     let config_file = opts.home.join("demo").join("bookinfo.yaml");
-    std::fs::write(&config_file, DEMO_CONFIG).with_context(|| format!("writing {}", config_file.display()))?;
+    std::fs::write(&config_file, DEMO_CONFIG)
+        .with_context(|| format!("writing {}", config_file.display()))?;
     sup.run_to_end(
         "apply",
         &loupe,
@@ -183,7 +205,8 @@ async fn run_parts(
     }
     let console_refs: Vec<&str> = console_args.iter().map(String::as_str).collect();
     sup.spawn("console", &loupe, &console_refs)?;
-    sup.wait_tcp("console", opts.console, Duration::from_secs(30)).await?;
+    sup.wait_tcp("console", opts.console, Duration::from_secs(30))
+        .await?;
     progress.done(&format!("http://{}", opts.console));
 
     progress.step("bookinfo workloads and sidecars");
@@ -199,9 +222,13 @@ async fn run_parts(
         sup.spawn(&format!("{}-proxy", w.workload), &proxy, &refs)?;
     }
     for w in &topology.workloads {
-        sup.wait_ready(&w.workload, w.admin, Duration::from_secs(30)).await?;
+        sup.wait_ready(&w.workload, w.admin, Duration::from_secs(30))
+            .await?;
     }
-    progress.done(&format!("{} workloads, each with its sidecar, all ready", topology.workloads.len()));
+    progress.done(&format!(
+        "{} workloads, each with its sidecar, all ready",
+        topology.workloads.len()
+    ));
 
     progress.step("load");
     sup.spawn(
@@ -255,7 +282,11 @@ impl Binaries {
                 "{} not found next to {}; build it with `cargo build -p {}` (or run scripts/demo.sh)",
                 name,
                 loupe.display(),
-                if name == "loupe-proxy" { "loupe-proxy" } else { "loupe-samples" }
+                if name == "loupe-proxy" {
+                    "loupe-proxy"
+                } else {
+                    "loupe-samples"
+                }
             );
             Ok(p)
         };
@@ -273,20 +304,23 @@ fn find_static_dir() -> Option<PathBuf> {
         PathBuf::from("frontend/dist"),
         PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../frontend/dist")),
     ];
-    candidates.into_iter().find(|p| p.join("index.html").exists())
+    candidates
+        .into_iter()
+        .find(|p| p.join("index.html").exists())
 }
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},
@@ -309,7 +343,11 @@ struct Progress {
 
 impl Progress {
     fn new(total: usize) -> Self {
-        Progress { total, n: 0, at: Instant::now() }
+        Progress {
+            total,
+            n: 0,
+            at: Instant::now(),
+        }
     }
 
     fn step(&mut self, what: &str) {

@@ -19,12 +19,16 @@ pub struct Supervisor {
 
 impl Supervisor {
     pub fn new(logs: PathBuf) -> Self {
-        Supervisor { logs, children: Vec::new() }
+        Supervisor {
+            logs,
+            children: Vec::new(),
+        }
     }
 
     fn command(&self, name: &str, program: &str, args: &[&str]) -> anyhow::Result<Command> {
         let log_path = self.logs.join(format!("{name}.log"));
-        let log = std::fs::File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("creating {}", log_path.display()))?;
         let mut cmd = Command::new(program);
         cmd.args(args)
             .stdin(Stdio::null())
@@ -45,21 +49,32 @@ impl Supervisor {
     }
 
     /// Runs a short command to completion; its failure carries its output.
-    pub async fn run_to_end(&mut self, name: &str, program: &str, args: &[&str]) -> anyhow::Result<()> {
+    pub async fn run_to_end(
+        &mut self,
+        name: &str,
+        program: &str,
+        args: &[&str],
+    ) -> anyhow::Result<()> {
         let status = self
             .command(name, program, args)?
             .status()
             .await
             .with_context(|| format!("running {name}"))?;
         if !status.success() {
-            let log = std::fs::read_to_string(self.logs.join(format!("{name}.log"))).unwrap_or_default();
+            let log =
+                std::fs::read_to_string(self.logs.join(format!("{name}.log"))).unwrap_or_default();
             anyhow::bail!("{name} failed ({status}):\n{log}");
         }
         Ok(())
     }
 
     /// Waits until `addr` accepts connections, failing early if `name` exited.
-    pub async fn wait_tcp(&mut self, name: &str, addr: SocketAddr, timeout: Duration) -> anyhow::Result<()> {
+    pub async fn wait_tcp(
+        &mut self,
+        name: &str,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
             if tokio::net::TcpStream::connect(addr).await.is_ok() {
@@ -76,7 +91,12 @@ impl Supervisor {
     }
 
     /// Waits until the proxy of `workload` answers 200 on `/ready` (its first config is applied).
-    pub async fn wait_ready(&mut self, workload: &str, admin: SocketAddr, timeout: Duration) -> anyhow::Result<()> {
+    pub async fn wait_ready(
+        &mut self,
+        workload: &str,
+        admin: SocketAddr,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
         let name = format!("{workload}-proxy");
         loop {
@@ -156,7 +176,10 @@ pub async fn http_get(addr: SocketAddr, path: &str, host: &str) -> Option<u16> {
         let line = std::str::from_utf8(&buf[..n]).ok()?;
         line.split_whitespace().nth(1)?.parse().ok()
     };
-    tokio::time::timeout(Duration::from_secs(5), fut).await.ok().flatten()
+    tokio::time::timeout(Duration::from_secs(5), fut)
+        .await
+        .ok()
+        .flatten()
 }
 
 #[allow(unsafe_code)]

@@ -79,7 +79,10 @@ impl Topology {
             admin: addr(p + 3),
             gateway_listen: Some(gateway_listen),
         });
-        Topology { workloads, gateway_listen }
+        Topology {
+            workloads,
+            gateway_listen,
+        }
     }
 
     /// Refuses to start when another process (often an earlier demo) holds a port.

@@ -8,6 +8,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use tonic::codec::CompressionEncoding;
 use tonic::{Code, Request, Response, Status};
 
 use super::rpc_status::{CODE_RESOURCE_EXHAUSTED, CODE_UNAVAILABLE, retry_status_bytes};
@@ -20,7 +21,11 @@ pub struct OtlpGrpc {
 
 impl OtlpGrpc {
     pub fn server(ingest: Ingest, max_message_bytes: usize) -> TraceServiceServer<Self> {
-        TraceServiceServer::new(OtlpGrpc { ingest }).max_decoding_message_size(max_message_bytes)
+        TraceServiceServer::new(OtlpGrpc { ingest })
+            .max_decoding_message_size(max_message_bytes)
+            // SDKs and the OpenTelemetry Collector may send gzip.
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip)
     }
 }
 

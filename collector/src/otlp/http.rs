@@ -3,6 +3,10 @@
 //! `application/json` (OTLP JSON: lowerCamelCase fields, hex trace/span ids,
 //! enums as integers, 64-bit integers as strings or numbers).
 //!
+//! The body may be gzip-compressed (`Content-Encoding: gzip`), as exporters
+//! configured with compression send it; it is inflated up to the same size
+//! limit as plain bodies.
+//!
 //! Answers as the OTLP spec says: 200 with an `ExportTraceServiceResponse`,
 //! 400 with a `google.rpc.Status` naming what was malformed, 429 with
 //! `Retry-After` when the writer is behind, 503 with `Retry-After` while
@@ -38,15 +42,28 @@ impl Encoding {
     }
 }
 
+#[derive(Clone)]
+struct HttpState {
+    ingest: Ingest,
+    max_body_bytes: usize,
+}
+
 /// The OTLP/HTTP routes, ready to serve.
 pub fn router(ingest: Ingest, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/v1/traces", post(export_traces))
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .with_state(ingest)
+        .with_state(HttpState {
+            ingest,
+            max_body_bytes,
+        })
 }
 
-async fn export_traces(State(ingest): State<Ingest>, headers: HeaderMap, body: Bytes) -> Response {
+async fn export_traces(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -64,20 +81,29 @@ async fn export_traces(State(ingest): State<Ingest>, headers: HeaderMap, body: B
             );
         }
     };
-    if let Some(enc) = headers.get(header::CONTENT_ENCODING)
-        && enc.as_bytes() != b"identity"
-    {
-        return status(
-            encoding,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            CODE_INVALID_ARGUMENT,
-            format!(
-                "Content-Encoding {:?} is not supported: configure the exporter without compression",
-                String::from_utf8_lossy(enc.as_bytes())
-            ),
-            false,
-        );
-    }
+    let content_encoding = headers.get(header::CONTENT_ENCODING).map(|v| {
+        String::from_utf8_lossy(v.as_bytes())
+            .trim()
+            .to_ascii_lowercase()
+    });
+    let body = match content_encoding.as_deref() {
+        None | Some("") | Some("identity") => body,
+        Some("gzip") => match gunzip(&body, state.max_body_bytes) {
+            Ok(inflated) => Bytes::from(inflated),
+            Err((http, message)) => {
+                return status(encoding, http, CODE_INVALID_ARGUMENT, message, false);
+            }
+        },
+        Some(other) => {
+            return status(
+                encoding,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                CODE_INVALID_ARGUMENT,
+                format!("Content-Encoding {other:?} is not supported: send gzip or no compression"),
+                false,
+            );
+        }
+    };
     let request = match encoding {
         Encoding::Protobuf => ExportTraceServiceRequest::decode(body.as_ref())
             .map_err(|e| format!("body is not a protobuf ExportTraceServiceRequest: {e}")),
@@ -87,7 +113,7 @@ async fn export_traces(State(ingest): State<Ingest>, headers: HeaderMap, body: B
     let request = match request {
         Ok(r) => r,
         Err(message) => {
-            tracing::warn!(%message, bytes = body.len(), "malformed OTLP/HTTP export refused");
+            tracing::warn!(error = %message, bytes = body.len(), "malformed OTLP/HTTP export refused");
             return status(
                 encoding,
                 StatusCode::BAD_REQUEST,
@@ -97,10 +123,12 @@ async fn export_traces(State(ingest): State<Ingest>, headers: HeaderMap, body: B
             );
         }
     };
-    match ingest.export(&request) {
+    match state.ingest.export(&request) {
         Ok(response) => {
             let bytes = match encoding {
                 Encoding::Protobuf => response.encode_to_vec(),
+                // `{}` rather than `{"partialSuccess":null}` for full success.
+                Encoding::Json if response.partial_success.is_none() => b"{}".to_vec(),
                 Encoding::Json => serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec()),
             };
             with_type(StatusCode::OK, encoding, bytes, false)
@@ -113,6 +141,28 @@ async fn export_traces(State(ingest): State<Ingest>, headers: HeaderMap, body: B
             status(encoding, http, code, refusal_message(refused), true)
         }
     }
+}
+
+/// Inflates a gzip body, refusing one that inflates past `limit` bytes.
+fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, (StatusCode, String)> {
+    use std::io::Read;
+    let mut inflated = Vec::with_capacity(body.len() * 4);
+    flate2::read::GzDecoder::new(body)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut inflated)
+        .map_err(|e| {
+            (
+                StatusCode::BAD_REQUEST,
+                format!("body is not valid gzip: {e}"),
+            )
+        })?;
+    if inflated.len() > limit {
+        return Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("gzip body inflates past the {limit}-byte limit: send smaller batches"),
+        ));
+    }
+    Ok(inflated)
 }
 
 fn status(

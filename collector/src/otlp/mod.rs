@@ -37,16 +37,16 @@ impl Ingest {
     ) -> Result<ExportTraceServiceResponse, Refused> {
         let converted = span_row::convert(request);
         let n = converted.rows.len();
+        self.drops
+            .record("spans", "invalid_span", converted.rejected);
         if let Err(refused) = self.queue.try_push(converted.rows) {
             let reason = match refused {
                 Refused::Full { .. } => "queue_full_refused_for_retry",
                 Refused::Closed => "shutting_down_refused_for_retry",
             };
-            self.drops.record("spans", reason, n + converted.rejected);
+            self.drops.record("spans", reason, n);
             return Err(refused);
         }
-        self.drops
-            .record("spans", "invalid_span", converted.rejected);
         let partial_success = (converted.rejected > 0).then(|| ExportTracePartialSuccess {
             rejected_spans: converted.rejected as i64,
             error_message: converted.first_error.unwrap_or_default(),

@@ -75,28 +75,24 @@ pub fn convert(request: &ExportTraceServiceRequest) -> Converted {
                 },
             )
             .unwrap_or_else(|| "unknown".to_string());
+        // Built once per resource and scope, copied into each span's attributes.
+        let resource_entries: Vec<(String, Value)> = resource_attrs
+            .iter()
+            .map(|kv| (format!("resource.{}", kv.key), any_json(&kv.value)))
+            .collect();
         for scope_spans in &resource_spans.scope_spans {
+            let mut shared = resource_entries.clone();
+            if let Some(scope) = &scope_spans.scope {
+                if !scope.name.is_empty() {
+                    shared.push(("otel.scope.name".into(), scope.name.clone().into()));
+                }
+                if !scope.version.is_empty() {
+                    shared.push(("otel.scope.version".into(), scope.version.clone().into()));
+                }
+            }
             for span in &scope_spans.spans {
-                match row(span, &service) {
-                    Ok(mut row) => {
-                        if let Value::Object(map) = &mut row.attributes {
-                            for kv in resource_attrs {
-                                map.insert(format!("resource.{}", kv.key), any_json(&kv.value));
-                            }
-                            if let Some(scope) = &scope_spans.scope {
-                                if !scope.name.is_empty() {
-                                    map.insert("otel.scope.name".into(), scope.name.clone().into());
-                                }
-                                if !scope.version.is_empty() {
-                                    map.insert(
-                                        "otel.scope.version".into(),
-                                        scope.version.clone().into(),
-                                    );
-                                }
-                            }
-                        }
-                        out.rows.push(row);
-                    }
+                match row(span, &service, &shared) {
+                    Ok(row) => out.rows.push(row),
                     Err(why) => {
                         out.rejected += 1;
                         out.first_error.get_or_insert(why);
@@ -108,7 +104,7 @@ pub fn convert(request: &ExportTraceServiceRequest) -> Converted {
     out
 }
 
-fn row(span: &Span, service: &str) -> Result<SpanRow, String> {
+fn row(span: &Span, service: &str, shared: &[(String, Value)]) -> Result<SpanRow, String> {
     let trace_id = valid_id(&span.trace_id, 16)
         .ok_or_else(|| format!("span {:?}: traceId must be 16 non-zero bytes", span.name))?;
     let span_id = valid_id(&span.span_id, 8)
@@ -139,9 +135,12 @@ fn row(span: &Span, service: &str) -> Result<SpanRow, String> {
         .map(|s| (s.code as i16, s.message.as_str()))
         .unwrap_or((0, ""));
 
-    let mut attributes = Map::with_capacity(span.attributes.len() + 4);
+    let mut attributes = Map::new();
     for kv in &span.attributes {
         attributes.insert(kv.key.clone(), any_json(&kv.value));
+    }
+    for (key, value) in shared {
+        attributes.insert(key.clone(), value.clone());
     }
     if !status_message.is_empty() {
         attributes.insert("otel.status_description".into(), status_message.into());

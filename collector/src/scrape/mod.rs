@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::Utc;
-use futures::future::join_all;
+use futures::{StreamExt, stream};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
@@ -51,6 +51,9 @@ pub struct Scraper {
     drops: DropRecorder,
 }
 
+/// Proxies scraped at the same time.
+const MAX_CONCURRENT_SCRAPES: usize = 64;
+
 /// A proxy not listed as connected for this long is forgotten.
 const FORGET_AFTER: chrono::Duration = chrono::Duration::minutes(10);
 
@@ -79,9 +82,11 @@ impl Scraper {
         })
     }
 
-    /// Scrapes every `interval` until `stop` turns true.
+    /// Scrapes every `interval`, the first time one interval from now,
+    /// until `stop` turns true.
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
-        let mut ticker = tokio::time::interval(self.interval);
+        let mut ticker =
+            tokio::time::interval_at(tokio::time::Instant::now() + self.interval, self.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
@@ -105,7 +110,17 @@ impl Scraper {
         .await
         .map_err(CollectorError::sql("listing connected workloads"))?;
         let now = Utc::now();
-        let bodies = join_all(targets.iter().map(|t| self.fetch(t))).await;
+        // Concurrent, but not unbounded: a large mesh must not open
+        // thousands of sockets at once.
+        let client = self.client.clone();
+        let addresses: Vec<String> = targets.iter().map(|t| t.metrics_address.clone()).collect();
+        let fetches = addresses
+            .into_iter()
+            .map(move |address| fetch(client.clone(), address));
+        let bodies: Vec<_> = stream::iter(fetches)
+            .buffered(MAX_CONCURRENT_SCRAPES)
+            .collect()
+            .await;
         let mut report = RoundReport {
             targets: targets.len(),
             ..Default::default()
@@ -154,21 +169,21 @@ impl Scraper {
         }
         Ok(report)
     }
+}
 
-    async fn fetch(&self, target: &Target) -> Result<String, String> {
-        let url = format!("http://{}/stats/prometheus", target.metrics_address);
-        let response = self
-            .client
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| format!("GET {url}: {e}"))?;
-        if !response.status().is_success() {
-            return Err(format!("GET {url}: HTTP {}", response.status()));
-        }
-        response
-            .text()
-            .await
-            .map_err(|e| format!("GET {url}: reading body: {e}"))
+/// The Prometheus text of the proxy whose admin address is `address`.
+async fn fetch(client: reqwest::Client, address: String) -> Result<String, String> {
+    let url = format!("http://{address}/stats/prometheus");
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| format!("GET {url}: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("GET {url}: HTTP {}", response.status()));
     }
+    response
+        .text()
+        .await
+        .map_err(|e| format!("GET {url}: reading body: {e}"))
 }

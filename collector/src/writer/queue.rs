@@ -8,9 +8,11 @@
 //! A refused request is answered with the protocol's retry signal.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{Mutex, mpsc, watch};
+use tokio::time::Instant;
 
 use crate::otlp::span_row::SpanRow;
 
@@ -31,10 +33,12 @@ pub struct SpanQueue {
     capacity: usize,
 }
 
-/// The writer's side.
+/// The writers' side, shared by every writer task: one gathers a batch
+/// while another writes its own.
 pub struct SpanQueueReceiver {
-    pub(crate) rx: mpsc::UnboundedReceiver<Vec<SpanRow>>,
+    rx: Mutex<mpsc::UnboundedReceiver<Vec<SpanRow>>>,
     queued: Arc<AtomicUsize>,
+    closing: AtomicBool,
 }
 
 pub fn span_queue(capacity: usize) -> (SpanQueue, SpanQueueReceiver) {
@@ -46,7 +50,11 @@ pub fn span_queue(capacity: usize) -> (SpanQueue, SpanQueueReceiver) {
             queued: queued.clone(),
             capacity,
         },
-        SpanQueueReceiver { rx, queued },
+        SpanQueueReceiver {
+            rx: Mutex::new(rx),
+            queued,
+            closing: AtomicBool::new(false),
+        },
     )
 }
 
@@ -89,6 +97,48 @@ impl SpanQueue {
 }
 
 impl SpanQueueReceiver {
+    /// The next batch: waits for spans, then gathers more until `size`
+    /// spans or `timeout` after the first. Once `stop` is true the queue is
+    /// closed to new spans and drained; `None` when it is empty.
+    pub async fn next_batch(
+        &self,
+        size: usize,
+        timeout: Duration,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Option<Vec<SpanRow>> {
+        let mut rx = self.rx.lock().await;
+        let mut batch = loop {
+            if self.is_closing() {
+                break rx.recv().await?;
+            }
+            tokio::select! {
+                v = rx.recv() => break v?,
+                _ = stop.wait_for(|s| *s) => {
+                    // Refuse new spans, then drain what is queued.
+                    rx.close();
+                    self.closing.store(true, Ordering::Release);
+                }
+            }
+        };
+        let deadline = Instant::now() + timeout;
+        while batch.len() < size {
+            let more = tokio::select! {
+                v = rx.recv() => v,
+                _ = tokio::time::sleep_until(deadline) => break,
+            };
+            match more {
+                Some(rows) => batch.extend(rows),
+                None => break,
+            }
+        }
+        Some(batch)
+    }
+
+    /// Whether shutdown has begun (the queue refuses new spans).
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
     /// Frees the room of `n` spans once they are written (or given up on).
     pub fn release(&self, n: usize) {
         self.queued.fetch_sub(n, Ordering::AcqRel);

@@ -1,5 +1,6 @@
-//! The span writer: takes spans off the queue in batches (up to
-//! `batch_size` spans or `batch_timeout` after the first one), writes each
+//! The span writers (`Tuning::writers` tasks, so that one gathers a batch
+//! while another writes) take spans off the queue in batches (up to
+//! `batch_size` spans or `batch_timeout` after the first one) and write each
 //! batch with one `COPY spans FROM STDIN` and one `trace_summaries` upsert
 //! (one row per trace) in a single transaction, so a summary never counts
 //! spans that are not stored.
@@ -9,12 +10,12 @@
 //! senders; after the last attempt the batch is counted as dropped.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 use super::copy_text::CopyText;
 use super::drops::DropRecorder;
@@ -50,45 +51,23 @@ pub struct BatchConfig {
     pub batch_timeout: Duration,
 }
 
-/// Runs until `stop` turns true, then writes what is still queued and returns.
+/// One writer task: runs until `stop` turns true and the queue is drained.
+/// Several may share one receiver.
 pub async fn run(
     pool: PgPool,
-    mut receiver: SpanQueueReceiver,
+    receiver: Arc<SpanQueueReceiver>,
     drops: DropRecorder,
     config: BatchConfig,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut closing = false;
-    loop {
-        let first = if closing {
-            receiver.rx.recv().await
-        } else {
-            tokio::select! {
-                v = receiver.rx.recv() => v,
-                _ = stop.wait_for(|s| *s) => {
-                    // Refuse new spans, then drain what is queued.
-                    receiver.rx.close();
-                    closing = true;
-                    continue;
-                }
-            }
-        };
-        let Some(mut batch) = first else { break };
-        let deadline = Instant::now() + config.batch_timeout;
-        while batch.len() < config.batch_size {
-            let more = tokio::select! {
-                v = receiver.rx.recv() => v,
-                _ = tokio::time::sleep_until(deadline) => break,
-            };
-            match more {
-                Some(rows) => batch.extend(rows),
-                None => break,
-            }
-        }
-        write_with_retries(&pool, &batch, &drops, closing).await;
+    while let Some(batch) = receiver
+        .next_batch(config.batch_size, config.batch_timeout, &mut stop)
+        .await
+    {
+        write_with_retries(&pool, &batch, &drops, receiver.is_closing()).await;
         receiver.release(batch.len());
     }
-    tracing::info!("span writer stopped: queue drained");
+    tracing::debug!("span writer stopped: queue drained");
 }
 
 async fn write_with_retries(pool: &PgPool, batch: &[SpanRow], drops: &DropRecorder, closing: bool) {
@@ -228,5 +207,71 @@ impl TraceSummaries {
             out.services.push(services.join("\u{1f}"));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(
+        trace: &str,
+        span: &str,
+        parent: Option<&str>,
+        service: &str,
+        start_s: i64,
+        dur_us: i64,
+        status: i16,
+    ) -> SpanRow {
+        SpanRow {
+            trace_id: trace.into(),
+            span_id: span.into(),
+            parent_span_id: parent.map(Into::into),
+            service: service.into(),
+            operation: format!("op-{span}"),
+            kind: 2,
+            start_time: DateTime::from_timestamp(start_s, 0).unwrap(),
+            duration_us: dur_us,
+            status_code: status,
+            attributes: serde_json::json!({}),
+        }
+    }
+
+    #[test]
+    fn summaries_group_by_trace_with_root_bounds_errors_and_services() {
+        let batch = [
+            row("b", "2", Some("1"), "reviews", 101, 5_000_000, 2),
+            row("b", "1", None, "productpage", 100, 2_000_000, 0),
+            row("a", "9", Some("8"), "ratings", 50, 1_000_000, 0),
+            row("b", "3", Some("2"), "reviews", 102, 1_000_000, 0),
+        ];
+        let s = TraceSummaries::of(&batch);
+        assert_eq!(s.trace_ids, ["a", "b"], "sorted by trace id");
+        assert_eq!(
+            s.root_services,
+            [None, Some("productpage".to_string())],
+            "no root seen yet for a"
+        );
+        assert_eq!(s.root_operations[1].as_deref(), Some("op-1"));
+        assert_eq!(s.span_counts, [1, 3]);
+        assert_eq!(s.error_counts, [0, 1]);
+        assert_eq!(s.starts[1], DateTime::from_timestamp(100, 0).unwrap());
+        assert_eq!(
+            s.ends[1],
+            DateTime::from_timestamp(106, 0).unwrap(),
+            "latest end, not latest start"
+        );
+        assert_eq!(s.services[1], "productpage\u{1f}reviews");
+    }
+
+    #[test]
+    fn copy_rows_have_ten_tab_separated_fields_and_null_parent() {
+        let copy = encode(&[row("t", "s", None, "svc\tx", 0, 7, 0)]);
+        let text = std::str::from_utf8(copy.as_bytes()).unwrap();
+        let fields: Vec<&str> = text.trim_end_matches('\n').split('\t').collect();
+        assert_eq!(fields.len(), 10, "{text:?}");
+        assert_eq!(fields[2], "\\N");
+        assert_eq!(fields[3], "svc\\tx", "a tab in a value is escaped");
+        assert_eq!(fields[9], "{}");
     }
 }

@@ -27,12 +27,16 @@ pub fn fast_tuning() -> Tuning {
 }
 
 pub async fn start(tuning: Tuning) -> Harness {
+    // The OTLP tests register no workloads; scraping is tested on its own.
+    start_scraping(tuning, Duration::from_secs(3600)).await
+}
+
+pub async fn start_scraping(tuning: Tuning, scrape_interval: Duration) -> Harness {
     let pg = PrivatePostgres::start_temporary().expect("start private postgres");
     let mut options = Options::new(pg.url());
     options.otlp_grpc = "127.0.0.1:0".parse().unwrap();
     options.otlp_http = "127.0.0.1:0".parse().unwrap();
-    // The OTLP tests register no workloads; scraping is tested on its own.
-    options.scrape_interval = Duration::from_secs(3600);
+    options.scrape_interval = scrape_interval;
     let collector = Collector::start(options, tuning)
         .await
         .expect("collector starts");

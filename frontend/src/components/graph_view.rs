@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use crate::api::{Graph, GraphEdge, GraphNode};
 use crate::graph::health::{Health, node_health};
 use crate::graph::layout::{LayoutNode, NODE_H, NODE_W, Point, layout};
-use crate::graph::{edge_label, sanitize_id};
+use crate::graph::{edge_detail, edge_label, sanitize_id};
 
 /// What the side panel shows.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,23 +26,46 @@ struct EdgeShape {
 }
 
 #[component]
-pub fn GraphView(graph: Graph, selected: RwSignal<Option<Selection>>, show_idle: bool) -> impl IntoView {
-    let edges: Vec<GraphEdge> = graph.edges.iter().filter(|e| show_idle || e.rps > 0.0).cloned().collect();
+pub fn GraphView(
+    graph: Graph,
+    selected: RwSignal<Option<Selection>>,
+    show_idle: bool,
+) -> impl IntoView {
+    let edges: Vec<GraphEdge> = graph
+        .edges
+        .iter()
+        .filter(|e| show_idle || e.rps > 0.0)
+        .cloned()
+        .collect();
     let layout_nodes: Vec<LayoutNode<'_>> = graph
         .nodes
         .iter()
-        .map(|n| LayoutNode { id: &n.id, app: label_app(n), version: n.version.as_deref().unwrap_or("") })
+        .map(|n| LayoutNode {
+            id: &n.id,
+            app: label_app(n),
+            version: n.version.as_deref().unwrap_or(""),
+        })
         .collect();
     // Idle edges still shape the layout: a version that lost its traffic stays put.
-    let pairs: Vec<(&str, &str)> = graph.edges.iter().map(|e| (e.source.as_str(), e.target.as_str())).collect();
+    let pairs: Vec<(&str, &str)> = graph
+        .edges
+        .iter()
+        .map(|e| (e.source.as_str(), e.target.as_str()))
+        .collect();
     let l = layout(&layout_nodes, &pairs);
     let shapes = edge_shapes(&edges, &l.positions, &l.layers, l.height);
 
     let mut incoming: HashMap<&str, Vec<(f64, f64)>> = HashMap::new();
     let mut outgoing: HashMap<&str, Vec<(f64, f64)>> = HashMap::new();
     for e in &graph.edges {
-        incoming.entry(e.target.as_str()).or_default().push((e.rps, e.error_rate));
-        outgoing.entry(e.source.as_str()).or_default().push((e.rps, e.error_rate));
+        incoming
+            .entry(e.target.as_str())
+            .or_default()
+            .push((e.rps, e.error_rate));
+        outgoing
+            .entry(e.source.as_str())
+            .or_default()
+            .push((e.rps, e.error_rate));
     }
 
     let boxes = l
@@ -67,9 +90,9 @@ pub fn GraphView(graph: Graph, selected: RwSignal<Option<Selection>>, show_idle:
             let testid = format!("edge-{}-{}", sanitize_id(&e.source), sanitize_id(&e.target));
             let key = Selection::Edge(e.source.clone(), e.target.clone());
             let key2 = key.clone();
-            let label = edge_label(e.rps, e.error_rate, e.p99_ms);
+            let label = edge_label(e.rps, e.error_rate);
+            let detail = edge_detail(e.p99_ms, !mtls_text(&e.mtls).is_empty());
             let (src, dst) = (node_of(&graph, &e.source), node_of(&graph, &e.target));
-            let mtls = mtls_text(&e.mtls);
             view! {
                 <g
                     class=format!("edge {}", health.class())
@@ -86,9 +109,9 @@ pub fn GraphView(graph: Graph, selected: RwSignal<Option<Selection>>, show_idle:
                 >
                     <path class="edge-hit" d=shape.d.clone() />
                     <path class="edge-line" d=shape.d marker-end=format!("url(#arrow-{})", health.class()) />
-                    <text class="edge-label" x=shape.label_at.x y=shape.label_at.y - 4.0 text-anchor="middle">
+                    <text class="edge-label" x=shape.label_at.x y=shape.label_at.y - 6.0 text-anchor="middle">
                         {label}
-                        {(!mtls.is_empty()).then(|| view! { <tspan class="mtls">{" 🔒"}</tspan> })}
+                        <tspan class="edge-detail" x=shape.label_at.x dy="12">{detail}</tspan>
                     </text>
                 </g>
             }
@@ -100,14 +123,29 @@ pub fn GraphView(graph: Graph, selected: RwSignal<Option<Selection>>, show_idle:
         .iter()
         .filter_map(|n| l.positions.get(&n.id).map(|p| (n, *p)))
         .map(|(n, p)| {
-            let traffic = incoming.get(n.id.as_str()).filter(|v| v.iter().any(|(r, _)| *r > 0.0));
-            let health = match traffic {
+            let traffic = incoming
+                .get(n.id.as_str())
+                .filter(|v| v.iter().any(|(r, _)| *r > 0.0));
+            let computed = match traffic {
                 Some(v) => node_health(v.iter().copied()),
                 None => node_health(outgoing.get(n.id.as_str()).into_iter().flatten().copied()),
             };
+            // The server's health appender decides when it says; a node
+            // without traffic is idle whatever it says.
+            let health = match (
+                computed,
+                n.extra
+                    .get("health")
+                    .and_then(|h| h.as_str())
+                    .and_then(Health::parse),
+            ) {
+                (Health::Idle, _) | (_, None) => computed,
+                (_, Some(server)) => server,
+            };
             let key = Selection::Node(n.id.clone());
             let key2 = key.clone();
-            let title = label_app(n).to_string();
+            let full = label_app(n).to_string();
+            let title = ellipsize(&full, 16);
             let subtitle = node_subtitle(n);
             view! {
                 <g
@@ -119,6 +157,7 @@ pub fn GraphView(graph: Graph, selected: RwSignal<Option<Selection>>, show_idle:
                     transform=format!("translate({},{})", p.x, p.y)
                     on:click=move |_| selected.set(Some(key2.clone()))
                 >
+                    <title>{full}</title>
                     <rect width=NODE_W height=NODE_H rx="6" />
                     <circle class="health-dot" cx="12" cy=NODE_H / 2.0 r="5" />
                     <text class="node-title" x="24" y="17">{title}</text>
@@ -138,8 +177,9 @@ pub fn GraphView(graph: Graph, selected: RwSignal<Option<Selection>>, show_idle:
                     viewBox="0 0 10 10"
                     refX="9"
                     refY="5"
-                    markerWidth="7"
-                    markerHeight="7"
+                    markerUnits="userSpaceOnUse"
+                    markerWidth="11"
+                    markerHeight="11"
                     orient="auto-start-reverse"
                 >
                     <path d="M 0 0 L 10 5 L 0 10 z" />
@@ -187,6 +227,15 @@ fn label_app(n: &GraphNode) -> &str {
     }
 }
 
+/// Node boxes have a fixed width: long names end in `…` (full name on hover).
+fn ellipsize(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        s.chars().take(max - 1).chain(['…']).collect()
+    }
+}
+
 fn node_subtitle(n: &GraphNode) -> String {
     let version = n.version.as_deref().filter(|v| !v.is_empty());
     match (version, n.workload.as_deref().filter(|w| !w.is_empty())) {
@@ -196,11 +245,19 @@ fn node_subtitle(n: &GraphNode) -> String {
     }
 }
 
+/// The edge's `mtls` as the API sends it — the share (0..1) of requests
+/// over mutual TLS — in words: `mTLS`, `mTLS 40%`, or empty for plaintext.
 pub fn mtls_text(v: &Option<serde_json::Value>) -> String {
     match v {
         Some(serde_json::Value::Bool(true)) => "mTLS".into(),
-        Some(serde_json::Value::String(s)) if !s.is_empty() && s != "none" && s != "NONE" => s.clone(),
-        Some(serde_json::Value::Number(n)) if n.as_f64().unwrap_or(0.0) > 0.0 => format!("mTLS {n}"),
+        Some(serde_json::Value::String(s)) if !s.is_empty() && !s.eq_ignore_ascii_case("none") => {
+            s.clone()
+        }
+        Some(serde_json::Value::Number(n)) => match n.as_f64().unwrap_or(0.0) {
+            share if share >= 0.995 => "mTLS".into(),
+            share if share > 0.0 => format!("mTLS {:.0}%", share * 100.0),
+            _ => String::new(),
+        },
         _ => String::new(),
     }
 }
@@ -218,7 +275,10 @@ fn edge_shapes(
         let mut ids = ids;
         ids.sort_by(|a, b| a.1.total_cmp(&b.1));
         let m = ids.len() as f64;
-        ids.iter().enumerate().map(|(k, (i, _))| (*i, (k as f64 - (m - 1.0) / 2.0) * 5.0)).collect()
+        ids.iter()
+            .enumerate()
+            .map(|(k, (i, _))| (*i, (k as f64 - (m - 1.0) / 2.0) * 5.0))
+            .collect()
     };
     let mut by_source: HashMap<&str, Vec<(usize, f64)>> = HashMap::new();
     let mut by_target: HashMap<&str, Vec<(usize, f64)>> = HashMap::new();
@@ -261,5 +321,8 @@ fn edge_shapes(
 }
 
 fn bezier_mid(p0: (f64, f64), p1: (f64, f64), p2: (f64, f64), p3: (f64, f64)) -> Point {
-    Point { x: (p0.0 + 3.0 * p1.0 + 3.0 * p2.0 + p3.0) / 8.0, y: (p0.1 + 3.0 * p1.1 + 3.0 * p2.1 + p3.1) / 8.0 }
+    Point {
+        x: (p0.0 + 3.0 * p1.0 + 3.0 * p2.0 + p3.0) / 8.0,
+        y: (p0.1 + 3.0 * p1.1 + 3.0 * p2.1 + p3.1) / 8.0,
+    }
 }

@@ -18,10 +18,13 @@ pub fn SidePanel(graph: Graph, selected: RwSignal<Option<Selection>>) -> impl In
             Some(n) => node_details(n, &graph).into_any(),
             None => view! { <p class="hint">"This node is no longer in the graph."</p> }.into_any(),
         },
-        Some(Selection::Edge(s, t)) => match graph.edges.iter().find(|e| e.source == s && e.target == t) {
-            Some(e) => edge_details(e).into_any(),
-            None => view! { <p class="hint">"This edge has no traffic in the window."</p> }.into_any(),
-        },
+        Some(Selection::Edge(s, t)) => {
+            match graph.edges.iter().find(|e| e.source == s && e.target == t) {
+                Some(e) => edge_details(e).into_any(),
+                None => view! { <p class="hint">"This edge has no traffic in the window."</p> }
+                    .into_any(),
+            }
+        }
     };
     view! {
         <aside class="side-panel" data-testid="side-panel">
@@ -36,15 +39,32 @@ fn node_details(n: &GraphNode, graph: &Graph) -> impl IntoView + use<> {
     let sum = |edges: &[&GraphEdge]| edges.iter().map(|e| e.rps).sum::<f64>();
     let errors = |edges: &[&GraphEdge]| {
         let rps = sum(edges);
-        if rps > 0.0 { edges.iter().map(|e| e.rps * e.error_rate).sum::<f64>() / rps } else { 0.0 }
+        if rps > 0.0 {
+            edges.iter().map(|e| e.rps * e.error_rate).sum::<f64>() / rps
+        } else {
+            0.0
+        }
     };
     let (in_rps, in_err, out_rps) = (sum(&inbound), errors(&inbound), sum(&outbound));
+    // What the server adds beyond the fields shown above, in words.
+    const SHOWN: [&str; 5] = ["health", "error_rate", "rps_in", "rps_out", "workload"];
     let extra: Vec<(String, String)> = n
         .extra
         .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+        .filter(|(k, _)| !SHOWN.contains(&k.as_str()))
+        .map(|(k, v)| (k.replace('_', " "), value_words(v)))
+        .filter(|(_, v)| !v.is_empty())
         .collect();
-    let health = Health::of(in_rps, in_err);
+    let computed = Health::of(in_rps.max(out_rps), in_err);
+    let health = match n
+        .extra
+        .get("health")
+        .and_then(|h| h.as_str())
+        .and_then(Health::parse)
+    {
+        Some(server) if computed != Health::Idle => server,
+        _ => computed,
+    };
     view! {
         <h3>{n.app.clone()} " " <span class="muted">{n.version.clone().unwrap_or_default()}</span></h3>
         <span class=format!("badge {}", health.class())>{health.class()}</span>
@@ -73,5 +93,19 @@ fn edge_details(e: &GraphEdge) -> impl IntoView + use<> {
             <dt>"p99"</dt><dd>{ms(e.p99_ms)}</dd>
             <dt>"Security"</dt><dd>{if mtls.is_empty() { "plaintext".to_string() } else { mtls }}</dd>
         </dl>
+    }
+}
+
+/// A JSON value as a person reads it: lists joined, numbers rounded.
+fn value_words(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => match n.as_f64() {
+            Some(f) if f.fract() != 0.0 => format!("{f:.3}"),
+            _ => n.to_string(),
+        },
+        serde_json::Value::Array(a) => a.iter().map(value_words).collect::<Vec<_>>().join(", "),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
     }
 }

@@ -26,25 +26,46 @@ pub fn rows(trace: &Trace) -> (Vec<Row>, f64) {
     let start = |s: &Span| epoch_ms(&s.start).unwrap_or(0.0);
     let t0 = trace.spans.iter().map(start).fold(f64::INFINITY, f64::min);
     let t0 = if t0.is_finite() { t0 } else { 0.0 };
-    let end = trace.spans.iter().map(|s| start(s) + s.duration_ms).fold(t0, f64::max);
+    let end = trace
+        .spans
+        .iter()
+        .map(|s| start(s) + s.duration_ms)
+        .fold(t0, f64::max);
 
     let mut children: HashMap<Option<&str>, Vec<&Span>> = HashMap::new();
     for s in &trace.spans {
-        let parent = s.parent_span_id.as_deref().filter(|p| !p.is_empty() && ids.contains(p) && *p != s.span_id);
+        let parent = s
+            .parent_span_id
+            .as_deref()
+            .filter(|p| !p.is_empty() && ids.contains(p) && *p != s.span_id);
         children.entry(parent).or_default().push(s);
     }
     for list in children.values_mut() {
-        list.sort_by(|a, b| start(a).total_cmp(&start(b)).then(a.span_id.cmp(&b.span_id)));
+        list.sort_by(|a, b| {
+            start(a)
+                .total_cmp(&start(b))
+                .then(a.span_id.cmp(&b.span_id))
+        });
     }
 
     let mut out = Vec::with_capacity(trace.spans.len());
     let mut visited: HashSet<&str> = HashSet::new();
-    let mut stack: Vec<(&Span, usize)> = children.get(&None).into_iter().flatten().rev().map(|s| (*s, 0)).collect();
+    let mut stack: Vec<(&Span, usize)> = children
+        .get(&None)
+        .into_iter()
+        .flatten()
+        .rev()
+        .map(|s| (*s, 0))
+        .collect();
     while let Some((s, depth)) = stack.pop() {
         if !visited.insert(&s.span_id) {
             continue; // a parent cycle in bad data must not loop forever
         }
-        out.push(Row { span: s.clone(), depth, offset_ms: start(s) - t0 });
+        out.push(Row {
+            span: s.clone(),
+            depth,
+            offset_ms: start(s) - t0,
+        });
         if let Some(kids) = children.get(&Some(s.span_id.as_str())) {
             stack.extend(kids.iter().rev().map(|k| (*k, depth + 1)));
         }
@@ -52,17 +73,42 @@ pub fn rows(trace: &Trace) -> (Vec<Row>, f64) {
     // Spans only reachable through a cycle: show them flat rather than drop them.
     for s in &trace.spans {
         if !visited.contains(s.span_id.as_str()) {
-            out.push(Row { span: s.clone(), depth: 0, offset_ms: start(s) - t0 });
+            out.push(Row {
+                span: s.clone(),
+                depth: 0,
+                offset_ms: start(s) - t0,
+            });
         }
     }
     (out, (end - t0).max(0.001))
 }
 
+/// Where a span's duration label goes: after the bar, or before it near
+/// the right edge.
+fn duration_style(left: f64, width: f64) -> String {
+    if left + width <= 85.0 {
+        format!("left:{:.3}%;padding-left:6px", left + width)
+    } else if left >= 12.0 {
+        format!("right:{:.3}%;padding-right:6px", 100.0 - left)
+    } else {
+        // A bar spanning (nearly) the whole trace: the label sits inside it.
+        format!(
+            "right:{:.3}%;padding-right:6px;color:#0b0c10",
+            100.0 - left - width
+        )
+    }
+}
+
 /// A stable colour per service, from a palette that reads on a dark background.
 pub fn service_colour(service: &str) -> &'static str {
-    const PALETTE: [&str; 10] =
-        ["#4fa3e0", "#f0ab3c", "#6cc06c", "#d46ed4", "#e86a6a", "#47c1b5", "#b7a2ff", "#d9d94a", "#ff8fb1", "#8fb3c8"];
-    let h = service.bytes().fold(2_166_136_261u32, |h, b| (h ^ b as u32).wrapping_mul(16_777_619));
+    // Eleven colours: a prime count spreads FNV hashes of similar names.
+    const PALETTE: [&str; 11] = [
+        "#4fa3e0", "#f0ab3c", "#6cc06c", "#d46ed4", "#e86a6a", "#47c1b5", "#b7a2ff", "#d9d94a",
+        "#ff8fb1", "#8fb3c8", "#f07f3c",
+    ];
+    let h = service.bytes().fold(2_166_136_261u32, |h, b| {
+        (h ^ b as u32).wrapping_mul(16_777_619)
+    });
     PALETTE[h as usize % PALETTE.len()]
 }
 
@@ -102,7 +148,11 @@ pub fn Timeline(trace: Trace) -> impl IntoView {
                     data-service=row.span.service.clone()
                     on:click=move |_| selected.set(Some(id2.clone()))
                 >
-                    <div class="span-name" style=format!("padding-left:{}px", 8 + row.depth * 14)>
+                    <div
+                        class="span-name"
+                        style=format!("padding-left:{}px", 8 + row.depth * 14)
+                        title=format!("{} {}", row.span.service, row.span.operation)
+                    >
                         <span class="service-dot" style=format!("background:{}", service_colour(&row.span.service))></span>
                         <strong>{row.span.service.clone()}</strong>
                         " "
@@ -116,7 +166,10 @@ pub fn Timeline(trace: Trace) -> impl IntoView {
                                 service_colour(&row.span.service),
                             )
                         ></div>
-                        <span class="span-duration" style=format!("left:{:.3}%", (left + width).min(92.0))>
+                        <span
+                            class="span-duration"
+                            style=duration_style(left, width)
+                        >
                             {format_ms(row.span.duration_ms)}
                         </span>
                     </div>
@@ -131,12 +184,23 @@ pub fn Timeline(trace: Trace) -> impl IntoView {
         let attrs: Vec<(String, String)> = match &row.span.attributes {
             serde_json::Value::Object(m) => m
                 .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string()),
+                    )
+                })
                 .collect(),
             serde_json::Value::Array(a) => a
                 .iter()
                 .map(|kv| {
-                    let k = kv.get("key").and_then(|k| k.as_str()).unwrap_or("").to_string();
+                    let k = kv
+                        .get("key")
+                        .and_then(|k| k.as_str())
+                        .unwrap_or("")
+                        .to_string();
                     let v = kv.get("value").map(|v| v.to_string()).unwrap_or_default();
                     (k, v)
                 })
@@ -212,15 +276,27 @@ mod tests {
             ],
         };
         let (rows, total) = rows(&trace);
-        let order: Vec<(&str, usize)> = rows.iter().map(|r| (r.span.span_id.as_str(), r.depth)).collect();
-        assert_eq!(order, [("root", 0), ("c1", 1), ("c2", 1), ("g", 2), ("orphan", 0)]);
+        let order: Vec<(&str, usize)> = rows
+            .iter()
+            .map(|r| (r.span.span_id.as_str(), r.depth))
+            .collect();
+        assert_eq!(
+            order,
+            [("root", 0), ("c1", 1), ("c2", 1), ("g", 2), ("orphan", 0)]
+        );
         assert_eq!(total, 50.0);
         assert_eq!(rows[3].offset_ms, 22.0);
     }
 
     #[test]
     fn parent_cycles_still_show_every_span() {
-        let trace = Trace { trace_id: None, spans: vec![span("a", Some("b"), "x", 0, 1.0), span("b", Some("a"), "y", 1, 1.0)] };
+        let trace = Trace {
+            trace_id: None,
+            spans: vec![
+                span("a", Some("b"), "x", 0, 1.0),
+                span("b", Some("a"), "y", 1, 1.0),
+            ],
+        };
         assert_eq!(rows(&trace).0.len(), 2);
     }
 }

@@ -37,7 +37,17 @@ impl Health {
         }
     }
 
-    pub const ALL: [Health; 4] = [Health::Healthy, Health::Degraded, Health::Failure, Health::Idle];
+    /// The server's spelling (`healthy`, `degraded`, `failure`, `idle`).
+    pub fn parse(s: &str) -> Option<Health> {
+        Health::ALL.into_iter().find(|h| h.class() == s)
+    }
+
+    pub const ALL: [Health; 4] = [
+        Health::Healthy,
+        Health::Degraded,
+        Health::Failure,
+        Health::Idle,
+    ];
 }
 
 /// A node's health from the traffic it receives: the request-weighted error
@@ -48,7 +58,11 @@ pub fn node_health(incoming: impl Iterator<Item = (f64, f64)>) -> Health {
         rps += r;
         errors += r * e;
     }
-    if rps <= 0.0 { Health::Idle } else { Health::of(rps, errors / rps) }
+    if rps <= 0.0 {
+        Health::Idle
+    } else {
+        Health::of(rps, errors / rps)
+    }
 }
 
 #[cfg(test)]
@@ -66,7 +80,10 @@ mod tests {
     #[test]
     fn node_health_weights_by_rate() {
         // 10 rps clean and 0.1 rps all failing: 1 % errors overall, degraded.
-        assert_eq!(node_health([(10.0, 0.0), (0.1, 1.0)].into_iter()), Health::Degraded);
+        assert_eq!(
+            node_health([(10.0, 0.0), (0.1, 1.0)].into_iter()),
+            Health::Degraded
+        );
         assert_eq!(node_health(std::iter::empty()), Health::Idle);
     }
 }

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 
 pub const NODE_W: f64 = 150.0;
 pub const NODE_H: f64 = 42.0;
-const COL_W: f64 = 290.0;
+const COL_W: f64 = 320.0;
 const ROW_H: f64 = 66.0;
 const GROUP_GAP: f64 = 26.0;
 const MARGIN: f64 = 40.0;
@@ -121,7 +121,13 @@ pub fn layout(nodes: &[LayoutNode<'_>], edges: &[(&str, &str)]) -> Layout {
         let score = |app: &str| {
             group_score
                 .get(app)
-                .map(|&(sum, count)| if count == 0 { f64::MAX } else { sum / count as f64 })
+                .map(|&(sum, count)| {
+                    if count == 0 {
+                        f64::MAX
+                    } else {
+                        sum / count as f64
+                    }
+                })
                 .unwrap_or(f64::MAX)
         };
         column.sort_by(|&a, &b| {
@@ -170,7 +176,13 @@ pub fn layout(nodes: &[LayoutNode<'_>], edges: &[(&str, &str)]) -> Layout {
         let top = MARGIN + (tallest - column_height(&column_offsets[l])) / 2.0;
         let x = MARGIN + l as f64 * COL_W;
         for (k, &i) in column.iter().enumerate() {
-            result.positions.insert(nodes[i].id.to_string(), Point { x, y: top + column_offsets[l][k] });
+            result.positions.insert(
+                nodes[i].id.to_string(),
+                Point {
+                    x,
+                    y: top + column_offsets[l][k],
+                },
+            );
             result.layers.insert(nodes[i].id.to_string(), l);
         }
         // App boxes around groups of two or more versions.
@@ -199,7 +211,11 @@ pub fn layout(nodes: &[LayoutNode<'_>], edges: &[(&str, &str)]) -> Layout {
 }
 
 /// Drops back edges found by a depth-first walk, giving a DAG as adjacency.
-fn break_cycles(nodes: &[LayoutNode<'_>], out_edges: &[Vec<usize>], in_degree: &[usize]) -> Vec<Vec<usize>> {
+fn break_cycles(
+    nodes: &[LayoutNode<'_>],
+    out_edges: &[Vec<usize>],
+    in_degree: &[usize],
+) -> Vec<Vec<usize>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,
@@ -211,7 +227,11 @@ fn break_cycles(nodes: &[LayoutNode<'_>], out_edges: &[Vec<usize>], in_degree: &
     let mut dag: Vec<Vec<usize>> = vec![Vec::new(); n];
     // Sources first, so the walk follows the direction traffic flows.
     let mut starts: Vec<usize> = (0..n).collect();
-    starts.sort_by(|&a, &b| (in_degree[a] > 0).cmp(&(in_degree[b] > 0)).then(nodes[a].id.cmp(nodes[b].id)));
+    starts.sort_by(|&a, &b| {
+        (in_degree[a] > 0)
+            .cmp(&(in_degree[b] > 0))
+            .then(nodes[a].id.cmp(nodes[b].id))
+    });
     for start in starts {
         if mark[start] != Mark::New {
             continue;
@@ -284,7 +304,14 @@ mod tests {
             node("r3", "reviews", "v3"),
             node("ra", "ratings", "v1"),
         ];
-        let edges = vec![("gw", "pp"), ("pp", "d"), ("pp", "r2"), ("pp", "r3"), ("r2", "ra"), ("r3", "ra")];
+        let edges = vec![
+            ("gw", "pp"),
+            ("pp", "d"),
+            ("pp", "r2"),
+            ("pp", "r3"),
+            ("r2", "ra"),
+            ("r3", "ra"),
+        ];
         (nodes, edges)
     }
 
@@ -306,8 +333,14 @@ mod tests {
         let l = layout(&nodes, &edges);
         // reviews-v1 has no edges at all, yet stands in the reviews column.
         assert_eq!(l.layers["r1"], l.layers["r2"]);
-        let ys: Vec<f64> = ["r1", "r2", "r3"].iter().map(|id| l.positions[*id].y).collect();
-        assert!(ys[0] < ys[1] && ys[1] < ys[2], "versions sorted and adjacent: {ys:?}");
+        let ys: Vec<f64> = ["r1", "r2", "r3"]
+            .iter()
+            .map(|id| l.positions[*id].y)
+            .collect();
+        assert!(
+            ys[0] < ys[1] && ys[1] < ys[2],
+            "versions sorted and adjacent: {ys:?}"
+        );
         assert_eq!(l.app_boxes.iter().filter(|b| b.app == "reviews").count(), 1);
     }
 

@@ -59,12 +59,13 @@ enum SaveState {
 #[component]
 fn CanaryCard(canary: Canary) -> impl IntoView {
     let status = RwSignal::new(SaveState::Idle);
+    let revision = RwSignal::new(canary.revision);
     let name = canary.name.clone();
     let routes = canary
         .routes
         .into_iter()
         .map(|route| {
-            view! { <RouteSliders namespace=canary.namespace.clone() vs=canary.name.clone() route status /> }
+            view! { <RouteSliders namespace=canary.namespace.clone() vs=canary.name.clone() route status revision /> }
         })
         .collect_view();
     let status_view = move || {
@@ -94,16 +95,33 @@ fn CanaryCard(canary: Canary) -> impl IntoView {
 
 /// What a destination is called on the page and in the PUT body.
 fn subset_name(d: &api::Destination) -> String {
-    d.subset.clone().unwrap_or_else(|| d.host.split('.').next().unwrap_or(&d.host).to_string())
+    d.subset
+        .clone()
+        .unwrap_or_else(|| d.host.split('.').next().unwrap_or(&d.host).to_string())
 }
 
 #[component]
-fn RouteSliders(namespace: String, vs: String, route: CanaryRoute, status: RwSignal<SaveState>) -> impl IntoView {
+fn RouteSliders(
+    namespace: String,
+    vs: String,
+    route: CanaryRoute,
+    status: RwSignal<SaveState>,
+    revision: RwSignal<Option<i64>>,
+) -> impl IntoView {
     let names: Vec<String> = route.destinations.iter().map(subset_name).collect();
     let hosts: Vec<String> = route.destinations.iter().map(|d| d.host.clone()).collect();
-    let weights = RwSignal::new(route.destinations.iter().map(|d| d.weight).collect::<Vec<u32>>());
+    let weights = RwSignal::new(
+        route
+            .destinations
+            .iter()
+            .map(|d| d.weight)
+            .collect::<Vec<u32>>(),
+    );
     let index = route.index;
-    let title = route.name.clone().unwrap_or_else(|| format!("route {}", route.index));
+    let title = route
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("route {}", route.index));
 
     let save = {
         let (namespace, vs, names) = (namespace.clone(), vs.clone(), names.clone());
@@ -113,14 +131,26 @@ fn RouteSliders(namespace: String, vs: String, route: CanaryRoute, status: RwSig
                 weights: names
                     .iter()
                     .zip(weights.get_untracked())
-                    .map(|(subset, weight)| SubsetWeight { subset: subset.clone(), weight })
+                    .map(|(subset, weight)| SubsetWeight {
+                        subset: subset.clone(),
+                        weight,
+                    })
                     .collect(),
+                revision: revision.get_untracked(),
             };
             let (namespace, vs) = (namespace.clone(), vs.clone());
             status.set(SaveState::Saving);
             spawn_local(async move {
                 match api::set_canary(&namespace, &vs, &update).await {
-                    Ok(()) => status.set(SaveState::Saved(now_clock())),
+                    Ok(saved) => {
+                        if saved.revision.is_some() {
+                            revision.set(saved.revision);
+                        }
+                        status.set(SaveState::Saved(now_clock()));
+                    }
+                    Err(api::ApiError::Status { status: 409, .. }) => status.set(SaveState::Failed(
+                        "the VirtualService changed since this page loaded; press Reload and try again".into(),
+                    )),
                     Err(e) => status.set(SaveState::Failed(e.to_string())),
                 }
             });
@@ -128,7 +158,11 @@ fn RouteSliders(namespace: String, vs: String, route: CanaryRoute, status: RwSig
     };
 
     // Slider ids: `slider-<vs>-<subset>`; later routes add their index.
-    let prefix = if index == 0 { sanitize_id(&vs) } else { format!("{}-{index}", sanitize_id(&vs)) };
+    let prefix = if index == 0 {
+        sanitize_id(&vs)
+    } else {
+        format!("{}-{index}", sanitize_id(&vs))
+    };
     let rows = names
         .iter()
         .enumerate()

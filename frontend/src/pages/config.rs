@@ -53,7 +53,10 @@ pub fn ConfigPage() -> impl IntoView {
 }
 
 #[component]
-fn ResourceList(entries: Vec<ConfigEntry>, selected: Option<(String, String, String)>) -> impl IntoView {
+fn ResourceList(
+    entries: Vec<ConfigEntry>,
+    selected: Option<(String, String, String)>,
+) -> impl IntoView {
     if entries.is_empty() {
         return view! { <p class="empty">"No resources yet. Apply some with `loupe apply -f`."</p> }.into_any();
     }
@@ -95,7 +98,12 @@ enum SaveState {
 }
 
 #[component]
-fn ResourceDetail(kind: String, ns: String, name: String, all: Signal<Vec<ConfigEntry>>) -> impl IntoView {
+fn ResourceDetail(
+    kind: String,
+    ns: String,
+    name: String,
+    all: Signal<Vec<ConfigEntry>>,
+) -> impl IntoView {
     let (k, n, m) = (kind.clone(), ns.clone(), name.clone());
     let detail = LocalResource::new(move || {
         let (k, n, m) = (k.clone(), n.clone(), m.clone());
@@ -127,7 +135,10 @@ fn ResourceDetail(kind: String, ns: String, name: String, all: Signal<Vec<Config
                     state.set(SaveState::Saved);
                     detail.refetch();
                 }
-                Err(ApiError::Invalid { diagnostics, message }) => state.set(SaveState::Refused(diagnostics, message)),
+                Err(ApiError::Invalid {
+                    diagnostics,
+                    message,
+                }) => state.set(SaveState::Refused(diagnostics, message)),
                 Err(e) => state.set(SaveState::Failed(e.to_string())),
             }
         });
@@ -184,10 +195,12 @@ fn ResourceDetail(kind: String, ns: String, name: String, all: Signal<Vec<Config
                                                     <div class="revision" data-testid="revision">
                                                         <strong>"#" {label}</strong>
                                                         " "
+                                                        {rev.deleted.unwrap_or(false).then(|| view! { <span class="badge failure">"deleted"</span> })}
                                                         <span class="muted">
                                                             {rev.author.clone().unwrap_or_default()} " · "
                                                             {rev.at.as_ref().map(value_text).unwrap_or_default()}
                                                         </span>
+                                                        <span class="revision-message">{rev.message.clone().unwrap_or_default()}</span>
                                                         {yaml
                                                             .map(|y| {
                                                                 view! {
@@ -263,5 +276,7 @@ fn Diagnostics(diagnostics: Signal<Vec<Diagnostic>>, testid: &'static str) -> im
 }
 
 fn value_text(v: &serde_json::Value) -> String {
-    v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())
+    v.as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| v.to_string())
 }

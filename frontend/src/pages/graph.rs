@@ -2,6 +2,8 @@
 //! selectors and the side panel.
 
 use leptos::prelude::*;
+use leptos_router::NavigateOptions;
+use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api;
 use crate::components::error_list::ErrorList;
@@ -9,13 +11,51 @@ use crate::components::graph_view::{GraphView, Selection};
 use crate::components::side_panel::SidePanel;
 use crate::live::use_graph_tick;
 
-const GRAPH_TYPES: [(&str, &str); 3] = [("versioned-app", "Versioned app"), ("app", "App"), ("workload", "Workload")];
-const WINDOWS: [(&str, &str); 3] = [("60s", "Last 1m"), ("300s", "Last 5m"), ("900s", "Last 15m")];
+const GRAPH_TYPES: [(&str, &str); 4] = [
+    ("versioned-app", "Versioned app"),
+    ("app", "App"),
+    ("workload", "Workload"),
+    ("service", "Service"),
+];
+/// Rates are averages over the window; 30 s shows a canary shift soonest.
+const WINDOWS: [(&str, &str); 4] = [
+    ("30s", "Last 30s"),
+    ("60s", "Last 1m"),
+    ("300s", "Last 5m"),
+    ("900s", "Last 15m"),
+];
 
 #[component]
 pub fn GraphPage() -> impl IntoView {
-    let graph_type = RwSignal::new("versioned-app".to_string());
-    let window = RwSignal::new("60s".to_string());
+    // Type and window live in the URL too (`/graph?type=app&window=5m`), so
+    // a view can be bookmarked and shared, as in Kiali.
+    let query = use_query_map();
+    let from_query = |key: &str, allowed: &[(&str, &str)], default: &str| {
+        query
+            .read_untracked()
+            .get(key)
+            .filter(|v| allowed.iter().any(|(a, _)| a == v))
+            .unwrap_or_else(|| default.to_string())
+    };
+    let graph_type = RwSignal::new(from_query("type", &GRAPH_TYPES, "versioned-app"));
+    let window = RwSignal::new(from_query("window", &WINDOWS, "60s"));
+    let navigate = use_navigate();
+    let remember = move || {
+        let url = format!(
+            "/graph?type={}&window={}",
+            graph_type.get_untracked(),
+            window.get_untracked()
+        );
+        navigate(
+            &url,
+            NavigateOptions {
+                replace: true,
+                scroll: false,
+                ..Default::default()
+            },
+        );
+    };
+    let remember2 = remember.clone();
     let show_idle = RwSignal::new(true);
     let selected = RwSignal::new(None::<Selection>);
     let tick = use_graph_tick();
@@ -32,7 +72,10 @@ pub fn GraphPage() -> impl IntoView {
                 "Graph "
                 <select
                     data-testid="graph-type"
-                    on:change=move |ev| graph_type.set(event_target_value(&ev))
+                    on:change=move |ev| {
+                        graph_type.set(event_target_value(&ev));
+                        remember();
+                    }
                     prop:value=move || graph_type.get()
                 >
                     {GRAPH_TYPES.iter().map(|(v, l)| view! { <option value=*v>{*l}</option> }).collect_view()}
@@ -42,7 +85,10 @@ pub fn GraphPage() -> impl IntoView {
                 "Window "
                 <select
                     data-testid="graph-window"
-                    on:change=move |ev| window.set(event_target_value(&ev))
+                    on:change=move |ev| {
+                        window.set(event_target_value(&ev));
+                        remember2();
+                    }
                     prop:value=move || window.get()
                 >
                     {WINDOWS.iter().map(|(v, l)| view! { <option value=*v>{*l}</option> }).collect_view()}

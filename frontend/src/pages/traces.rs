@@ -24,15 +24,21 @@ pub fn TracesPage() -> impl IntoView {
         if !paused.get() {
             tick.track();
         }
-        let (s, l) = (service.get(), limit.get());
-        async move { api::traces(Some(&s), l).await }
+        let (s, m, l) = (service.get(), min_ms.get(), limit.get());
+        async move { api::traces(Some(&s), m, l).await }
     });
     // Services to filter by: the apps of the graph (they are the services
     // that carry traffic), stable while the trace list refreshes.
     let services = LocalResource::new(|| async {
         let mut apps: Vec<String> = api::graph("app", "900s")
             .await
-            .map(|g| g.nodes.into_iter().map(|n| n.app).filter(|a| !a.is_empty()).collect())
+            .map(|g| {
+                g.nodes
+                    .into_iter()
+                    .map(|n| n.app)
+                    .filter(|a| !a.is_empty())
+                    .collect()
+            })
             .unwrap_or_default();
         apps.sort();
         apps.dedup();
@@ -105,7 +111,8 @@ pub fn TracesPage() -> impl IntoView {
 #[component]
 fn TraceTable(traces: Vec<api::TraceSummary>) -> impl IntoView {
     if traces.is_empty() {
-        return view! { <p class="empty" data-testid="traces-empty">"No traces match."</p> }.into_any();
+        return view! { <p class="empty" data-testid="traces-empty">"No traces match."</p> }
+            .into_any();
     }
     let longest = traces.iter().map(|t| t.duration_ms).fold(0.001, f64::max);
     let navigate = use_navigate();
@@ -133,12 +140,22 @@ fn TraceTable(traces: Vec<api::TraceSummary>) -> impl IntoView {
                                 data-testid="trace-row"
                                 data-trace-id=t.trace_id.clone()
                                 data-span-count=t.span_count.to_string()
+                                data-service-count=t.services.len().to_string()
                                 class="clickable"
                                 on:click=move |_| nav(&href2, Default::default())
                             >
                                 <td class="mono">{epoch_ms(&t.start).map(clock).unwrap_or_default()}</td>
                                 <td>
-                                    <strong>{t.root_service.clone()}</strong>
+                                    {if t.root_service.is_empty() {
+                                        view! {
+                                            <span class="muted" title="The trace's root span has not arrived (yet)">
+                                                "(no root span)"
+                                            </span>
+                                        }
+                                            .into_any()
+                                    } else {
+                                        view! { <strong>{t.root_service.clone()}</strong> }.into_any()
+                                    }}
                                     " "
                                     <span class="muted">{t.root_operation.clone()}</span>
                                 </td>

@@ -29,9 +29,29 @@ mod security;
 /// diagnostics come from [`crate::parse_documents`]).
 pub fn analyze(resources: &[Resource]) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    duplicates(resources, &mut out);
     networking::check(resources, &mut out);
     security::check(resources, &mut out);
     out
+}
+
+/// The same `Kind/namespace/name` twice: `kubectl apply` keeps only the last.
+fn duplicates(resources: &[Resource], out: &mut Vec<Diagnostic>) {
+    let mut seen = std::collections::HashSet::new();
+    for r in resources {
+        let key = r.key();
+        if !seen.insert(key.clone()) {
+            out.push(Diagnostic {
+                severity: Severity::Warning,
+                resource: key.to_string(),
+                path: "metadata.name".into(),
+                message: format!(
+                    "{key} is defined more than once; applying the files keeps only the last \
+                     definition. Remove or rename the other one"
+                ),
+            });
+        }
+    }
 }
 
 /// True when any diagnostic is an error (the control plane refuses such config).

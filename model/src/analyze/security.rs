@@ -2,6 +2,8 @@
 //! rejects (errors) and what it accepts but almost certainly does not do
 //! what the author meant (warnings).
 
+mod tls;
+
 use std::collections::BTreeMap;
 
 use super::{Diagnostic, Severity};
@@ -24,6 +26,7 @@ pub(super) fn check(resources: &[Resource], out: &mut Vec<Diagnostic>) {
         }
     }
     competing_peer_authentications(resources, out);
+    tls::check(resources, out);
 }
 
 /// Collects diagnostics for one resource.
@@ -205,8 +208,11 @@ fn operation(report: &mut Report<'_>, path: &str, o: &Operation) {
 fn condition(report: &mut Report<'_>, path: &str, c: &Condition) {
     let key = ConditionKey::parse(&c.key);
     if c.key.is_empty() {
-        report.error(format!("{path}.key"), "the when condition has no key: set one of Istio's \
-             attributes, e.g. request.headers[x-user] or source.ip");
+        report.error(
+            format!("{path}.key"),
+            "the when condition has no key: set one of Istio's \
+             attributes, e.g. request.headers[x-user] or source.ip",
+        );
     } else if key == ConditionKey::Unknown {
         report.error(
             format!("{path}.key"),
@@ -252,7 +258,10 @@ fn wildcards(report: &mut Report<'_>, path: &str, values: &[String]) {
                 ),
             );
         } else if v.is_empty() {
-            report.warning(format!("{path}[{k}]"), "empty value: it matches only an empty attribute; remove it");
+            report.warning(
+                format!("{path}[{k}]"),
+                "empty value: it matches only an empty attribute; remove it",
+            );
         }
     }
 }
@@ -262,7 +271,9 @@ fn ip_blocks(report: &mut Report<'_>, path: &str, values: &[String]) {
         if !Cidr::is_valid(v) {
             report.error(
                 format!("{path}[{k}]"),
-                format!("{v:?} is not an IP address or CIDR block: write e.g. 10.0.0.1 or 10.0.0.0/16"),
+                format!(
+                    "{v:?} is not an IP address or CIDR block: write e.g. 10.0.0.1 or 10.0.0.0/16"
+                ),
             );
         }
     }
@@ -273,7 +284,9 @@ fn ports(report: &mut Report<'_>, path: &str, values: &[String]) {
         if v.trim().parse::<u16>().is_err() {
             report.error(
                 format!("{path}[{k}]"),
-                format!("{v:?} is not a port number: write a number from 0 to 65535, e.g. \"8080\""),
+                format!(
+                    "{v:?} is not a port number: write a number from 0 to 65535, e.g. \"8080\""
+                ),
             );
         }
     }
@@ -301,7 +314,9 @@ fn peer_authentication(r: &Resource, p: &PeerAuthentication, out: &mut Vec<Diagn
         if *port == 0 || *port > u32::from(u16::MAX) {
             report.error(
                 format!("spec.portLevelMtls[{port}]"),
-                format!("{port} is not a port number: use 1 to 65535 (the workload's container port)"),
+                format!(
+                    "{port} is not a port number: use 1 to 65535 (the workload's container port)"
+                ),
             );
         }
     }
@@ -312,10 +327,17 @@ fn peer_authentication(r: &Resource, p: &PeerAuthentication, out: &mut Vec<Diagn
 fn competing_peer_authentications(resources: &[Resource], out: &mut Vec<Diagnostic>) {
     let mut wide: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for r in resources {
-        if let Resource::PeerAuthentication(p) = r {
-            if p.spec.selector.as_ref().is_none_or(|s| s.match_labels.is_empty()) {
-                wide.entry(p.metadata.namespace()).or_default().push(&p.metadata.name);
-            }
+        let Resource::PeerAuthentication(p) = r else {
+            continue;
+        };
+        if p.spec
+            .selector
+            .as_ref()
+            .is_none_or(|s| s.match_labels.is_empty())
+        {
+            wide.entry(p.metadata.namespace())
+                .or_default()
+                .push(&p.metadata.name);
         }
     }
     for (namespace, mut names) in wide {

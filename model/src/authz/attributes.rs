@@ -36,7 +36,11 @@ impl<'a> Attributes<'a> {
             .filter(|p| !p.is_empty());
         let source_namespace = match principal {
             Some(p) => identity_part(p, "ns"),
-            None => request.source.namespace.as_deref().filter(|n| !n.is_empty()),
+            None => request
+                .source
+                .namespace
+                .as_deref()
+                .filter(|n| !n.is_empty()),
         };
         let full_path = request.request.path.as_deref();
         Attributes {
@@ -45,7 +49,11 @@ impl<'a> Attributes<'a> {
             source_service_account: principal.and_then(|p| identity_part(p, "sa")),
             source_ip: parse_ip(request.source.ip.as_deref()),
             destination_ip: parse_ip(request.destination.ip.as_deref()),
-            destination_port: request.destination.port,
+            // The port the workload was called on; else the one in the Host header.
+            destination_port: request.destination.port.or_else(|| {
+                let host = request.request.host.as_deref()?;
+                crate::host::split_port(host).1
+            }),
             method: request.request.method.as_deref(),
             path: full_path.map(|p| p.split(['?', '#']).next().unwrap_or(p)),
             full_path,
@@ -69,7 +77,7 @@ impl<'a> Attributes<'a> {
 }
 
 /// `cluster.local/ns/default/sa/frontend` → `default` for `ns`, `frontend` for `sa`.
-fn identity_part<'a>(principal: &'a str, part: &str) -> Option<&'a str> {
+pub(crate) fn identity_part<'a>(principal: &'a str, part: &str) -> Option<&'a str> {
     let mut it = principal.split('/');
     while let Some(s) = it.next() {
         if s == part {

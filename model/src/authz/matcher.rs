@@ -39,6 +39,10 @@ impl<M: ValueMatch> Field<M> {
         }
     }
 
+    pub fn is_unconstrained(&self) -> bool {
+        self.values.is_empty() && self.not_values.is_empty()
+    }
+
     pub fn matches(&self, attr: Option<M::Attr<'_>>) -> bool {
         let any = |list: &[M]| attr.is_some_and(|a| list.iter().any(|m| m.matches(a)));
         (self.values.is_empty() || any(&self.values)) && !any(&self.not_values)
@@ -226,7 +230,9 @@ impl ValueMatch for Cidr {
             v4 => v4,
         };
         match (*self, ip) {
-            (Cidr::V4 { network, prefix }, IpAddr::V4(a)) => u32::from(a) & mask32(prefix) == network,
+            (Cidr::V4 { network, prefix }, IpAddr::V4(a)) => {
+                u32::from(a) & mask32(prefix) == network
+            }
             (Cidr::V6 { network, prefix }, IpAddr::V6(a)) => {
                 u128::from(a) & mask128(prefix) == network
             }

@@ -23,6 +23,7 @@
 mod attributes;
 mod matcher;
 mod rule;
+mod table;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -31,19 +32,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::request::Request;
 use crate::resource::Resource;
-use crate::security::{Action, AuthorizationPolicy, WorkloadSelector};
+use crate::security::{Action, AuthorizationPolicy};
 use attributes::Attributes;
-use rule::CompiledRule;
+use table::{ActionTable, CompiledPolicy, PolicySet};
 
 pub(crate) use matcher::Cidr;
 pub(crate) use rule::ConditionKey;
 
 /// Istio's default root namespace (`meshConfig.rootNamespace`).
 pub const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";
-
-/// The label Kubernetes Gateway API deployments carry; `targetRef` policies
-/// for a `Gateway` select workloads with it.
-const GATEWAY_NAME_LABEL: &str = "gateway.networking.k8s.io/gateway-name";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -76,13 +73,21 @@ pub struct AuthzDecision {
 /// Why a decision was taken; `rule` is the index in `spec.rules`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cause {
-    CustomRuleMatched { rule: usize },
-    DenyRuleMatched { rule: usize },
+    CustomRuleMatched {
+        rule: usize,
+    },
+    DenyRuleMatched {
+        rule: usize,
+    },
     /// No ALLOW policy selects the workload.
     NoAllowPolicy,
-    AllowRuleMatched { rule: usize },
+    AllowRuleMatched {
+        rule: usize,
+    },
     /// `policies` ALLOW policies select the workload; no rule of theirs matched.
-    NoAllowRuleMatched { policies: usize },
+    NoAllowRuleMatched {
+        policies: usize,
+    },
 }
 
 /// The allocation-free result of [`Authorizer::evaluate`], borrowing the
@@ -104,69 +109,6 @@ pub struct Authorizer {
     namespaces: HashMap<String, PolicySet>,
 }
 
-/// The policies of one namespace, by action, in `namespace/name` order.
-#[derive(Clone, Debug, Default)]
-struct PolicySet {
-    custom: Vec<CompiledPolicy>,
-    deny: Vec<CompiledPolicy>,
-    allow: Vec<CompiledPolicy>,
-    audit: Vec<CompiledPolicy>,
-}
-
-#[derive(Clone, Debug)]
-struct CompiledPolicy {
-    /// `namespace/name`.
-    id: String,
-    provider: Option<String>,
-    target: Target,
-    rules: Box<[CompiledRule]>,
-}
-
-#[derive(Clone, Debug)]
-enum Target {
-    Selector(Option<WorkloadSelector>),
-    /// Names of the Gateways a `targetRef(s)` points at.
-    Gateways(Box<[String]>),
-}
-
-impl CompiledPolicy {
-    fn new(policy: &AuthorizationPolicy) -> CompiledPolicy {
-        let spec = &policy.spec;
-        let refs: Vec<_> = spec.target_ref.iter().chain(&spec.target_refs).collect();
-        let target = if refs.is_empty() {
-            Target::Selector(spec.selector.clone())
-        } else {
-            Target::Gateways(
-                refs.iter()
-                    .filter(|r| r.kind == "Gateway")
-                    .map(|r| r.name.clone())
-                    .collect(),
-            )
-        };
-        CompiledPolicy {
-            id: format!("{}/{}", policy.metadata.namespace(), policy.metadata.name),
-            provider: spec.provider.as_ref().map(|p| p.name.clone()),
-            target,
-            rules: spec.rules.iter().map(CompiledRule::new).collect(),
-        }
-    }
-
-    fn selects(&self, labels: &BTreeMap<String, String>) -> bool {
-        match &self.target {
-            Target::Selector(None) => true,
-            Target::Selector(Some(s)) => s.matches(labels),
-            Target::Gateways(names) => labels
-                .get(GATEWAY_NAME_LABEL)
-                .is_some_and(|g| names.iter().any(|n| n == g)),
-        }
-    }
-
-    /// The index of the first rule that matches.
-    fn matching_rule(&self, a: &Attributes<'_>) -> Option<usize> {
-        self.rules.iter().position(|r| r.matches(a))
-    }
-}
-
 impl Authorizer {
     /// Compiles every AuthorizationPolicy among `resources`; other kinds are
     /// ignored. `root_namespace` holds mesh-wide policies (`istio-system` by default).
@@ -179,19 +121,33 @@ impl Authorizer {
             })
             .collect();
         policies.sort_by(|a, b| {
-            (a.metadata.namespace(), &a.metadata.name).cmp(&(b.metadata.namespace(), &b.metadata.name))
+            (a.metadata.namespace(), &a.metadata.name)
+                .cmp(&(b.metadata.namespace(), &b.metadata.name))
         });
-        let mut namespaces: HashMap<String, PolicySet> = HashMap::new();
+        let mut grouped: BTreeMap<&str, [Vec<(&AuthorizationPolicy, CompiledPolicy)>; 4]> =
+            BTreeMap::new();
         for policy in policies {
-            let set = namespaces.entry(policy.metadata.namespace().to_string()).or_default();
-            let compiled = CompiledPolicy::new(policy);
-            match policy.spec.action() {
-                Action::Custom => set.custom.push(compiled),
-                Action::Deny => set.deny.push(compiled),
-                Action::Allow => set.allow.push(compiled),
-                Action::Audit => set.audit.push(compiled),
-            }
+            let by_action = grouped.entry(policy.metadata.namespace()).or_default();
+            let slot = match policy.spec.action() {
+                Action::Custom => 0,
+                Action::Deny => 1,
+                Action::Allow => 2,
+                Action::Audit => 3,
+            };
+            by_action[slot].push((policy, CompiledPolicy::new(policy)));
         }
+        let namespaces = grouped
+            .into_iter()
+            .map(|(ns, [custom, deny, allow, audit])| {
+                let set = PolicySet {
+                    custom: ActionTable::new(custom),
+                    deny: ActionTable::new(deny),
+                    allow: ActionTable::new(allow),
+                    audit: ActionTable::new(audit),
+                };
+                (ns.to_string(), set)
+            })
+            .collect();
         Authorizer {
             root_namespace: root_namespace.to_string(),
             namespaces,
@@ -217,29 +173,29 @@ impl Authorizer {
         let a = Attributes::new(request);
         let labels = &request.destination.labels;
         let sets = self.sets_for(request.destination.namespace.as_deref());
-        let selected = |pick: fn(&PolicySet) -> &Vec<CompiledPolicy>| {
+        let first_match = |pick: fn(&PolicySet) -> &ActionTable| {
             sets.into_iter()
                 .flatten()
-                .flat_map(move |s| pick(s).iter())
-                .filter(move |p| p.selects(labels))
-        };
-        let first_match = |pick: fn(&PolicySet) -> &Vec<CompiledPolicy>| {
-            selected(pick).find_map(|p| p.matching_rule(&a).map(|rule| (p, rule)))
+                .find_map(|s| pick(s).first_match(&a, labels))
         };
         let audited_by = first_match(|s| &s.audit).map(|(p, _)| p.id.as_str());
         if let Some((p, rule)) = first_match(|s| &s.custom) {
-            return make_verdict(Decision::Deny, Some(p), Cause::CustomRuleMatched { rule }, audited_by);
+            let cause = Cause::CustomRuleMatched { rule };
+            return make_verdict(Decision::Deny, Some(p), cause, audited_by);
         }
         if let Some((p, rule)) = first_match(|s| &s.deny) {
-            return make_verdict(Decision::Deny, Some(p), Cause::DenyRuleMatched { rule }, audited_by);
+            let cause = Cause::DenyRuleMatched { rule };
+            return make_verdict(Decision::Deny, Some(p), cause, audited_by);
         }
-        let mut allow_policies = 0;
-        for p in selected(|s| &s.allow) {
-            allow_policies += 1;
-            if let Some(rule) = p.matching_rule(&a) {
-                return make_verdict(Decision::Allow, Some(p), Cause::AllowRuleMatched { rule }, audited_by);
-            }
+        if let Some((p, rule)) = first_match(|s| &s.allow) {
+            let cause = Cause::AllowRuleMatched { rule };
+            return make_verdict(Decision::Allow, Some(p), cause, audited_by);
         }
+        let allow_policies = sets
+            .into_iter()
+            .flatten()
+            .map(|s| s.allow.selecting(labels).count())
+            .sum();
         if allow_policies == 0 {
             make_verdict(Decision::Allow, None, Cause::NoAllowPolicy, audited_by)
         } else {
@@ -263,8 +219,19 @@ impl Authorizer {
     fn policy(&self, id: &str) -> Option<&CompiledPolicy> {
         self.namespaces
             .values()
-            .flat_map(|s| s.custom.iter().chain(&s.deny).chain(&s.allow).chain(&s.audit))
+            .flat_map(|s| {
+                let tables = [&s.custom, &s.deny, &s.allow, &s.audit];
+                tables.into_iter().flat_map(|t| t.policies.iter())
+            })
             .find(|p| p.id == id)
+    }
+
+    /// Which parts of rule `rule` of policy `id` matched the request.
+    fn rule_detail(&self, request: &Request, id: &str, rule: usize) -> String {
+        self.policy(id)
+            .and_then(|p| p.rules.get(rule))
+            .map(|r| r.explain(&Attributes::new(request)))
+            .unwrap_or_default()
     }
 
     fn explain(&self, request: &Request, v: &Verdict<'_>) -> String {
@@ -276,15 +243,24 @@ impl Authorizer {
                     .and_then(|p| p.provider.clone())
                     .unwrap_or_else(|| "(none)".to_string());
                 format!(
-                    "CUSTOM policy {id} (provider {provider}) matched by spec.rules[{rule}]: \
-                     Loupe has no external authorizer to ask, so a matching CUSTOM rule denies"
+                    "CUSTOM policy {id} (provider {provider}) matched by spec.rules[{rule}] \
+                     [{}]: Loupe has no external authorizer to ask, so a matching CUSTOM rule \
+                     denies",
+                    self.rule_detail(request, id, rule)
                 )
             }
             Cause::DenyRuleMatched { rule } => {
-                format!("DENY policy {id} matched by spec.rules[{rule}]: DENY policies are checked before ALLOW")
+                format!(
+                    "DENY policy {id} matched by spec.rules[{rule}] [{}]: DENY policies are \
+                     checked before ALLOW",
+                    self.rule_detail(request, id, rule)
+                )
             }
             Cause::AllowRuleMatched { rule } => {
-                format!("ALLOW policy {id} matched by spec.rules[{rule}]")
+                format!(
+                    "ALLOW policy {id} matched by spec.rules[{rule}] [{}]",
+                    self.rule_detail(request, id, rule)
+                )
             }
             Cause::NoAllowPolicy => format!(
                 "no ALLOW policy selects the workload ({}): allowed by default",
@@ -300,18 +276,20 @@ impl Authorizer {
             }
         };
         if let Some(audit) = v.audited_by {
-            let _ = write!(out, "; AUDIT policy {audit} matched (audit only, no effect on the decision)");
+            let _ = write!(
+                out,
+                "; AUDIT policy {audit} matched (audit only, no effect on the decision)"
+            );
         }
         out
     }
 
-    fn selected_allow_ids(&self, request: &Request) -> Vec<&str> {
+    fn selected_allow_ids(&self, request: &Request) -> Vec<String> {
         self.sets_for(request.destination.namespace.as_deref())
             .into_iter()
             .flatten()
-            .flat_map(|s| s.allow.iter())
-            .filter(|p| p.selects(&request.destination.labels))
-            .map(|p| p.id.as_str())
+            .flat_map(|s| s.allow.selecting(&request.destination.labels))
+            .map(|p| p.id.clone())
             .collect()
     }
 }

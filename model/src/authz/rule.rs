@@ -27,10 +27,31 @@ impl CompiledRule {
             to: rule
                 .to
                 .iter()
-                .map(|t| CompiledOperation::new(t.operation.as_ref().unwrap_or(&ap::Operation::default())))
+                .map(|t| {
+                    CompiledOperation::new(
+                        t.operation.as_ref().unwrap_or(&ap::Operation::default()),
+                    )
+                })
                 .collect(),
             when: rule.when.iter().map(CompiledCondition::new).collect(),
         }
+    }
+
+    /// The source namespaces a request must come from for `rule` to match,
+    /// when the rule says so in a form an index can use (every `from`
+    /// source names its namespaces exactly, or through principals or
+    /// service accounts); `None` when any namespace (or none) may match.
+    pub fn required_namespaces(rule: &ap::Rule) -> Option<Vec<String>> {
+        if rule.from.is_empty() {
+            return None;
+        }
+        let mut all = Vec::new();
+        for from in &rule.from {
+            all.extend(source_namespaces(from.source.as_ref()?)?);
+        }
+        all.sort_unstable();
+        all.dedup();
+        Some(all)
     }
 
     pub fn matches(&self, a: &Attributes<'_>) -> bool {
@@ -38,49 +59,159 @@ impl CompiledRule {
             && (self.to.is_empty() || self.to.iter().any(|o| o.matches(a)))
             && self.when.iter().all(|c| c.matches(a))
     }
+
+    /// For people: which parts of this (matching) rule held, e.g.
+    /// `from[0].source (principals); to[1].operation (methods, paths)`.
+    pub fn explain(&self, a: &Attributes<'_>) -> String {
+        let mut parts = Vec::new();
+        if let Some(i) = self.from.iter().position(|s| s.matches(a)) {
+            let fields: Vec<_> = self.from[i].checks.iter().map(SourceCheck::name).collect();
+            parts.push(format!("from[{i}].source ({})", fields.join(", ")));
+        }
+        if let Some(i) = self.to.iter().position(|o| o.matches(a)) {
+            let fields: Vec<_> = self.to[i].checks.iter().map(OperationCheck::name).collect();
+            parts.push(format!("to[{i}].operation ({})", fields.join(", ")));
+        }
+        if !self.when.is_empty() {
+            parts.push(format!("all {} when condition(s)", self.when.len()));
+        }
+        if parts.is_empty() {
+            "an empty rule matches every request".to_string()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
+fn source_namespaces(s: &ap::Source) -> Option<Vec<String>> {
+    let exact = |v: &String| !v.contains('*');
+    if !s.namespaces.is_empty() && s.namespaces.iter().all(exact) {
+        return Some(s.namespaces.clone());
+    }
+    if !s.principals.is_empty() {
+        let from_principals: Option<Vec<String>> = s
+            .principals
+            .iter()
+            .map(|p| principal_namespace(p).map(str::to_string))
+            .collect();
+        if from_principals.is_some() {
+            return from_principals;
+        }
+    }
+    if !s.service_accounts.is_empty() {
+        return s
+            .service_accounts
+            .iter()
+            .map(|sa| match sa.split_once('/') {
+                Some((ns, _)) if !ns.is_empty() && !ns.contains('*') => Some(ns.to_string()),
+                _ => None,
+            })
+            .collect();
+    }
+    None
+}
+
+/// The namespace every principal matching `value` has: from an exact
+/// value, or a `prefix*` that contains the whole `/ns/NAME/` segment.
+fn principal_namespace(value: &str) -> Option<&str> {
+    if value.starts_with('*') {
+        return None;
+    }
+    match value.strip_suffix('*') {
+        None => super::attributes::identity_part(value, "ns"),
+        // Only complete segments (each followed by `/`) are certain.
+        Some(prefix) => super::attributes::identity_part(prefix.rsplit_once('/')?.0, "ns"),
+    }
+}
+
+/// Only the fields a source sets, cheapest first: most rules set one or
+/// two of them, and the first that fails ends the match.
+#[derive(Clone, Debug)]
+struct CompiledSource {
+    checks: Box<[SourceCheck]>,
 }
 
 #[derive(Clone, Debug)]
-struct CompiledSource {
-    principals: Field<StrMatch>,
-    request_principals: Field<StrMatch>,
-    namespaces: Field<StrMatch>,
+enum SourceCheck {
+    Namespaces(Field<StrMatch>),
+    Principals(Field<StrMatch>),
     /// `NS/SA`, compared as its two parts.
-    service_accounts: Field<ServiceAccount>,
-    ip_blocks: Field<Cidr>,
-    remote_ip_blocks: Field<Cidr>,
+    ServiceAccounts(Field<ServiceAccount>),
+    RequestPrincipals(Field<StrMatch>),
+    IpBlocks(Field<Cidr>),
+    RemoteIpBlocks(Field<Cidr>),
 }
 
 impl CompiledSource {
     fn new(s: &ap::Source) -> CompiledSource {
-        CompiledSource {
-            principals: Field::new(&s.principals, &s.not_principals, StrMatch::new),
-            request_principals: Field::new(
-                &s.request_principals,
-                &s.not_request_principals,
-                StrMatch::new,
-            ),
-            namespaces: Field::new(&s.namespaces, &s.not_namespaces, StrMatch::new),
-            service_accounts: Field::new(
+        let checks = [
+            SourceCheck::Namespaces(Field::new(&s.namespaces, &s.not_namespaces, StrMatch::new)),
+            SourceCheck::Principals(Field::new(&s.principals, &s.not_principals, StrMatch::new)),
+            SourceCheck::ServiceAccounts(Field::new(
                 &s.service_accounts,
                 &s.not_service_accounts,
                 ServiceAccount::new,
-            ),
-            ip_blocks: Field::new(&s.ip_blocks, &s.not_ip_blocks, Cidr::new),
-            remote_ip_blocks: Field::new(&s.remote_ip_blocks, &s.not_remote_ip_blocks, Cidr::new),
+            )),
+            SourceCheck::RequestPrincipals(Field::new(
+                &s.request_principals,
+                &s.not_request_principals,
+                StrMatch::new,
+            )),
+            SourceCheck::IpBlocks(Field::new(&s.ip_blocks, &s.not_ip_blocks, Cidr::new)),
+            SourceCheck::RemoteIpBlocks(Field::new(
+                &s.remote_ip_blocks,
+                &s.not_remote_ip_blocks,
+                Cidr::new,
+            )),
+        ];
+        CompiledSource {
+            checks: checks
+                .into_iter()
+                .filter(|c| !c.is_unconstrained())
+                .collect(),
         }
     }
 
     fn matches(&self, a: &Attributes<'_>) -> bool {
-        let account = a.source_namespace.zip(a.source_service_account);
-        self.principals.matches(a.principal)
+        self.checks.iter().all(|c| c.matches(a))
+    }
+}
+
+impl SourceCheck {
+    fn name(&self) -> &'static str {
+        match self {
+            SourceCheck::Namespaces(_) => "namespaces",
+            SourceCheck::Principals(_) => "principals",
+            SourceCheck::ServiceAccounts(_) => "serviceAccounts",
+            SourceCheck::RequestPrincipals(_) => "requestPrincipals",
+            SourceCheck::IpBlocks(_) => "ipBlocks",
+            SourceCheck::RemoteIpBlocks(_) => "remoteIpBlocks",
+        }
+    }
+
+    fn is_unconstrained(&self) -> bool {
+        match self {
+            SourceCheck::Namespaces(f) | SourceCheck::Principals(f) => f.is_unconstrained(),
+            SourceCheck::RequestPrincipals(f) => f.is_unconstrained(),
+            SourceCheck::ServiceAccounts(f) => f.is_unconstrained(),
+            SourceCheck::IpBlocks(f) | SourceCheck::RemoteIpBlocks(f) => f.is_unconstrained(),
+        }
+    }
+
+    fn matches(&self, a: &Attributes<'_>) -> bool {
+        match self {
+            SourceCheck::Namespaces(f) => f.matches(a.source_namespace),
+            SourceCheck::Principals(f) => f.matches(a.principal),
+            SourceCheck::ServiceAccounts(f) => f.matches(
+                a.principal
+                    .and(a.source_namespace.zip(a.source_service_account)),
+            ),
             // Loupe's Request carries no JWT: request principals are absent.
-            && self.request_principals.matches(None)
-            && self.namespaces.matches(a.source_namespace)
-            && self.service_accounts.matches(account.filter(|_| a.principal.is_some()))
-            && self.ip_blocks.matches(a.source_ip)
+            SourceCheck::RequestPrincipals(f) => f.matches(None),
+            SourceCheck::IpBlocks(f) => f.matches(a.source_ip),
             // Without trusted proxies (numTrustedProxies) the remote IP is the peer's.
-            && self.remote_ip_blocks.matches(a.source_ip)
+            SourceCheck::RemoteIpBlocks(f) => f.matches(a.source_ip),
+        }
     }
 }
 
@@ -107,29 +238,70 @@ impl super::matcher::ValueMatch for ServiceAccount {
     }
 }
 
+/// Only the fields an operation sets, cheapest first.
 #[derive(Clone, Debug)]
 struct CompiledOperation {
-    hosts: Field<NoCase>,
-    ports: Field<PortMatch>,
-    methods: Field<StrMatch>,
-    paths: Field<PathMatch>,
+    checks: Box<[OperationCheck]>,
+}
+
+#[derive(Clone, Debug)]
+enum OperationCheck {
+    Ports(Field<PortMatch>),
+    Methods(Field<StrMatch>),
+    Paths(Field<PathMatch>),
+    Hosts(Field<NoCase>),
 }
 
 impl CompiledOperation {
     fn new(o: &ap::Operation) -> CompiledOperation {
+        // Paths first: they usually tell rules apart, methods rarely do.
+        let checks = [
+            OperationCheck::Paths(Field::new(&o.paths, &o.not_paths, PathMatch::new)),
+            OperationCheck::Ports(Field::new(&o.ports, &o.not_ports, PortMatch::new)),
+            OperationCheck::Methods(Field::new(&o.methods, &o.not_methods, StrMatch::new)),
+            OperationCheck::Hosts(Field::new(&o.hosts, &o.not_hosts, |v| {
+                NoCase(StrMatch::new(v))
+            })),
+        ];
         CompiledOperation {
-            hosts: Field::new(&o.hosts, &o.not_hosts, |v| NoCase(StrMatch::new(v))),
-            ports: Field::new(&o.ports, &o.not_ports, PortMatch::new),
-            methods: Field::new(&o.methods, &o.not_methods, StrMatch::new),
-            paths: Field::new(&o.paths, &o.not_paths, PathMatch::new),
+            checks: checks
+                .into_iter()
+                .filter(|c| !c.is_unconstrained())
+                .collect(),
         }
     }
 
     fn matches(&self, a: &Attributes<'_>) -> bool {
-        self.ports.matches(a.destination_port)
-            && self.methods.matches(a.method)
-            && self.paths.matches(a.path)
-            && self.hosts.matches(a.host)
+        self.checks.iter().all(|c| c.matches(a))
+    }
+}
+
+impl OperationCheck {
+    fn name(&self) -> &'static str {
+        match self {
+            OperationCheck::Ports(_) => "ports",
+            OperationCheck::Methods(_) => "methods",
+            OperationCheck::Paths(_) => "paths",
+            OperationCheck::Hosts(_) => "hosts",
+        }
+    }
+
+    fn is_unconstrained(&self) -> bool {
+        match self {
+            OperationCheck::Ports(f) => f.is_unconstrained(),
+            OperationCheck::Methods(f) => f.is_unconstrained(),
+            OperationCheck::Paths(f) => f.is_unconstrained(),
+            OperationCheck::Hosts(f) => f.is_unconstrained(),
+        }
+    }
+
+    fn matches(&self, a: &Attributes<'_>) -> bool {
+        match self {
+            OperationCheck::Ports(f) => f.matches(a.destination_port),
+            OperationCheck::Methods(f) => f.matches(a.method),
+            OperationCheck::Paths(f) => f.matches(a.path),
+            OperationCheck::Hosts(f) => f.matches(a.host),
+        }
     }
 }
 
@@ -196,7 +368,9 @@ impl ConditionKey {
 
 /// `prefix[inner]` → `inner`.
 fn bracketed<'a>(key: &'a str, prefix: &str) -> Option<&'a str> {
-    key.strip_prefix(prefix)?.strip_prefix('[')?.strip_suffix(']')
+    key.strip_prefix(prefix)?
+        .strip_prefix('[')?
+        .strip_suffix(']')
 }
 
 #[derive(Clone, Debug)]

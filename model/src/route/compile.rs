@@ -46,6 +46,9 @@ pub struct CompiledRoute {
     pub mirror: Option<Json>,
     /// `delegate`: the VirtualService (namespace, name) that routes instead.
     pub delegate: Option<(String, String)>,
+    /// Why this route decided, built once: `[0]` for a route without
+    /// `match`, else one per match entry.
+    pub(crate) explanations: Vec<String>,
     /// The route as written, for what the decision does not summarise
     /// (header operations, CORS, …).
     pub spec: HttpRoute,
@@ -64,7 +67,7 @@ impl CompiledService {
                 .map(|g| GatewayRef::parse(g, ns))
                 .collect()
         };
-        CompiledService {
+        let mut service = CompiledService {
             key: ResourceKey {
                 kind: Kind::VirtualService,
                 namespace: ns.to_string(),
@@ -80,7 +83,12 @@ impl CompiledService {
                 .enumerate()
                 .map(|(i, r)| CompiledRoute::compile(i, r, ns, &is_ns))
                 .collect(),
+        };
+        let name = service.display_name();
+        for route in &mut service.routes {
+            route.explanations = route.explain(&name);
         }
+        service
     }
 
     pub fn applies_to(&self, context: &GatewayRef) -> bool {
@@ -145,8 +153,55 @@ impl CompiledRoute {
                     d.name.clone(),
                 )
             }),
+            explanations: Vec::new(),
             spec: r.clone(),
         }
+    }
+
+    /// "VirtualService ns/name: http[i] ("name") is the first route that
+    /// matches; match[j] held: …", per match entry.
+    fn explain(&self, service: &str) -> Vec<String> {
+        let label = match &self.name {
+            Some(name) => format!("http[{}] ({name:?})", self.index),
+            None => format!("http[{}]", self.index),
+        };
+        let outcome = if self.all_weights_zero {
+            "; all its destinations weigh 0, which Istio rejects, so nothing is routed"
+        } else if self.redirect.is_some() {
+            "; it answers with a redirect"
+        } else if self.direct_response.is_some() {
+            "; it answers with a direct response"
+        } else {
+            ""
+        };
+        let line = |why: String| {
+            format!(
+                "VirtualService {service}: {label} is the first route that matches; {why}{outcome}"
+            )
+        };
+        if self.matches.is_empty() {
+            return vec![line(
+                "it has no match conditions, so it matches every request".into(),
+            )];
+        }
+        self.matches
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let entry = match &m.name {
+                    Some(n) => format!("match[{i}] ({n:?})"),
+                    None => format!("match[{i}]"),
+                };
+                line(format!("{entry} held: {}", m.description))
+            })
+            .collect()
+    }
+
+    /// The precomputed explanation for the match entry that held.
+    pub(crate) fn explanation(&self, match_index: Option<usize>) -> &str {
+        self.explanations
+            .get(match_index.unwrap_or(0))
+            .map_or("", String::as_str)
     }
 }
 

@@ -260,7 +260,7 @@ impl Router {
             };
         };
         let context = context(gateway);
-        let traffic = match &context {
+        let traffic = || match &context {
             GatewayRef::Mesh => "sidecar (mesh) traffic".to_string(),
             g => format!("traffic through gateway {g}"),
         };
@@ -274,8 +274,9 @@ impl Router {
                     weight: 100.0,
                 }],
                 reason: format!(
-                    "no VirtualService for host {host} applies to {traffic}; \
-                     default route to {host} itself"
+                    "no VirtualService for host {host} applies to {}; \
+                     default route to {host} itself",
+                    traffic()
                 ),
                 ..RouteDecision::default()
             },
@@ -289,9 +290,10 @@ impl Router {
             },
             Selection::Unmatched { service } => RouteDecision {
                 reason: format!(
-                    "VirtualService {} applies to host {host} for {traffic}, but none of its \
+                    "VirtualService {} applies to host {host} for {}, but none of its \
                      {} http route(s) matches the request (Istio answers 404)",
                     service.display_name(),
+                    traffic(),
                     service.routes.len()
                 ),
                 ..RouteDecision::default()
@@ -301,7 +303,7 @@ impl Router {
                 route,
                 match_index,
                 delegate,
-            } => decision(service, route, match_index, delegate, &host, port, &traffic),
+            } => decision(service, route, match_index, delegate, &context, port),
         }
     }
 }
@@ -336,46 +338,20 @@ fn decision(
     route: &CompiledRoute,
     match_index: Option<usize>,
     delegate: Option<&CompiledService>,
-    host: &str,
+    context: &GatewayRef,
     port: Option<u16>,
-    traffic: &str,
 ) -> RouteDecision {
-    let route_label = match &route.name {
-        Some(name) => format!("http[{}] ({name:?})", route.index),
-        None => format!("http[{}]", route.index),
+    // The common case (a sidecar, no delegation) only copies the explanation
+    // built at compile time.
+    let explanation = route.explanation(match_index);
+    let reason = match (delegate, context) {
+        (None, GatewayRef::Mesh) => explanation.to_string(),
+        (None, gateway) => format!("{explanation} (traffic through gateway {gateway})"),
+        (Some(_), _) => format!(
+            "VirtualService {} delegates to {explanation}",
+            service.display_name()
+        ),
     };
-    let why = match match_index {
-        None => "it has no match conditions, so it matches every request".to_string(),
-        Some(i) => {
-            let m = &route.matches[i];
-            let label = match &m.name {
-                Some(n) => format!("match[{i}] ({n:?})"),
-                None => format!("match[{i}]"),
-            };
-            format!("{label} held: {}", m.description)
-        }
-    };
-    let via = match delegate {
-        Some(d) => format!(", delegated to VirtualService {}", d.display_name()),
-        None => String::new(),
-    };
-    let of = match delegate {
-        Some(d) => format!(" of {}", d.display_name()),
-        None => String::new(),
-    };
-    let mut reason = format!(
-        "VirtualService {} applies to host {host} for {traffic}{via}; {route_label}{of} \
-         is the first route that matches: {why}",
-        service.display_name(),
-    );
-    if route.all_weights_zero {
-        reason
-            .push_str("; all its destinations weigh 0, which Istio rejects, so nothing is routed");
-    } else if route.redirect.is_some() {
-        reason.push_str("; it answers with a redirect");
-    } else if route.direct_response.is_some() {
-        reason.push_str("; it answers with a direct response");
-    }
     RouteDecision {
         routes: route
             .destinations

@@ -4,18 +4,21 @@
 //! resource that does not parse refuses the whole snapshot (NACK), so the
 //! proxy never runs half a config.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use loupe_model::Resource;
 use loupe_model::authz::Authorizer;
+use loupe_model::networking::Subset;
 use loupe_model::route::Router;
 use loupe_push::Snapshot;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Backend, Endpoint, MeshConfig, ServiceEntry};
+use super::{Backend, Endpoint, MeshConfig, ServiceEntry, route_id};
 use crate::identity::{TRUST_DOMAIN, Workload, service_fqdn};
+use crate::outbound::policy::RoutePolicy;
 use crate::telemetry::metrics::{EdgeSpec, Metrics, Reporter};
 
 /// Istio's root namespace: its AuthorizationPolicies apply mesh-wide.
@@ -49,43 +52,16 @@ pub enum CompileError {
 /// meaning of everything else (routes, matches) is `loupe-model`'s.
 #[derive(Deserialize)]
 struct Object {
-    kind: String,
-    metadata: Metadata,
-    #[serde(default)]
-    spec: serde_json::Value,
+    #[serde(rename = "kind")]
+    _kind: String,
+    #[serde(rename = "metadata")]
+    _metadata: Metadata,
 }
 
 #[derive(Deserialize)]
 struct Metadata {
-    name: String,
-    namespace: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct DestinationRuleSpec {
-    host: String,
-    subsets: Vec<SubsetSpec>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct SubsetSpec {
-    name: String,
-    labels: BTreeMap<String, String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct VirtualServiceSpec {
-    hosts: Vec<String>,
-    gateways: Vec<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct GatewaySpec {
-    selector: BTreeMap<String, String>,
+    #[serde(rename = "name")]
+    _name: String,
 }
 
 pub fn compile(
@@ -95,10 +71,6 @@ pub fn compile(
 ) -> Result<MeshConfig, CompileError> {
     let mut resources = Vec::with_capacity(snapshot.resources.len());
     let mut objects = Vec::with_capacity(snapshot.resources.len());
-    let mut subsets: HashMap<String, Vec<SubsetSpec>> = HashMap::new();
-    let mut virtual_hosts = HashSet::new();
-    let mut gateways = Vec::new();
-
     for r in &snapshot.resources {
         let name = format!("{}/{}/{}", r.kind, r.namespace, r.name);
         let value: serde_json::Value =
@@ -106,7 +78,8 @@ pub fn compile(
                 resource: name.clone(),
                 source,
             })?;
-        let object = Object::deserialize(&value).map_err(|source| CompileError::Json {
+        // The shape every Kubernetes object has; the model reads the rest.
+        Object::deserialize(&value).map_err(|source| CompileError::Json {
             resource: name.clone(),
             source,
         })?;
@@ -123,46 +96,36 @@ pub fn compile(
             });
         }
         resources.extend(parsed.resources);
+        objects.push(value);
+    }
 
-        let namespace = object.metadata.namespace.as_deref().unwrap_or("default");
-        let spec_error = |source| CompileError::Json {
-            resource: name.clone(),
-            source,
-        };
-        match object.kind.as_str() {
-            "DestinationRule" => {
-                let spec = DestinationRuleSpec::deserialize(&object.spec).map_err(spec_error)?;
-                let host = service_fqdn(&spec.host, namespace);
+    // DestinationRule subsets per host; the first definition of a subset
+    // wins, as when Istio merges DestinationRules for one host.
+    let mut subsets: HashMap<String, Vec<&Subset>> = HashMap::new();
+    let mut gateways = Vec::new();
+    for r in &resources {
+        match r {
+            Resource::DestinationRule(dr) => {
+                let host = service_fqdn(&dr.spec.host, dr.metadata.namespace());
                 let list = subsets.entry(host).or_default();
-                // The first definition of a subset wins, as when Istio
-                // merges DestinationRules for one host.
-                for s in spec.subsets {
+                for s in &dr.spec.subsets {
                     if !list.iter().any(|have| have.name == s.name) {
                         list.push(s);
                     }
                 }
             }
-            "VirtualService" => {
-                let spec = VirtualServiceSpec::deserialize(&object.spec).map_err(spec_error)?;
-                if spec.gateways.is_empty() || spec.gateways.iter().any(|g| g == "mesh") {
-                    for h in &spec.hosts {
-                        virtual_hosts.insert(service_fqdn(h, namespace).into_boxed_str());
-                    }
-                }
-            }
-            "Gateway" => {
-                let spec = GatewaySpec::deserialize(&object.spec).map_err(spec_error)?;
-                let matches = spec
+            Resource::Gateway(gw) => {
+                let selected = gw
+                    .spec
                     .selector
                     .iter()
                     .all(|(k, v)| this.labels.get(k) == Some(v));
-                if matches {
-                    gateways.push(format!("{namespace}/{}", object.metadata.name));
+                if selected {
+                    gateways.push(format!("{}/{}", gw.metadata.namespace(), gw.metadata.name));
                 }
             }
             _ => {}
         }
-        objects.push(value);
     }
 
     let mut services = HashMap::new();
@@ -210,7 +173,7 @@ pub fn compile(
         }
         let mut by_subset = HashMap::new();
         let mut dump_subsets = serde_json::Map::new();
-        for s in subsets.get(&svc.host).into_iter().flatten() {
+        for s in subsets.get(svc.host.as_str()).into_iter().flatten() {
             let members: Vec<Arc<Endpoint>> = endpoints
                 .iter()
                 .filter(|e| {
@@ -268,15 +231,30 @@ pub fn compile(
         }
     }
 
+    let router = Router::new(&resources);
+    let mut route_policies = HashMap::new();
+    let mut matched_headers = BTreeSet::new();
+    for vs in router.services() {
+        for route in &vs.routes {
+            route_policies.insert(route_id(route), Arc::new(RoutePolicy::compile(route)));
+            for m in &route.spec.matches {
+                let names = m.headers.keys().chain(m.without_headers.keys());
+                matched_headers.extend(names.map(|h| h.to_ascii_lowercase()));
+            }
+        }
+    }
+
     Ok(MeshConfig {
         version: snapshot.version,
-        router: Router::new(&resources),
+        router,
+        route_policies,
+        default_policy: Arc::new(RoutePolicy::service_default()),
+        matched_headers: matched_headers.into_iter().collect(),
         authorizer: resources
             .iter()
             .any(|r| r.kind() == loupe_model::Kind::AuthorizationPolicy)
             .then(|| Arc::new(Authorizer::new(&resources, ROOT_NAMESPACE))),
         services,
-        virtual_hosts,
         gateways: gateways.clone(),
         dump: json!({
             "version": snapshot.version,
@@ -353,7 +331,7 @@ mod tests {
             "productpage-v1",
             "default",
             "bookinfo-productpage",
-            BTreeMap::new(),
+            Default::default(),
         );
         let config = compile(&snapshot(DR), &this, &metrics).expect("compiles");
         assert_eq!(config.version, 7);

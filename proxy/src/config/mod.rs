@@ -7,15 +7,16 @@
 pub mod backend;
 pub mod compile;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
-use loupe_model::route::Router;
+use loupe_model::route::{CompiledRoute, Router};
 
 pub use backend::{Backend, Endpoint};
 pub use compile::{CompileError, compile};
 
+use crate::outbound::policy::RoutePolicy;
 use crate::telemetry::metrics::Edge;
 
 /// One service of the mesh with its endpoints, whole and per subset.
@@ -49,10 +50,13 @@ pub struct MeshConfig {
     /// By FQDN and by every name an app in this proxy's namespace may use
     /// for it (`reviews`, `reviews.default`, `reviews.default.svc`).
     services: HashMap<Box<str>, Arc<ServiceEntry>>,
-    /// FQDNs that a mesh VirtualService (no `gateways`, or `mesh`) names:
-    /// for those, a request no route matches is a 404 (NR), as in Istio;
-    /// for other known services traffic goes straight to the service.
-    pub virtual_hosts: HashSet<Box<str>>,
+    /// The policies of every VirtualService route, by [`route_id`].
+    pub route_policies: HashMap<usize, Arc<RoutePolicy>>,
+    /// For traffic no VirtualService routes (Istio's default retries).
+    pub default_policy: Arc<RoutePolicy>,
+    /// Header names some route matches on (lower-case): only these are
+    /// copied into the request the router sees.
+    pub matched_headers: Vec<String>,
     /// `namespace/name` of the Gateways whose selector matches this proxy,
     /// in snapshot order (gateway mode routes through them).
     pub gateways: Vec<String>,
@@ -68,6 +72,21 @@ impl MeshConfig {
     pub fn service(&self, host: &str) -> Option<&Arc<ServiceEntry>> {
         self.services.get(host)
     }
+
+    /// The compiled policy of a route the router selected.
+    pub fn policy(&self, route: &CompiledRoute) -> Arc<RoutePolicy> {
+        self.route_policies
+            .get(&route_id(route))
+            .cloned()
+            .unwrap_or_else(|| self.default_policy.clone())
+    }
+}
+
+/// Identifies a compiled route by its address: the router owns its routes
+/// in heap buffers that never move while the config lives, so the lookup
+/// per request is one integer hash instead of hashing resource names.
+pub fn route_id(route: &CompiledRoute) -> usize {
+    route as *const CompiledRoute as usize
 }
 
 /// Where the current config lives; `None` until the first snapshot.

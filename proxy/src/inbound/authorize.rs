@@ -54,11 +54,12 @@ pub fn authorize(
                 .collect(),
         },
     };
-    let decision = authorizer.authorize(&request);
-    match decision.decision {
+    // `evaluate`, not `authorize`: the verdict without the text for people.
+    let verdict = authorizer.evaluate(&request);
+    match verdict.decision {
         Decision::Allow => Ok(()),
         Decision::Deny => Err(Denied {
-            policy: decision.policy,
+            policy: verdict.policy.map(str::to_string),
         }),
     }
 }

@@ -73,16 +73,19 @@ pub async fn handle(
             )
         }
     };
-    let service_name = header_string(&parts.headers, header::HOST)
-        .map(|h| {
-            let (host, port) = split_authority(&h);
-            format!(
-                "{}:{}/*",
-                service_fqdn(host, &ctx.this.namespace),
-                port.unwrap_or(80)
-            )
-        })
-        .unwrap_or_else(|| format!("{}/*", inbound.app));
+    // Envoy's inbound operation name: the service the caller asked for.
+    let span_name = || {
+        header_string(&parts.headers, header::HOST)
+            .map(|h| {
+                let (host, port) = split_authority(&h);
+                format!(
+                    "{}:{}/*",
+                    service_fqdn(host, &ctx.this.namespace),
+                    port.unwrap_or(80)
+                )
+            })
+            .unwrap_or_else(|| format!("{}/*", inbound.app))
+    };
     let mut done = Completion {
         edge,
         started,
@@ -97,7 +100,7 @@ pub async fn handle(
         || FinishedSpan {
             context: span_ctx,
             kind: SpanKind::Server,
-            name: service_name,
+            name: span_name(),
             start: wall,
             end: wall,
             method: parts.method.clone(),

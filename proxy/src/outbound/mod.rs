@@ -12,7 +12,7 @@ pub mod route;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
@@ -20,7 +20,8 @@ use http_body_util::BodyExt;
 use hyper::body::{Body as _, Incoming};
 
 use self::forward::{Outgoing, Replay};
-use self::policy::{Fault, RetryPolicy, roll};
+use self::policy::roll;
+pub use self::route::Traffic;
 use self::route::{Routed, route};
 use crate::context::ProxyContext;
 use crate::http::{self as body, strip_hop_by_hop, text};
@@ -35,6 +36,7 @@ const MAX_REPLAY_BYTES: u64 = 64 * 1024;
 
 pub async fn handle(
     ctx: Arc<ProxyContext>,
+    traffic: Traffic,
     req: Request<Incoming>,
     _downstream: SocketAddr,
 ) -> Response<ObservedBody> {
@@ -45,7 +47,7 @@ pub async fn handle(
     let span = ctx.spans.enabled() && span_ctx.sampled;
     let request_bytes = incoming.size_hint().exact().unwrap_or(0);
 
-    let routed = route(&ctx, &parts);
+    let routed = route(&ctx, traffic, &parts);
     let (target, mut done) = match routed {
         Routed::Respond {
             response,
@@ -80,11 +82,7 @@ pub async fn handle(
             return response.map(|b| ObservedBody::new(b, completion));
         }
         Routed::Forward(target) => {
-            let (edge, upstream_cluster) = (
-                target.service.unreached.clone(),
-                target.backend.cluster_name(target.port),
-            );
-            let name = format!("{}:{}/*", target.service.host, target.port);
+            let edge = target.service.unreached.clone();
             let completion = completion(edge, started, 0, ResponseFlags::None, request_bytes);
             let completion = with_span(
                 completion,
@@ -92,14 +90,14 @@ pub async fn handle(
                 || FinishedSpan {
                     context: span_ctx,
                     kind: SpanKind::Client,
-                    name,
+                    name: format!("{}:{}/*", target.service.host, target.port),
                     start: wall,
                     end: wall,
                     method: parts.method.clone(),
                     url: url(&parts),
                     status_code: 0,
                     flags: ResponseFlags::None,
-                    upstream_cluster,
+                    upstream_cluster: target.backend.cluster_name(target.port),
                     peer_address: None,
                     user_agent: header_string(&parts.headers, header::USER_AGENT),
                     request_id: header_string(&parts.headers, "x-request-id"),
@@ -114,7 +112,7 @@ pub async fn handle(
 
     // Fault injection happens before any upstream is contacted, as Envoy's
     // fault filter does.
-    if let Some(fault) = target.fault.as_ref() {
+    if let Some(fault) = target.policy.fault.as_ref() {
         if let Some((delay, pct)) = fault.delay
             && roll(pct)
         {
@@ -139,14 +137,14 @@ pub async fn handle(
     strip_hop_by_hop(headers);
     headers.insert(peer::HEADER, target.service.peer_header.clone());
     span_ctx.inject(headers);
-    if let Some(authority) = &target.authority_rewrite
+    if let Some(authority) = target.authority_rewrite()
         && let Ok(v) = HeaderValue::from_str(authority)
     {
         headers.insert(header::HOST, v);
     }
     let path_and_query = target.path_and_query(&parts.uri);
 
-    let retry = RetryPolicy::from_route(target.retries.as_ref());
+    let retry = &target.policy.retry;
     let replay = match replayable(incoming, retry.attempts).await {
         Ok(r) => r,
         Err(e) => {
@@ -164,8 +162,8 @@ pub async fn handle(
         path_and_query: &path_and_query,
         headers: &parts.headers,
     };
-    let call = forward::forward(&ctx.client, &target.backend, &outgoing, replay, &retry);
-    let forwarded = match target.timeout {
+    let call = forward::forward(&ctx.client, &target.backend, &outgoing, replay, retry);
+    let forwarded = match target.policy.timeout {
         Some(t) => match tokio::time::timeout(t, call).await {
             Ok(f) => f,
             Err(_) => {
@@ -284,13 +282,4 @@ pub fn header_string(headers: &http::HeaderMap, name: impl header::AsHeaderName)
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-}
-
-/// How long to wait for the whole request, from the route.
-pub fn route_timeout(ms: Option<u64>) -> Option<Duration> {
-    ms.filter(|ms| *ms > 0).map(Duration::from_millis)
-}
-
-pub(crate) fn fault_of(decision: &loupe_model::route::RouteDecision) -> Option<Fault> {
-    decision.fault.as_ref().and_then(Fault::parse)
 }

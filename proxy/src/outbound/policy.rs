@@ -1,13 +1,116 @@
-//! The per-route traffic policies of a `RouteDecision` in the form the
-//! forwarding loop uses: fault injection (delay/abort), retries (attempts,
-//! `retryOn`, per-try timeout) and Istio's defaults where the route says
-//! nothing.
+//! The traffic policies of each VirtualService route, compiled once per
+//! config into the form the request path uses: fault injection
+//! (delay/abort), retries (attempts, `retryOn`, per-try timeout), timeout,
+//! rewrite, redirect and direct response — with Istio's defaults where the
+//! route says nothing.
 
 use std::time::Duration;
 
-use loupe_model::route::Retries;
+use bytes::Bytes;
+use http::StatusCode;
+use loupe_model::route::{CompiledRoute, Retries};
 use rand::Rng;
 use serde_json::Value;
+
+/// Everything a matched route asks of the request path besides its
+/// destinations.
+#[derive(Clone, Debug, Default)]
+pub struct RoutePolicy {
+    pub fault: Option<Fault>,
+    pub retry: RetryPolicy,
+    pub timeout: Option<Duration>,
+    pub rewrite: Option<Rewrite>,
+    /// Istio's `HTTPRedirect`, as the model summarises it.
+    pub redirect: Option<Value>,
+    pub direct_response: Option<(StatusCode, Bytes)>,
+}
+
+/// `HTTPRewrite`: the path part replaces the prefix the route matched on
+/// (the whole path for exact and regex matches); `authority` replaces Host.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Rewrite {
+    pub uri: Option<String>,
+    pub authority: Option<String>,
+    /// Per match entry of the route: the `uri.prefix` it matched on, `None`
+    /// for exact/regex URI matches (whole path replaced). Routes or entries
+    /// without a URI match behave as prefix `/`, as in Envoy.
+    pub match_prefixes: Vec<Option<String>>,
+}
+
+impl Rewrite {
+    /// The path and query sent upstream for `path_and_query`, when the
+    /// route's match entry `match_index` held.
+    pub fn apply(&self, path_and_query: &str, match_index: Option<usize>) -> Option<String> {
+        let uri = self.uri.as_deref()?;
+        let (path, query) = match path_and_query.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path_and_query, None),
+        };
+        let prefix = match match_index.and_then(|i| self.match_prefixes.get(i)) {
+            Some(Some(prefix)) => Some(prefix.as_str()),
+            Some(None) => None,
+            None => Some("/"),
+        };
+        let mut out = match prefix.and_then(|p| path.strip_prefix(p)) {
+            Some(rest) => format!("{uri}{rest}"),
+            None => uri.to_string(),
+        };
+        if let Some(q) = query {
+            out.push('?');
+            out.push_str(q);
+        }
+        Some(out)
+    }
+}
+
+impl RoutePolicy {
+    /// The policy of sidecar traffic no VirtualService routes.
+    pub fn service_default() -> RoutePolicy {
+        RoutePolicy {
+            retry: RetryPolicy::from_route(None),
+            ..RoutePolicy::default()
+        }
+    }
+
+    pub fn compile(route: &CompiledRoute) -> RoutePolicy {
+        let spec = &route.spec;
+        let rewrite = spec.rewrite.as_ref().map(|r| Rewrite {
+            uri: r.uri.clone(),
+            authority: r.authority.clone(),
+            match_prefixes: spec
+                .matches
+                .iter()
+                .map(|m| match &m.uri {
+                    Some(u) => u.prefix.clone(),
+                    None => Some("/".to_string()),
+                })
+                .collect(),
+        });
+        let direct_response = spec.direct_response.as_ref().map(|d| {
+            let status = u16::try_from(d.status)
+                .ok()
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .unwrap_or(StatusCode::OK);
+            let body = d
+                .body
+                .as_ref()
+                .and_then(|b| b.string.clone())
+                .unwrap_or_default();
+            (status, Bytes::from(body))
+        });
+        RoutePolicy {
+            fault: route.fault.as_ref().and_then(Fault::parse),
+            retry: RetryPolicy::from_route(route.retries.as_ref()),
+            timeout: route
+                .timeout_ms
+                .filter(|ms| *ms > 0)
+                .map(Duration::from_millis),
+            rewrite,
+            redirect: route.redirect.clone(),
+            direct_response,
+        }
+    }
+}
 
 /// Istio's default when a route sets no `retries`: two retries on
 /// connection failures, refused streams and 503s.
@@ -15,7 +118,7 @@ pub const DEFAULT_RETRY_ON: &str =
     "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
 
 /// How the forwarding loop retries.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RetryPolicy {
     /// Retries after the first attempt.
     pub attempts: u32,
@@ -126,7 +229,8 @@ pub fn roll(percent: f64) -> bool {
     percent >= 100.0 || (percent > 0.0 && rand::rng().random_range(0.0..100.0) < percent)
 }
 
-/// Istio's rule: no percentage means every request.
+/// No percentage given: every request, which is what someone writing a
+/// bare `abort: {httpStatus: 503}` expects to see.
 fn percentage(v: &Value) -> f64 {
     if let Some(p) = v.get("percentage") {
         return p.get("value").and_then(Value::as_f64).unwrap_or(0.0);
@@ -134,23 +238,9 @@ fn percentage(v: &Value) -> f64 {
     v.get("percent").and_then(Value::as_f64).unwrap_or(100.0)
 }
 
-/// Protobuf-style durations as Istio YAML writes them: `5s`, `0.5s`, `100ms`, `1m`, `1h`.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let (number, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic())?);
-    let n: f64 = number.parse().ok()?;
-    if !n.is_finite() || n < 0.0 {
-        return None;
-    }
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        "us" | "µs" => n / 1_000_000.0,
-        _ => return None,
-    };
-    Some(Duration::from_secs_f64(secs))
+/// Istio durations (`5s`, `0.5s`, `100ms`), parsed by the model.
+fn parse_duration(s: &str) -> Option<Duration> {
+    loupe_model::duration::parse_duration(s).ok()
 }
 
 #[cfg(test)]
@@ -176,6 +266,21 @@ mod tests {
     }
 
     #[test]
+    fn rewrites_replace_the_matched_prefix_and_keep_the_query() {
+        let r = Rewrite {
+            uri: Some("/v2/".into()),
+            authority: None,
+            match_prefixes: vec![Some("/api/".into()), None],
+        };
+        assert_eq!(
+            r.apply("/api/users?x=1", Some(0)).as_deref(),
+            Some("/v2/users?x=1")
+        );
+        assert_eq!(r.apply("/exact", Some(1)).as_deref(), Some("/v2/"));
+        assert_eq!(r.apply("/any", None).as_deref(), Some("/v2/any"));
+    }
+
+    #[test]
     fn faults_parse_as_istio_writes_them() {
         let f = Fault::parse(&json!({
             "delay": {"fixedDelay": "1.5s", "percentage": {"value": 10.0}},
@@ -185,9 +290,6 @@ mod tests {
         assert_eq!(f.delay, Some((Duration::from_millis(1500), 10.0)));
         assert_eq!(f.abort, Some((503, 100.0)));
         assert!(Fault::parse(&json!({"abort": {"httpStatus": 42}})).is_none());
-        assert_eq!(parse_duration("100ms"), Some(Duration::from_millis(100)));
-        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_duration("abc"), None);
         assert!(roll(100.0) && !roll(0.0));
     }
 }

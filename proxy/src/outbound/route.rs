@@ -1,24 +1,23 @@
-//! Route selection for one request: the VirtualService decision from
-//! `loupe-model`, then a weighted destination, then the service and
-//! DestinationRule subset it names. Istio's rules where no VirtualService
-//! routes a host: a known service gets all its endpoints; a host a
-//! VirtualService owns but no route matches is a 404 (NR).
+//! Route selection for one request: `loupe-model`'s router selects the
+//! VirtualService route (borrowing the compiled table, no allocation for
+//! the decision), then a weighted destination, then the service and the
+//! DestinationRule subset it names. Istio's answers where nothing routes:
+//! no VirtualService for a sidecar's host → the host itself; a VirtualService
+//! with no matching route, or a gateway without a route → 404 (NR).
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode, Uri};
 use loupe_model::request::{Destination, HttpAttributes};
-use loupe_model::route::{Retries, RouteDecision, WeightedDestination};
+use loupe_model::route::{Selection, WeightedDestination};
 use rand::Rng;
 
-use super::policy::Fault;
-use super::{fault_of, route_timeout};
+use super::policy::RoutePolicy;
 use crate::config::{Backend, MeshConfig, ServiceEntry};
 use crate::context::ProxyContext;
-use crate::http::{Body, text};
+use crate::http::{Body, full, text};
 use crate::identity::{service_fqdn, split_authority};
 use crate::telemetry::metrics::{Edge, ResponseFlags};
 
@@ -28,16 +27,28 @@ pub struct Target {
     pub backend: Arc<Backend>,
     /// The service port (from the route, else the request).
     pub port: u16,
-    pub fault: Option<Fault>,
-    pub timeout: Option<Duration>,
-    pub retries: Option<Retries>,
-    pub authority_rewrite: Option<String>,
+    pub policy: Arc<RoutePolicy>,
+    /// Which match entry of the route held (for prefix rewrites).
+    pub match_index: Option<usize>,
 }
 
 impl Target {
-    /// The path and query sent upstream.
+    /// The path and query sent upstream (rewritten when the route says so).
     pub fn path_and_query<'a>(&self, uri: &'a Uri) -> Cow<'a, str> {
-        Cow::Borrowed(uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"))
+        let original = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        match self
+            .policy
+            .rewrite
+            .as_ref()
+            .and_then(|r| r.apply(original, self.match_index))
+        {
+            Some(rewritten) => Cow::Owned(rewritten),
+            None => Cow::Borrowed(original),
+        }
+    }
+
+    pub fn authority_rewrite(&self) -> Option<&str> {
+        self.policy.rewrite.as_ref()?.authority.as_deref()
     }
 
     pub fn no_endpoint_message(&self) -> String {
@@ -52,6 +63,16 @@ fn no_healthy_upstream(host: &str, subset: Option<&str>) -> String {
     }
 }
 
+/// Which listener the request came in on: it decides the routing context
+/// (`mesh`, or the Gateways selecting this proxy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Traffic {
+    /// From the local app, to the mesh (`--outbound`).
+    Sidecar,
+    /// From outside, through an ingress gateway (`--listen`).
+    Gateway,
+}
+
 pub enum Routed {
     /// The proxy answers itself (no route, no endpoint, redirect, …).
     Respond {
@@ -64,7 +85,14 @@ pub enum Routed {
     Forward(Target),
 }
 
-pub fn route(ctx: &ProxyContext, parts: &http::request::Parts) -> Routed {
+/// What the router chose, detached from the borrowed selection.
+struct Chosen<'r> {
+    destinations: Cow<'r, [WeightedDestination]>,
+    policy: Arc<RoutePolicy>,
+    match_index: Option<usize>,
+}
+
+pub fn route(ctx: &ProxyContext, traffic: Traffic, parts: &http::request::Parts) -> Routed {
     let authority = parts
         .uri
         .authority()
@@ -101,61 +129,46 @@ pub fn route(ctx: &ProxyContext, parts: &http::request::Parts) -> Routed {
         );
     }
     let service = config.service(host).cloned();
-    let request = model_request(ctx, parts, authority, port);
-    let decision = decide(ctx, &config, &request);
+    let request = model_request(ctx, &config, parts, authority, port);
+    let fqdn = fqdn_of(service.as_ref(), host, &ctx.this.namespace);
 
-    if let Some(redirect) = decision.redirect.as_ref() {
+    let chosen = match select(traffic, &config, &request) {
+        Ok(chosen) => chosen,
+        Err(why) => {
+            return respond(
+                ctx,
+                service.as_ref(),
+                host,
+                port,
+                StatusCode::NOT_FOUND,
+                ResponseFlags::NoRoute,
+                why.message(&fqdn, &request),
+            );
+        }
+    };
+    if let Some(redirect) = chosen.policy.redirect.as_ref() {
         return redirect_response(ctx, service.as_ref(), host, port, parts, redirect);
     }
-    let destination = match pick_weighted(&decision.routes) {
-        Some(d) => Cow::Borrowed(d),
-        None => {
-            let fqdn = fqdn_of(service.as_ref(), host, &ctx.this.namespace);
-            let owned_by_vs = config.virtual_hosts.contains(fqdn.as_ref());
-            match (&service, ctx.gateway || owned_by_vs) {
-                (Some(svc), false) => Cow::Owned(WeightedDestination {
-                    host: svc.host.to_string(),
-                    subset: None,
-                    port: Some(port),
-                    weight: 100.0,
-                }),
-                (_, true) => {
-                    let why = if ctx.gateway {
-                        format!(
-                            "no route for {authority}{} through gateway(s) {:?}",
-                            parts.uri.path(),
-                            config.gateways
-                        )
-                    } else {
-                        format!(
-                            "no VirtualService route of {fqdn} matches {} {}",
-                            parts.method,
-                            parts.uri.path()
-                        )
-                    };
-                    return respond(
-                        ctx,
-                        service.as_ref(),
-                        host,
-                        port,
-                        StatusCode::NOT_FOUND,
-                        ResponseFlags::NoRoute,
-                        why,
-                    );
-                }
-                (None, false) => {
-                    return respond(
-                        ctx,
-                        None,
-                        host,
-                        port,
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        ResponseFlags::NoRoute,
-                        format!("no healthy upstream for {fqdn}: the mesh has no such service"),
-                    );
-                }
-            }
-        }
+    if let Some((status, body)) = chosen.policy.direct_response.as_ref() {
+        let mut response = Response::new(full(body.clone()));
+        *response.status_mut() = *status;
+        return Routed::Respond {
+            response,
+            flags: ResponseFlags::None,
+            edge: edge_of(ctx, service.as_ref(), &fqdn),
+            name: format!("{fqdn}:{port}/*"),
+        };
+    }
+    let Some(destination) = pick_weighted(&chosen.destinations) else {
+        return respond(
+            ctx,
+            service.as_ref(),
+            host,
+            port,
+            StatusCode::SERVICE_UNAVAILABLE,
+            ResponseFlags::NoRoute,
+            format!("the route for {fqdn} has no destination with a weight above 0"),
+        );
     };
 
     let dest_service = config.service(&destination.host).cloned().or_else(|| {
@@ -209,37 +222,87 @@ pub fn route(ctx: &ProxyContext, parts: &http::request::Parts) -> Routed {
         service: dest_service,
         backend,
         port: dest_port,
-        fault: fault_of(&decision),
-        timeout: route_timeout(decision.timeout_ms),
-        retries: decision.retries.clone(),
-        authority_rewrite: decision
-            .rewrite
-            .as_ref()
-            .and_then(|r| r.get("authority"))
-            .and_then(|a| a.as_str())
-            .map(str::to_string),
+        policy: chosen.policy,
+        match_index: chosen.match_index,
     })
 }
 
-/// The sidecar asks the router once; the gateway asks it per Gateway bound
-/// to this proxy, in order, and the first that routes wins.
-fn decide(
-    ctx: &ProxyContext,
-    config: &MeshConfig,
-    request: &loupe_model::Request,
-) -> RouteDecision {
-    if !ctx.gateway {
-        return config.router.route(request, None);
-    }
-    let mut last = RouteDecision::default();
-    for gw in &config.gateways {
-        let d = config.router.route(request, Some(gw));
-        if !d.routes.is_empty() || d.redirect.is_some() {
-            return d;
+/// Why nothing routes a request; the message is built only when needed.
+enum NoRoute<'r> {
+    /// Gateway traffic that no VirtualService bound to its Gateways routes.
+    Gateway(&'r [String]),
+    /// A VirtualService owns the host but none of its routes matches.
+    Unmatched(String),
+}
+
+impl NoRoute<'_> {
+    fn message(&self, host: &str, request: &loupe_model::Request) -> String {
+        match self {
+            NoRoute::Gateway([]) => {
+                format!("no Gateway selects this gateway's labels, so nothing routes {host}")
+            }
+            NoRoute::Gateway(gateways) => format!(
+                "no VirtualService bound to gateway(s) {} routes {host}",
+                gateways.join(", ")
+            ),
+            NoRoute::Unmatched(vs) => format!(
+                "VirtualService {vs} routes {host} but none of its routes matches {} {}",
+                request.request.method.as_deref().unwrap_or_default(),
+                request.request.path.as_deref().unwrap_or_default(),
+            ),
         }
-        last = d;
     }
-    last
+}
+
+/// The sidecar asks the router once (`mesh`); the gateway asks per Gateway
+/// selecting this proxy, in order, and the first that has a route wins.
+fn select<'r>(
+    traffic: Traffic,
+    config: &'r MeshConfig,
+    request: &loupe_model::Request,
+) -> Result<Chosen<'r>, NoRoute<'r>> {
+    let contexts = match traffic {
+        Traffic::Sidecar => 1,
+        Traffic::Gateway => config.gateways.len(),
+    };
+    let mut no_route = NoRoute::Gateway(&config.gateways);
+    for i in 0..contexts {
+        let gateway = match traffic {
+            Traffic::Sidecar => None,
+            Traffic::Gateway => Some(config.gateways[i].as_str()),
+        };
+        match config.router.select(request, gateway) {
+            Selection::Matched {
+                route, match_index, ..
+            } => {
+                return Ok(Chosen {
+                    destinations: Cow::Borrowed(&route.destinations),
+                    policy: config.policy(route),
+                    match_index,
+                });
+            }
+            Selection::Default => {
+                let Some((host, port)) = config.router.called(request) else {
+                    break;
+                };
+                return Ok(Chosen {
+                    destinations: Cow::Owned(vec![WeightedDestination {
+                        host,
+                        subset: None,
+                        port,
+                        weight: 100.0,
+                    }]),
+                    policy: config.default_policy.clone(),
+                    match_index: None,
+                });
+            }
+            Selection::Unmatched { service } => {
+                no_route = NoRoute::Unmatched(service.display_name());
+            }
+            Selection::NoHost | Selection::NoGatewayRoute => {}
+        }
+    }
+    Err(no_route)
 }
 
 /// A weighted random choice; weights need not add up to 100.
@@ -267,20 +330,25 @@ fn pick_weighted(routes: &[WeightedDestination]) -> Option<&WeightedDestination>
 
 fn model_request(
     ctx: &ProxyContext,
+    config: &MeshConfig,
     parts: &http::request::Parts,
     authority: &str,
     port: u16,
 ) -> loupe_model::Request {
     let mut headers = std::collections::BTreeMap::new();
-    for (name, value) in &parts.headers {
-        if let Ok(v) = value.to_str() {
-            headers
-                .entry(name.as_str().to_string())
-                .and_modify(|have: &mut String| {
-                    have.push(',');
-                    have.push_str(v);
-                })
-                .or_insert_with(|| v.to_string());
+    for name in &config.matched_headers {
+        let mut values = parts
+            .headers
+            .get_all(name.as_str())
+            .iter()
+            .filter_map(|v| v.to_str().ok());
+        if let Some(first) = values.next() {
+            let mut joined = first.to_string();
+            for v in values {
+                joined.push(',');
+                joined.push_str(v);
+            }
+            headers.insert(name.clone(), joined);
         }
     }
     loupe_model::Request {
@@ -328,9 +396,10 @@ fn respond(
 ) -> Routed {
     tracing::debug!(%host, %status, flags = flags.as_str(), %message, "request not forwarded");
     let fqdn = fqdn_of(service, host, &ctx.this.namespace);
-    let edge = match service {
-        Some(s) => s.unreached.clone(),
-        None => ctx.unknown_service_edge(if host == "unknown" { "unknown" } else { &fqdn }),
+    let edge = if host == "unknown" {
+        ctx.unknown_service_edge("unknown")
+    } else {
+        edge_of(ctx, service, &fqdn)
     };
     Routed::Respond {
         response: text(status, message),
@@ -370,15 +439,19 @@ fn redirect_response(
         response.headers_mut().insert(header::LOCATION, v);
     }
     let fqdn = fqdn_of(service, host, &ctx.this.namespace);
-    let edge = match service {
-        Some(s) => s.unreached.clone(),
-        None => ctx.unknown_service_edge(&fqdn),
-    };
     Routed::Respond {
+        edge: edge_of(ctx, service, &fqdn),
         response,
         flags: ResponseFlags::None,
-        edge,
         name: format!("{fqdn}:{port}/*"),
+    }
+}
+
+/// The edge for a request that reached no endpoint of the service.
+fn edge_of(ctx: &ProxyContext, service: Option<&Arc<ServiceEntry>>, fqdn: &str) -> Arc<Edge> {
+    match service {
+        Some(s) => s.unreached.clone(),
+        None => ctx.unknown_service_edge(fqdn),
     }
 }
 

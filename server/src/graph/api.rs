@@ -1,4 +1,6 @@
-//! `GET /api/graph?type=versioned-app|app|workload|service&window=60s`.
+//! `GET /api/graph?type=versioned-app|app|workload|service&window=60s&namespaces=a,b`.
+//! `namespaces` (as in Kiali) keeps the traffic with either end in one of them;
+//! `inject_service_nodes=true` puts service nodes between callers and workloads.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -24,18 +26,20 @@ struct GraphQuery {
     #[serde(rename = "type")]
     graph_type: Option<String>,
     window: Option<String>,
+    namespaces: Option<String>,
+    inject_service_nodes: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq)]
 pub struct GraphResponse {
     #[serde(rename = "type")]
     pub graph_type: String,
     pub window_s: f64,
-    pub nodes: Vec<serde_json::Value>,
+    pub nodes: Vec<Node>,
     pub edges: Vec<EdgeJson>,
 }
 
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq)]
 pub struct EdgeJson {
     pub source: String,
     pub target: String,
@@ -88,10 +92,7 @@ impl GraphResponse {
             }
             .into(),
             window_s: g.window.as_secs_f64(),
-            nodes: nodes
-                .into_iter()
-                .map(|n| serde_json::to_value(n).unwrap_or_default())
-                .collect(),
+            nodes: nodes.into_iter().cloned().collect(),
             edges,
         }
     }
@@ -114,9 +115,37 @@ async fn graph(
         None | Some("") => DEFAULT_WINDOW,
         Some(w) => params::window("window", w)?,
     };
-    let rows = super::rollup::load(&state.pool, window).await?;
+    let inject_service_nodes = match q.inject_service_nodes.as_deref() {
+        None | Some("") | Some("false") => false,
+        Some("true") => true,
+        Some(v) => {
+            return Err(ApiError::bad_request(format!(
+                "inject_service_nodes={v:?} must be true or false"
+            )));
+        }
+    };
+    let namespaces: Vec<&str> = q
+        .namespaces
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    let mut rows = super::rollup::load(&state.pool, window).await?;
+    if !namespaces.is_empty() {
+        rows.retain(|r| {
+            namespaces.contains(&r.source_workload_namespace.as_str())
+                || namespaces.contains(&r.destination_workload_namespace.as_str())
+        });
+    }
     let started = std::time::Instant::now();
-    let response = super::build(graph_type, window, &rows);
+    let options = super::GraphOptions {
+        graph_type,
+        window,
+        inject_service_nodes,
+    };
+    let response = super::build(options, &rows);
     tracing::debug!(
         rows = rows.len(),
         nodes = response.nodes.len(),

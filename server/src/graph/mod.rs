@@ -21,12 +21,22 @@ use std::time::Duration;
 
 pub use api::{GraphResponse, router};
 pub use model::GraphType;
+
 pub use rollup::Rollup;
+
+/// What a graph request asks for.
+#[derive(Clone, Copy, Debug)]
+pub struct GraphOptions {
+    pub graph_type: GraphType,
+    pub window: Duration,
+    pub inject_service_nodes: bool,
+}
 
 /// The whole pipeline over rows already read: pure, so tests and the
 /// benchmark run it without a database.
-pub fn build(graph_type: GraphType, window: Duration, rows: &[Rollup]) -> GraphResponse {
-    let mut g = model::Graph::new(graph_type, window);
+pub fn build(options: GraphOptions, rows: &[Rollup]) -> GraphResponse {
+    let mut g = model::Graph::new(options.graph_type, options.window);
+    g.inject_service_nodes = options.inject_service_nodes;
     appender::traffic::append(&mut g, rows);
     appender::dead_node::append(&mut g);
     appender::response_time::append(&mut g);

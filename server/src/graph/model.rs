@@ -105,6 +105,9 @@ pub struct Edge {
 pub struct Graph {
     pub graph_type: GraphType,
     pub window: Duration,
+    /// Put a service node between a caller and the workloads behind the
+    /// service (Kiali's option of the same name); off by default.
+    pub inject_service_nodes: bool,
     pub graph: StableDiGraph<Node, Edge>,
     ids: HashMap<String, NodeIndex>,
 }
@@ -114,6 +117,7 @@ impl Graph {
         Graph {
             graph_type,
             window,
+            inject_service_nodes: false,
             graph: StableDiGraph::new(),
             ids: HashMap::new(),
         }

@@ -40,6 +40,9 @@ pub(super) fn check(resources: &[Resource], out: &mut Vec<Diagnostic>) {
 pub(super) struct Context<'a> {
     namespaces: BTreeSet<String>,
     gateways: HashSet<(String, String)>,
+    /// VirtualServices by (namespace, name), and those some route delegates to.
+    virtual_services: HashSet<(String, String)>,
+    delegates: HashSet<(String, String)>,
     /// Each DestinationRule with its host fully qualified.
     destination_rules: Vec<(String, &'a DestinationRule)>,
 }
@@ -54,6 +57,8 @@ impl<'a> Context<'a> {
         let mut ctx = Context {
             namespaces,
             gateways: HashSet::new(),
+            virtual_services: HashSet::new(),
+            delegates: HashSet::new(),
             destination_rules: Vec::new(),
         };
         for r in resources {
@@ -61,6 +66,15 @@ impl<'a> Context<'a> {
                 Resource::Gateway(g) => {
                     ctx.gateways
                         .insert((g.metadata.namespace().to_string(), g.metadata.name.clone()));
+                }
+                Resource::VirtualService(vs) => {
+                    let ns = vs.metadata.namespace();
+                    ctx.virtual_services
+                        .insert((ns.to_string(), vs.metadata.name.clone()));
+                    for d in vs.spec.http.iter().filter_map(|r| r.delegate.as_ref()) {
+                        let dns = d.namespace.as_deref().unwrap_or(ns);
+                        ctx.delegates.insert((dns.to_string(), d.name.clone()));
+                    }
                 }
                 Resource::DestinationRule(dr) => {
                     let h = ctx.fqdn(&dr.spec.host, dr.metadata.namespace());

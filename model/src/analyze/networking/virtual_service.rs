@@ -15,11 +15,21 @@ use crate::resource::Resource;
 pub(super) fn check(vs: &VirtualService, ctx: &Context<'_>, sink: &mut Sink<'_>) {
     let ns = vs.metadata.namespace();
     let spec = &vs.spec;
-    if spec.hosts.is_empty() {
+    let is_delegate = ctx
+        .delegates
+        .contains(&(ns.to_string(), vs.metadata.name.clone()));
+    if spec.hosts.is_empty() && !is_delegate {
         sink.warning(
             "spec.hosts",
-            "the VirtualService has no hosts, so it only takes effect as another \
-             VirtualService's `delegate`; add the hosts it routes",
+            "the VirtualService has no hosts and no route delegates to it, so it routes \
+             nothing; add the hosts it routes",
+        );
+    }
+    if is_delegate && !spec.hosts.is_empty() {
+        sink.error(
+            "spec.hosts",
+            "this VirtualService is a delegate (another route delegates to it), and a delegate \
+             must not set hosts; remove `hosts`",
         );
     }
     for (i, h) in spec.hosts.iter().enumerate() {
@@ -112,6 +122,28 @@ fn http_route(ctx: &Context<'_>, sink: &mut Sink<'_>, path: &str, r: &HttpRoute,
             "the http route has no destination: add `route` (or `redirect`, `directResponse`, `delegate`)",
         );
     }
+    if let Some(d) = &r.delegate {
+        let dns = d.namespace.as_deref().unwrap_or(ns);
+        if !ctx
+            .virtual_services
+            .contains(&(dns.to_string(), d.name.clone()))
+        {
+            sink.error(
+                format!("{path}.delegate"),
+                format!(
+                    "delegates to VirtualService {dns}/{}, which does not exist; create it or \
+                     fix `delegate.name`/`delegate.namespace`",
+                    d.name
+                ),
+            );
+        }
+        if has_route || r.redirect.is_some() {
+            sink.error(
+                format!("{path}.delegate"),
+                "a delegating route cannot also set `route` or `redirect`; keep `delegate` alone",
+            );
+        }
+    }
     http_destinations(ctx, sink, path, &r.route, ns);
     sink.duration(&format!("{path}.timeout"), r.timeout.as_ref());
     if let Some(retries) = &r.retries {
@@ -123,6 +155,9 @@ fn http_route(ctx: &Context<'_>, sink: &mut Sink<'_>, path: &str, r: &HttpRoute,
                     retries.attempts
                 ),
             );
+        }
+        if let Some(retry_on) = &retries.retry_on {
+            retry_on_policies(sink, &format!("{path}.retries.retryOn"), retry_on);
         }
         sink.duration(
             &format!("{path}.retries.perTryTimeout"),
@@ -188,6 +223,45 @@ fn http_route(ctx: &Context<'_>, sink: &mut Sink<'_>, path: &str, r: &HttpRoute,
         sink.duration(&format!("{path}.corsPolicy.maxAge"), cors.max_age.as_ref());
         for (k, o) in cors.allow_origins.iter().enumerate() {
             sink.string_match(&format!("{path}.corsPolicy.allowOrigins[{k}]"), o);
+        }
+    }
+}
+
+/// Envoy's HTTP and gRPC retry conditions Istio accepts in `retryOn`, besides
+/// HTTP status codes.
+const RETRY_ON: &[&str] = &[
+    "5xx",
+    "gateway-error",
+    "reset",
+    "reset-before-request",
+    "connect-failure",
+    "envoy-ratelimited",
+    "retriable-4xx",
+    "refused-stream",
+    "retriable-status-codes",
+    "retriable-headers",
+    "http3-post-connect-failure",
+    "cancelled",
+    "deadline-exceeded",
+    "internal",
+    "resource-exhausted",
+    "unavailable",
+];
+
+fn retry_on_policies(sink: &mut Sink<'_>, path: &str, retry_on: &str) {
+    for policy in retry_on.split(',').map(str::trim) {
+        let is_status = policy
+            .parse::<u16>()
+            .is_ok_and(|c| (100..=599).contains(&c));
+        if !is_status && !RETRY_ON.contains(&policy) {
+            sink.error(
+                path,
+                format!(
+                    "{policy:?} is not a retry condition; use a comma-separated list of {} or \
+                     HTTP status codes",
+                    RETRY_ON.join(", ")
+                ),
+            );
         }
     }
 }

@@ -10,6 +10,8 @@
 
 use std::collections::HashSet;
 
+use petgraph::stable_graph::NodeIndex;
+
 use crate::graph::histogram::Histogram;
 use crate::graph::model::{Graph, GraphType, Health, Node, NodeType};
 use crate::graph::rollup::{Rollup, UNKNOWN};
@@ -30,24 +32,45 @@ pub fn append(g: &mut Graph, rows: &[Rollup]) {
         }
         let from = g.node(source_node(g.graph_type, r));
         let to = g.node(destination_node(g.graph_type, r));
-        let e = g.edge(from, to);
-        let t = &mut g.graph[e].traffic;
-        let n = r.requests.max(0) as u64;
-        t.requests += n;
-        if r.response_code.starts_with('5') {
-            t.errors += n;
+        let via = match g.graph[to].node_type {
+            // Kiali's "inject service nodes": caller → service → workload,
+            // which shows how one service's traffic splits over versions.
+            NodeType::Service => None,
+            _ if g.inject_service_nodes => {
+                let (service, ns) =
+                    split_service(&r.destination_service, &r.destination_workload_namespace);
+                Some(g.node(service_node(g.graph_type, ns, service)))
+            }
+            _ => None,
+        };
+        match via {
+            Some(service) => {
+                add(g, from, service, r);
+                add(g, service, to, r);
+            }
+            None => add(g, from, to, r),
         }
-        if r.connection_security_policy == "mutual_tls" {
-            t.mtls_requests += n;
-        }
-        t.duration_sum_ms += r.duration_sum_ms;
-        *t.codes.entry(r.response_code.clone()).or_default() += n;
-        t.histogram.merge(&Histogram::from_row(
-            &r.bucket_bounds_ms,
-            &r.bucket_counts,
-            n,
-        ));
     }
+}
+
+fn add(g: &mut Graph, from: NodeIndex, to: NodeIndex, r: &Rollup) {
+    let e = g.edge(from, to);
+    let t = &mut g.graph[e].traffic;
+    let n = r.requests.max(0) as u64;
+    t.requests += n;
+    if r.response_code.starts_with('5') {
+        t.errors += n;
+    }
+    if r.connection_security_policy == "mutual_tls" {
+        t.mtls_requests += n;
+    }
+    t.duration_sum_ms += r.duration_sum_ms;
+    *t.codes.entry(r.response_code.clone()).or_default() += n;
+    t.histogram.merge(&Histogram::from_row(
+        &r.bucket_bounds_ms,
+        &r.bucket_counts,
+        n,
+    ));
 }
 
 /// Which workload-level edge a row reports on.
@@ -284,6 +307,28 @@ mod tests {
         };
         assert_eq!(count("default/productpage/v1", "default/reviews/v1"), 5);
         assert_eq!(count("unknown", "default/productpage/v1"), 7);
+    }
+
+    #[test]
+    fn injected_service_nodes_sit_between_caller_and_versions() {
+        let rows = vec![
+            row(("productpage", "v1"), ("reviews", "v1"), "200", 5),
+            row(("productpage", "v1"), ("reviews", "v2"), "200", 3),
+        ];
+        let mut g = Graph::new(GraphType::VersionedApp, Duration::from_secs(60));
+        g.inject_service_nodes = true;
+        append(&mut g, &rows);
+        let requests = |from: &str, to: &str| {
+            let e = g
+                .graph
+                .find_edge(g.index_of(from).unwrap(), g.index_of(to).unwrap())
+                .unwrap();
+            g.graph[e].traffic.requests
+        };
+        assert_eq!(requests("default/productpage/v1", "svc:default/reviews"), 8);
+        assert_eq!(requests("svc:default/reviews", "default/reviews/v1"), 5);
+        assert_eq!(requests("svc:default/reviews", "default/reviews/v2"), 3);
+        assert_eq!(g.graph.edge_count(), 3);
     }
 
     #[test]

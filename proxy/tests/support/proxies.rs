@@ -1,0 +1,149 @@
+//! Launching proxies: the real binary, or the same proxy as a task.
+
+#![allow(dead_code)]
+
+use super::*;
+
+/// The flags of one proxy; `args()` renders the exact command line.
+#[derive(Clone, Debug)]
+pub struct ProxySpec {
+    pub workload: String,
+    pub app_label: String,
+    pub version: String,
+    pub inbound: Option<SocketAddr>,
+    pub app: Option<SocketAddr>,
+    pub outbound: Option<SocketAddr>,
+    pub admin: SocketAddr,
+    pub control: String,
+    pub otlp: Option<String>,
+    pub gateway_listen: Option<SocketAddr>,
+}
+
+impl ProxySpec {
+    pub fn sidecar(workload: &str, app: &str, version: &str, control: &str) -> ProxySpec {
+        ProxySpec {
+            workload: workload.to_string(),
+            app_label: app.to_string(),
+            version: version.to_string(),
+            inbound: None,
+            app: None,
+            outbound: None,
+            admin: addr(free_port()),
+            control: control.to_string(),
+            otlp: None,
+            gateway_listen: None,
+        }
+    }
+
+    pub fn with_inbound(mut self, app: SocketAddr) -> ProxySpec {
+        self.inbound = Some(addr(free_port()));
+        self.app = Some(app);
+        self
+    }
+
+    pub fn with_outbound(mut self) -> ProxySpec {
+        self.outbound = Some(addr(free_port()));
+        self
+    }
+
+    pub fn with_otlp(mut self, collector: SocketAddr) -> ProxySpec {
+        self.otlp = Some(format!("http://{collector}"));
+        self
+    }
+
+    pub fn args(&self) -> Vec<String> {
+        let mut a = vec![
+            "--workload".into(),
+            self.workload.clone(),
+            "--namespace".into(),
+            "default".into(),
+            "--service-account".into(),
+            format!("bookinfo-{}", self.app_label),
+            "--label".into(),
+            format!("app={}", self.app_label),
+            "--label".into(),
+            format!("version={}", self.version),
+            "--admin".into(),
+            self.admin.to_string(),
+            "--control".into(),
+            self.control.clone(),
+        ];
+        if let (Some(i), Some(app)) = (self.inbound, self.app) {
+            a.extend([
+                "--inbound".into(),
+                i.to_string(),
+                "--app".into(),
+                app.to_string(),
+            ]);
+        }
+        if let Some(o) = self.outbound {
+            a.extend(["--outbound".into(), o.to_string()]);
+        }
+        if let Some(l) = self.gateway_listen {
+            a.extend(["--gateway".into(), "--listen".into(), l.to_string()]);
+            a.extend(["--label".into(), "istio=ingressgateway".into()]);
+        }
+        if let Some(o) = &self.otlp {
+            a.extend(["--otlp".into(), o.clone()]);
+        }
+        a
+    }
+
+    /// Runs the real `loupe-proxy` binary.
+    pub fn spawn_binary(&self) -> ProxyProcess {
+        let child = Command::new(env!("CARGO_BIN_EXE_loupe-proxy"))
+            .args(self.args())
+            .env("RUST_LOG", "loupe_proxy=debug,info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start loupe-proxy");
+        ProxyProcess { child }
+    }
+
+    /// Runs the same proxy as a task of the test's runtime.
+    pub fn spawn_task(&self) -> tokio::task::JoinHandle<()> {
+        use clap::Parser;
+        let mut argv = vec!["loupe-proxy".to_string()];
+        argv.extend(self.args());
+        let args = loupe_proxy::cli::Args::try_parse_from(argv).expect("valid args");
+        tokio::spawn(async move {
+            if let Err(e) = loupe_proxy::run(args).await {
+                panic!("proxy failed to start: {e}");
+            }
+        })
+    }
+
+    /// Waits until `/ready` says 200.
+    pub async fn wait_ready(&self) {
+        let admin = self.admin;
+        eventually(
+            &format!("{} ready", self.workload),
+            Duration::from_secs(15),
+            || async move {
+                let (status, _) = get(admin, "localhost", "/ready").await.ok()?;
+                (status == 200).then_some(())
+            },
+        )
+        .await
+    }
+
+    pub async fn metrics(&self) -> String {
+        get(self.admin, "localhost", "/stats/prometheus")
+            .await
+            .map(|(_, body)| body)
+            .unwrap_or_default()
+    }
+}
+
+/// A `loupe-proxy` child process, killed when dropped.
+pub struct ProxyProcess {
+    child: Child,
+}
+
+impl Drop for ProxyProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
