@@ -37,32 +37,25 @@ pub struct Workload {
 pub enum HelloError {
     #[error("Hello.workload is empty: a proxy must name its workload (--workload)")]
     NoWorkload,
-    #[error(
-        "workload {workload} lists services {services:?} but no Hello.inbound_address: endpoints need an address (--inbound)"
-    )]
-    NoInboundAddress {
-        workload: String,
-        services: Vec<String>,
-    },
 }
 
 impl Workload {
     /// Checks a `Hello`; an empty namespace means `default` (as in Kubernetes).
+    /// A proxy without an inbound listener still gets its config (it may
+    /// only send requests) but is an endpoint of no service.
     pub fn from_hello(hello: Hello) -> Result<Self, HelloError> {
         if hello.workload.trim().is_empty() {
             return Err(HelloError::NoWorkload);
         }
-        let services: Vec<String> = hello
+        let mut services: Vec<String> = hello
             .services
             .into_iter()
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
             .collect();
         if !services.is_empty() && hello.inbound_address.trim().is_empty() {
-            return Err(HelloError::NoInboundAddress {
-                workload: hello.workload,
-                services,
-            });
+            tracing::warn!(workload = %hello.workload, ?services, "no inbound address in Hello: not an endpoint of its services (start the proxy with --inbound)");
+            services.clear();
         }
         let namespace = match hello.namespace.trim() {
             "" => loupe_model::meta::DEFAULT_NAMESPACE.to_string(),
@@ -381,15 +374,13 @@ mod tests {
     }
 
     #[test]
-    fn hello_without_workload_or_address_is_refused() {
+    fn hello_without_workload_is_refused_and_without_address_serves_nothing() {
         assert!(matches!(
             Workload::from_hello(hello(" ", &[], "x:1")),
             Err(HelloError::NoWorkload)
         ));
-        assert!(matches!(
-            Workload::from_hello(hello("r", &["reviews"], "")),
-            Err(HelloError::NoInboundAddress { .. })
-        ));
+        let client_only = Workload::from_hello(hello("r", &["reviews"], "")).unwrap();
+        assert!(client_only.services.is_empty(), "no address, no endpoint");
         // A gateway serving no service needs no inbound address.
         assert!(Workload::from_hello(hello("gw", &[], "")).is_ok());
     }
