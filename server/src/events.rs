@@ -24,6 +24,11 @@ use crate::AppState;
 pub const GRAPH_EVERY: Duration = Duration::from_secs(2);
 pub const CONFIG_EVERY: Duration = Duration::from_secs(1);
 
+/// Served by `edge_rollups_ts` (newest row first).
+pub(crate) const LATEST_ROLLUP_SQL: &str = "SELECT max(ts) FROM edge_rollups";
+/// Served by the primary key.
+pub(crate) const CONFIG_VERSION_SQL: &str = "SELECT max(id) FROM config_revisions";
+
 pub fn router() -> Router<AppState> {
     Router::new().route("/events", get(events))
 }
@@ -88,7 +93,7 @@ impl Watch {
     }
 
     async fn latest_rollup(&self) -> Option<Option<DateTime<Utc>>> {
-        sqlx::query_scalar::<_, Option<DateTime<Utc>>>("SELECT max(ts) FROM edge_rollups")
+        sqlx::query_scalar::<_, Option<DateTime<Utc>>>(LATEST_ROLLUP_SQL)
             .fetch_one(&self.state.pool)
             .await
             .inspect_err(|error| tracing::warn!(%error, "events: reading the newest rollup"))
@@ -96,7 +101,7 @@ impl Watch {
     }
 
     async fn config_version(&self) -> Option<i64> {
-        sqlx::query_scalar::<_, Option<i64>>("SELECT max(id) FROM config_revisions")
+        sqlx::query_scalar::<_, Option<i64>>(CONFIG_VERSION_SQL)
             .fetch_one(&self.state.pool)
             .await
             .inspect_err(|error| tracing::warn!(%error, "events: reading the config version"))

@@ -37,6 +37,8 @@ pub mod events;
 pub mod graph;
 pub mod health;
 pub mod params;
+#[cfg(test)]
+mod plans;
 mod serve;
 mod state;
 pub mod traces;

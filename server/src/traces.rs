@@ -26,21 +26,21 @@ pub fn router() -> Router<AppState> {
         .route("/traces/{trace_id}", get(trace))
 }
 
-#[derive(Deserialize)]
-struct SearchQuery {
-    service: Option<String>,
-    operation: Option<String>,
-    tags: Option<String>,
-    limit: Option<String>,
-    min_duration_ms: Option<String>,
-    max_duration_ms: Option<String>,
-    start: Option<String>,
-    end: Option<String>,
+#[derive(Default, Deserialize)]
+pub(crate) struct SearchQuery {
+    pub(crate) service: Option<String>,
+    pub(crate) operation: Option<String>,
+    pub(crate) tags: Option<String>,
+    pub(crate) limit: Option<String>,
+    pub(crate) min_duration_ms: Option<String>,
+    pub(crate) max_duration_ms: Option<String>,
+    pub(crate) start: Option<String>,
+    pub(crate) end: Option<String>,
 }
 
 /// The search, parsed and checked.
 #[derive(Debug, Default, PartialEq)]
-struct Search {
+pub(crate) struct Search {
     service: Option<String>,
     operation: Option<String>,
     tags: serde_json::Map<String, serde_json::Value>,
@@ -56,7 +56,7 @@ fn non_empty(v: Option<String>) -> Option<String> {
 }
 
 impl Search {
-    fn parse(q: SearchQuery) -> Result<Search, ApiError> {
+    pub(crate) fn parse(q: SearchQuery) -> Result<Search, ApiError> {
         let limit = match non_empty(q.limit) {
             Some(l) => params::bounded("limit", &l, 1, MAX_LIMIT)?,
             None => DEFAULT_LIMIT,
@@ -141,7 +141,7 @@ async fn search(
 ) -> Result<Json<Vec<TraceSummary>>, ApiError> {
     let Query(q) = query?;
     let s = Search::parse(q)?;
-    let rows = search_query(s)
+    let rows = search_query("", s)
         .build_query_as::<TraceSummary>()
         .fetch_all(&state.pool)
         .await
@@ -152,8 +152,9 @@ async fn search(
 /// The search as SQL with only the filters asked for, so each plan can use
 /// the index that serves it (`services` GIN, `start_time`) — a catch-all
 /// `($1 IS NULL OR …)` query would get a generic plan that uses neither.
-fn search_query(s: Search) -> QueryBuilder<Postgres> {
-    let mut q = QueryBuilder::new(
+pub(crate) fn search_query(prefix: &'static str, s: Search) -> QueryBuilder<Postgres> {
+    let mut q = QueryBuilder::new(prefix);
+    q.push(
         "SELECT t.trace_id, coalesce(t.root_service, '') AS root_service,
                 coalesce(t.root_operation, '') AS root_operation, t.start_time AS start,
                 EXTRACT(EPOCH FROM (t.end_time - t.start_time))::float8 * 1000.0 AS duration_ms,
@@ -209,6 +210,14 @@ fn search_query(s: Search) -> QueryBuilder<Postgres> {
     q
 }
 
+/// The spans of one trace (`$1`), served by the `spans_trace` index.
+pub(crate) const TRACE_SQL: &str =
+    "SELECT span_id, NULLIF(parent_span_id, '') AS parent_span_id, service, operation, kind,
+                start_time AS start, duration_us::float8 / 1000.0 AS duration_ms,
+                status_code, attributes
+           FROM spans WHERE trace_id = $1
+          ORDER BY start_time, span_id";
+
 #[derive(Debug, Serialize)]
 pub struct Trace {
     pub trace_id: String,
@@ -240,17 +249,11 @@ async fn trace(
             "{trace_id:?} is not a trace id: expected up to 32 hex digits"
         )));
     }
-    let spans = sqlx::query_as::<_, Span>(
-        "SELECT span_id, NULLIF(parent_span_id, '') AS parent_span_id, service, operation, kind,
-                start_time AS start, duration_us::float8 / 1000.0 AS duration_ms,
-                status_code, attributes
-           FROM spans WHERE trace_id = $1
-          ORDER BY start_time, span_id",
-    )
-    .bind(&id)
-    .fetch_all(&state.pool)
-    .await
-    .map_err(ApiError::internal("reading spans"))?;
+    let spans = sqlx::query_as::<_, Span>(TRACE_SQL)
+        .bind(&id)
+        .fetch_all(&state.pool)
+        .await
+        .map_err(ApiError::internal("reading spans"))?;
     if spans.is_empty() {
         return Err(ApiError::NotFound(format!("no trace with id {id}")));
     }

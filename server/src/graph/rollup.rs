@@ -44,7 +44,17 @@ const LABELS: &str =
 /// `edge_rollups_ts` index selects the rows; bucket arrays are summed element
 /// by element (a row without buckets keeps its requests through the LEFT JOIN).
 pub async fn load(pool: &PgPool, window: Duration) -> Result<Vec<Rollup>, ApiError> {
-    let sql = format!(
+    // Built only from constants: nothing from the request is in it.
+    sqlx::query_as::<_, Rollup>(sqlx::AssertSqlSafe(load_sql()))
+        .bind(window.as_secs_f64())
+        .fetch_all(pool)
+        .await
+        .map_err(ApiError::internal("reading edge_rollups"))
+}
+
+/// The query of [`load`]; `$1` is the window in seconds.
+pub(crate) fn load_sql() -> String {
+    format!(
         "WITH per_bucket AS (
             SELECT {LABELS}, u.i,
                    sum(u.c) AS c,
@@ -60,11 +70,5 @@ pub async fn load(pool: &PgPool, window: Duration) -> Result<Vec<Rollup>, ApiErr
                 coalesce(array_agg(c::int8 ORDER BY i) FILTER (WHERE i IS NOT NULL), '{{}}') AS bucket_counts
            FROM per_bucket
           GROUP BY {LABELS}"
-    );
-    // Built only from the constant above: nothing from the request is in it.
-    sqlx::query_as::<_, Rollup>(sqlx::AssertSqlSafe(sql))
-        .bind(window.as_secs_f64())
-        .fetch_all(pool)
-        .await
-        .map_err(ApiError::internal("reading edge_rollups"))
+    )
 }
