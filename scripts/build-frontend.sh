@@ -49,9 +49,11 @@ else
   out_dir="$target_dir/wasm32-unknown-unknown/debug"
 fi
 
-# 4. JS glue + assets into a fresh dist/ (built in a temp dir, then swapped,
-#    so a running console never serves a half-written directory).
-staging="$(mktemp -d "$root/frontend/.dist.XXXXXX")"
+# 4. JS glue + assets into a fresh dist/ (built in a temp dir under the
+#    target dir, then swapped in, so a running console never serves a
+#    half-written directory and nothing untracked lands in the source tree).
+mkdir -p "$target_dir"
+staging="$(mktemp -d "$target_dir/frontend-dist.XXXXXX")"
 trap 'rm -rf "$staging"' EXIT
 step "running wasm-bindgen"
 wasm-bindgen --target web --no-typescript --remove-name-section --remove-producers-section --out-name loupe_frontend --out-dir "$staging" "$out_dir/loupe-frontend.wasm"

@@ -258,12 +258,19 @@ fn yaml_syntax_error_exits_1() {
 fn bad_request_exits_1_with_the_fix() {
     let s = Scratch::new();
     let policies = s.file("p.yaml", POLICIES);
+    // A misspelt field is answered (as if absent) with a warning naming it.
+    let typo = s.file("typo.json", r#"{"source":{"principle":"x"}}"#);
+    let out = loupe(&[
+        "authz",
+        "check",
+        "-f",
+        policies.to_str().expect("utf-8"),
+        "--request",
+        typo.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `source.principle`"));
     for (name, text, expect) in [
-        (
-            "typo.json",
-            r#"{"source":{"principle":"x"}}"#,
-            "source.principle",
-        ),
         ("notjson.json", "source: x", "not valid JSON"),
         (
             "type.json",
@@ -294,6 +301,24 @@ fn bad_request_exits_1_with_the_fix() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/p.yaml"));
+}
+
+#[test]
+fn unknown_request_fields_are_warned_about_not_fatal() {
+    let s = Scratch::new();
+    let policies = s.file("p.yaml", POLICIES);
+    let req = s.file(
+        "typo.json",
+        r#"{"source":{"principle":"cluster.local/ns/default/sa/sleep"},"destination":{"namespace":"foo","labels":{"app":"httpbin"}},"request":{"method":"GET","path":"/info"}}"#,
+    );
+    let (json, out) = check_json(&[&policies], &req);
+    // Without the (misspelt) principal the request is plaintext: denied.
+    assert_eq!(
+        json,
+        serde_json::json!({"decision": "DENY", "policy": null})
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown field `source.principle`"), "{err}");
 }
 
 #[test]

@@ -9,6 +9,10 @@
 //! and the ratios of 2 and 3 to the baseline measured in the same run.
 //! Run: `cargo bench -p loupe-collector --bench ingest` (add `-- N` to
 //! change the span count of 2 and 3, default 100000).
+//!
+//! One run (release, 2 shared cores under load ≈ 12, private Postgres):
+//! INSERT 1 950 spans/s; COPY + summaries 36 700 spans/s (18.8×);
+//! OTLP/gRPC end to end 34 800 spans/s (17.9×).
 
 use std::time::{Duration, Instant};
 

@@ -307,3 +307,57 @@ async fn grpc_gzip_export_is_accepted() {
         1
     );
 }
+
+#[tokio::test]
+async fn spans_accepted_while_postgres_restarts_are_written_when_it_is_back() {
+    let root = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let pg = loupe_db::PrivatePostgres::start_in(root.path(), port).unwrap();
+    let mut options = loupe_collector::Options::new(pg.url());
+    options.otlp_grpc = "127.0.0.1:0".parse().unwrap();
+    options.otlp_http = "127.0.0.1:0".parse().unwrap();
+    options.scrape_interval = std::time::Duration::from_secs(3600);
+    let collector = loupe_collector::Collector::start(options, fast_tuning())
+        .await
+        .unwrap();
+    let mut client = TraceServiceClient::connect(format!("http://{}", collector.otlp_grpc_addr()))
+        .await
+        .unwrap();
+
+    pg.stop();
+    let t0 = now_ns();
+    client
+        .export(request(vec![resource_spans(
+            "svc",
+            (0..5)
+                .map(|i| span(i, i, None, "op", t0, 1000, false))
+                .collect(),
+        )]))
+        .await
+        .expect("accepted into the queue while the database is down");
+    // Longer than the refusal budget (5 attempts ≈ 3 s of backoff).
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let pg = loupe_db::PrivatePostgres::start_in(root.path(), port).unwrap();
+    let pool = loupe_db::connect(&pg.url(), 2).await.unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut n = 0;
+    while n < 5 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        n = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM spans")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    }
+    assert_eq!(n, 5, "nothing lost across the restart");
+    collector.shutdown().await.unwrap();
+    let failed: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(count), 0)::bigint FROM telemetry_drops WHERE reason = 'write_failed'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(failed, 0);
+}

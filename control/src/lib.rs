@@ -24,4 +24,4 @@ pub mod store;
 
 pub use config_watch::RECHECK_INTERVAL;
 pub use server::{ControlError, ControlPlane, Options, serve, shutdown_signal};
-pub use store::{Applied, ConfigStore, Outcome, Revision, StoreError, StoredResource};
+pub use store::{Applied, AuditEntry, ConfigStore, Outcome, Revision, StoreError, StoredResource};

@@ -37,32 +37,25 @@ pub struct Workload {
 pub enum HelloError {
     #[error("Hello.workload is empty: a proxy must name its workload (--workload)")]
     NoWorkload,
-    #[error(
-        "workload {workload} lists services {services:?} but no Hello.inbound_address: endpoints need an address (--inbound)"
-    )]
-    NoInboundAddress {
-        workload: String,
-        services: Vec<String>,
-    },
 }
 
 impl Workload {
     /// Checks a `Hello`; an empty namespace means `default` (as in Kubernetes).
+    /// A proxy without an inbound listener still gets its config (it may
+    /// only send requests) but is an endpoint of no service.
     pub fn from_hello(hello: Hello) -> Result<Self, HelloError> {
         if hello.workload.trim().is_empty() {
             return Err(HelloError::NoWorkload);
         }
-        let services: Vec<String> = hello
+        let mut services: Vec<String> = hello
             .services
             .into_iter()
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
             .collect();
         if !services.is_empty() && hello.inbound_address.trim().is_empty() {
-            return Err(HelloError::NoInboundAddress {
-                workload: hello.workload,
-                services,
-            });
+            tracing::warn!(workload = %hello.workload, ?services, "no inbound address in Hello: not an endpoint of its services (start the proxy with --inbound)");
+            services.clear();
         }
         let namespace = match hello.namespace.trim() {
             "" => loupe_model::meta::DEFAULT_NAMESPACE.to_string(),
@@ -310,6 +303,36 @@ impl Registry {
     }
 }
 
+/// A row of the `workloads` table: a proxy that is or was connected, and
+/// how far its config is (what `istioctl proxy-status` shows).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct WorkloadStatus {
+    pub namespace: String,
+    pub name: String,
+    pub service_account: String,
+    pub inbound_address: String,
+    pub metrics_address: String,
+    pub services: Vec<String>,
+    pub gateway: bool,
+    pub connected: bool,
+    pub acked_version: Option<i64>,
+    pub nacked_version: Option<i64>,
+    pub nack_error: Option<String>,
+    pub last_seen: chrono::DateTime<chrono::Utc>,
+}
+
+/// Every workload the control plane has seen, connected ones first, then by
+/// namespace and name. (Read by the console; written only by [`Registry`].)
+pub async fn workload_statuses(pool: &PgPool) -> Result<Vec<WorkloadStatus>, sqlx::Error> {
+    sqlx::query_as::<_, WorkloadStatus>(
+        "SELECT namespace, name, service_account, inbound_address, metrics_address, services,
+                gateway, connected, acked_version, nacked_version, nack_error, last_seen
+         FROM workloads ORDER BY connected DESC, namespace, name, inbound_address",
+    )
+    .fetch_all(pool)
+    .await
+}
+
 fn log_db<T>(action: &str, workload: &Workload, result: Result<T, sqlx::Error>) {
     if let Err(error) = result {
         tracing::warn!(workload = %workload.name, namespace = %workload.namespace, %error, "{action} in the workloads table failed");
@@ -351,15 +374,13 @@ mod tests {
     }
 
     #[test]
-    fn hello_without_workload_or_address_is_refused() {
+    fn hello_without_workload_is_refused_and_without_address_serves_nothing() {
         assert!(matches!(
             Workload::from_hello(hello(" ", &[], "x:1")),
             Err(HelloError::NoWorkload)
         ));
-        assert!(matches!(
-            Workload::from_hello(hello("r", &["reviews"], "")),
-            Err(HelloError::NoInboundAddress { .. })
-        ));
+        let client_only = Workload::from_hello(hello("r", &["reviews"], "")).unwrap();
+        assert!(client_only.services.is_empty(), "no address, no endpoint");
         // A gateway serving no service needs no inbound address.
         assert!(Workload::from_hello(hello("gw", &[], "")).is_ok());
     }

@@ -192,6 +192,13 @@ async fn acks_are_recorded_and_a_nack_does_not_stop_the_control_plane() {
         }
     })
     .await;
+    let status = loupe_control::registry::workload_statuses(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(status.len(), 1);
+    assert!(status[0].connected);
+    assert_eq!(status[0].acked_version, Some(acked));
+    assert_eq!(status[0].nacked_version, Some(refused.version as i64));
     let nacked = cp.registry.connections()[0].nacked.clone();
     assert_eq!(
         nacked,
@@ -457,5 +464,52 @@ async fn changes_still_arrive_after_the_listening_connection_is_killed() {
         .await
         .unwrap();
     proxy.until(within, |s| weight_of_v3(s) == Some(80)).await;
+    cp.shutdown().await;
+}
+
+#[tokio::test]
+async fn fifty_proxies_all_get_a_change_within_a_second() {
+    let db = db().await;
+    let cp = control(&db.pool).await;
+    cp.store
+        .apply("bookinfo.yaml", &bookinfo(50, 50), "alice")
+        .await
+        .unwrap();
+    let mut proxies = Vec::new();
+    for i in 0..50u16 {
+        let inbound = format!("127.0.0.1:{}", 8000 + i);
+        let mut p = Proxy::connect(
+            cp.addr,
+            hello(&format!("reviews-{i}"), "v1", "reviews", &inbound),
+        )
+        .await;
+        let first = p
+            .until(Duration::from_secs(2), |s| weight_of_v3(s) == Some(50))
+            .await;
+        proxies.push((p, first));
+    }
+    // Let the connect-time snapshots drain, then measure one change to all.
+    for (p, last) in &mut proxies {
+        if endpoints(last, REVIEWS).len() < 50 {
+            p.until(Duration::from_secs(2), |s| {
+                endpoints(s, REVIEWS).len() == 50
+            })
+            .await;
+        }
+    }
+    let started = Instant::now();
+    cp.store
+        .apply("canary.yaml", &reviews_vs(0, 100), "alice")
+        .await
+        .unwrap();
+    let waits = proxies.iter_mut().map(|(p, _)| async move {
+        p.until(Duration::from_secs(1), |s| weight_of_v3(s) == Some(100))
+            .await;
+        started.elapsed()
+    });
+    let latencies = futures::future::join_all(waits).await;
+    let slowest = latencies.iter().max().copied().unwrap_or_default();
+    println!("apply → all 50 proxies: slowest {slowest:?}");
+    assert!(slowest < Duration::from_secs(1), "{slowest:?}");
     cp.shutdown().await;
 }

@@ -78,6 +78,27 @@ async fn apply_creates_then_configures_and_history_lists_revisions() {
     assert_eq!(only_dr[0].key, key(Kind::DestinationRule, "reviews"));
 
     assert_eq!(count(&db.pool, AUDIT).await, 3, "one audit line per change");
+    let audit = store.audit_log(10).await.unwrap();
+    assert_eq!(audit.len(), 3);
+    assert_eq!(
+        (
+            audit[0].actor.as_str(),
+            audit[0].action.as_str(),
+            audit[0].resource.as_str(),
+            audit[0].revision
+        ),
+        (
+            "bob",
+            "configured",
+            "VirtualService/default/reviews",
+            Some(2)
+        )
+    );
+    assert!(
+        audit[1..]
+            .iter()
+            .all(|a| a.actor == "alice" && a.action == "created")
+    );
 }
 
 #[tokio::test]

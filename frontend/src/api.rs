@@ -120,18 +120,30 @@ pub struct Trace {
     pub spans: Vec<Span>,
 }
 
-pub async fn traces(
-    service: Option<&str>,
-    min_duration_ms: f64,
-    limit: u32,
-) -> Result<Vec<TraceSummary>, ApiError> {
-    let mut url = format!("/api/traces?limit={limit}");
-    if let Some(s) = service.filter(|s| !s.is_empty()) {
-        url.push_str("&service=");
-        url.push_str(&encode(s));
+/// A Jaeger-style trace search; empty fields do not filter.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TraceQuery {
+    pub service: String,
+    pub operation: String,
+    /// `key:value` pairs separated by spaces or commas (`http.status_code:500`).
+    pub tags: String,
+    pub min_duration_ms: f64,
+    pub limit: u32,
+}
+
+pub async fn traces(q: &TraceQuery) -> Result<Vec<TraceSummary>, ApiError> {
+    let mut url = format!("/api/traces?limit={}", q.limit.max(1));
+    for (key, value) in [("service", &q.service), ("operation", &q.operation)] {
+        if !value.trim().is_empty() {
+            url.push_str(&format!("&{key}={}", encode(value.trim())));
+        }
     }
-    if min_duration_ms > 0.0 {
-        url.push_str(&format!("&min_duration_ms={min_duration_ms}"));
+    let tags: Vec<&str> = q.tags.split([' ', ',']).filter(|t| !t.is_empty()).collect();
+    if !tags.is_empty() {
+        url.push_str(&format!("&tags={}", encode(&tags.join(","))));
+    }
+    if q.min_duration_ms > 0.0 {
+        url.push_str(&format!("&min_duration_ms={}", q.min_duration_ms));
     }
     get_json(&url).await
 }

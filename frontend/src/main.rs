@@ -11,6 +11,7 @@
 mod api;
 mod app;
 mod components;
+mod diff;
 mod graph;
 mod live;
 mod pages;

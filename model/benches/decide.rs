@@ -5,9 +5,13 @@
 //!   match, 90/10 weighted subsets); the request matches the last route;
 //! - authorization: 100 rules in 1 DENY + 4 ALLOW policies selecting the
 //!   workload. Two shapes: rules that name their source (principals,
-//!   namespaces — indexed by source namespace), and rules on request
-//!   attributes only (paths, methods, headers — every rule is tried). The
-//!   request is allowed by the very last rule in both.
+//!   namespaces — indexed by source namespace), rules on request paths
+//!   (indexed by path prefix), and rules on headers only (every rule is
+//!   tried). The request is allowed by the very last rule in each.
+//!
+//! Besides criterion's wall-clock figures it prints CPU time per decision
+//! (from `/proc/thread-self/stat`), which stays meaningful on a machine
+//! shared with other work.
 //!
 //! Run: `cargo bench -p loupe-model --bench decide`.
 
@@ -60,7 +64,14 @@ fn by_source(n: usize) -> String {
     )
 }
 
-/// Rules on request attributes only: every rule must be tried.
+/// Rules on header conditions only: no index applies, every rule is tried.
+fn by_header(n: usize) -> String {
+    format!(
+        "  - when:\n    - key: request.headers[x-tenant]\n      values: [\"tenant-{n}\"]\n    - key: source.ip\n      values: [\"10.0.0.0/8\"]\n"
+    )
+}
+
+/// Rules on request attributes (paths, methods, headers).
 fn by_request(n: usize) -> String {
     format!(
         "  - to:\n    - operation:\n        methods: [\"GET\", \"POST\"]\n        paths: [\"/api/v{n}/*\"]\n        notPaths: [\"/api/v{n}/admin*\"]\n    when:\n    - key: request.headers[x-tenant]\n      values: [\"tenant-{n}\"]\n    - key: source.ip\n      values: [\"10.0.0.0/8\"]\n"
@@ -89,19 +100,71 @@ fn request() -> Request {
     .expect("bench request")
 }
 
+/// CPU time (user + system) of this thread, in clock ticks.
+fn cpu_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Nanoseconds of CPU per call of `f`, over about two seconds of CPU
+/// (assumes Linux's usual 100 clock ticks per second).
+fn cpu_ns_per_call(mut f: impl FnMut()) -> Option<f64> {
+    let start = cpu_ticks()?;
+    let mut calls: u64 = 0;
+    loop {
+        for _ in 0..10_000 {
+            f();
+        }
+        calls += 10_000;
+        let ticks = cpu_ticks()? - start;
+        if ticks >= 200 {
+            return Some(ticks as f64 * 10_000_000.0 / calls as f64);
+        }
+    }
+}
+
 fn decide(c: &mut Criterion) {
     let router = Router::new(&parse(&virtual_service_yaml()));
-    let indexed = Authorizer::new(&parse(&policies_yaml(by_source)), "istio-system");
-    let scanned = Authorizer::new(&parse(&policies_yaml(by_request)), "istio-system");
+    let by_source = Authorizer::new(&parse(&policies_yaml(by_source)), "istio-system");
+    let by_path = Authorizer::new(&parse(&policies_yaml(by_request)), "istio-system");
+    let by_header = Authorizer::new(&parse(&policies_yaml(by_header)), "istio-system");
     let request = request();
 
     let routed = router.route(&request, None);
     assert_eq!(routed.routes.len(), 2, "{}", routed.reason);
     println!("route: {}", routed.reason);
-    for authorizer in [&indexed, &scanned] {
+    for authorizer in [&by_source, &by_path, &by_header] {
         let verdict = authorizer.evaluate(&request);
         assert_eq!(verdict.decision, Decision::Allow);
         assert_eq!(verdict.policy, Some("default/policy-4"));
+    }
+
+    let cases: [(&str, Option<&Authorizer>); 4] = [
+        ("route only (100 routes)", None),
+        (
+            "route + authorize, 100 source rules (namespace index)",
+            Some(&by_source),
+        ),
+        (
+            "route + authorize, 100 path rules (path index)",
+            Some(&by_path),
+        ),
+        (
+            "route + authorize, 100 header-only rules (all tried)",
+            Some(&by_header),
+        ),
+    ];
+    for (name, authorizer) in cases {
+        let figure = cpu_ns_per_call(|| {
+            black_box(router.select(black_box(&request), None));
+            if let Some(a) = authorizer {
+                black_box(a.evaluate(black_box(&request)));
+            }
+        });
+        if let Some(ns) = figure {
+            println!("CPU time per request, {name}: {ns:.0} ns");
+        }
     }
 
     c.bench_function("route/select (100 routes, last matches)", |b| {
@@ -109,26 +172,24 @@ fn decide(c: &mut Criterion) {
             black_box(router.select(black_box(&request), None));
         })
     });
-    c.bench_function("authorize/evaluate (100 source rules, indexed)", |b| {
-        b.iter(|| black_box(indexed.evaluate(black_box(&request))))
-    });
-    c.bench_function("authorize/evaluate (100 request rules, all tried)", |b| {
-        b.iter(|| black_box(scanned.evaluate(black_box(&request))))
-    });
-    c.bench_function("route+authorize (indexed rules)", |b| {
-        b.iter(|| {
-            black_box(router.select(black_box(&request), None));
-            black_box(indexed.evaluate(black_box(&request)));
-        })
-    });
-    c.bench_function("route+authorize (all rules tried)", |b| {
-        b.iter(|| {
-            black_box(router.select(black_box(&request), None));
-            black_box(scanned.evaluate(black_box(&request)));
-        })
-    });
+    let shapes = [
+        ("100 source rules, namespace index", &by_source),
+        ("100 path rules, path index", &by_path),
+        ("100 header-only rules, all tried", &by_header),
+    ];
+    for (name, authorizer) in shapes {
+        c.bench_function(&format!("authorize/evaluate ({name})"), |b| {
+            b.iter(|| black_box(authorizer.evaluate(black_box(&request))))
+        });
+        c.bench_function(&format!("route+authorize ({name})"), |b| {
+            b.iter(|| {
+                black_box(router.select(black_box(&request), None));
+                black_box(authorizer.evaluate(black_box(&request)));
+            })
+        });
+    }
     c.bench_function("authorize/with reason text (authz check CLI)", |b| {
-        b.iter(|| black_box(indexed.authorize(black_box(&request))))
+        b.iter(|| black_box(by_source.authorize(black_box(&request))))
     });
 }
 

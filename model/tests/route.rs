@@ -169,10 +169,8 @@ fn mirror_is_reported_with_fqdn_host_and_without_headers_excludes() {
     let r = router();
     let d = r.route(&call("ratings", "/other", json!({})), None);
     assert_eq!(d.matched.as_ref().map(|m| m.route_index), Some(5));
-    assert_eq!(
-        d.mirror,
-        Some(json!({"host": RATINGS, "subset": "v2", "percentage": {"value": 100}}))
-    );
+    // 100% is Istio's default, so only the destination is shown.
+    assert_eq!(d.mirror, Some(json!({"host": RATINGS, "subset": "v2"})));
     let excluded = r.route(
         &call("ratings", "/other", json!({"x-no-mirror": "1"})),
         None,
@@ -386,4 +384,26 @@ fn request_without_host_is_explained() {
     let d = router().route(&request(json!({"request": {"path": "/"}})), None);
     assert!(d.routes.is_empty());
     assert!(d.reason.contains("no host"));
+}
+
+#[test]
+fn partial_mirror_reports_its_percentage() {
+    let text = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: httpbin}\nspec:\n  hosts: [httpbin]\n  http:\n  - route:\n    - destination: {host: httpbin, subset: v1}\n    mirror: {host: httpbin, subset: v2}\n    mirrorPercentage: {value: 12.5}\n";
+    let parsed = parse_documents("mirror.yaml", text);
+    let d = Router::new(&parsed.resources).route(&call("httpbin:8000", "/", json!({})), None);
+    assert_eq!(
+        d.mirror,
+        Some(
+            json!({"host": "httpbin.default.svc.cluster.local", "subset": "v2", "percentage": {"value": 12.5}})
+        )
+    );
+    assert_eq!(
+        routes(&d),
+        [dest(
+            "httpbin.default.svc.cluster.local",
+            Some("v1"),
+            Some(8000),
+            100.0
+        )]
+    );
 }

@@ -26,7 +26,11 @@ test('graph shows traffic, the canary slider moves it to reviews v3, traces span
   await page.screenshot({ path: testInfo.outputPath('graph.png'), fullPage: true });
   const docs = path.resolve(__dirname, '..', '..', 'docs');
   fs.mkdirSync(docs, { recursive: true });
-  await page.screenshot({ path: path.join(docs, 'console.png') });
+  // The README's picture: the toolbar, graph and panel, without the empty
+  // page below them.
+  const box = await page.locator('.graph-layout').boundingBox();
+  const height = box ? Math.ceil(box.y + box.height + 16) : 900;
+  await page.screenshot({ path: path.join(docs, 'console.png'), clip: { x: 0, y: 0, width: 1440, height } });
 
   // 2. Send 100 % of reviews to v3 with the slider; release saves a revision.
   await page.getByTestId('nav-canary').click();

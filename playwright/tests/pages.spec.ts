@@ -55,9 +55,12 @@ test('config editor shows diagnostics for invalid YAML and refuses to save it', 
   await editor.fill(stored.replace(/(subset"?:\s*"?)v3/, '$1v9'));
   await expect(page.locator('[data-testid="diagnostics"] [data-severity="error"]', { hasText: 'v9' }).first()).toBeVisible();
   await expect(page.getByTestId('save-config')).toBeDisabled();
+  // The pending change shows as a diff against the stored YAML.
+  await expect(page.getByTestId('diff').locator('.added', { hasText: 'v9' })).toBeVisible();
 
   // Revert restores the stored YAML and a clean bill of health.
   await page.getByRole('button', { name: 'Revert' }).click();
   await expect(editor).toHaveValue(/kind"?:\s*"?VirtualService/);
   await expect(page.locator('[data-testid="diagnostics"] [data-severity="error"]')).toHaveCount(0);
+  await expect(page.getByTestId('diff')).toHaveCount(0);
 });

@@ -13,6 +13,9 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 
+/// (Host, path, traceparent) of each request the sidecar saw.
+type Seen = Arc<Mutex<Vec<(String, String, Option<String>)>>>;
+
 struct Kill(Child);
 impl Drop for Kill {
     fn drop(&mut self) {
@@ -30,7 +33,7 @@ fn free_addr() -> SocketAddr {
 
 #[tokio::test]
 async fn productpage_calls_dependencies_by_name_and_forwards_traceparent() {
-    let seen: Arc<Mutex<Vec<(String, String, Option<String>)>>> = Arc::default();
+    let seen: Seen = Arc::default();
     let sidecar = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sidecar_addr = sidecar.local_addr().unwrap();
     let recorded = seen.clone();

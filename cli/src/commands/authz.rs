@@ -160,25 +160,28 @@ fn load_request(path: &Path) -> anyhow::Result<Request> {
     let value: serde_json::Value = serde_json::from_str(&text).with_context(|| {
         format!("{name} is not valid JSON; see `loupe authz check --help` for an example request")
     })?;
-    // A misspelt field would silently be absent and change the answer.
+    // A misspelt field is absent to the decision: say so. Not an error, so a
+    // request file shared with `loupe route` (or annotated) still works.
     for (section, known) in REQUEST_FIELDS {
         let object = if section.is_empty() {
             Some(&value)
         } else {
             value.get(section)
         };
-        if let Some(map) = object.and_then(|o| o.as_object()) {
-            for key in map.keys().filter(|k| !known.contains(&k.as_str())) {
-                let field = if section.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{section}.{key}")
-                };
-                bail!(
-                    "{name}: unknown field `{field}`; known fields here: {}",
-                    known.join(", ")
-                );
+        let map = object.and_then(|o| o.as_object());
+        for key in map.into_iter().flat_map(|m| m.keys()) {
+            if known.contains(&key.as_str()) {
+                continue;
             }
+            let field = if section.is_empty() {
+                key.clone()
+            } else {
+                format!("{section}.{key}")
+            };
+            eprintln!(
+                "warning: {name}: unknown field `{field}` is ignored; known fields here: {}",
+                known.join(", ")
+            );
         }
     }
     serde_json::from_value(value).with_context(|| {

@@ -68,7 +68,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     loupe_db::connect(&database_url, 1)
         .await
         .context("migrating the demo database")?;
-    progress.done(&format!("{}", redact(&database_url)));
+    progress.done(&redact(&database_url));
 
     let mut sup = Supervisor::new(logs.clone());
     let result = run_parts(
@@ -222,7 +222,7 @@ async fn run_parts(
         sup.spawn(&format!("{}-proxy", w.workload), &proxy, &refs)?;
     }
     for w in &topology.workloads {
-        sup.wait_ready(&w.workload, w.admin, Duration::from_secs(30))
+        sup.wait_ready(w.workload, w.admin, Duration::from_secs(30))
             .await?;
     }
     progress.done(&format!(

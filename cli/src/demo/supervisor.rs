@@ -115,13 +115,14 @@ impl Supervisor {
 
     fn check_alive(&mut self, name: &str) -> anyhow::Result<()> {
         for (n, child) in &mut self.children {
-            if n == name {
-                if let Ok(Some(status)) = child.try_wait() {
-                    anyhow::bail!(
-                        "{name} exited ({status}); see {}",
-                        self.logs.join(format!("{name}.log")).display()
-                    );
-                }
+            if n != name {
+                continue;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                anyhow::bail!(
+                    "{name} exited ({status}); see {}",
+                    self.logs.join(format!("{name}.log")).display()
+                );
             }
         }
         Ok(())
@@ -164,7 +165,7 @@ pub async fn http_get(addr: SocketAddr, path: &str, host: &str) -> Option<u16> {
         let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
         let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
         s.write_all(req.as_bytes()).await.ok()?;
-        let mut buf = vec![0u8; 64];
+        let mut buf = [0u8; 64];
         let mut n = 0;
         while n < 12 {
             let m = s.read(&mut buf[n..]).await.ok()?;

@@ -1,17 +1,28 @@
-//! Accounting of telemetry the collector could not keep: every drop is
-//! logged when it happens and written to `telemetry_drops` (aggregated per
-//! signal and reason) by [`DropRecorder::flush`], which the collector runs
-//! every second and once more at shutdown.
+//! Accounting of telemetry the collector could not keep. Every drop is
+//! counted per signal and reason; [`DropRecorder::flush`] (run every second
+//! and once more at shutdown) logs one warning per signal and reason with
+//! the count since the last flush — one line per second at most, however
+//! many requests were refused — and writes the counts to `telemetry_drops`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use sqlx::PgPool;
 
+type Counts = HashMap<(&'static str, &'static str), i64>;
+
+#[derive(Default)]
+struct Pending {
+    /// Not yet logged.
+    log: Counts,
+    /// Not yet in `telemetry_drops` (kept across failed writes).
+    db: Counts,
+}
+
 /// Shared drop counters (cheap to clone).
 #[derive(Clone, Default)]
 pub struct DropRecorder {
-    pending: Arc<Mutex<HashMap<(&'static str, &'static str), i64>>>,
+    pending: Arc<Mutex<Pending>>,
 }
 
 impl DropRecorder {
@@ -20,24 +31,31 @@ impl DropRecorder {
         if count == 0 {
             return;
         }
-        tracing::warn!(signal, reason, count, "telemetry dropped");
+        tracing::debug!(signal, reason, count, "telemetry dropped");
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        *pending.entry((signal, reason)).or_default() += count as i64;
+        *pending.log.entry((signal, reason)).or_default() += count as i64;
+        *pending.db.entry((signal, reason)).or_default() += count as i64;
     }
 
-    /// Writes the counts gathered since the last flush. On failure the counts
-    /// are kept for the next flush.
+    /// Logs and writes the counts gathered since the last flush. On a failed
+    /// write the counts are kept for the next flush.
     pub async fn flush(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
-        let taken: Vec<_> = {
+        let (to_log, to_write): (Counts, Counts) = {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            pending.drain().collect()
+            (
+                std::mem::take(&mut pending.log),
+                std::mem::take(&mut pending.db),
+            )
         };
-        if taken.is_empty() {
+        for ((signal, reason), count) in &to_log {
+            tracing::warn!(signal, reason, count, "telemetry dropped");
+        }
+        if to_write.is_empty() {
             return Ok(());
         }
-        let signals: Vec<&str> = taken.iter().map(|((s, _), _)| *s).collect();
-        let reasons: Vec<&str> = taken.iter().map(|((_, r), _)| *r).collect();
-        let counts: Vec<i64> = taken.iter().map(|(_, c)| *c).collect();
+        let signals: Vec<&str> = to_write.keys().map(|(s, _)| *s).collect();
+        let reasons: Vec<&str> = to_write.keys().map(|(_, r)| *r).collect();
+        let counts: Vec<i64> = to_write.values().copied().collect();
         let result = sqlx::query(
             "INSERT INTO telemetry_drops (signal, reason, count)
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[])",
@@ -49,8 +67,8 @@ impl DropRecorder {
         .await;
         if let Err(e) = result {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            for (key, count) in taken {
-                *pending.entry(key).or_default() += count;
+            for (key, count) in to_write {
+                *pending.db.entry(key).or_default() += count;
             }
             return Err(e);
         }

@@ -7,7 +7,9 @@
 //!
 //! A failed batch is retried with backoff while its spans keep their room in
 //! the queue, so a slow or absent database turns into backpressure on the
-//! senders; after the last attempt the batch is counted as dropped.
+//! senders. While the database is unreachable the writer waits for it; a
+//! batch the database refuses (bad data) is tried `MAX_ATTEMPTS` times, then
+//! counted as dropped.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -42,7 +44,7 @@ ON CONFLICT (trace_id) DO UPDATE SET
     error_count    = t.error_count + EXCLUDED.error_count,
     services       = ARRAY(SELECT DISTINCT s FROM unnest(t.services || EXCLUDED.services) AS s ORDER BY s)";
 
-/// Attempts per batch before its spans are counted as dropped.
+/// Attempts at a batch the database refuses before it is counted as dropped.
 const MAX_ATTEMPTS: u32 = 5;
 
 #[derive(Debug, Clone, Copy)]
@@ -74,10 +76,11 @@ async fn write_with_retries(pool: &PgPool, batch: &[SpanRow], drops: &DropRecord
     let copy = encode(batch);
     let summaries = TraceSummaries::of(batch);
     let mut backoff = Duration::from_millis(200);
-    let attempts = if closing { 2 } else { MAX_ATTEMPTS };
-    for attempt in 1..=attempts {
+    let mut refusals = 0;
+    let mut outages = 0;
+    loop {
         let started = std::time::Instant::now();
-        match write_batch(pool, &copy, &summaries).await {
+        let error = match write_batch(pool, &copy, &summaries).await {
             Ok(()) => {
                 tracing::debug!(
                     spans = batch.len(),
@@ -87,16 +90,47 @@ async fn write_with_retries(pool: &PgPool, batch: &[SpanRow], drops: &DropRecord
                 );
                 return;
             }
-            Err(error) => {
-                tracing::warn!(%error, attempt, spans = batch.len(), "writing span batch failed");
-                if attempt < attempts {
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
+            Err(error) => error,
+        };
+        // An unreachable or restarting database is waited for (the queue
+        // fills and senders are told to retry); a database that refuses
+        // this data is asked a few times only. At shutdown neither waits long.
+        let give_up = if is_transient(&error) {
+            outages += 1;
+            closing && outages >= 2
+        } else {
+            refusals += 1;
+            refusals >= MAX_ATTEMPTS || closing
+        };
+        if give_up {
+            tracing::error!(%error, spans = batch.len(), "giving up on a span batch");
+            drops.record("spans", "write_failed", batch.len());
+            return;
         }
+        tracing::warn!(%error, spans = batch.len(), retry_in_ms = backoff.as_millis() as u64,
+            "writing span batch failed; retrying");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
-    drops.record("spans", "write_failed", batch.len());
+}
+
+/// Whether retrying can help: the database is unreachable, restarting or
+/// overloaded (SQLSTATE classes 08, 40, 53, 57, 58), as opposed to refusing
+/// this data.
+fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| matches!(c.get(..2), Some("08" | "40" | "53" | "57" | "58"))),
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed => true,
+        _ => false,
+    }
 }
 
 /// Writes one batch (COPY + trace summaries, one transaction), no retries.

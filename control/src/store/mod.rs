@@ -1,7 +1,7 @@
 //! The config store of local mode: Istio resources in Postgres, every change
 //! a new revision (YAML, Kubernetes JSON, author, time) and an audit-log line.
 //!
-//! Every write goes through one path ([`ConfigStore::write`]): in one
+//! Every write goes through one path (`ConfigStore::write`): in one
 //! transaction, holding the config write lock, it reads the current config,
 //! applies the change to a copy, validates the WHOLE resulting config with
 //! `loupe_model::analyze`, and either writes all the new revisions (and
@@ -11,78 +11,17 @@
 
 mod error;
 mod rows;
+mod types;
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
 
-use chrono::{DateTime, Utc};
 use loupe_model::{Diagnostic, Kind, Resource, ResourceKey, Severity};
-use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgPool;
 
 pub use error::StoreError;
 pub use rows::NOTIFY_CHANNEL;
-
-/// What a write did to one resource.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// First revision (or first after a deletion).
-    Created,
-    /// A new revision with different content.
-    Configured,
-    /// Same content as the current revision: nothing written.
-    Unchanged,
-    /// A deletion revision was written.
-    Deleted,
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Outcome::Created => "created",
-            Outcome::Configured => "configured",
-            Outcome::Unchanged => "unchanged",
-            Outcome::Deleted => "deleted",
-        })
-    }
-}
-
-/// The result of a write for one resource: its (new or current) revision.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Applied {
-    pub key: ResourceKey,
-    pub revision: i32,
-    pub outcome: Outcome,
-}
-
-/// The current revision of a resource.
-#[derive(Clone, Debug, Serialize)]
-pub struct StoredResource {
-    pub key: ResourceKey,
-    pub revision: i32,
-    /// The resource as YAML (`loupe_model::to_yaml`).
-    pub yaml: String,
-    /// The resource as its Kubernetes JSON object.
-    pub object: Value,
-    pub author: String,
-    pub created_at: DateTime<Utc>,
-}
-
-/// One entry of a resource's history.
-#[derive(Clone, Debug, Serialize)]
-pub struct Revision {
-    pub revision: i32,
-    pub yaml: String,
-    pub author: String,
-    pub created_at: DateTime<Utc>,
-    /// True for the revision that deleted the resource (its YAML is the
-    /// content it had before).
-    pub deleted: bool,
-    /// Why it was written: `apply FILE`, `put`, `rollback to revision N`, `delete`.
-    pub message: String,
-}
+pub use types::{Applied, AuditEntry, Outcome, Revision, StoredResource};
 
 /// A change to make in one write.
 enum Change {
@@ -335,6 +274,22 @@ impl ConfigStore {
     pub async fn version(&self) -> Result<i64, StoreError> {
         let mut conn = self.conn().await?;
         rows::version(&mut conn).await
+    }
+
+    /// The newest `limit` audit-log entries, newest first: who changed what.
+    pub async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut conn = self.conn().await?;
+        let rows = rows::audit_log(&mut conn, limit).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| AuditEntry {
+                at: r.at,
+                actor: r.actor,
+                action: r.action,
+                resource: r.resource,
+                revision: r.revision,
+            })
+            .collect())
     }
 
     async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, StoreError> {

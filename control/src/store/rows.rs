@@ -147,6 +147,30 @@ pub(crate) async fn history(
     .map_err(StoreError::db("reading history"))
 }
 
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub resource: String,
+    pub revision: Option<i32>,
+}
+
+pub(crate) async fn audit_log(
+    conn: &mut PgConnection,
+    limit: i64,
+) -> Result<Vec<AuditRow>, StoreError> {
+    sqlx::query_as::<_, AuditRow>(
+        "SELECT a.at, a.actor, a.action, a.resource, r.revision
+         FROM audit_log a LEFT JOIN config_revisions r ON r.id = a.revision_id
+         ORDER BY a.id DESC LIMIT $1",
+    )
+    .bind(limit.max(0))
+    .fetch_all(conn)
+    .await
+    .map_err(StoreError::db("reading the audit log"))
+}
+
 /// The config version: the id of the newest revision (0 for an empty store).
 pub(crate) async fn version(conn: &mut PgConnection) -> Result<i64, StoreError> {
     sqlx::query_scalar::<_, i64>("SELECT COALESCE(max(id), 0) FROM config_revisions")

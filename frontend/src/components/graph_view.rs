@@ -90,6 +90,7 @@ pub fn GraphView(
             let testid = format!("edge-{}-{}", sanitize_id(&e.source), sanitize_id(&e.target));
             let key = Selection::Edge(e.source.clone(), e.target.clone());
             let key2 = key.clone();
+            let key3 = key.clone();
             let label = edge_label(e.rps, e.error_rate);
             let detail = edge_detail(e.p99_ms, !mtls_text(&e.mtls).is_empty());
             let (src, dst) = (node_of(&graph, &e.source), node_of(&graph, &e.target));
@@ -98,6 +99,7 @@ pub fn GraphView(
                     class=format!("edge {}", health.class())
                     class:selected=move || selected.get().as_ref() == Some(&key)
                     data-testid=testid
+                    aria-label=format!("{} to {}", e.source, e.target)
                     data-source=e.source.clone()
                     data-target=e.target.clone()
                     data-source-app=src.map(|n| n.app.clone()).unwrap_or_default()
@@ -105,7 +107,16 @@ pub fn GraphView(
                     data-target-version=dst.and_then(|n| n.version.clone()).unwrap_or_default()
                     data-rps=e.rps.to_string()
                     data-error-rate=e.error_rate.to_string()
+                    tabindex="0"
+                    role="button"
                     on:click=move |_| selected.set(Some(key2.clone()))
+                    on:keydown=move |ev| {
+                        // Keyboard users select with Enter or Space, as on a button.
+                        if ev.key() == "Enter" || ev.key() == " " {
+                            ev.prevent_default();
+                            selected.set(Some(key3.clone()));
+                        }
+                    }
                 >
                     <path class="edge-hit" d=shape.d.clone() />
                     <path class="edge-line" d=shape.d marker-end=format!("url(#arrow-{})", health.class()) />
@@ -144,6 +155,7 @@ pub fn GraphView(
             };
             let key = Selection::Node(n.id.clone());
             let key2 = key.clone();
+            let key3 = key.clone();
             let full = label_app(n).to_string();
             let title = ellipsize(&full, 16);
             let subtitle = node_subtitle(n);
@@ -153,9 +165,19 @@ pub fn GraphView(
                     class:selected=move || selected.get().as_ref() == Some(&key)
                     data-testid=format!("node-{}", sanitize_id(&n.id))
                     data-app=n.app.clone()
+                    aria-label=format!("{} {}", n.app, n.version.clone().unwrap_or_default())
                     data-version=n.version.clone().unwrap_or_default()
                     transform=format!("translate({},{})", p.x, p.y)
+                    tabindex="0"
+                    role="button"
                     on:click=move |_| selected.set(Some(key2.clone()))
+                    on:keydown=move |ev| {
+                        // Keyboard users select with Enter or Space, as on a button.
+                        if ev.key() == "Enter" || ev.key() == " " {
+                            ev.prevent_default();
+                            selected.set(Some(key3.clone()));
+                        }
+                    }
                 >
                     <title>{full}</title>
                     <rect width=NODE_W height=NODE_H rx="6" />
@@ -288,6 +310,19 @@ fn edge_shapes(
             by_target.entry(&e.target).or_default().push((i, s.y));
         }
     }
+    // Labels sit where sibling edges are furthest apart: towards the
+    // targets of a fan-out, towards the sources of a fan-in.
+    let fan_out: HashMap<&str, usize> = by_source.iter().map(|(k, v)| (*k, v.len())).collect();
+    let fan_in: HashMap<&str, usize> = by_target.iter().map(|(k, v)| (*k, v.len())).collect();
+    let label_t = |e: &GraphEdge| {
+        let out = fan_out.get(e.source.as_str()).copied().unwrap_or(1);
+        let inn = fan_in.get(e.target.as_str()).copied().unwrap_or(1);
+        match out.cmp(&inn) {
+            std::cmp::Ordering::Greater => 0.6,
+            std::cmp::Ordering::Less => 0.4,
+            std::cmp::Ordering::Equal => 0.5,
+        }
+    };
     let out_offset: HashMap<usize, f64> = by_source.into_values().flat_map(spread).collect();
     let in_offset: HashMap<usize, f64> = by_target.into_values().flat_map(spread).collect();
 
@@ -305,7 +340,7 @@ fn edge_shapes(
                 let (x1, y1, x2, y2) = (x0 + dx, y0, x3 - dx, y3);
                 Some(EdgeShape {
                     d: format!("M {x0:.1} {y0:.1} C {x1:.1} {y1:.1}, {x2:.1} {y2:.1}, {x3:.1} {y3:.1}"),
-                    label_at: bezier_mid((x0, y0), (x1, y1), (x2, y2), (x3, y3)),
+                    label_at: bezier_at(label_t(e), (x0, y0), (x1, y1), (x2, y2), (x3, y3)),
                 })
             } else {
                 let (x0, y0) = (s.x + NODE_W / 2.0 + 10.0, s.y + NODE_H);
@@ -313,16 +348,19 @@ fn edge_shapes(
                 let below = height.max(y0.max(y3) + 40.0) + 10.0;
                 Some(EdgeShape {
                     d: format!("M {x0:.1} {y0:.1} C {x0:.1} {below:.1}, {x3:.1} {below:.1}, {x3:.1} {y3:.1}"),
-                    label_at: bezier_mid((x0, y0), (x0, below), (x3, below), (x3, y3)),
+                    label_at: bezier_at(0.5, (x0, y0), (x0, below), (x3, below), (x3, y3)),
                 })
             }
         })
         .collect()
 }
 
-fn bezier_mid(p0: (f64, f64), p1: (f64, f64), p2: (f64, f64), p3: (f64, f64)) -> Point {
+/// The point at `t` (0..1) on a cubic Bézier curve.
+fn bezier_at(t: f64, p0: (f64, f64), p1: (f64, f64), p2: (f64, f64), p3: (f64, f64)) -> Point {
+    let u = 1.0 - t;
+    let (a, b, c, d) = (u * u * u, 3.0 * u * u * t, 3.0 * u * t * t, t * t * t);
     Point {
-        x: (p0.0 + 3.0 * p1.0 + 3.0 * p2.0 + p3.0) / 8.0,
-        y: (p0.1 + 3.0 * p1.1 + 3.0 * p2.1 + p3.1) / 8.0,
+        x: a * p0.0 + b * p1.0 + c * p2.0 + d * p3.0,
+        y: a * p0.1 + b * p1.1 + c * p2.1 + d * p3.1,
     }
 }

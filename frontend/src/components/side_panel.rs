@@ -20,7 +20,7 @@ pub fn SidePanel(graph: Graph, selected: RwSignal<Option<Selection>>) -> impl In
         },
         Some(Selection::Edge(s, t)) => {
             match graph.edges.iter().find(|e| e.source == s && e.target == t) {
-                Some(e) => edge_details(e).into_any(),
+                Some(e) => edge_details(e, &graph).into_any(),
                 None => view! { <p class="hint">"This edge has no traffic in the window."</p> }
                     .into_any(),
             }
@@ -79,18 +79,28 @@ fn node_details(n: &GraphNode, graph: &Graph) -> impl IntoView + use<> {
     }
 }
 
-fn edge_details(e: &GraphEdge) -> impl IntoView + use<> {
+fn edge_details(e: &GraphEdge, graph: &Graph) -> impl IntoView + use<> {
     let health = Health::of(e.rps, e.error_rate);
+    // `productpage v1`, not `default/productpage/v1`: the namespace is below.
+    let name = |id: &str| match graph.nodes.iter().find(|n| n.id == id) {
+        Some(n) if !n.app.is_empty() => {
+            format!("{} {}", n.app, n.version.clone().unwrap_or_default())
+        }
+        _ => id.to_string(),
+    };
+    let (from, to) = (name(&e.source), name(&e.target));
     let ms = |v: Option<f64>| v.map(format_ms).unwrap_or_else(|| "—".into());
     let mtls = mtls_text(&e.mtls);
     view! {
-        <h3>{e.source.clone()} " → " {e.target.clone()}</h3>
+        <h3 title=format!("{} → {}", e.source, e.target)>{from} " → " {to}</h3>
         <span class=format!("badge {}", health.class())>{health.class()}</span>
         <dl>
             <dt>"Request rate"</dt><dd data-testid="panel-rps">{format!("{} rps", format_rps(e.rps))}</dd>
             <dt>"Error rate"</dt><dd>{format!("{:.2}%", e.error_rate * 100.0)}</dd>
             <dt>"p50"</dt><dd>{ms(e.p50_ms)}</dd>
             <dt>"p99"</dt><dd>{ms(e.p99_ms)}</dd>
+            <dt>"Source"</dt><dd class="mono">{e.source.clone()}</dd>
+            <dt>"Destination"</dt><dd class="mono">{e.target.clone()}</dd>
             <dt>"Security"</dt><dd>{if mtls.is_empty() { "plaintext".to_string() } else { mtls }}</dd>
         </dl>
     }

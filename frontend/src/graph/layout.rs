@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 
 pub const NODE_W: f64 = 150.0;
 pub const NODE_H: f64 = 42.0;
-const COL_W: f64 = 320.0;
+const COL_W: f64 = 300.0;
 const ROW_H: f64 = 66.0;
 const GROUP_GAP: f64 = 26.0;
 const MARGIN: f64 = 40.0;

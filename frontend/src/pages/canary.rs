@@ -52,7 +52,8 @@ pub fn CanaryPage() -> impl IntoView {
 enum SaveState {
     Idle,
     Saving,
-    Saved(String),
+    /// When, and the revision the server wrote (if it said).
+    Saved(String, Option<i64>),
     Failed(String),
 }
 
@@ -72,7 +73,8 @@ fn CanaryCard(canary: Canary) -> impl IntoView {
         let (state, text) = match status.get() {
             SaveState::Idle => ("idle", String::new()),
             SaveState::Saving => ("saving", "Saving…".to_string()),
-            SaveState::Saved(at) => ("saved", format!("Saved ✓ new revision at {at}")),
+            SaveState::Saved(at, Some(rev)) => ("saved", format!("Saved ✓ revision {rev} at {at}")),
+            SaveState::Saved(at, None) => ("saved", format!("Saved ✓ at {at}")),
             SaveState::Failed(e) => ("error", format!("Save failed: {e}")),
         };
         view! {
@@ -84,7 +86,13 @@ fn CanaryCard(canary: Canary) -> impl IntoView {
     view! {
         <section class="card" data-testid=format!("canary-{}", sanitize_id(&name))>
             <header>
-                <h2>{canary.name.clone()} <span class="muted">" · " {canary.namespace.clone()}</span></h2>
+                <h2>
+                    {canary.name.clone()}
+                    <span class="muted">" · " {canary.namespace.clone()}</span>
+                    <span class="muted small">
+                        {move || revision.get().map(|r| format!(" · revision {r}")).unwrap_or_default()}
+                    </span>
+                </h2>
                 <a href=format!("/config/VirtualService/{}/{}", canary.namespace, canary.name)>"YAML & history"</a>
             </header>
             {routes}
@@ -146,7 +154,7 @@ fn RouteSliders(
                         if saved.revision.is_some() {
                             revision.set(saved.revision);
                         }
-                        status.set(SaveState::Saved(now_clock()));
+                        status.set(SaveState::Saved(now_clock(), saved.revision));
                     }
                     Err(api::ApiError::Status { status: 409, .. }) => status.set(SaveState::Failed(
                         "the VirtualService changed since this page loaded; press Reload and try again".into(),
@@ -163,6 +171,7 @@ fn RouteSliders(
     } else {
         format!("{}-{index}", sanitize_id(&vs))
     };
+    let segment_names = names.clone();
     let rows = names
         .iter()
         .enumerate()
@@ -174,7 +183,10 @@ fn RouteSliders(
             let label = subset.clone();
             view! {
                 <div class="weight-row">
-                    <label class="weight-label" title=hosts[i].clone()>{label.clone()}</label>
+                    <label class="weight-label" title=hosts[i].clone()>
+                        <span class=format!("seg-dot seg{}", i % 6)></span>
+                        {label.clone()}
+                    </label>
                     <input
                         type="range"
                         min="0"
@@ -222,8 +234,12 @@ fn RouteSliders(
                         .enumerate()
                         .map(|(i, w)| {
                             view! {
-                                <div class=format!("weight-seg seg{}", i % 6) style=format!("width:{w}%")>
-                                    {(w >= 8).then(|| format!("{w}%"))}
+                                <div
+                                    class=format!("weight-seg seg{}", i % 6)
+                                    style=format!("width:{w}%")
+                                    title=format!("{} {w}%", segment_names[i])
+                                >
+                                    {(w >= 10).then(|| format!("{} {w}%", segment_names[i]))}
                                 </div>
                             }
                         })

@@ -9,6 +9,7 @@ use leptos_router::hooks::use_params_map;
 use loupe_model::{Diagnostic, Severity};
 
 use crate::api::{self, ApiError, ConfigEntry};
+use crate::components::diff_view::DiffView;
 use crate::components::error_list::ErrorList;
 use crate::graph::sanitize_id;
 use crate::live::use_config_tick;
@@ -110,6 +111,8 @@ fn ResourceDetail(
         async move { api::config_detail(&k, &n, &m).await }
     });
     let text = RwSignal::new(String::new());
+    // The stored YAML the editor started from: the diff's left side.
+    let stored = RwSignal::new(String::new());
     let loaded = RwSignal::new(false);
     let state = RwSignal::new(SaveState::Idle);
     // Fill the editor once the resource arrives, without clobbering edits later.
@@ -118,6 +121,7 @@ fn ResourceDetail(
             && !loaded.get_untracked()
         {
             text.set(d.current.yaml_text());
+            stored.set(d.current.yaml_text());
             loaded.set(true);
         }
     });
@@ -133,6 +137,7 @@ fn ResourceDetail(
             match api::put_config(&k, &n, &m, body).await {
                 Ok(()) => {
                     state.set(SaveState::Saved);
+                    stored.set(text.get_untracked());
                     detail.refetch();
                 }
                 Err(ApiError::Invalid {
@@ -176,6 +181,7 @@ fn ResourceDetail(
                     <SaveStatus state />
                 </div>
                 <Diagnostics diagnostics=Signal::derive(move || diagnostics.get()) testid="diagnostics" />
+                <DiffView old=stored.into() new=text.into() />
             </div>
             <div class="history">
                 <h3>"History"</h3>

@@ -16,6 +16,10 @@ pub fn TracesPage() -> impl IntoView {
     let query = use_query_map();
     let service = RwSignal::new(query.read_untracked().get("service").unwrap_or_default());
     let min_ms = RwSignal::new(0.0f64);
+    // Operation and tags apply when the field is left (or Enter is pressed),
+    // not on every keystroke.
+    let operation = RwSignal::new(String::new());
+    let tags = RwSignal::new(String::new());
     let limit = RwSignal::new(50u32);
     let paused = RwSignal::new(false);
     let tick = use_graph_tick();
@@ -24,8 +28,14 @@ pub fn TracesPage() -> impl IntoView {
         if !paused.get() {
             tick.track();
         }
-        let (s, m, l) = (service.get(), min_ms.get(), limit.get());
-        async move { api::traces(Some(&s), m, l).await }
+        let q = api::TraceQuery {
+            service: service.get(),
+            operation: operation.get(),
+            tags: tags.get(),
+            min_duration_ms: min_ms.get(),
+            limit: limit.get(),
+        };
+        async move { api::traces(&q).await }
     });
     // Services to filter by: the apps of the graph (they are the services
     // that carry traffic), stable while the trace list refreshes.
@@ -64,6 +74,25 @@ pub fn TracesPage() -> impl IntoView {
                         list.into_iter().map(|s| view! { <option value=s.clone()>{s.clone()}</option> }).collect_view()
                     }}
                 </select>
+            </label>
+            <label>
+                "Operation "
+                <input
+                    type="text"
+                    placeholder="e.g. GET /reviews"
+                    data-testid="trace-operation"
+                    on:change=move |ev| operation.set(event_target_value(&ev))
+                />
+            </label>
+            <label>
+                "Tags "
+                <input
+                    type="text"
+                    placeholder="http.status_code:500"
+                    title="key:value pairs, separated by spaces"
+                    data-testid="trace-tags"
+                    on:change=move |ev| tags.set(event_target_value(&ev))
+                />
             </label>
             <label>
                 "Min duration (ms) "

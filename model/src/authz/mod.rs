@@ -16,9 +16,11 @@
 //! workload labelled `gateway.networking.k8s.io/gateway-name` with the
 //! referenced Gateway's name.
 //!
-//! [`Authorizer::new`] compiles every policy once (grouped by namespace and
-//! action, values pre-split into exact/prefix/suffix/any, CIDRs parsed);
-//! [`Authorizer::evaluate`] then borrows the request and allocates nothing.
+//! [`Authorizer::new`] compiles every policy once: grouped by namespace and
+//! action, values pre-split into exact/prefix/suffix/any, CIDRs parsed,
+//! rules indexed by the source namespace or path prefix they require (see
+//! `table.rs`). [`Authorizer::evaluate`] then borrows the request and
+//! allocates nothing; [`Authorizer::authorize`] adds the text for people.
 
 mod attributes;
 mod matcher;

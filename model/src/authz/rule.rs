@@ -54,6 +54,33 @@ impl CompiledRule {
         Some(all)
     }
 
+    /// The directories (`/`-terminated literal path prefixes) one of which
+    /// the request path must start with for `rule` to match: when every
+    /// `to` operation lists only exact or `prefix*` paths. `None` otherwise.
+    pub fn required_path_dirs(rule: &ap::Rule) -> Option<Vec<String>> {
+        if rule.to.is_empty() {
+            return None;
+        }
+        let mut all = Vec::new();
+        for to in &rule.to {
+            let paths = &to.operation.as_ref()?.paths;
+            if paths.is_empty() {
+                return None;
+            }
+            for path in paths {
+                if path.starts_with('*') || path.contains('{') {
+                    return None;
+                }
+                let literal = path.strip_suffix('*').unwrap_or(path);
+                let dir = literal.rfind('/').map(|i| &literal[..=i])?;
+                all.push(dir.to_string());
+            }
+        }
+        all.sort_unstable();
+        all.dedup();
+        Some(all)
+    }
+
     pub fn matches(&self, a: &Attributes<'_>) -> bool {
         (self.from.is_empty() || self.from.iter().any(|s| s.matches(a)))
             && (self.to.is_empty() || self.to.iter().any(|o| o.matches(a)))

@@ -122,7 +122,6 @@ impl CompiledRoute {
         is_ns: &dyn Fn(&str) -> bool,
     ) -> CompiledRoute {
         let (destinations, all_weights_zero) = effective_weights(r, ns, is_ns);
-        let to_json = |v: &dyn erased::ToJson| v.to_json();
         CompiledRoute {
             index,
             name: r.name.clone(),
@@ -142,10 +141,10 @@ impl CompiledRoute {
                     .and_then(|t| parse_millis(t).ok()),
                 retry_on: retry.retry_on.clone(),
             }),
-            fault: r.fault.as_ref().map(|f| to_json(f)),
-            rewrite: r.rewrite.as_ref().map(|f| to_json(f)),
-            redirect: r.redirect.as_ref().map(|f| to_json(f)),
-            direct_response: r.direct_response.as_ref().map(|f| to_json(f)),
+            fault: r.fault.as_ref().map(to_json),
+            rewrite: r.rewrite.as_ref().map(to_json),
+            redirect: r.redirect.as_ref().map(to_json),
+            direct_response: r.direct_response.as_ref().map(to_json),
             mirror: mirror(r, ns, is_ns),
             delegate: r.delegate.as_ref().map(|d| {
                 (
@@ -240,7 +239,7 @@ fn effective_weights(
 }
 
 /// `mirror` (or the first of `mirrors`), with its host fully qualified and
-/// the mirrored percentage, in Istio's field names.
+/// the mirrored percentage when it is not 100, in Istio's field names.
 fn mirror(r: &HttpRoute, ns: &str, is_ns: &dyn Fn(&str) -> bool) -> Option<Json> {
     let (destination, percentage) = match (&r.mirror, r.mirrors.first()) {
         (Some(d), _) => {
@@ -257,6 +256,8 @@ fn mirror(r: &HttpRoute, ns: &str, is_ns: &dyn Fn(&str) -> bool) -> Option<Json>
     let mut d = destination.clone();
     d.host = fqdn(&d.host, ns, is_ns);
     let mut json = serde_json::to_value(&d).ok()?;
+    // Istio mirrors 100% when no percentage is set; say so only when it differs.
+    let percentage = percentage.filter(|p| *p != 100.0);
     if let (Some(pct), Some(obj)) = (percentage, json.as_object_mut()) {
         obj.insert(
             "percentage".into(),
@@ -275,14 +276,7 @@ fn compact(v: f64) -> Json {
 }
 
 /// Serializing the Istio structs to JSON values cannot fail (string keys,
-/// finite numbers); this keeps the call sites short.
-mod erased {
-    pub(super) trait ToJson {
-        fn to_json(&self) -> serde_json::Value;
-    }
-    impl<T: serde::Serialize> ToJson for T {
-        fn to_json(&self) -> serde_json::Value {
-            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
-        }
-    }
+/// finite numbers), so a failure would only ever show as `null`.
+fn to_json<T: serde::Serialize>(value: &T) -> Json {
+    serde_json::to_value(value).unwrap_or(Json::Null)
 }

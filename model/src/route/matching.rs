@@ -81,6 +81,11 @@ pub(crate) struct RequestView<'a> {
     pub source_namespace: Option<&'a str>,
     pub source_labels: &'a BTreeMap<String, String>,
     pub headers: &'a BTreeMap<String, String>,
+    /// Whether some header name has upper-case letters (then lookups fall
+    /// back to a case-insensitive scan); checked once per request.
+    mixed_case_headers: bool,
+    /// [`name_bloom`] of every header name the request carries.
+    header_bloom: u64,
 }
 
 impl<'a> RequestView<'a> {
@@ -97,6 +102,16 @@ impl<'a> RequestView<'a> {
             source_namespace: source_namespace(request),
             source_labels: &request.source.labels,
             headers: &request.request.headers,
+            mixed_case_headers: request
+                .request
+                .headers
+                .keys()
+                .any(|k| k.bytes().any(|b| b.is_ascii_uppercase())),
+            header_bloom: request
+                .request
+                .headers
+                .keys()
+                .fold(0, |bloom, k| bloom | name_bloom(k)),
         }
     }
 
@@ -105,6 +120,9 @@ impl<'a> RequestView<'a> {
     fn header(&self, name: &str) -> Option<&'a str> {
         if let Some(v) = self.headers.get(name) {
             return Some(v);
+        }
+        if !self.mixed_case_headers {
+            return None;
         }
         self.headers
             .iter()
@@ -118,6 +136,17 @@ impl<'a> RequestView<'a> {
             (k == name).then_some(v)
         })
     }
+}
+
+/// One bit per header name (case-insensitive), so a match entry that needs a
+/// header the request does not carry is rejected with one AND instead of
+/// map lookups — the routes of a VirtualService are tried in order on every
+/// request.
+fn name_bloom(name: &str) -> u64 {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3)
+    });
+    1 << (hash % 64)
 }
 
 /// The caller's namespace: given, or the `/ns/NAME/` part of its principal.
@@ -146,6 +175,8 @@ pub(crate) struct CompiledMatch {
     /// Match-level `gateways` override the VirtualService's.
     gateways: Option<Vec<GatewayRef>>,
     ignore_uri_case: bool,
+    /// [`name_bloom`] of the headers this entry requires to be present.
+    required_headers: u64,
     /// For people: the conditions, as `uri prefix "/api", header end-user exact "jason"`.
     pub description: String,
 }
@@ -184,6 +215,7 @@ impl CompiledMatch {
                     .collect()
             }),
             ignore_uri_case: m.ignore_uri_case,
+            required_headers: m.headers.keys().fold(0, |bloom, k| bloom | name_bloom(k)),
             description: String::new(),
         };
         compiled.description = compiled.describe();
@@ -191,6 +223,9 @@ impl CompiledMatch {
     }
 
     pub(crate) fn matches(&self, r: &RequestView<'_>, context: &GatewayRef) -> bool {
+        if self.required_headers & !r.header_bloom != 0 {
+            return false;
+        }
         let one =
             |m: &Option<Matcher>, v: &str, ic: bool| m.as_ref().is_none_or(|m| m.matches(v, ic));
         if let Some(gateways) = &self.gateways

@@ -1,0 +1,81 @@
+//! What the config store answers with.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use loupe_model::ResourceKey;
+use serde::Serialize;
+use serde_json::Value;
+
+/// What a write did to one resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// First revision (or first after a deletion).
+    Created,
+    /// A new revision with different content.
+    Configured,
+    /// Same content as the current revision: nothing written.
+    Unchanged,
+    /// A deletion revision was written.
+    Deleted,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Created => "created",
+            Outcome::Configured => "configured",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Deleted => "deleted",
+        })
+    }
+}
+
+/// The result of a write for one resource: its (new or current) revision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Applied {
+    pub key: ResourceKey,
+    pub revision: i32,
+    pub outcome: Outcome,
+}
+
+/// The current revision of a resource.
+#[derive(Clone, Debug, Serialize)]
+pub struct StoredResource {
+    pub key: ResourceKey,
+    pub revision: i32,
+    /// The resource as YAML (`loupe_model::to_yaml`).
+    pub yaml: String,
+    /// The resource as its Kubernetes JSON object.
+    pub object: Value,
+    pub author: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One entry of a resource's history.
+#[derive(Clone, Debug, Serialize)]
+pub struct Revision {
+    pub revision: i32,
+    pub yaml: String,
+    pub author: String,
+    pub created_at: DateTime<Utc>,
+    /// True for the revision that deleted the resource (its YAML is the
+    /// content it had before).
+    pub deleted: bool,
+    /// Why it was written: `apply FILE`, `put`, `rollback to revision N`, `delete`.
+    pub message: String,
+}
+
+/// One line of the audit log.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    /// `created`, `configured` or `deleted`.
+    pub action: String,
+    /// `Kind/namespace/name`.
+    pub resource: String,
+    /// The revision the change wrote.
+    pub revision: Option<i32>,
+}
