@@ -277,7 +277,7 @@ spec:
         ),
         case!(
             "gateway `mesh` is reserved, not missing; an existing gateway in another namespace by ns/name resolves",
-            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: ingress, namespace: istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [\"*\"]}]\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: bookinfo}\nspec:\n  hosts: [\"*\"]\n  gateways: [mesh, istio-system/ingress]\n  http:\n  - route: [{destination: {host: productpage}}]\n",
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: ingress, namespace: istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [\"*\"]}]\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: bookinfo}\nspec:\n  hosts: [bookinfo.example.com]\n  gateways: [mesh, istio-system/ingress]\n  http:\n  - route: [{destination: {host: productpage}}]\n",
             [],
             0
         ),
@@ -370,6 +370,64 @@ spec:
             "a wrongly typed field (hosts as a string) is a schema error",
             "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\nspec:\n  hosts: reviews\n  http: [{route: [{destination: {host: reviews}}]}]\n",
             [("error", "VirtualService/default/reviews", "")],
+            1
+        ),
+        case!(
+            "wildcard host * on a VirtualService bound to the mesh is rejected (Istio validation)",
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: star}\nspec:\n  hosts: [\"*\"]\n  http: [{route: [{destination: {host: a}}]}]\n",
+            [("error", "VirtualService/default/star", "hosts")],
+            1
+        ),
+        case!(
+            "wildcard host * with gateways [gw, mesh] is rejected too",
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n  selector: {istio: ingressgateway}\n  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [\"*\"]}]\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: star}\nspec:\n  hosts: [\"*\"]\n  gateways: [gw, mesh]\n  http: [{route: [{destination: {host: a}}]}]\n",
+            [("error", "VirtualService/default/star", "hosts")],
+            1
+        ),
+        case!(
+            "wildcard host * on a gateway-only VirtualService is fine (bookinfo-gateway)",
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n  selector: {istio: ingressgateway}\n  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [\"*\"]}]\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: star}\nspec:\n  hosts: [\"*\"]\n  gateways: [gw]\n  http: [{route: [{destination: {host: a}}]}]\n",
+            [],
+            0
+        ),
+        case!(
+            "overlapping hosts in one VirtualService (*.com, *.foo.com) are duplicates",
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: dup}\nspec:\n  hosts: [\"*.com\", \"*.foo.com\"]\n  http: [{route: [{destination: {host: a}}]}]\n",
+            [("error", "VirtualService/default/dup", "hosts[1]")],
+            1
+        ),
+        case!(
+            "Gateway port protocol is case-insensitive in Istio (http)",
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n  selector: {istio: ingressgateway}\n  servers: [{port: {number: 80, name: http, protocol: http}, hosts: [\"*\"]}]\n",
+            [],
+            0
+        ),
+        case!(
+            "HTTPS Gateway server without tls",
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw}\nspec:\n  selector: {istio: ingressgateway}\n  servers: [{port: {number: 443, name: https, protocol: HTTPS}, hosts: [\"*\"]}]\n",
+            [("error", "Gateway/default/gw", "tls")],
+            1
+        ),
+        case!(
+            "http route with both route and redirect",
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [r]\n  http:\n  - route: [{destination: {host: a}}]\n    redirect: {uri: /x}\n",
+            [("error", "VirtualService/default/r", "http[0]")],
+            1
+        ),
+        case!(
+            "percentages above 100 and negative retry attempts",
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [r]\n  http:\n  - route: [{destination: {host: a}}]\n    fault: {abort: {percentage: {value: 150}, httpStatus: 500}}\n    retries: {attempts: -1}\n    mirror: {host: b}\n    mirrorPercentage: {value: 200}\n",
+            [
+                ("error", "VirtualService/default/r", "fault"),
+                ("error", "VirtualService/default/r", "retries"),
+                ("error", "VirtualService/default/r", "mirrorPercentage")
+            ],
+            3
+        ),
+        case!(
+            "`1d` is not a Go duration",
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [r]\n  http:\n  - route: [{destination: {host: a}}]\n    timeout: 1d\n",
+            [("error", "VirtualService/default/r", "timeout")],
             1
         ),
         case!(

@@ -1010,7 +1010,7 @@ fn istio_route_corpus() {
                 ));
             }
         }
-        if !got["reason"].as_str().is_some_and(|r| !r.is_empty()) {
+        if got["reason"].as_str().is_none_or(|r| r.is_empty()) {
             failures.push(format!("{}: empty reason", case.name));
         }
     }

@@ -63,6 +63,20 @@ fn each_problem_gives_its_diagnostic() {
     // (config, severity, resource, path, words the message must contain)
     let cases: Vec<(String, Severity, &str, &str, &str)> = vec![
         (
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: star}\nspec:\n  hosts: [\"*\"]\n  http: [{route: [{destination: {host: a}}]}]\n".to_string(),
+            Error,
+            "VirtualService/default/star",
+            "spec.hosts[0]",
+            "mesh",
+        ),
+        (
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: dup}\nspec:\n  hosts: [\"*.com\", \"*.foo.com\"]\n  http: [{route: [{destination: {host: a}}]}]\n".to_string(),
+            Error,
+            "VirtualService/default/dup",
+            "spec.hosts[1]",
+            "duplicates",
+        ),
+        (
             format!("{DR_REVIEWS}---\n{}", vs(&route(&["50", "40"]))),
             Warning,
             "VirtualService/default/reviews",

@@ -32,14 +32,24 @@ pub(super) fn check(vs: &VirtualService, ctx: &Context<'_>, sink: &mut Sink<'_>)
              must not set hosts; remove `hosts`",
         );
     }
+    // As Istio's validation: no gateways means the mesh only.
+    let applies_to_mesh = spec.gateways.is_empty() || spec.gateways.iter().any(|g| g == "mesh");
     for (i, h) in spec.hosts.iter().enumerate() {
         if h.trim().is_empty() {
             sink.error(
                 format!("spec.hosts[{i}]"),
                 "empty host; name a service or domain",
             );
+        } else if applies_to_mesh && h == "*" {
+            sink.error(
+                format!("spec.hosts[{i}]"),
+                "wildcard host `*` is not allowed for a VirtualService bound to the mesh \
+                 (it has no `gateways`, or lists `mesh`); name the hosts, or bind it to \
+                 Gateways only",
+            );
         }
     }
+    duplicate_hosts(sink, &spec.hosts);
     for (i, g) in spec.gateways.iter().enumerate() {
         gateway_exists(ctx, sink, &format!("spec.gateways[{i}]"), g, ns);
     }
@@ -75,6 +85,28 @@ pub(super) fn check(vs: &VirtualService, ctx: &Context<'_>, sink: &mut Sink<'_>)
             }
         }
         l4_destinations(ctx, sink, &path, &tcp.route, ns);
+    }
+}
+
+/// Istio rejects a VirtualService whose hosts overlap each other, literally
+/// (`a`, `a`) or by wildcard (`*.foo.com` and `*.com`): one host, one set of
+/// routes.
+fn duplicate_hosts(sink: &mut Sink<'_>, hosts: &[String]) {
+    let lower: Vec<String> = hosts.iter().map(|h| h.to_ascii_lowercase()).collect();
+    for (j, b) in lower.iter().enumerate() {
+        if let Some(i) = lower[..j]
+            .iter()
+            .position(|a| !a.is_empty() && !b.is_empty() && crate::host::overlaps(a, b))
+        {
+            sink.error(
+                format!("spec.hosts[{j}]"),
+                format!(
+                    "host {:?} duplicates host {:?} (spec.hosts[{i}]) of the same \
+                     VirtualService; remove one of them",
+                    hosts[j], hosts[i]
+                ),
+            );
+        }
     }
 }
 
