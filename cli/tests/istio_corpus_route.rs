@@ -764,6 +764,48 @@ spec:
         json!({"routes": [r(REVIEWS, Some("v2"), Some(9080), 100.0)]}),
     );
 
+    const GW_HOSTS: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["bookinfo.example.com"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: star, namespace: default}
+spec:
+  hosts: ["*"]
+  gateways: [istio-system/gw]
+  http:
+  - route:
+    - destination: {host: productpage, port: {number: 9080}}
+"#;
+    add(
+        "gateway: VS host * narrowed to the server's hosts (bookinfo.example.com served)",
+        GW_HOSTS,
+        req("bookinfo.example.com", "/", json!({})),
+        Some("istio-system/gw"),
+        json!({"routes": [r("productpage.default.svc.cluster.local", None, Some(9080), 100.0)]}),
+    );
+    add(
+        "gateway: a host none of the Gateway's servers lists gets no route (404)",
+        GW_HOSTS,
+        req("other.com", "/", json!({})),
+        Some("istio-system/gw"),
+        json!({"routes": []}),
+    );
+    add(
+        "gateway: a VS bound to another gateway does not apply",
+        GW_HOSTS,
+        req("bookinfo.example.com", "/", json!({})),
+        Some("istio-system/other-gw"),
+        json!({"routes": []}),
+    );
+
     // --- outputs: timeout, retries, fault, rewrite, redirect, mirror ----------------
     add(
         "request timeouts task: timeout 0.5s -> 500 ms",

@@ -407,3 +407,48 @@ fn partial_mirror_reports_its_percentage() {
         )]
     );
 }
+
+/// Istio builds a gateway's virtual hosts from its servers' `hosts` ∩ the
+/// bound VirtualService's hosts: a `hosts: ["*"]` VirtualService on a gateway
+/// serving only `bookinfo.example.com` does not answer `other.com`, and a
+/// `ns/host` server entry admits only VirtualServices of `ns`.
+#[test]
+fn gateway_serves_only_its_server_hosts() {
+    let text = r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["bookinfo.example.com", "prod/*.prod.example.com"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: star, namespace: default}
+spec:
+  hosts: ["*"]
+  gateways: [istio-system/gw]
+  http: [{route: [{destination: {host: productpage}}]}]
+"#;
+    let parsed = parse_documents("gw.yaml", text);
+    assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
+    let router = Router::new(&parsed.resources);
+    let gw = Some("istio-system/gw");
+    let through = |host: &str| router.route(&call(host, "/", json!({})), gw);
+    assert_eq!(
+        routes(&through("bookinfo.example.com")),
+        vec![dest(
+            "productpage.default.svc.cluster.local",
+            None,
+            Some(9080),
+            100.0
+        )]
+    );
+    let other = through("other.com");
+    assert!(other.routes.is_empty(), "{other:?}");
+    assert!(other.reason.contains("404"), "{}", other.reason);
+    // `prod/*.prod.example.com` is not for VirtualServices of `default`.
+    assert!(through("api.prod.example.com").routes.is_empty());
+}

@@ -15,6 +15,11 @@
 //!    `delegate` routes continue in the delegate VirtualService.
 //! 4. No VirtualService for the host: sidecars route to the host itself;
 //!    a gateway has no route (Istio answers 404).
+//! 5. At a gateway the configuration defines, the host must also be one of
+//!    its servers' `hosts` (`ns/host` entries admit only VirtualServices of
+//!    `ns`): Istio builds the gateway's virtual hosts from that
+//!    intersection. A gateway the configuration does not define is not
+//!    filtered (the Gateway may live in another file).
 //!
 //! [`Router`] is built once per configuration; [`Router::route`] only looks up.
 
@@ -116,6 +121,37 @@ pub struct Router {
     /// Namespaces the configuration mentions (`reviews.prod` is a service
     /// in `prod` only if `prod` is a namespace).
     namespaces: BTreeSet<String>,
+    /// (namespace, name) of each Gateway → its servers' hosts.
+    gateways: HashMap<(String, String), Vec<GatewayHost>>,
+}
+
+/// One `hosts` entry of a Gateway server: `[namespace/]dnsName`.
+#[derive(Clone, Debug)]
+struct GatewayHost {
+    /// The namespace whose VirtualServices may bind it; `None` for `*`.
+    namespace: Option<String>,
+    /// Lower-case host pattern (`*`, `*.example.com`, `bookinfo.com`).
+    pattern: String,
+}
+
+impl GatewayHost {
+    fn parse(entry: &str, gateway_namespace: &str) -> GatewayHost {
+        let (namespace, pattern) = match entry.split_once('/') {
+            Some(("*", h)) => (None, h),
+            Some((".", h)) => (Some(gateway_namespace.to_string()), h),
+            Some((ns, h)) => (Some(ns.to_string()), h),
+            None => (None, entry),
+        };
+        GatewayHost {
+            namespace,
+            pattern: pattern.to_ascii_lowercase(),
+        }
+    }
+
+    fn admits(&self, vs_namespace: &str, host: &str) -> bool {
+        self.namespace.as_deref().is_none_or(|n| n == vs_namespace)
+            && host::matches(&self.pattern, host)
+    }
 }
 
 impl Router {
@@ -137,6 +173,22 @@ impl Router {
             namespaces,
             ..Router::default()
         };
+        for r in resources {
+            if let Resource::Gateway(gw) = r {
+                let ns = gw.metadata.namespace();
+                let hosts = gw
+                    .spec
+                    .servers
+                    .iter()
+                    .flat_map(|s| &s.hosts)
+                    .map(|h| GatewayHost::parse(h, ns));
+                router
+                    .gateways
+                    .entry((ns.to_string(), gw.metadata.name.clone()))
+                    .or_default()
+                    .extend(hosts);
+            }
+        }
         for (i, s) in services.iter().enumerate() {
             router
                 .by_name
@@ -214,10 +266,11 @@ impl Router {
             .iter()
             .filter(|(pattern, _)| host::matches(pattern, host))
             .map(|(_, i)| *i);
-        let service = exact
-            .chain(wild)
-            .map(|i| &self.services[i])
-            .find(|s| s.applies_to(context) && s.visible_from(viewer));
+        let service = exact.chain(wild).map(|i| &self.services[i]).find(|s| {
+            s.applies_to(context)
+                && s.visible_from(viewer)
+                && self.gateway_admits(context, &s.key.namespace, host)
+        });
         let Some(service) = service else {
             return match context {
                 GatewayRef::Mesh => Selection::Default,
@@ -247,6 +300,17 @@ impl Router {
             },
             None => Selection::Unmatched { service },
         }
+    }
+
+    /// Whether the gateway of `context` serves `host` for VirtualServices of
+    /// `vs_namespace`. Sidecars and gateways missing from the config admit all.
+    fn gateway_admits(&self, context: &GatewayRef, vs_namespace: &str, host: &str) -> bool {
+        let GatewayRef::Gateway { namespace, name } = context else {
+            return true;
+        };
+        self.gateways
+            .get(&(namespace.clone(), name.clone()))
+            .is_none_or(|hosts| hosts.iter().any(|h| h.admits(vs_namespace, host)))
     }
 
     /// Routes `request` as sidecar traffic, or as traffic through the gateway
