@@ -431,6 +431,49 @@ spec:
             1
         ),
         case!(
+            "an empty file and a comments-only file are clean",
+            "# nothing\n---\n---\n",
+            [],
+            0
+        ),
+        case!(
+            "StringMatch is a oneof: exact and prefix together is an error",
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [r]\n  http:\n  - match: [{uri: {exact: /a, prefix: /b}}]\n    route: [{destination: {host: a}}]\n",
+            [("error", "VirtualService/default/r", "uri")],
+            1
+        ),
+        case!(
+            "negative duration and an unknown retryOn policy",
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [r]\n  http:\n  - route: [{destination: {host: a}}]\n    timeout: -1s\n    retries: {attempts: 2, retryOn: \"5xx,bogus-policy,503\"}\n",
+            [
+                ("error", "VirtualService/default/r", "timeout"),
+                ("error", "VirtualService/default/r", "retryOn")
+            ],
+            2
+        ),
+        case!(
+            "retryOn with Istio's documented policies and status codes is fine",
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [r]\n  http:\n  - route: [{destination: {host: a}}]\n    retries: {attempts: 3, perTryTimeout: 2s, retryOn: \"gateway-error,connect-failure,refused-stream,503\"}\n",
+            [],
+            0
+        ),
+        case!(
+            "lookahead in an authority regex",
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [r]\n  http:\n  - match: [{authority: {regex: \"foo(?=bar)\"}}]\n    route: [{destination: {host: a}}]\n",
+            [("error", "VirtualService/default/r", "authority")],
+            1
+        ),
+        case!(
+            "bad enum inside a subset's trafficPolicy",
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: r}\nspec:\n  host: r\n  subsets:\n  - name: v1\n    labels: {version: v1}\n    trafficPolicy: {tls: {mode: istio_mutual}}\n",
+            [(
+                "error",
+                "DestinationRule/default/r",
+                "subsets[0].trafficPolicy"
+            )],
+            1
+        ),
+        case!(
             "v1alpha3 and v1beta1 apiVersions are accepted",
             "apiVersion: networking.istio.io/v1alpha3\nkind: VirtualService\nmetadata: {name: a}\nspec:\n  hosts: [a]\n  http: [{route: [{destination: {host: a}}]}]\n---\napiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\nmetadata: {name: a}\nspec:\n  host: a\n",
             [],
@@ -584,6 +627,25 @@ fn broken_file_does_not_hide_findings_in_other_files() {
             .any(|d| d["resource"] == "VirtualService/default/r" && d["severity"] == "warning"),
         "{raw}"
     );
+}
+
+/// A `.json` file is read like YAML (JSON is YAML); its findings use the
+/// same contract.
+#[test]
+fn json_input_file() {
+    let dir =
+        std::env::temp_dir().join(format!("loupe-corpus-analyze-json-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("vs.json");
+    std::fs::write(
+        &file,
+        r#"{"apiVersion":"networking.istio.io/v1","kind":"VirtualService","metadata":{"name":"j"},"spec":{"hosts":["j"],"http":[{"route":[{"destination":{"host":"j"},"weight":-1}]}]}}"#,
+    )
+    .expect("write");
+    let (code, got, raw) = analyze(std::slice::from_ref(&file));
+    assert_eq!(code, 1, "{raw}");
+    assert_eq!(got[0]["resource"], "VirtualService/default/j", "{raw}");
+    assert_eq!(got[0]["path"], "spec.http[0].route[0].weight", "{raw}");
 }
 
 /// Usage errors exit 2: no file, an unknown flag, a file that does not exist,

@@ -347,6 +347,103 @@ spec:
         json!({"routes": [], "timeout_ms": null, "retries": null}),
     );
 
+    add(
+        "uri prefix is a plain string prefix (/static matches /staticfiles), as Envoy",
+        URI,
+        pp("/staticfiles/a.js"),
+        None,
+        only("static.default.svc.cluster.local"),
+    );
+    add(
+        "uri regex ignores the query string (Envoy matches the path without it)",
+        URI,
+        pp("/api/v2/products?page=3"),
+        None,
+        only("api.default.svc.cluster.local"),
+    );
+    add(
+        "header presence: an empty StringMatch ({}) matches any value",
+        r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings}
+spec:
+  hosts: [ratings]
+  http:
+  - match: [{headers: {x-debug: {}}}]
+    route: [{destination: {host: ratings, subset: debug}}]
+  - route: [{destination: {host: ratings, subset: v1}}]
+"#,
+        req("ratings:9080", "/", json!({"x-debug": "anything"})),
+        None,
+        json!({"routes": [r("ratings.default.svc.cluster.local", Some("debug"), Some(9080), 100.0)]}),
+    );
+    add(
+        "delegate: the root's match picks the delegate, whose routes decide",
+        r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: root, namespace: default}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{uri: {prefix: /reviews}}]
+    delegate: {name: reviews-delegate, namespace: default}
+  - route: [{destination: {host: reviews, subset: v1}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews-delegate, namespace: default}
+spec:
+  http:
+  - match: [{uri: {prefix: /reviews/v3}}]
+    route: [{destination: {host: reviews, subset: v3}}]
+  - route: [{destination: {host: reviews, subset: v2}}]
+"#,
+        req("reviews:9080", "/reviews/v3/1", json!({})),
+        None,
+        json!({"routes": [r(REVIEWS, Some("v3"), Some(9080), 100.0)]}),
+    );
+    add(
+        "mesh: the most specific host wins (exact api.example.com over *.example.com)",
+        r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: wild}
+spec:
+  hosts: ["*.example.com"]
+  http: [{route: [{destination: {host: wild}}]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: api}
+spec:
+  hosts: [api.example.com]
+  http: [{route: [{destination: {host: api}}]}]
+"#,
+        req("api.example.com", "/", json!({})),
+        None,
+        json!({"routes": [r("api.default.svc.cluster.local", None, Some(9080), 100.0)]}),
+    );
+    add(
+        "weights 1:2 give percentages 33.33 / 66.67 (weight / sum)",
+        r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - {destination: {host: reviews, subset: v1}, weight: 1}
+    - {destination: {host: reviews, subset: v2}, weight: 2}
+"#,
+        req("reviews:9080", "/", json!({})),
+        None,
+        json!({"routes": [r(REVIEWS, Some("v1"), Some(9080), 100.0 / 3.0),
+                          r(REVIEWS, Some("v2"), Some(9080), 200.0 / 3.0)]}),
+    );
+
     // --- headers / queryParams / withoutHeaders / method / authority -----------
     const MATCHES: &str = r#"
 apiVersion: networking.istio.io/v1
