@@ -1179,3 +1179,48 @@ fn json_eq(a: &Value, b: &Value) -> bool {
         _ => a == b,
     }
 }
+
+/// Exit codes of item 6: 0 with an answer (also when no route matches),
+/// 1 when the config does not parse, 2 on usage errors.
+#[test]
+fn route_exit_codes() {
+    let ok_config = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [r]\n  http:\n  - match: [{uri: {exact: /only}}]\n    route: [{destination: {host: r}}]\n";
+    let request = req("r:9080", "/else", json!({}));
+    let (code, got, _) = run_route(ok_config, &request, None);
+    assert_eq!(code, 0, "no match is still an answer");
+    assert_eq!(got["routes"], json!([]));
+    assert!(got["reason"].as_str().is_some_and(|r| !r.is_empty()));
+
+    let (code, _, stderr) = run_route("kind: [\n", &request, None);
+    assert_eq!(code, 1, "{stderr}");
+
+    let cfg = temp_file(ok_config, "yaml");
+    let bad_request = temp_file("{not json", "json");
+    let run = |args: &[&std::ffi::OsStr]| {
+        Command::new(env!("CARGO_BIN_EXE_loupe"))
+            .arg("route")
+            .args(args)
+            .output()
+            .expect("run loupe")
+            .status
+            .code()
+    };
+    let f = std::ffi::OsStr::new("-f");
+    let r = std::ffi::OsStr::new("--request");
+    assert_eq!(run(&[f, cfg.as_os_str()]), Some(2), "--request missing");
+    assert_eq!(
+        run(&[f, cfg.as_os_str(), r, bad_request.as_os_str()]),
+        Some(2),
+        "request is not JSON"
+    );
+    assert_eq!(
+        run(&[
+            f,
+            cfg.as_os_str(),
+            r,
+            std::ffi::OsStr::new("/nonexistent/request.json")
+        ]),
+        Some(2),
+        "request file missing"
+    );
+}

@@ -109,10 +109,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     diagnostics.extend(analyze(&resources));
-    match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&diagnostics)?),
-        Output::Text => print_text(&diagnostics, resources.len(), args.files.len()),
-    }
+    let report = match args.output {
+        Output::Json => serde_json::to_string_pretty(&diagnostics)? + "\n",
+        Output::Text => text_report(&diagnostics, resources.len(), args.files.len()),
+    };
+    emit(&report)?;
     Ok(if has_errors(&diagnostics) {
         ExitCode::from(1)
     } else {
@@ -120,16 +121,33 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn print_text(diagnostics: &[Diagnostic], resources: usize, files: usize) {
+/// Writes `report` to stdout. A reader that goes away early (`| head`) is
+/// not an error: the exit code still tells the result.
+pub(crate) fn emit(report: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(report.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+fn text_report(diagnostics: &[Diagnostic], resources: usize, files: usize) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
     for d in diagnostics {
         let severity = match d.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
         if d.path.is_empty() {
-            println!("{severity}: {}: {}", d.resource, d.message);
+            let _ = writeln!(out, "{severity}: {}: {}", d.resource, d.message);
         } else {
-            println!("{severity}: {} at {}: {}", d.resource, d.path, d.message);
+            let _ = writeln!(
+                out,
+                "{severity}: {} at {}: {}",
+                d.resource, d.path, d.message
+            );
         }
     }
     let errors = diagnostics
@@ -137,7 +155,9 @@ fn print_text(diagnostics: &[Diagnostic], resources: usize, files: usize) {
         .filter(|d| d.severity == Severity::Error)
         .count();
     let warnings = diagnostics.len() - errors;
-    println!(
+    let _ = writeln!(
+        out,
         "{resources} resource(s) in {files} file(s): {errors} error(s), {warnings} warning(s)"
     );
+    out
 }

@@ -9,7 +9,7 @@ use loupe_model::Request;
 use loupe_model::analyze::Severity;
 use loupe_model::route::{RouteDecision, Router};
 
-use super::analyze::{Output, read_config};
+use super::analyze::{Output, emit, read_config};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -59,10 +59,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let router = Router::new(&resources);
     let decision = router.route(&request, args.gateway.as_deref());
-    match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&decision)?),
-        Output::Text => print_text(&decision),
-    }
+    let report = match args.output {
+        Output::Json => serde_json::to_string_pretty(&decision)? + "\n",
+        Output::Text => text_report(&decision),
+    };
+    emit(&report)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -83,10 +84,12 @@ fn read_request(path: &PathBuf) -> Result<Request, String> {
     Ok(request)
 }
 
-fn print_text(d: &RouteDecision) {
-    println!("{}", d.reason);
+fn text_report(d: &RouteDecision) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", d.reason);
     if d.routes.is_empty() {
-        println!("routes: none");
+        let _ = writeln!(out, "routes: none");
     }
     for r in &d.routes {
         let subset = r
@@ -95,14 +98,15 @@ fn print_text(d: &RouteDecision) {
             .map(|s| format!(" subset {s}"))
             .unwrap_or_default();
         let port = r.port.map(|p| format!(":{p}")).unwrap_or_default();
-        println!(
+        let _ = writeln!(
+            out,
             "  -> {}{port}{subset}  {}%",
             r.host,
             format_weight(r.weight)
         );
     }
     if let Some(t) = d.timeout_ms {
-        println!("timeout: {t} ms");
+        let _ = writeln!(out, "timeout: {t} ms");
     }
     if let Some(r) = &d.retries {
         let per_try = r
@@ -114,7 +118,7 @@ fn print_text(d: &RouteDecision) {
             .as_deref()
             .map(|o| format!(", on {o}"))
             .unwrap_or_default();
-        println!("retries: {} attempt(s){per_try}{on}", r.attempts);
+        let _ = writeln!(out, "retries: {} attempt(s){per_try}{on}", r.attempts);
     }
     for (label, value) in [
         ("fault", &d.fault),
@@ -124,9 +128,10 @@ fn print_text(d: &RouteDecision) {
         ("direct response", &d.direct_response),
     ] {
         if let Some(v) = value {
-            println!("{label}: {v}");
+            let _ = writeln!(out, "{label}: {v}");
         }
     }
+    out
 }
 
 fn format_weight(w: f64) -> String {
