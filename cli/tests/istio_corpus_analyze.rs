@@ -474,6 +474,18 @@ spec:
             1
         ),
         case!(
+            "ignoreUriCase on a uri regex has no effect in Istio: warning",
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [r]\n  http:\n  - match: [{uri: {regex: \"/API/.*\"}, ignoreUriCase: true}]\n    route: [{destination: {host: a}}]\n",
+            [("warning", "VirtualService/default/r", "ignoreUriCase")],
+            0
+        ),
+        case!(
+            "queryParams prefix is not supported by Istio: warning",
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r}\nspec:\n  hosts: [r]\n  http:\n  - match: [{queryParams: {v: {prefix: \"1\"}}}]\n    route: [{destination: {host: a}}]\n",
+            [("warning", "VirtualService/default/r", "queryParams")],
+            0
+        ),
+        case!(
             "v1alpha3 and v1beta1 apiVersions are accepted",
             "apiVersion: networking.istio.io/v1alpha3\nkind: VirtualService\nmetadata: {name: a}\nspec:\n  hosts: [a]\n  http: [{route: [{destination: {host: a}}]}]\n---\napiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\nmetadata: {name: a}\nspec:\n  host: a\n",
             [],

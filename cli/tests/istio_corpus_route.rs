@@ -444,6 +444,31 @@ spec:
                           r(REVIEWS, Some("v2"), Some(9080), 200.0 / 3.0)]}),
     );
 
+    const IGNORE_CASE_REGEX: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: api}
+spec:
+  hosts: [api]
+  http:
+  - match: [{uri: {regex: "/API/v[0-9]+"}, ignoreUriCase: true}]
+    route: [{destination: {host: api, subset: regex}}]
+"#;
+    add(
+        "ignoreUriCase applies only to exact and prefix: a uri regex stays case-sensitive",
+        IGNORE_CASE_REGEX,
+        req("api:9080", "/api/v1", json!({})),
+        None,
+        json!({"routes": []}),
+    );
+    add(
+        "uri regex with ignoreUriCase still matches its own case",
+        IGNORE_CASE_REGEX,
+        req("api:9080", "/API/v1", json!({})),
+        None,
+        json!({"routes": [r("api.default.svc.cluster.local", Some("regex"), Some(9080), 100.0)]}),
+    );
+
     // --- headers / queryParams / withoutHeaders / method / authority -----------
     const MATCHES: &str = r#"
 apiVersion: networking.istio.io/v1

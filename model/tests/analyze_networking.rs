@@ -63,6 +63,20 @@ fn each_problem_gives_its_diagnostic() {
     // (config, severity, resource, path, words the message must contain)
     let cases: Vec<(String, Severity, &str, &str, &str)> = vec![
         (
+            vs("  - match: [{uri: {regex: \"/API/.*\"}, ignoreUriCase: true}]\n    route: [{destination: {host: reviews}}]\n"),
+            Warning,
+            "VirtualService/default/reviews",
+            "spec.http[0].match[0].ignoreUriCase",
+            "(?i)",
+        ),
+        (
+            vs("  - match: [{queryParams: {v: {prefix: \"1\"}}}]\n    route: [{destination: {host: reviews}}]\n"),
+            Warning,
+            "VirtualService/default/reviews",
+            "spec.http[0].match[0].queryParams.v.prefix",
+            "prefix",
+        ),
+        (
             "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: star}\nspec:\n  hosts: [\"*\"]\n  http: [{route: [{destination: {host: a}}]}]\n".to_string(),
             Error,
             "VirtualService/default/star",

@@ -452,3 +452,34 @@ spec:
     // `prod/*.prod.example.com` is not for VirtualServices of `default`.
     assert!(through("api.prod.example.com").routes.is_empty());
 }
+
+/// The VirtualService reference: "The case will be ignored only in the case
+/// of exact and prefix URI matches" (Envoy ignores `case_sensitive` for
+/// `safe_regex`).
+#[test]
+fn ignore_uri_case_does_not_apply_to_regex() {
+    let text = r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: api}
+spec:
+  hosts: [api]
+  http:
+  - match: [{uri: {regex: "/API/v[0-9]+"}, ignoreUriCase: true}]
+    route: [{destination: {host: api, subset: regex}}]
+  - match: [{uri: {exact: /API/LIST}, ignoreUriCase: true}]
+    route: [{destination: {host: api, subset: exact}}]
+"#;
+    let parsed = parse_documents("api.yaml", text);
+    let router = Router::new(&parsed.resources);
+    let subset = |path: &str| {
+        router
+            .route(&call("api:9080", path, json!({})), None)
+            .routes
+            .first()
+            .and_then(|r| r.subset.clone())
+    };
+    assert_eq!(subset("/API/v1").as_deref(), Some("regex"));
+    assert_eq!(subset("/api/v1"), None, "regex stays case-sensitive");
+    assert_eq!(subset("/api/list").as_deref(), Some("exact"));
+}

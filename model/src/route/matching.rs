@@ -191,10 +191,10 @@ impl CompiledMatch {
         };
         let mut compiled = CompiledMatch {
             name: m.name.clone(),
-            uri: m
-                .uri
-                .as_ref()
-                .map(|s| Matcher::compile(s, m.ignore_uri_case)),
+            // Istio's ignoreUriCase becomes Envoy's case_sensitive: false,
+            // which Envoy ignores for safe_regex: a uri regex stays
+            // case-sensitive (exact and prefix honour it in `matches`).
+            uri: m.uri.as_ref().map(|s| Matcher::compile(s, false)),
             scheme: plain(&m.scheme),
             method: plain(&m.method),
             authority: plain(&m.authority),
@@ -264,7 +264,7 @@ impl CompiledMatch {
 
     fn describe(&self) -> String {
         let mut parts = Vec::new();
-        let case = if self.ignore_uri_case {
+        let case = if self.ignore_uri_case && !matches!(self.uri, Some(Matcher::Regex(..))) {
             " (ignoring case)"
         } else {
             ""

@@ -325,7 +325,26 @@ fn http_match(ctx: &Context<'_>, sink: &mut Sink<'_>, path: &str, m: &HttpMatchR
         }
     }
     for (name, sm) in &m.query_params {
-        sink.string_match(&format!("{path}.queryParams.{name}"), sm);
+        let p = format!("{path}.queryParams.{name}");
+        sink.string_match(&p, sm);
+        // The VirtualService reference: "prefix matching is currently not
+        // supported" for query parameters.
+        if sm.prefix.is_some() {
+            sink.warning(
+                format!("{p}.prefix"),
+                "Istio does not support prefix matching of query parameters; use `exact` or \
+                 `regex` (e.g. `regex: \"abc.*\"`)",
+            );
+        }
+    }
+    // Envoy ignores case_sensitive for safe_regex: only exact and prefix
+    // honour ignoreUriCase.
+    if m.ignore_uri_case && m.uri.as_ref().is_some_and(|u| u.regex.is_some()) {
+        sink.warning(
+            format!("{path}.ignoreUriCase"),
+            "ignoreUriCase applies only to exact and prefix uri matches, so this regex stays \
+             case-sensitive; write the case-insensitivity into the regex with `(?i)`",
+        );
     }
     if let Some(port) = m.port
         && !(1..=65535).contains(&port)
