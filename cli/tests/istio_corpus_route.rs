@@ -4,7 +4,8 @@
 //! fault injection, timeouts, mirroring), run through the built `loupe route`
 //! binary exactly as issue 2 item 6 specifies the CLI contract.
 //!
-//! Each case names the documented behaviour it checks. `expect` is partial:
+//! Each case names the documented behaviour it checks; the judgement calls
+//! and the disagreements found are in `corpus/README.md`. `expect` is partial:
 //! every key it lists must equal the decision's value for that key.
 
 use std::path::PathBuf;
