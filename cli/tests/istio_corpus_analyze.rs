@@ -485,6 +485,23 @@ spec:
             [("warning", "VirtualService/default/r", "queryParams")],
             0
         ),
+        // istio.io IST0132 VirtualServiceHostNotFoundInGateway (Warning).
+        case!(
+            "VirtualService host not among its Gateway's hosts (IST0132): warning",
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: testing-gateway, namespace: istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - hosts: [testing.com]\n    port: {name: http, number: 80, protocol: HTTP}\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: testing-service, namespace: default}\nspec:\n  gateways: [istio-system/testing-gateway]\n  hosts: [wrong.com]\n  http:\n  - match: [{uri: {prefix: /}}]\n    route: [{destination: {host: ratings}}]\n",
+            [(
+                "warning",
+                "VirtualService/default/testing-service",
+                "hosts[0]"
+            )],
+            0
+        ),
+        case!(
+            "VirtualService host served by its Gateway (testing.com) is clean",
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: testing-gateway, namespace: istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - hosts: [\"*.com\"]\n    port: {name: http, number: 80, protocol: HTTP}\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: testing-service, namespace: default}\nspec:\n  gateways: [istio-system/testing-gateway]\n  hosts: [testing.com]\n  http:\n  - route: [{destination: {host: ratings}}]\n",
+            [],
+            0
+        ),
         case!(
             "v1alpha3 and v1beta1 apiVersions are accepted",
             "apiVersion: networking.istio.io/v1alpha3\nkind: VirtualService\nmetadata: {name: a}\nspec:\n  hosts: [a]\n  http: [{route: [{destination: {host: a}}]}]\n---\napiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\nmetadata: {name: a}\nspec:\n  host: a\n",

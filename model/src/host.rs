@@ -42,6 +42,19 @@ pub fn overlaps(a: &str, b: &str) -> bool {
     matches(a, b) || matches(b, a)
 }
 
+/// Splits a Gateway server `hosts` entry, `[namespace/]dnsName`, into the
+/// namespace whose VirtualServices may bind it (`None` for `*/` or no
+/// namespace; `./` is the Gateway's own) and the lower-case host pattern.
+pub fn split_gateway_host(entry: &str, gateway_namespace: &str) -> (Option<String>, String) {
+    let (namespace, pattern) = match entry.split_once('/') {
+        Some(("*", h)) => (None, h),
+        Some((".", h)) => (Some(gateway_namespace.to_string()), h),
+        Some((ns, h)) => (Some(ns.to_string()), h),
+        None => (None, entry),
+    };
+    (namespace, pattern.to_ascii_lowercase())
+}
+
 /// Splits `host:port` (or `[v6]:port`) into host and port.
 pub fn split_port(authority: &str) -> (&str, Option<u16>) {
     if let Some(rest) = authority.strip_prefix('[') {

@@ -63,6 +63,13 @@ fn each_problem_gives_its_diagnostic() {
     // (config, severity, resource, path, words the message must contain)
     let cases: Vec<(String, Severity, &str, &str, &str)> = vec![
         (
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: [testing.com]}]\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: testing}\nspec:\n  hosts: [wrong.com]\n  gateways: [istio-system/gw]\n  http: [{route: [{destination: {host: ratings}}]}]\n".to_string(),
+            Warning,
+            "VirtualService/default/testing",
+            "spec.hosts[0]",
+            "istio-system/gw",
+        ),
+        (
             vs("  - match: [{uri: {regex: \"/API/.*\"}, ignoreUriCase: true}]\n    route: [{destination: {host: reviews}}]\n"),
             Warning,
             "VirtualService/default/reviews",

@@ -136,16 +136,8 @@ struct GatewayHost {
 
 impl GatewayHost {
     fn parse(entry: &str, gateway_namespace: &str) -> GatewayHost {
-        let (namespace, pattern) = match entry.split_once('/') {
-            Some(("*", h)) => (None, h),
-            Some((".", h)) => (Some(gateway_namespace.to_string()), h),
-            Some((ns, h)) => (Some(ns.to_string()), h),
-            None => (None, entry),
-        };
-        GatewayHost {
-            namespace,
-            pattern: pattern.to_ascii_lowercase(),
-        }
+        let (namespace, pattern) = host::split_gateway_host(entry, gateway_namespace);
+        GatewayHost { namespace, pattern }
     }
 
     fn admits(&self, vs_namespace: &str, host: &str) -> bool {

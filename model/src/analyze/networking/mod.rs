@@ -8,7 +8,7 @@ mod destination_rule;
 mod gateway;
 mod virtual_service;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::{Diagnostic, Severity};
 use crate::duration::parse_duration;
@@ -39,7 +39,9 @@ pub(super) fn check(resources: &[Resource], out: &mut Vec<Diagnostic>) {
 /// What cross-resource checks look up, built once.
 pub(super) struct Context<'a> {
     namespaces: BTreeSet<String>,
-    gateways: HashSet<(String, String)>,
+    /// Gateways by (namespace, name) → their servers' hosts, split as
+    /// (namespace allowed to bind, pattern).
+    gateways: HashMap<(String, String), Vec<(Option<String>, String)>>,
     /// VirtualServices by (namespace, name), and those some route delegates to.
     virtual_services: HashSet<(String, String)>,
     delegates: HashSet<(String, String)>,
@@ -56,7 +58,7 @@ impl<'a> Context<'a> {
         namespaces.insert(DEFAULT_NAMESPACE.to_string());
         let mut ctx = Context {
             namespaces,
-            gateways: HashSet::new(),
+            gateways: HashMap::new(),
             virtual_services: HashSet::new(),
             delegates: HashSet::new(),
             destination_rules: Vec::new(),
@@ -64,8 +66,17 @@ impl<'a> Context<'a> {
         for r in resources {
             match r {
                 Resource::Gateway(g) => {
+                    let ns = g.metadata.namespace();
+                    let hosts = g
+                        .spec
+                        .servers
+                        .iter()
+                        .flat_map(|s| &s.hosts)
+                        .map(|h| host::split_gateway_host(h, ns));
                     ctx.gateways
-                        .insert((g.metadata.namespace().to_string(), g.metadata.name.clone()));
+                        .entry((ns.to_string(), g.metadata.name.clone()))
+                        .or_default()
+                        .extend(hosts);
                 }
                 Resource::VirtualService(vs) => {
                     let ns = vs.metadata.namespace();

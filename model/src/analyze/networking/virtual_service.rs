@@ -52,6 +52,7 @@ pub(super) fn check(vs: &VirtualService, ctx: &Context<'_>, sink: &mut Sink<'_>)
     duplicate_hosts(sink, &spec.hosts);
     for (i, g) in spec.gateways.iter().enumerate() {
         gateway_exists(ctx, sink, &format!("spec.gateways[{i}]"), g, ns);
+        hosts_in_gateway(ctx, sink, &spec.hosts, g, ns);
     }
     for (i, route) in spec.http.iter().enumerate() {
         http_route(ctx, sink, &format!("spec.http[{i}]"), route, ns);
@@ -110,9 +111,39 @@ fn duplicate_hosts(sink: &mut Sink<'_>, hosts: &[String]) {
     }
 }
 
+/// istioctl's IST0132 (VirtualServiceHostNotFoundInGateway, a warning): a
+/// host of a VirtualService bound to a Gateway that none of the Gateway's
+/// servers lists is never served there.
+fn hosts_in_gateway(ctx: &Context<'_>, sink: &mut Sink<'_>, hosts: &[String], g: &str, ns: &str) {
+    let GatewayRef::Gateway { namespace, name } = GatewayRef::parse(g, ns) else {
+        return;
+    };
+    let Some(servers) = ctx.gateways.get(&(namespace.clone(), name.clone())) else {
+        return;
+    };
+    for (i, h) in hosts.iter().enumerate() {
+        let vs_host = ctx.fqdn(h, ns);
+        let served = servers.iter().any(|(allowed, pattern)| {
+            allowed.as_deref().is_none_or(|a| a == ns) && crate::host::overlaps(pattern, &vs_host)
+        });
+        if !served && !h.trim().is_empty() {
+            sink.warning(
+                format!("spec.hosts[{i}]"),
+                format!(
+                    "host {h:?} is not among the hosts of Gateway {namespace}/{name} (for \
+                     VirtualServices in {ns}), so the gateway never serves it; add it to the \
+                     Gateway's server hosts or fix the host"
+                ),
+            );
+        }
+    }
+}
+
 fn gateway_exists(ctx: &Context<'_>, sink: &mut Sink<'_>, path: &str, reference: &str, ns: &str) {
     if let GatewayRef::Gateway { namespace, name } = GatewayRef::parse(reference, ns)
-        && !ctx.gateways.contains(&(namespace.clone(), name.clone()))
+        && !ctx
+            .gateways
+            .contains_key(&(namespace.clone(), name.clone()))
     {
         sink.error(
             path,
