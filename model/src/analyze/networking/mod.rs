@@ -36,12 +36,15 @@ pub(super) fn check(resources: &[Resource], out: &mut Vec<Diagnostic>) {
     destination_rule::check_conflicting_hosts(resources, &ctx, out);
 }
 
+/// A Gateway server host: (namespace allowed to bind it, pattern), as
+/// [`host::split_gateway_host`] splits it.
+type ServerHost = (Option<String>, String);
+
 /// What cross-resource checks look up, built once.
 pub(super) struct Context<'a> {
     namespaces: BTreeSet<String>,
-    /// Gateways by (namespace, name) → their servers' hosts, split as
-    /// (namespace allowed to bind, pattern).
-    gateways: HashMap<(String, String), Vec<(Option<String>, String)>>,
+    /// Gateways by (namespace, name) → their servers' hosts.
+    gateways: HashMap<(String, String), Vec<ServerHost>>,
     /// VirtualServices by (namespace, name), and those some route delegates to.
     virtual_services: HashSet<(String, String)>,
     delegates: HashSet<(String, String)>,
