@@ -701,3 +701,22 @@ fn usage_errors_exit_2() {
     );
     assert_eq!(code(&["analyze", ok]), Some(0));
 }
+
+/// bookinfo's task flow: `virtual-service-all-v1.yaml` then
+/// `virtual-service-reviews-test-v2.yaml` both define VirtualService
+/// `reviews`; applied together the second replaces the first. That is worth
+/// a warning, not a "two VirtualServices for one host" error.
+#[test]
+fn redefinition_across_files_is_not_a_host_conflict() {
+    let all_v1 = temp_file(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\nspec:\n  hosts: [reviews]\n  http:\n  - route: [{destination: {host: reviews, subset: v1}}]\n",
+    );
+    let test_v2 = temp_file(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\nspec:\n  hosts: [reviews]\n  http:\n  - match: [{headers: {end-user: {exact: jason}}}]\n    route: [{destination: {host: reviews, subset: v2}}]\n  - route: [{destination: {host: reviews, subset: v1}}]\n",
+    );
+    let dr = temp_file(DR_REVIEWS);
+    let (code, got, raw) = analyze(&[all_v1, test_v2, dr]);
+    assert_eq!(code, 0, "{raw}");
+    let diags = got.as_array().expect("array");
+    assert!(diags.iter().all(|d| d["severity"] == "warning"), "{raw}");
+}

@@ -316,3 +316,24 @@ fn the_same_resource_twice_is_a_warning() {
     assert_eq!(found[0].severity, Severity::Warning);
     assert_eq!(found[0].resource, "DestinationRule/default/reviews");
 }
+
+/// Two definitions of one VirtualService / DestinationRule (bookinfo's
+/// `virtual-service-all-v1.yaml` then `virtual-service-reviews-test-v2.yaml`)
+/// are one resource after `kubectl apply`: a warning, never a "two rules for
+/// one host" error against itself.
+#[test]
+fn a_redefined_resource_does_not_conflict_with_itself() {
+    let vs = |subset: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: reviews}}\nspec:\n  hosts: [reviews]\n  http:\n  - route: [{{destination: {{host: reviews, subset: {subset}}}}}]\n"
+        )
+    };
+    let text = format!(
+        "{DR_REVIEWS}---\n{DR_REVIEWS}---\n{}---\n{}",
+        vs("v1"),
+        vs("v2")
+    );
+    let found = diagnose(&text);
+    assert!(!has_errors(&found), "{found:#?}");
+    assert_eq!(found.len(), 2, "one redefinition warning each: {found:#?}");
+}

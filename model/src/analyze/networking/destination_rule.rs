@@ -227,6 +227,9 @@ pub(super) fn check_conflicting_hosts(
         let Resource::DestinationRule(dr) = r else {
             continue;
         };
+        if ctx.superseded.contains(&ri) {
+            continue;
+        }
         if dr.spec.host.trim().is_empty() {
             continue;
         }

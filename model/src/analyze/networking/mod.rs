@@ -43,6 +43,9 @@ type ServerHost = (Option<String>, String);
 /// What cross-resource checks look up, built once.
 pub(super) struct Context<'a> {
     namespaces: BTreeSet<String>,
+    /// Indices of resources a later one with the same Kind/namespace/name
+    /// replaces (as `kubectl apply` of the files would): they claim no hosts.
+    pub(super) superseded: HashSet<usize>,
     /// Gateways by (namespace, name) → their servers' hosts.
     gateways: HashMap<(String, String), Vec<ServerHost>>,
     /// VirtualServices by (namespace, name), and those some route delegates to.
@@ -61,11 +64,18 @@ impl<'a> Context<'a> {
         namespaces.insert(DEFAULT_NAMESPACE.to_string());
         let mut ctx = Context {
             namespaces,
+            superseded: HashSet::new(),
             gateways: HashMap::new(),
             virtual_services: HashSet::new(),
             delegates: HashSet::new(),
             destination_rules: Vec::new(),
         };
+        let mut last = HashMap::new();
+        for (i, r) in resources.iter().enumerate() {
+            if let Some(earlier) = last.insert(r.key(), i) {
+                ctx.superseded.insert(earlier);
+            }
+        }
         for r in resources {
             match r {
                 Resource::Gateway(g) => {

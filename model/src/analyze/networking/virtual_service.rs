@@ -608,6 +608,9 @@ pub(super) fn check_conflicting_hosts(
         let Resource::VirtualService(vs) = r else {
             continue;
         };
+        if ctx.superseded.contains(&ri) {
+            continue;
+        }
         let ns = vs.metadata.namespace();
         let on_mesh = vs.spec.gateways.is_empty() || vs.spec.gateways.iter().any(|g| g == "mesh");
         if !on_mesh {
