@@ -1124,6 +1124,21 @@ spec:
         json!({"routes": [r("ratings.default.svc.cluster.local", Some("v1"), Some(9080), 100.0)]}),
     );
     add(
+        "bookinfo task flow: a later definition of VirtualService reviews replaces the earlier (kubectl apply)",
+        concat!(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\n",
+            "spec:\n  hosts: [reviews]\n  http:\n  - route:\n    - destination: {host: reviews, subset: v1}\n",
+            "---\n",
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews}\n",
+            "spec:\n  hosts: [reviews]\n  http:\n  - match: [{headers: {end-user: {exact: jason}}}]\n",
+            "    route: [{destination: {host: reviews, subset: v2}}]\n",
+            "  - route: [{destination: {host: reviews, subset: v1}}]\n"
+        ),
+        req("reviews:9080", "/", json!({"end-user": "jason"})),
+        None,
+        json!({"routes": [r(REVIEWS, Some("v2"), Some(9080), 100.0)]}),
+    );
+    add(
         "non-Istio documents in the config are skipped",
         concat!(
             "apiVersion: v1\nkind: Service\nmetadata: {name: reviews}\nspec:\n  ports: [{port: 9080, name: http}]\n",

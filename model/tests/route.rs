@@ -483,3 +483,40 @@ spec:
     assert_eq!(subset("/api/v1"), None, "regex stays case-sensitive");
     assert_eq!(subset("/api/list").as_deref(), Some("exact"));
 }
+
+/// bookinfo's `virtual-service-all-v1.yaml` then
+/// `virtual-service-reviews-test-v2.yaml`: both define VirtualService
+/// `reviews`, and applying them in order leaves the second.
+#[test]
+fn a_later_definition_of_a_virtual_service_replaces_the_earlier() {
+    let text = r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - route: [{destination: {host: reviews, subset: v1}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{headers: {end-user: {exact: jason}}}]
+    route: [{destination: {host: reviews, subset: v2}}]
+  - route: [{destination: {host: reviews, subset: v1}}]
+"#;
+    let router = Router::new(&parse_documents("vs.yaml", text).resources);
+    let d = router.route(
+        &call("reviews:9080", "/", json!({"end-user": "jason"})),
+        None,
+    );
+    assert_eq!(
+        routes(&d),
+        vec![dest(REVIEWS, Some("v2"), Some(9080), 100.0)],
+        "{}",
+        d.reason
+    );
+}

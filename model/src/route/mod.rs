@@ -154,10 +154,21 @@ impl Router {
             .map(|r| r.meta().namespace().to_string())
             .collect();
         namespaces.insert(DEFAULT_NAMESPACE.to_string());
+        // A later definition of the same VirtualService replaces the earlier
+        // one, as `kubectl apply` of the files in order would.
+        let mut last: HashMap<ResourceKey, usize> = HashMap::new();
+        for (i, r) in resources.iter().enumerate() {
+            if let Resource::VirtualService(_) = r {
+                last.insert(r.key(), i);
+            }
+        }
         let services: Vec<CompiledService> = resources
             .iter()
-            .filter_map(|r| match r {
-                Resource::VirtualService(vs) => Some(CompiledService::compile(vs, &namespaces)),
+            .enumerate()
+            .filter_map(|(i, r)| match r {
+                Resource::VirtualService(vs) if last.get(&r.key()) == Some(&i) => {
+                    Some(CompiledService::compile(vs, &namespaces))
+                }
                 _ => None,
             })
             .collect();
