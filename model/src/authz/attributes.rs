@@ -9,8 +9,8 @@ use crate::request::Request;
 pub(crate) struct Attributes<'a> {
     /// Peer identity without `spiffe://`; absent for plaintext.
     pub principal: Option<&'a str>,
-    /// From the principal's `/ns/NAME/` part; the request's own
-    /// `source.namespace` only when there is no principal.
+    /// From the principal's `/ns/NAME/` part only: Istio reads it from the
+    /// peer certificate, so a plaintext request has none.
     pub source_namespace: Option<&'a str>,
     /// From the principal's `/sa/NAME` part.
     pub source_service_account: Option<&'a str>,
@@ -24,6 +24,9 @@ pub(crate) struct Attributes<'a> {
     pub full_path: Option<&'a str>,
     pub host: Option<&'a str>,
     pub headers: &'a BTreeMap<String, String>,
+    /// A plain TCP connection: the request carries no HTTP attribute at all
+    /// (no method, path, host or header).
+    pub tcp: bool,
 }
 
 impl<'a> Attributes<'a> {
@@ -34,14 +37,12 @@ impl<'a> Attributes<'a> {
             .as_deref()
             .map(|p| p.strip_prefix("spiffe://").unwrap_or(p))
             .filter(|p| !p.is_empty());
-        let source_namespace = match principal {
-            Some(p) => identity_part(p, "ns"),
-            None => request
-                .source
-                .namespace
-                .as_deref()
-                .filter(|n| !n.is_empty()),
-        };
+        let source_namespace = principal.and_then(|p| identity_part(p, "ns"));
+        let http = &request.request;
+        let tcp = http.method.is_none()
+            && http.path.is_none()
+            && http.host.is_none()
+            && http.headers.is_empty();
         let full_path = request.request.path.as_deref();
         Attributes {
             principal,
@@ -59,7 +60,14 @@ impl<'a> Attributes<'a> {
             full_path,
             host: request.request.host.as_deref(),
             headers: &request.request.headers,
+            tcp,
         }
+    }
+
+    /// `(namespace, service account)` of the peer identity.
+    pub fn service_account(&self) -> Option<(&'a str, &'a str)> {
+        self.principal
+            .and(self.source_namespace.zip(self.source_service_account))
     }
 
     /// A request header by (lower-case) name; names are compared
@@ -112,13 +120,14 @@ mod tests {
     }
 
     #[test]
-    fn plaintext_falls_back_to_the_declared_namespace_only() {
+    fn plaintext_has_no_source_namespace_even_if_declared() {
         let mut r = Request::default();
         r.source.namespace = Some("other".into());
         r.request.path = Some("/a/b?x=1".into());
         let a = Attributes::new(&r);
         assert_eq!(a.principal, None);
-        assert_eq!(a.source_namespace, Some("other"));
+        assert_eq!(a.source_namespace, None);
+        assert!(!a.tcp);
         assert_eq!(a.path, Some("/a/b"));
         assert_eq!(a.full_path, Some("/a/b?x=1"));
     }

@@ -8,7 +8,9 @@
 //! 4. an ALLOW policy whose rule matches → ALLOW;
 //! 5. otherwise DENY.
 //!
-//! AUDIT policies never change the decision (they are only reported).
+//! AUDIT policies never change the decision (they are only reported), nor
+//! do policies annotated `istio.io/dry-run: "true"` (Istio evaluates them as
+//! shadow rules, for logs and metrics only).
 //! A policy selects the workload when it lives in the workload's namespace
 //! or in the root namespace (mesh-wide), and its `selector` (if any)
 //! matches the workload's labels. Policies with `targetRef(s)` attach to
@@ -118,7 +120,7 @@ impl Authorizer {
         let mut policies: Vec<&AuthorizationPolicy> = resources
             .iter()
             .filter_map(|r| match r {
-                Resource::AuthorizationPolicy(p) => Some(p),
+                Resource::AuthorizationPolicy(p) if !is_dry_run(p) => Some(p),
                 _ => None,
             })
             .collect();
@@ -293,6 +295,29 @@ impl Authorizer {
             .flat_map(|s| s.allow.selecting(&request.destination.labels))
             .map(|p| p.id.clone())
             .collect()
+    }
+}
+
+/// The annotation that makes a policy shadow-only.
+pub const DRY_RUN_ANNOTATION: &str = "istio.io/dry-run";
+
+/// True when `istio.io/dry-run` holds a true value as Go's
+/// `strconv.ParseBool` reads it (what istiod uses); other values enforce.
+pub fn is_dry_run(policy: &AuthorizationPolicy) -> bool {
+    policy
+        .metadata
+        .annotations
+        .get(DRY_RUN_ANNOTATION)
+        .and_then(|v| parse_go_bool(v))
+        .unwrap_or(false)
+}
+
+/// Go's `strconv.ParseBool`.
+pub fn parse_go_bool(value: &str) -> Option<bool> {
+    match value {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
     }
 }
 

@@ -62,7 +62,8 @@ impl ActionTable {
         for (p, (policy, _)) in policies.iter().enumerate() {
             for (r, rule) in policy.spec.rules.iter().enumerate() {
                 let slot = (p as u32, r as u32);
-                if let Some(namespaces) = CompiledRule::required_namespaces(rule) {
+                let ns = policy.metadata.namespace();
+                if let Some(namespaces) = CompiledRule::required_namespaces(rule, ns) {
                     for ns in namespaces {
                         by_namespace.entry(ns.into()).or_default().push(slot);
                     }
@@ -100,6 +101,10 @@ impl ActionTable {
     ) -> Option<(&CompiledPolicy, usize)> {
         if self.policies.is_empty() {
             return None;
+        }
+        if a.tcp {
+            // Path-indexed DENY rules may match TCP without their paths.
+            return self.scan(a, labels);
         }
         let mut lists: [&[Slot]; MAX_LISTS] = [&[]; MAX_LISTS];
         lists[0] = &self.unindexed;
@@ -221,7 +226,14 @@ impl CompiledPolicy {
             id: format!("{}/{}", policy.metadata.namespace(), policy.metadata.name),
             provider: spec.provider.as_ref().map(|p| p.name.clone()),
             target,
-            rules: spec.rules.iter().map(CompiledRule::new).collect(),
+            rules: {
+                let ns = policy.metadata.namespace();
+                let allow = spec.action() == crate::security::Action::Allow;
+                spec.rules
+                    .iter()
+                    .map(|r| CompiledRule::new(r, ns, allow))
+                    .collect()
+            },
         }
     }
 
