@@ -124,10 +124,10 @@ impl Authorizer {
                 _ => None,
             })
             .collect();
-        policies.sort_by(|a, b| {
-            (a.metadata.namespace(), &a.metadata.name)
-                .cmp(&(b.metadata.namespace(), &b.metadata.name))
-        });
+        // Envoy's RBAC filter tries its policies in the order of their
+        // names, which Istio writes as `ns[NS]-policy[NAME]-rule[N]`: that
+        // order decides which policy is reported when several match.
+        policies.sort_by_cached_key(|p| rbac_policy_key(p.metadata.namespace(), &p.metadata.name));
         let mut grouped: BTreeMap<&str, [Vec<(&AuthorizationPolicy, CompiledPolicy)>; 4]> =
             BTreeMap::new();
         for policy in policies {
@@ -177,10 +177,13 @@ impl Authorizer {
         let a = Attributes::new(request);
         let labels = &request.destination.labels;
         let sets = self.sets_for(request.destination.namespace.as_deref());
+        // The workload's namespace and the root namespace share one Envoy
+        // filter per action, so the first match in RBAC name order wins.
         let first_match = |pick: fn(&PolicySet) -> &ActionTable| {
             sets.into_iter()
                 .flatten()
-                .find_map(|s| pick(s).first_match(&a, labels))
+                .filter_map(|s| pick(s).first_match(&a, labels))
+                .min_by(|x, y| x.0.rbac_key.cmp(&y.0.rbac_key))
         };
         let audited_by = first_match(|s| &s.audit).map(|(p, _)| p.id.as_str());
         if let Some((p, rule)) = first_match(|s| &s.custom) {
@@ -296,6 +299,12 @@ impl Authorizer {
             .map(|p| p.id.clone())
             .collect()
     }
+}
+
+/// The name Istio gives a policy's rules in Envoy's RBAC config, up to the
+/// rule index: `ns[foo]-policy[httpbin]-rule[`.
+pub(crate) fn rbac_policy_key(namespace: &str, name: &str) -> String {
+    format!("ns[{namespace}]-policy[{name}]-rule[")
 }
 
 /// The annotation that makes a policy shadow-only.

@@ -196,6 +196,8 @@ fn finish(index: HashMap<Box<str>, Vec<Slot>>) -> Index {
 pub(crate) struct CompiledPolicy {
     /// `namespace/name`.
     pub id: String,
+    /// The order Envoy tries policies in ([`super::rbac_policy_key`]).
+    pub rbac_key: String,
     pub provider: Option<String>,
     target: Target,
     pub rules: Box<[CompiledRule]>,
@@ -224,6 +226,7 @@ impl CompiledPolicy {
         };
         CompiledPolicy {
             id: format!("{}/{}", policy.metadata.namespace(), policy.metadata.name),
+            rbac_key: super::rbac_policy_key(policy.metadata.namespace(), &policy.metadata.name),
             provider: spec.provider.as_ref().map(|p| p.name.clone()),
             target,
             rules: {
