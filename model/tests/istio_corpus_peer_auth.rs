@@ -76,10 +76,21 @@ fn mode(config: &str, namespace: &str, app: &str, port: u16) -> (MtlsMode, Optio
     (r.mode, r.policy)
 }
 
+/// (name, config, namespace, app label, port, mode, deciding policy).
+type Case = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    u16,
+    MtlsMode,
+    Option<&'static str>,
+);
+
 #[test]
 fn peer_authentication_resolves_as_istio_does() {
     use MtlsMode::*;
-    let cases: [(&str, &str, &str, &str, u16, MtlsMode, Option<&str>); 11] = [
+    let cases: [Case; 11] = [
         (
             "mesh-wide STRICT applies",
             CONFIG,
