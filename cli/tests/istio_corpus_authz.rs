@@ -64,3 +64,32 @@ fn authorization_decisions_follow_istio() {
         failures.join("\n")
     );
 }
+
+/// The dry-run task: the policy is not enforced, and the text for people
+/// says what it would have done.
+#[test]
+fn dry_run_policy_is_reported_not_enforced() {
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let request = scratch.path().join("request.json");
+    std::fs::write(
+        &request,
+        r#"{"source":{"principal":"cluster.local/ns/foo/sa/sleep","ip":"10.0.0.5"},
+            "destination":{"namespace":"foo","labels":{"app":"httpbin"},"port":8000},
+            "request":{"method":"GET","path":"/headers","host":"httpbin.foo:8000"}}"#,
+    )
+    .expect("write request");
+    let out = Command::new(env!("CARGO_BIN_EXE_loupe"))
+        .args(["authz", "check", "-f"])
+        .arg(corpus_dir().join("dry-run.yaml"))
+        .arg("--request")
+        .arg(&request)
+        .output()
+        .expect("run loupe");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("decision: ALLOW"), "{text}");
+    assert!(
+        text.contains("dry-run policy foo/deny-path-headers") && text.contains("would DENY"),
+        "{text}"
+    );
+}

@@ -111,12 +111,35 @@ pub struct Verdict<'a> {
 pub struct Authorizer {
     root_namespace: String,
     namespaces: HashMap<String, PolicySet>,
+    /// The `istio.io/dry-run` policies, as if enforced: only for the text
+    /// ("dry-run policy X would deny"), never for the decision.
+    shadow: Option<Box<Authorizer>>,
 }
 
 impl Authorizer {
     /// Compiles every AuthorizationPolicy among `resources`; other kinds are
     /// ignored. `root_namespace` holds mesh-wide policies (`istio-system` by default).
     pub fn new(resources: &[Resource], root_namespace: &str) -> Authorizer {
+        let dry_run: Vec<Resource> = resources
+            .iter()
+            .filter(|r| matches!(r, Resource::AuthorizationPolicy(p) if is_dry_run(p)))
+            .map(|r| match r {
+                Resource::AuthorizationPolicy(p) => {
+                    let mut p = p.clone();
+                    p.metadata.annotations.remove(DRY_RUN_ANNOTATION);
+                    Resource::AuthorizationPolicy(p)
+                }
+                other => other.clone(),
+            })
+            .collect();
+        let mut authorizer = Authorizer::enforced(resources, root_namespace);
+        if !dry_run.is_empty() {
+            authorizer.shadow = Some(Box::new(Authorizer::enforced(&dry_run, root_namespace)));
+        }
+        authorizer
+    }
+
+    fn enforced(resources: &[Resource], root_namespace: &str) -> Authorizer {
         let mut policies: Vec<&AuthorizationPolicy> = resources
             .iter()
             .filter_map(|r| match r {
@@ -155,6 +178,7 @@ impl Authorizer {
         Authorizer {
             root_namespace: root_namespace.to_string(),
             namespaces,
+            shadow: None,
         }
     }
 
@@ -287,6 +311,16 @@ impl Authorizer {
                 out,
                 "; AUDIT policy {audit} matched (audit only, no effect on the decision)"
             );
+        }
+        if let Some(shadow) = &self.shadow {
+            let s = shadow.evaluate(request);
+            if let Some(p) = s.policy {
+                let _ = write!(
+                    out,
+                    "; dry-run policy {p} (istio.io/dry-run, not enforced) would {}",
+                    s.decision.as_str()
+                );
+            }
         }
         out
     }
