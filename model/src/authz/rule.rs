@@ -389,7 +389,7 @@ impl OperationCheck {
         match self {
             OperationCheck::Ports(f) => f.matches(a.destination_port),
             OperationCheck::Methods(f) => f.matches(a.method),
-            OperationCheck::Paths(f) => f.matches(a.path),
+            OperationCheck::Paths(f) => f.matches(a.path.as_deref()),
             OperationCheck::Hosts(f) => f.matches(a.host),
         }
     }

@@ -113,7 +113,7 @@ impl ActionTable {
             lists[n] = v;
             n += 1;
         }
-        if let (false, Some(path)) = (self.by_path.is_empty(), a.path) {
+        if let (false, Some(path)) = (self.by_path.is_empty(), a.path.as_deref()) {
             for (i, _) in path.match_indices('/') {
                 if let Some(v) = self.by_path.get(&path[..=i]) {
                     if n == MAX_LISTS {
