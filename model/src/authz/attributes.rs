@@ -103,12 +103,13 @@ pub(crate) fn normalize_path(path: &str) -> Cow<'_, str> {
         let b = bytes[i];
         if b == b'%' && i + 2 < bytes.len() {
             let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-            if let Some(c) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
-                    decoded.push(char::from(c));
-                    i += 3;
-                    continue;
-                }
+            let unreserved = hex
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~'));
+            if let Some(c) = unreserved {
+                decoded.push(char::from(c));
+                i += 3;
+                continue;
             }
         }
         let c = path[i..].chars().next().unwrap_or('/');
