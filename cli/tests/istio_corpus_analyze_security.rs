@@ -192,6 +192,17 @@ fn cases() -> Vec<Case> {
             )],
         },
         Case {
+            name: "serviceAccounts take no wildcard",
+            yaml: ap(
+                x,
+                "  rules:\n  - from:\n    - source: {serviceAccounts: [\"foo/*\"]}",
+            ),
+            errors: &[(
+                "AuthorizationPolicy/foo/x",
+                "spec.rules[0].from[0].source.serviceAccounts[0]",
+            )],
+        },
+        Case {
             name: "portLevelMtls without selector",
             yaml: format!(
                 "{PA}metadata: {{name: pa, namespace: foo}}\nspec:\n  mtls: {{mode: STRICT}}\n  portLevelMtls:\n    8080: {{mode: DISABLE}}\n"

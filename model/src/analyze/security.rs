@@ -173,6 +173,12 @@ fn source(report: &mut Report<'_>, path: &str, s: &Source) {
     for (name, values) in ip_fields {
         ip_blocks(report, &format!("{path}.{name}"), values);
     }
+    for (name, values) in [
+        ("serviceAccounts", &s.service_accounts),
+        ("notServiceAccounts", &s.not_service_accounts),
+    ] {
+        service_accounts(report, &format!("{path}.{name}"), values);
+    }
     if !s.service_accounts.is_empty() || !s.not_service_accounts.is_empty() {
         let both = !s.principals.is_empty()
             || !s.not_principals.is_empty()
@@ -390,6 +396,25 @@ fn wildcards(report: &mut Report<'_>, path: &str, values: &[String]) {
             report.error(
                 format!("{path}[{k}]"),
                 "empty values are not allowed (Istio rejects the policy): remove it",
+            );
+        }
+    }
+}
+
+/// `NAMESPACE/NAME` or `NAME` (the policy's namespace), no wildcards.
+fn service_accounts(report: &mut Report<'_>, path: &str, values: &[String]) {
+    for (k, v) in values.iter().enumerate() {
+        let bad_shape = match v.split_once('/') {
+            Some((ns, sa)) => ns.is_empty() || sa.is_empty() || sa.contains('/'),
+            None => v.is_empty(),
+        };
+        if v.contains('*') || bad_shape {
+            report.error(
+                format!("{path}[{k}]"),
+                format!(
+                    "{v:?} is not a service account: write NAME (in the policy's namespace) or \
+                     NAMESPACE/NAME, without wildcards"
+                ),
             );
         }
     }
