@@ -424,7 +424,11 @@ pub(crate) enum ConditionKey {
 
 impl ConditionKey {
     pub fn parse(key: &str) -> ConditionKey {
-        if let Some(name) = bracketed(key, "request.headers") {
+        // `request.experimental.inline.headers[...]` matches the same header
+        // (its comma-joined values); Loupe's request has one value per header.
+        let header = bracketed(key, "request.headers")
+            .or_else(|| bracketed(key, "request.experimental.inline.headers"));
+        if let Some(name) = header {
             return match name.to_ascii_lowercase().as_str() {
                 "" => ConditionKey::Unknown,
                 ":authority" | "host" => ConditionKey::Host,
