@@ -213,11 +213,19 @@ fn describe(request: &Request) -> String {
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
+    let tcp = r.method.is_none() && r.path.is_none() && r.host.is_none() && r.headers.is_empty();
+    let what = if tcp {
+        "TCP connection".to_string()
+    } else {
+        format!(
+            "{} {}{}",
+            r.method.as_deref().unwrap_or("-"),
+            r.host.as_deref().unwrap_or(""),
+            r.path.as_deref().unwrap_or("/")
+        )
+    };
     format!(
-        "{} {}{} from {} to namespace {} [{}]{}",
-        r.method.as_deref().unwrap_or("-"),
-        r.host.as_deref().unwrap_or(""),
-        r.path.as_deref().unwrap_or("/"),
+        "{what} from {} to namespace {} [{}]{}",
         from,
         request
             .destination

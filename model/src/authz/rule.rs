@@ -140,12 +140,16 @@ impl CompiledRule {
     /// For people: which parts of this (matching) rule held, e.g.
     /// `from[0].source (principals); to[1].operation (methods, paths)`.
     pub fn explain(&self, a: &Attributes<'_>) -> String {
+        let skip_http = a.tcp && self.tcp == TcpMode::IgnoreHttpFields;
         let mut parts = Vec::new();
-        if let Some(i) = self.from.iter().position(|s| s.matches(a, false)) {
+        if skip_http {
+            parts.push("a TCP connection: HTTP-only fields ignored, as Istio does for DENY".into());
+        }
+        if let Some(i) = self.from.iter().position(|s| s.matches(a, skip_http)) {
             let fields: Vec<_> = self.from[i].checks.iter().map(SourceCheck::name).collect();
             parts.push(format!("from[{i}].source ({})", fields.join(", ")));
         }
-        if let Some(i) = self.to.iter().position(|o| o.matches(a, false)) {
+        if let Some(i) = self.to.iter().position(|o| o.matches(a, skip_http)) {
             let fields: Vec<_> = self.to[i].checks.iter().map(OperationCheck::name).collect();
             parts.push(format!("to[{i}].operation ({})", fields.join(", ")));
         }
