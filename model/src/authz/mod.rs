@@ -18,6 +18,13 @@
 //! workload labelled `gateway.networking.k8s.io/gateway-name` with the
 //! referenced Gateway's name.
 //!
+//! Paths are matched after Istio's default (`BASE`) normalization and
+//! without the query string. A request with no HTTP attribute at all is a
+//! plain TCP connection: ALLOW rules naming HTTP-only fields never match it
+//! and DENY/AUDIT/CUSTOM rules apply without those fields, as Istio builds
+//! its TCP filter. When several policies of one action match, the one
+//! reported is the first in Envoy's RBAC order (`ns[NS]-policy[NAME]`).
+//!
 //! [`Authorizer::new`] compiles every policy once: grouped by namespace and
 //! action, values pre-split into exact/prefix/suffix/any, CIDRs parsed,
 //! rules indexed by the source namespace or path prefix they require (see
