@@ -29,7 +29,11 @@ pub enum Output {
     after_help = "REQUEST.json example (principal and namespace absent for plaintext):
   {\"source\":{\"principal\":\"cluster.local/ns/default/sa/frontend\",\"namespace\":\"default\",\"ip\":\"10.0.0.5\"},
    \"destination\":{\"namespace\":\"default\",\"labels\":{\"app\":\"reviews\"},\"port\":9080},
-   \"request\":{\"method\":\"GET\",\"path\":\"/x\",\"host\":\"reviews.default.svc.cluster.local\",\"headers\":{\"x-user\":\"jason\"}}}"
+   \"request\":{\"method\":\"GET\",\"path\":\"/x\",\"host\":\"reviews.default.svc.cluster.local\",\"headers\":{\"x-user\":\"jason\"}}}
+A request without any HTTP attribute (no method, path, host or headers) is a plain TCP
+connection: as in Istio, ALLOW rules that name HTTP-only fields never match it, and DENY
+rules are applied without those fields.
+Policies annotated istio.io/dry-run: \"true\" are not enforced (the text output says what they would do)."
 )]
 pub struct CheckArgs {
     /// Istio YAML with the AuthorizationPolicies (repeatable; `-` reads stdin).
@@ -209,11 +213,19 @@ fn describe(request: &Request) -> String {
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
+    let tcp = r.method.is_none() && r.path.is_none() && r.host.is_none() && r.headers.is_empty();
+    let what = if tcp {
+        "TCP connection".to_string()
+    } else {
+        format!(
+            "{} {}{}",
+            r.method.as_deref().unwrap_or("-"),
+            r.host.as_deref().unwrap_or(""),
+            r.path.as_deref().unwrap_or("/")
+        )
+    };
     format!(
-        "{} {}{} from {} to namespace {} [{}]{}",
-        r.method.as_deref().unwrap_or("-"),
-        r.host.as_deref().unwrap_or(""),
-        r.path.as_deref().unwrap_or("/"),
+        "{what} from {} to namespace {} [{}]{}",
         from,
         request
             .destination

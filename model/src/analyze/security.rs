@@ -59,6 +59,11 @@ fn authorization_policy(r: &Resource, p: &AuthorizationPolicy, out: &mut Vec<Dia
     };
     let spec = &p.spec;
     let action = spec.action();
+    selector(&mut report, spec.selector.as_ref());
+    dry_run(&mut report, p);
+    if action == Action::Custom {
+        custom_fields(&mut report, p);
+    }
     if spec.selector.is_some() && (spec.target_ref.is_some() || !spec.target_refs.is_empty()) {
         report.error(
             "spec.selector",
@@ -90,6 +95,15 @@ fn authorization_policy(r: &Resource, p: &AuthorizationPolicy, out: &mut Vec<Dia
     }
     if spec.rules.is_empty() {
         match action {
+            // Istio's webhook rejects these: they could never be triggered.
+            Action::Deny | Action::Custom => report.error(
+                "spec.rules",
+                format!(
+                    "{} action without rules is meaningless (it never triggers): add rules, or \
+                     `rules: [{{}}]` to match every request",
+                    action.as_str()
+                ),
+            ),
             Action::Allow => report.warning(
                 "spec.rules",
                 "this ALLOW policy has no rules, so it allows nothing: every request to the \
@@ -159,6 +173,12 @@ fn source(report: &mut Report<'_>, path: &str, s: &Source) {
     for (name, values) in ip_fields {
         ip_blocks(report, &format!("{path}.{name}"), values);
     }
+    for (name, values) in [
+        ("serviceAccounts", &s.service_accounts),
+        ("notServiceAccounts", &s.not_service_accounts),
+    ] {
+        service_accounts(report, &format!("{path}.{name}"), values);
+    }
     if !s.service_accounts.is_empty() || !s.not_service_accounts.is_empty() {
         let both = !s.principals.is_empty()
             || !s.not_principals.is_empty()
@@ -202,6 +222,121 @@ fn operation(report: &mut Report<'_>, path: &str, o: &Operation) {
         ("notPaths", &o.not_paths),
     ] {
         wildcards(report, &format!("{path}.{name}"), values);
+    }
+    for (name, values) in [("paths", &o.paths), ("notPaths", &o.not_paths)] {
+        path_templates(report, &format!("{path}.{name}"), values);
+    }
+}
+
+/// Istio's path templates: `{*}` one segment, `{**}` the rest (last only);
+/// any other `{`/`}` is rejected.
+fn path_templates(report: &mut Report<'_>, path: &str, values: &[String]) {
+    for (k, v) in values.iter().enumerate() {
+        let mut seen_any = false;
+        for segment in v.trim_matches('/').split('/') {
+            let problem = match segment {
+                "{*}" | "{**}" if seen_any => Some("{**} must be the last segment"),
+                "{**}" => {
+                    seen_any = true;
+                    None
+                }
+                "{*}" => None,
+                s if s.contains(['{', '}']) => {
+                    Some("`{` and `}` are only allowed as whole {*} or {**} segments")
+                }
+                _ => None,
+            };
+            if let Some(problem) = problem {
+                report.error(
+                    format!("{path}[{k}]"),
+                    format!("{v:?} is not a valid path template: {problem}"),
+                );
+                break;
+            }
+        }
+    }
+}
+
+/// Wildcards and empty keys are not allowed in a workload selector.
+fn selector(report: &mut Report<'_>, selector: Option<&crate::security::WorkloadSelector>) {
+    for (k, v) in selector.into_iter().flat_map(|s| &s.match_labels) {
+        if k.is_empty() {
+            report.error(
+                "spec.selector.matchLabels",
+                format!("empty label key (value {v:?}): remove it or name the label"),
+            );
+        } else if k.contains('*') || v.contains('*') {
+            report.error(
+                format!("spec.selector.matchLabels.{k}"),
+                format!(
+                    "wildcards are not supported in selectors ({k}={v}): use exact label values"
+                ),
+            );
+        }
+    }
+}
+
+/// `istio.io/dry-run` is only for ALLOW and DENY, with a boolean value.
+fn dry_run(report: &mut Report<'_>, p: &AuthorizationPolicy) {
+    let Some(value) = p.metadata.annotations.get(crate::authz::DRY_RUN_ANNOTATION) else {
+        return;
+    };
+    let path = "metadata.annotations[istio.io/dry-run]";
+    match p.spec.action() {
+        Action::Allow | Action::Deny => {
+            if crate::authz::parse_go_bool(value).is_none() {
+                report.error(
+                    path,
+                    format!("{value:?} is not a boolean: write \"true\" or \"false\""),
+                );
+            }
+        }
+        other => report.error(
+            path,
+            format!(
+                "istio.io/dry-run only supports ALLOW and DENY policies, not {}: remove the \
+                 annotation",
+                other.as_str()
+            ),
+        ),
+    }
+}
+
+/// What Istio does not support with action CUSTOM (the ext-authz filter
+/// runs before peer and JWT identities are checked).
+fn custom_fields(report: &mut Report<'_>, p: &AuthorizationPolicy) {
+    for (i, rule) in p.spec.rules.iter().enumerate() {
+        for (j, from) in rule.from.iter().enumerate() {
+            let Some(s) = &from.source else { continue };
+            let fields: [(&str, &Vec<String>); 6] = [
+                ("namespaces", &s.namespaces),
+                ("notNamespaces", &s.not_namespaces),
+                ("principals", &s.principals),
+                ("notPrincipals", &s.not_principals),
+                ("requestPrincipals", &s.request_principals),
+                ("notRequestPrincipals", &s.not_request_principals),
+            ];
+            for (name, values) in fields {
+                if !values.is_empty() {
+                    report.error(
+                        format!("spec.rules[{i}].from[{j}].source.{name}"),
+                        format!("{name} is not supported with action CUSTOM: remove it"),
+                    );
+                }
+            }
+        }
+        for (j, c) in rule.when.iter().enumerate() {
+            let key = c.key.as_str();
+            if key == "source.namespace"
+                || key == "source.principal"
+                || key.starts_with("request.auth.")
+            {
+                report.error(
+                    format!("spec.rules[{i}].when[{j}].key"),
+                    format!("{key} is not supported with action CUSTOM: remove this condition"),
+                );
+            }
+        }
     }
 }
 
@@ -258,9 +393,28 @@ fn wildcards(report: &mut Report<'_>, path: &str, values: &[String]) {
                 ),
             );
         } else if v.is_empty() {
-            report.warning(
+            report.error(
                 format!("{path}[{k}]"),
-                "empty value: it matches only an empty attribute; remove it",
+                "empty values are not allowed (Istio rejects the policy): remove it",
+            );
+        }
+    }
+}
+
+/// `NAMESPACE/NAME` or `NAME` (the policy's namespace), no wildcards.
+fn service_accounts(report: &mut Report<'_>, path: &str, values: &[String]) {
+    for (k, v) in values.iter().enumerate() {
+        let bad_shape = match v.split_once('/') {
+            Some((ns, sa)) => ns.is_empty() || sa.is_empty() || sa.contains('/'),
+            None => v.is_empty(),
+        };
+        if v.contains('*') || bad_shape {
+            report.error(
+                format!("{path}[{k}]"),
+                format!(
+                    "{v:?} is not a service account: write NAME (in the policy's namespace) or \
+                     NAMESPACE/NAME, without wildcards"
+                ),
             );
         }
     }
@@ -297,6 +451,7 @@ fn peer_authentication(r: &Resource, p: &PeerAuthentication, out: &mut Vec<Diagn
         resource: r.key().to_string(),
         out,
     };
+    selector(&mut report, p.spec.selector.as_ref());
     let selects = p
         .spec
         .selector

@@ -8,13 +8,22 @@
 //! 4. an ALLOW policy whose rule matches → ALLOW;
 //! 5. otherwise DENY.
 //!
-//! AUDIT policies never change the decision (they are only reported).
+//! AUDIT policies never change the decision (they are only reported), nor
+//! do policies annotated `istio.io/dry-run: "true"` (Istio evaluates them as
+//! shadow rules, for logs and metrics only).
 //! A policy selects the workload when it lives in the workload's namespace
 //! or in the root namespace (mesh-wide), and its `selector` (if any)
 //! matches the workload's labels. Policies with `targetRef(s)` attach to
 //! gateways and waypoints, not to sidecars; Loupe selects them only for a
 //! workload labelled `gateway.networking.k8s.io/gateway-name` with the
 //! referenced Gateway's name.
+//!
+//! Paths are matched after Istio's default (`BASE`) normalization and
+//! without the query string. A request with no HTTP attribute at all is a
+//! plain TCP connection: ALLOW rules naming HTTP-only fields never match it
+//! and DENY/AUDIT/CUSTOM rules apply without those fields, as Istio builds
+//! its TCP filter. When several policies of one action match, the one
+//! reported is the first in Envoy's RBAC order (`ns[NS]-policy[NAME]`).
 //!
 //! [`Authorizer::new`] compiles every policy once: grouped by namespace and
 //! action, values pre-split into exact/prefix/suffix/any, CIDRs parsed,
@@ -109,23 +118,46 @@ pub struct Verdict<'a> {
 pub struct Authorizer {
     root_namespace: String,
     namespaces: HashMap<String, PolicySet>,
+    /// The `istio.io/dry-run` policies, as if enforced: only for the text
+    /// ("dry-run policy X would deny"), never for the decision.
+    shadow: Option<Box<Authorizer>>,
 }
 
 impl Authorizer {
     /// Compiles every AuthorizationPolicy among `resources`; other kinds are
     /// ignored. `root_namespace` holds mesh-wide policies (`istio-system` by default).
     pub fn new(resources: &[Resource], root_namespace: &str) -> Authorizer {
+        let dry_run: Vec<Resource> = resources
+            .iter()
+            .filter(|r| matches!(r, Resource::AuthorizationPolicy(p) if is_dry_run(p)))
+            .map(|r| match r {
+                Resource::AuthorizationPolicy(p) => {
+                    let mut p = p.clone();
+                    p.metadata.annotations.remove(DRY_RUN_ANNOTATION);
+                    Resource::AuthorizationPolicy(p)
+                }
+                other => other.clone(),
+            })
+            .collect();
+        let mut authorizer = Authorizer::enforced(resources, root_namespace);
+        if !dry_run.is_empty() {
+            authorizer.shadow = Some(Box::new(Authorizer::enforced(&dry_run, root_namespace)));
+        }
+        authorizer
+    }
+
+    fn enforced(resources: &[Resource], root_namespace: &str) -> Authorizer {
         let mut policies: Vec<&AuthorizationPolicy> = resources
             .iter()
             .filter_map(|r| match r {
-                Resource::AuthorizationPolicy(p) => Some(p),
+                Resource::AuthorizationPolicy(p) if !is_dry_run(p) => Some(p),
                 _ => None,
             })
             .collect();
-        policies.sort_by(|a, b| {
-            (a.metadata.namespace(), &a.metadata.name)
-                .cmp(&(b.metadata.namespace(), &b.metadata.name))
-        });
+        // Envoy's RBAC filter tries its policies in the order of their
+        // names, which Istio writes as `ns[NS]-policy[NAME]-rule[N]`: that
+        // order decides which policy is reported when several match.
+        policies.sort_by_cached_key(|p| rbac_policy_key(p.metadata.namespace(), &p.metadata.name));
         let mut grouped: BTreeMap<&str, [Vec<(&AuthorizationPolicy, CompiledPolicy)>; 4]> =
             BTreeMap::new();
         for policy in policies {
@@ -153,6 +185,7 @@ impl Authorizer {
         Authorizer {
             root_namespace: root_namespace.to_string(),
             namespaces,
+            shadow: None,
         }
     }
 
@@ -175,10 +208,13 @@ impl Authorizer {
         let a = Attributes::new(request);
         let labels = &request.destination.labels;
         let sets = self.sets_for(request.destination.namespace.as_deref());
+        // The workload's namespace and the root namespace share one Envoy
+        // filter per action, so the first match in RBAC name order wins.
         let first_match = |pick: fn(&PolicySet) -> &ActionTable| {
             sets.into_iter()
                 .flatten()
-                .find_map(|s| pick(s).first_match(&a, labels))
+                .filter_map(|s| pick(s).first_match(&a, labels))
+                .min_by(|x, y| x.0.rbac_key.cmp(&y.0.rbac_key))
         };
         let audited_by = first_match(|s| &s.audit).map(|(p, _)| p.id.as_str());
         if let Some((p, rule)) = first_match(|s| &s.custom) {
@@ -283,6 +319,16 @@ impl Authorizer {
                 "; AUDIT policy {audit} matched (audit only, no effect on the decision)"
             );
         }
+        if let Some(shadow) = &self.shadow {
+            let s = shadow.evaluate(request);
+            if let Some(p) = s.policy {
+                let _ = write!(
+                    out,
+                    "; dry-run policy {p} (istio.io/dry-run, not enforced) would {}",
+                    s.decision.as_str()
+                );
+            }
+        }
         out
     }
 
@@ -293,6 +339,35 @@ impl Authorizer {
             .flat_map(|s| s.allow.selecting(&request.destination.labels))
             .map(|p| p.id.clone())
             .collect()
+    }
+}
+
+/// The name Istio gives a policy's rules in Envoy's RBAC config, up to the
+/// rule index: `ns[foo]-policy[httpbin]-rule[`.
+pub(crate) fn rbac_policy_key(namespace: &str, name: &str) -> String {
+    format!("ns[{namespace}]-policy[{name}]-rule[")
+}
+
+/// The annotation that makes a policy shadow-only.
+pub const DRY_RUN_ANNOTATION: &str = "istio.io/dry-run";
+
+/// True when `istio.io/dry-run` holds a true value as Go's
+/// `strconv.ParseBool` reads it (what istiod uses); other values enforce.
+pub fn is_dry_run(policy: &AuthorizationPolicy) -> bool {
+    policy
+        .metadata
+        .annotations
+        .get(DRY_RUN_ANNOTATION)
+        .and_then(|v| parse_go_bool(v))
+        .unwrap_or(false)
+}
+
+/// Go's `strconv.ParseBool`.
+pub fn parse_go_bool(value: &str) -> Option<bool> {
+    match value {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
     }
 }
 

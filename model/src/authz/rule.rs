@@ -13,27 +13,68 @@ pub(crate) struct CompiledRule {
     from: Box<[CompiledSource]>,
     to: Box<[CompiledOperation]>,
     when: Box<[CompiledCondition]>,
+    /// How the rule treats a plain TCP connection (no HTTP attributes).
+    tcp: TcpMode,
+}
+
+/// Istio builds the TCP filter from the same rules, minus what only HTTP
+/// has (hosts, methods, paths, requestPrincipals, request headers,
+/// request.auth.*): an ALLOW rule naming any of them is dropped (it allows
+/// less), a DENY/AUDIT/CUSTOM rule is kept without them (it denies more).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TcpMode {
+    /// The rule names no HTTP-only field: TCP matches as HTTP does.
+    Same,
+    /// ALLOW rule with HTTP-only fields: never matches TCP.
+    Never,
+    /// Non-ALLOW rule with HTTP-only fields: they are ignored for TCP.
+    IgnoreHttpFields,
 }
 
 impl CompiledRule {
-    pub fn new(rule: &ap::Rule) -> CompiledRule {
-        CompiledRule {
+    /// `namespace` is the policy's own (the default for bare `serviceAccounts`
+    /// names); `allow` says whether the policy's action is ALLOW.
+    pub fn new(rule: &ap::Rule, namespace: &str, allow: bool) -> CompiledRule {
+        let from: Box<[CompiledSource]> = rule
+            .from
+            .iter()
             // `from: [{}]` (no source) constrains nothing, like `source: {}`.
-            from: rule
-                .from
+            .map(|f| {
+                CompiledSource::new(
+                    f.source.as_ref().unwrap_or(&ap::Source::default()),
+                    namespace,
+                )
+            })
+            .collect();
+        let to: Box<[CompiledOperation]> = rule
+            .to
+            .iter()
+            .map(|t| {
+                CompiledOperation::new(t.operation.as_ref().unwrap_or(&ap::Operation::default()))
+            })
+            .collect();
+        let when: Box<[CompiledCondition]> = rule
+            .when
+            .iter()
+            .map(|c| CompiledCondition::new(c, namespace))
+            .collect();
+        let http_only = from
+            .iter()
+            .any(|s| s.checks.iter().any(SourceCheck::is_http_only))
+            || to
                 .iter()
-                .map(|f| CompiledSource::new(f.source.as_ref().unwrap_or(&ap::Source::default())))
-                .collect(),
-            to: rule
-                .to
-                .iter()
-                .map(|t| {
-                    CompiledOperation::new(
-                        t.operation.as_ref().unwrap_or(&ap::Operation::default()),
-                    )
-                })
-                .collect(),
-            when: rule.when.iter().map(CompiledCondition::new).collect(),
+                .any(|o| o.checks.iter().any(OperationCheck::is_http_only))
+            || when.iter().any(CompiledCondition::is_http_only);
+        let tcp = match (http_only, allow) {
+            (false, _) => TcpMode::Same,
+            (true, true) => TcpMode::Never,
+            (true, false) => TcpMode::IgnoreHttpFields,
+        };
+        CompiledRule {
+            from,
+            to,
+            when,
+            tcp,
         }
     }
 
@@ -41,13 +82,13 @@ impl CompiledRule {
     /// when the rule says so in a form an index can use (every `from`
     /// source names its namespaces exactly, or through principals or
     /// service accounts); `None` when any namespace (or none) may match.
-    pub fn required_namespaces(rule: &ap::Rule) -> Option<Vec<String>> {
+    pub fn required_namespaces(rule: &ap::Rule, namespace: &str) -> Option<Vec<String>> {
         if rule.from.is_empty() {
             return None;
         }
         let mut all = Vec::new();
         for from in &rule.from {
-            all.extend(source_namespaces(from.source.as_ref()?)?);
+            all.extend(source_namespaces(from.source.as_ref()?, namespace)?);
         }
         all.sort_unstable();
         all.dedup();
@@ -82,20 +123,33 @@ impl CompiledRule {
     }
 
     pub fn matches(&self, a: &Attributes<'_>) -> bool {
-        (self.from.is_empty() || self.from.iter().any(|s| s.matches(a)))
-            && (self.to.is_empty() || self.to.iter().any(|o| o.matches(a)))
-            && self.when.iter().all(|c| c.matches(a))
+        let skip_http = a.tcp
+            && match self.tcp {
+                TcpMode::Same => false,
+                TcpMode::Never => return false,
+                TcpMode::IgnoreHttpFields => true,
+            };
+        (self.from.is_empty() || self.from.iter().any(|s| s.matches(a, skip_http)))
+            && (self.to.is_empty() || self.to.iter().any(|o| o.matches(a, skip_http)))
+            && self
+                .when
+                .iter()
+                .all(|c| (skip_http && c.is_http_only()) || c.matches(a))
     }
 
     /// For people: which parts of this (matching) rule held, e.g.
     /// `from[0].source (principals); to[1].operation (methods, paths)`.
     pub fn explain(&self, a: &Attributes<'_>) -> String {
+        let skip_http = a.tcp && self.tcp == TcpMode::IgnoreHttpFields;
         let mut parts = Vec::new();
-        if let Some(i) = self.from.iter().position(|s| s.matches(a)) {
+        if skip_http {
+            parts.push("a TCP connection: HTTP-only fields ignored, as Istio does for DENY".into());
+        }
+        if let Some(i) = self.from.iter().position(|s| s.matches(a, skip_http)) {
             let fields: Vec<_> = self.from[i].checks.iter().map(SourceCheck::name).collect();
             parts.push(format!("from[{i}].source ({})", fields.join(", ")));
         }
-        if let Some(i) = self.to.iter().position(|o| o.matches(a)) {
+        if let Some(i) = self.to.iter().position(|o| o.matches(a, skip_http)) {
             let fields: Vec<_> = self.to[i].checks.iter().map(OperationCheck::name).collect();
             parts.push(format!("to[{i}].operation ({})", fields.join(", ")));
         }
@@ -110,7 +164,7 @@ impl CompiledRule {
     }
 }
 
-fn source_namespaces(s: &ap::Source) -> Option<Vec<String>> {
+fn source_namespaces(s: &ap::Source, policy_namespace: &str) -> Option<Vec<String>> {
     let exact = |v: &String| !v.contains('*');
     if !s.namespaces.is_empty() && s.namespaces.iter().all(exact) {
         return Some(s.namespaces.clone());
@@ -131,6 +185,7 @@ fn source_namespaces(s: &ap::Source) -> Option<Vec<String>> {
             .iter()
             .map(|sa| match sa.split_once('/') {
                 Some((ns, _)) if !ns.is_empty() && !ns.contains('*') => Some(ns.to_string()),
+                None if !sa.contains('*') => Some(policy_namespace.to_string()),
                 _ => None,
             })
             .collect();
@@ -170,14 +225,14 @@ enum SourceCheck {
 }
 
 impl CompiledSource {
-    fn new(s: &ap::Source) -> CompiledSource {
+    fn new(s: &ap::Source, policy_namespace: &str) -> CompiledSource {
         let checks = [
             SourceCheck::Namespaces(Field::new(&s.namespaces, &s.not_namespaces, StrMatch::new)),
             SourceCheck::Principals(Field::new(&s.principals, &s.not_principals, StrMatch::new)),
             SourceCheck::ServiceAccounts(Field::new(
                 &s.service_accounts,
                 &s.not_service_accounts,
-                ServiceAccount::new,
+                |v| ServiceAccount::new(v, policy_namespace),
             )),
             SourceCheck::RequestPrincipals(Field::new(
                 &s.request_principals,
@@ -199,12 +254,19 @@ impl CompiledSource {
         }
     }
 
-    fn matches(&self, a: &Attributes<'_>) -> bool {
-        self.checks.iter().all(|c| c.matches(a))
+    fn matches(&self, a: &Attributes<'_>, skip_http: bool) -> bool {
+        self.checks
+            .iter()
+            .all(|c| (skip_http && c.is_http_only()) || c.matches(a))
     }
 }
 
 impl SourceCheck {
+    /// Only HTTP carries a JWT.
+    fn is_http_only(&self) -> bool {
+        matches!(self, SourceCheck::RequestPrincipals(_))
+    }
+
     fn name(&self) -> &'static str {
         match self {
             SourceCheck::Namespaces(_) => "namespaces",
@@ -229,10 +291,7 @@ impl SourceCheck {
         match self {
             SourceCheck::Namespaces(f) => f.matches(a.source_namespace),
             SourceCheck::Principals(f) => f.matches(a.principal),
-            SourceCheck::ServiceAccounts(f) => f.matches(
-                a.principal
-                    .and(a.source_namespace.zip(a.source_service_account)),
-            ),
+            SourceCheck::ServiceAccounts(f) => f.matches(a.service_account()),
             // Loupe's Request carries no JWT: request principals are absent.
             SourceCheck::RequestPrincipals(f) => f.matches(None),
             SourceCheck::IpBlocks(f) => f.matches(a.source_ip),
@@ -249,8 +308,9 @@ struct ServiceAccount {
 }
 
 impl ServiceAccount {
-    fn new(value: &str) -> ServiceAccount {
-        let (namespace, name) = value.split_once('/').unwrap_or(("", value));
+    /// `NS/SA`, or a bare `SA` in the policy's namespace (as Istio reads it).
+    fn new(value: &str, policy_namespace: &str) -> ServiceAccount {
+        let (namespace, name) = value.split_once('/').unwrap_or((policy_namespace, value));
         ServiceAccount {
             namespace: namespace.into(),
             name: name.into(),
@@ -298,12 +358,19 @@ impl CompiledOperation {
         }
     }
 
-    fn matches(&self, a: &Attributes<'_>) -> bool {
-        self.checks.iter().all(|c| c.matches(a))
+    fn matches(&self, a: &Attributes<'_>, skip_http: bool) -> bool {
+        self.checks
+            .iter()
+            .all(|c| (skip_http && c.is_http_only()) || c.matches(a))
     }
 }
 
 impl OperationCheck {
+    /// Everything but ports needs HTTP.
+    fn is_http_only(&self) -> bool {
+        !matches!(self, OperationCheck::Ports(_))
+    }
+
     fn name(&self) -> &'static str {
         match self {
             OperationCheck::Ports(_) => "ports",
@@ -326,7 +393,7 @@ impl OperationCheck {
         match self {
             OperationCheck::Ports(f) => f.matches(a.destination_port),
             OperationCheck::Methods(f) => f.matches(a.method),
-            OperationCheck::Paths(f) => f.matches(a.path),
+            OperationCheck::Paths(f) => f.matches(a.path.as_deref()),
             OperationCheck::Hosts(f) => f.matches(a.host),
         }
     }
@@ -346,19 +413,26 @@ pub(crate) enum ConditionKey {
     RemoteIp,
     SourceNamespace,
     SourcePrincipal,
+    /// `source.serviceAccount`: `NS/SA`, or `SA` in the policy's namespace.
+    SourceServiceAccount,
     DestinationIp,
     DestinationPort,
     /// Keys Istio knows whose attribute Loupe's request never carries
-    /// (`connection.sni`, `request.auth.*`, `experimental.envoy.filters.*`):
-    /// always absent.
+    /// (`connection.sni`, `experimental.envoy.filters.*`): always absent.
     Absent,
+    /// `request.auth.*` (JWT): always absent, and HTTP-only.
+    RequestAuth,
     /// Not one of Istio's keys: the condition never matches.
     Unknown,
 }
 
 impl ConditionKey {
     pub fn parse(key: &str) -> ConditionKey {
-        if let Some(name) = bracketed(key, "request.headers") {
+        // `request.experimental.inline.headers[...]` matches the same header
+        // (its comma-joined values); Loupe's request has one value per header.
+        let header = bracketed(key, "request.headers")
+            .or_else(|| bracketed(key, "request.experimental.inline.headers"));
+        if let Some(name) = header {
             return match name.to_ascii_lowercase().as_str() {
                 "" => ConditionKey::Unknown,
                 ":authority" | "host" => ConditionKey::Host,
@@ -371,7 +445,7 @@ impl ConditionKey {
             return if claim.is_empty() {
                 ConditionKey::Unknown
             } else {
-                ConditionKey::Absent
+                ConditionKey::RequestAuth
             };
         }
         if key.starts_with("experimental.envoy.filters.") {
@@ -382,12 +456,13 @@ impl ConditionKey {
             "remote.ip" => ConditionKey::RemoteIp,
             "source.namespace" => ConditionKey::SourceNamespace,
             "source.principal" => ConditionKey::SourcePrincipal,
+            "source.serviceAccount" => ConditionKey::SourceServiceAccount,
             "destination.ip" => ConditionKey::DestinationIp,
             "destination.port" => ConditionKey::DestinationPort,
-            "connection.sni"
-            | "request.auth.principal"
-            | "request.auth.audiences"
-            | "request.auth.presenter" => ConditionKey::Absent,
+            "connection.sni" => ConditionKey::Absent,
+            "request.auth.principal" | "request.auth.audiences" | "request.auth.presenter" => {
+                ConditionKey::RequestAuth
+            }
             _ => ConditionKey::Unknown,
         }
     }
@@ -405,14 +480,20 @@ enum CompiledCondition {
     Str(ConditionKey, Field<StrMatch>),
     Ip(ConditionKey, Field<Cidr>),
     Port(Field<PortMatch>),
+    ServiceAccount(Field<ServiceAccount>),
     Never,
 }
 
 impl CompiledCondition {
-    fn new(c: &ap::Condition) -> CompiledCondition {
+    fn new(c: &ap::Condition, policy_namespace: &str) -> CompiledCondition {
         let key = ConditionKey::parse(&c.key);
         match key {
             ConditionKey::Unknown => CompiledCondition::Never,
+            ConditionKey::SourceServiceAccount => {
+                CompiledCondition::ServiceAccount(Field::new(&c.values, &c.not_values, |v| {
+                    ServiceAccount::new(v, policy_namespace)
+                }))
+            }
             ConditionKey::SourceIp | ConditionKey::RemoteIp | ConditionKey::DestinationIp => {
                 CompiledCondition::Ip(key, Field::new(&c.values, &c.not_values, Cidr::new))
             }
@@ -428,8 +509,24 @@ impl CompiledCondition {
             CompiledCondition::Str(key, field) => field.matches(str_attr(key, a)),
             CompiledCondition::Ip(key, field) => field.matches(ip_attr(key, a)),
             CompiledCondition::Port(field) => field.matches(a.destination_port),
+            CompiledCondition::ServiceAccount(field) => field.matches(a.service_account()),
             CompiledCondition::Never => false,
         }
+    }
+
+    /// Request headers and JWT attributes need HTTP.
+    fn is_http_only(&self) -> bool {
+        matches!(
+            self,
+            CompiledCondition::Str(
+                ConditionKey::Header(_)
+                    | ConditionKey::Host
+                    | ConditionKey::Method
+                    | ConditionKey::Path
+                    | ConditionKey::RequestAuth,
+                _
+            )
+        )
     }
 }
 

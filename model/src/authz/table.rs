@@ -62,7 +62,8 @@ impl ActionTable {
         for (p, (policy, _)) in policies.iter().enumerate() {
             for (r, rule) in policy.spec.rules.iter().enumerate() {
                 let slot = (p as u32, r as u32);
-                if let Some(namespaces) = CompiledRule::required_namespaces(rule) {
+                let ns = policy.metadata.namespace();
+                if let Some(namespaces) = CompiledRule::required_namespaces(rule, ns) {
                     for ns in namespaces {
                         by_namespace.entry(ns.into()).or_default().push(slot);
                     }
@@ -101,6 +102,10 @@ impl ActionTable {
         if self.policies.is_empty() {
             return None;
         }
+        if a.tcp {
+            // Path-indexed DENY rules may match TCP without their paths.
+            return self.scan(a, labels);
+        }
         let mut lists: [&[Slot]; MAX_LISTS] = [&[]; MAX_LISTS];
         lists[0] = &self.unindexed;
         let mut n = 1;
@@ -108,7 +113,7 @@ impl ActionTable {
             lists[n] = v;
             n += 1;
         }
-        if let (false, Some(path)) = (self.by_path.is_empty(), a.path) {
+        if let (false, Some(path)) = (self.by_path.is_empty(), a.path.as_deref()) {
             for (i, _) in path.match_indices('/') {
                 if let Some(v) = self.by_path.get(&path[..=i]) {
                     if n == MAX_LISTS {
@@ -191,6 +196,8 @@ fn finish(index: HashMap<Box<str>, Vec<Slot>>) -> Index {
 pub(crate) struct CompiledPolicy {
     /// `namespace/name`.
     pub id: String,
+    /// The order Envoy tries policies in ([`super::rbac_policy_key`]).
+    pub rbac_key: String,
     pub provider: Option<String>,
     target: Target,
     pub rules: Box<[CompiledRule]>,
@@ -219,9 +226,17 @@ impl CompiledPolicy {
         };
         CompiledPolicy {
             id: format!("{}/{}", policy.metadata.namespace(), policy.metadata.name),
+            rbac_key: super::rbac_policy_key(policy.metadata.namespace(), &policy.metadata.name),
             provider: spec.provider.as_ref().map(|p| p.name.clone()),
             target,
-            rules: spec.rules.iter().map(CompiledRule::new).collect(),
+            rules: {
+                let ns = policy.metadata.namespace();
+                let allow = spec.action() == crate::security::Action::Allow;
+                spec.rules
+                    .iter()
+                    .map(|r| CompiledRule::new(r, ns, allow))
+                    .collect()
+            },
         }
     }
 
