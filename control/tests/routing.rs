@@ -81,7 +81,7 @@ fn sidecar(
         listen: None,
     };
     tokio::spawn(async move {
-        if let Err(error) = loupe_proxy::run(args).await {
+        if let Err(error) = loupe_proxy::run(args, std::future::pending::<()>()).await {
             panic!("sidecar failed to start: {error}");
         }
     });
