@@ -6,6 +6,7 @@
 
 mod destination_rule;
 mod gateway;
+mod route_destination;
 mod virtual_service;
 
 use std::collections::{BTreeSet, HashMap, HashSet};

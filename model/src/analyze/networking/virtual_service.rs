@@ -3,13 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use super::{Context, Sink};
+use super::{Context, Sink, route_destination};
 use crate::analyze::{Diagnostic, Severity};
 use crate::networking::http_route::HttpFaultInjection;
-use crate::networking::virtual_service::RouteDestination;
-use crate::networking::{
-    Destination, GatewayRef, HttpMatchRequest, HttpRoute, HttpRouteDestination, VirtualService,
-};
+use crate::networking::{GatewayRef, HttpMatchRequest, HttpRoute, VirtualService};
 use crate::resource::Resource;
 
 pub(super) fn check(vs: &VirtualService, ctx: &Context<'_>, sink: &mut Sink<'_>) {
@@ -70,7 +67,13 @@ pub(super) fn check(vs: &VirtualService, ctx: &Context<'_>, sink: &mut Sink<'_>)
                 );
             }
         }
-        l4_destinations(ctx, sink, &path, &tls.route, ns);
+        route_destination::check_all(
+            ctx,
+            sink,
+            &path,
+            tls.route.iter().map(|d| (&d.destination, d.weight)),
+            ns,
+        );
     }
     for (i, tcp) in spec.tcp.iter().enumerate() {
         let path = format!("spec.tcp[{i}]");
@@ -85,7 +88,13 @@ pub(super) fn check(vs: &VirtualService, ctx: &Context<'_>, sink: &mut Sink<'_>)
                 );
             }
         }
-        l4_destinations(ctx, sink, &path, &tcp.route, ns);
+        route_destination::check_all(
+            ctx,
+            sink,
+            &path,
+            tcp.route.iter().map(|d| (&d.destination, d.weight)),
+            ns,
+        );
     }
 }
 
@@ -207,7 +216,13 @@ fn http_route(ctx: &Context<'_>, sink: &mut Sink<'_>, path: &str, r: &HttpRoute,
             );
         }
     }
-    http_destinations(ctx, sink, path, &r.route, ns);
+    route_destination::check_all(
+        ctx,
+        sink,
+        path,
+        r.route.iter().map(|d| (&d.destination, d.weight)),
+        ns,
+    );
     sink.duration(&format!("{path}.timeout"), r.timeout.as_ref());
     if let Some(retries) = &r.retries {
         if retries.attempts < 0 {
@@ -263,10 +278,10 @@ fn http_route(ctx: &Context<'_>, sink: &mut Sink<'_>, path: &str, r: &HttpRoute,
         );
     }
     if let Some(m) = &r.mirror {
-        destination(ctx, sink, &format!("{path}.mirror"), m, ns);
+        route_destination::check(ctx, sink, &format!("{path}.mirror"), m, ns);
     }
     for (k, m) in r.mirrors.iter().enumerate() {
-        destination(
+        route_destination::check(
             ctx,
             sink,
             &format!("{path}.mirrors[{k}].destination"),
@@ -444,154 +459,6 @@ fn fault_injection(sink: &mut Sink<'_>, path: &str, fault: &HttpFaultInjection) 
         sink.percent(
             &format!("{path}.abort.percentage.value"),
             abort.percentage.as_ref().map(|p| p.value),
-        );
-    }
-}
-
-fn http_destinations(
-    ctx: &Context<'_>,
-    sink: &mut Sink<'_>,
-    path: &str,
-    route: &[HttpRouteDestination],
-    ns: &str,
-) {
-    for (k, d) in route.iter().enumerate() {
-        destination(
-            ctx,
-            sink,
-            &format!("{path}.route[{k}].destination"),
-            &d.destination,
-            ns,
-        );
-    }
-    let weights: Vec<Option<i32>> = route.iter().map(|d| d.weight).collect();
-    weights_check(sink, path, &weights);
-}
-
-fn l4_destinations(
-    ctx: &Context<'_>,
-    sink: &mut Sink<'_>,
-    path: &str,
-    route: &[RouteDestination],
-    ns: &str,
-) {
-    for (k, d) in route.iter().enumerate() {
-        destination(
-            ctx,
-            sink,
-            &format!("{path}.route[{k}].destination"),
-            &d.destination,
-            ns,
-        );
-    }
-    let weights: Vec<Option<i32>> = route.iter().map(|d| d.weight).collect();
-    weights_check(sink, path, &weights);
-}
-
-/// Istio splits by weight ÷ sum: negative weights are errors, several
-/// destinations all at 0 route nothing (error), a sum other than 100 works
-/// but is probably not what was meant (warning).
-fn weights_check(sink: &mut Sink<'_>, path: &str, weights: &[Option<i32>]) {
-    let mut negative = false;
-    for (k, w) in weights.iter().enumerate() {
-        if let Some(w) = w.filter(|w| *w < 0) {
-            negative = true;
-            sink.error(
-                format!("{path}.route[{k}].weight"),
-                format!(
-                    "weight {w} is negative; weights are 0 or more (Istio splits by weight ÷ sum)"
-                ),
-            );
-        }
-    }
-    if negative || weights.is_empty() {
-        return;
-    }
-    let sum: i64 = weights.iter().map(|w| i64::from(w.unwrap_or(0))).sum();
-    if weights.len() > 1 && sum == 0 {
-        sink.error(
-            format!("{path}.route"),
-            format!(
-                "all {} destinations have weight 0, so the route sends traffic nowhere; give \
-                 the destinations weights that sum to 100",
-                weights.len()
-            ),
-        );
-    } else if weights.len() > 1 && sum != 100 {
-        let shares: Vec<String> = weights
-            .iter()
-            .enumerate()
-            .map(|(k, w)| {
-                format!(
-                    "route[{k}] {:.1}%",
-                    f64::from(w.unwrap_or(0)) * 100.0 / sum as f64
-                )
-            })
-            .collect();
-        sink.warning(
-            format!("{path}.route"),
-            format!(
-                "weights sum to {sum}, not 100; Istio splits by weight ÷ sum ({}). Make them \
-                 sum to 100 to say what you mean",
-                shares.join(", ")
-            ),
-        );
-    } else if let [Some(w)] = weights
-        && *w != 100
-        && *w != 0
-    {
-        sink.warning(
-                format!("{path}.route[0].weight"),
-                format!("a single destination gets 100% of the traffic whatever its weight; weight {w} has no effect, set 100 or remove it"),
-            );
-    }
-}
-
-fn destination(ctx: &Context<'_>, sink: &mut Sink<'_>, path: &str, d: &Destination, ns: &str) {
-    if d.host.trim().is_empty() {
-        sink.error(
-            format!("{path}.host"),
-            "the destination has no host; name the service, e.g. `reviews`",
-        );
-        return;
-    }
-    if let Some(port) = d.port.as_ref().and_then(|p| p.number)
-        && !(1..=65535).contains(&port)
-    {
-        sink.error(
-            format!("{path}.port.number"),
-            format!("port {port} is outside 1–65535"),
-        );
-    }
-    let Some(subset) = &d.subset else { return };
-    let host = ctx.fqdn(&d.host, ns);
-    let mut rules = ctx.rules_for(&host).peekable();
-    if rules.peek().is_none() {
-        sink.error(
-            format!("{path}.subset"),
-            format!(
-                "routes to subset {subset:?} of {host}, but no DestinationRule for that host \
-                 exists; create one that defines subset {subset:?}"
-            ),
-        );
-        return;
-    }
-    let rules: Vec<_> = rules.collect();
-    if !rules
-        .iter()
-        .any(|dr| dr.spec.subsets.iter().any(|s| &s.name == subset))
-    {
-        let names: Vec<String> = rules
-            .iter()
-            .map(|dr| format!("{}/{}", dr.metadata.namespace(), dr.metadata.name))
-            .collect();
-        sink.error(
-            format!("{path}.subset"),
-            format!(
-                "routes to subset {subset:?} of {host}, which no DestinationRule for that host \
-                 defines ({} define other subsets); add the subset there or fix the name",
-                names.join(", ")
-            ),
         );
     }
 }
