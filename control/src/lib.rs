@@ -15,6 +15,7 @@
 #![deny(rust_2018_idioms)]
 
 mod config_watch;
+pub mod mesh;
 pub mod push;
 pub mod registry;
 pub mod scope;

@@ -87,6 +87,12 @@ impl Workload {
             workload: self.name.clone(),
             namespace: self.namespace.clone(),
             service_account: self.service_account.clone(),
+            identity: loupe_model::SpiffeId::new(
+                loupe_model::identity::DEFAULT_TRUST_DOMAIN,
+                &self.namespace,
+                &self.service_account,
+            )
+            .uri(),
         }
     }
 

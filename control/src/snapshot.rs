@@ -56,6 +56,7 @@ impl Published {
                 .map(|(r, _)| r.clone())
                 .collect(),
             services: self.snapshot.services.clone(),
+            mesh: self.snapshot.mesh.clone(),
         }
     }
 }
@@ -133,6 +134,7 @@ impl Publisher {
             version,
             resources: config.resources.clone(),
             services: self.registry.services(),
+            mesh: Some(crate::mesh::settings()),
         };
         tracing::debug!(
             version,

@@ -16,6 +16,7 @@ pub mod analyze;
 pub mod authz;
 pub mod duration;
 pub mod host;
+pub mod identity;
 pub mod meta;
 pub mod networking;
 pub mod parse;
@@ -27,6 +28,7 @@ pub mod security;
 mod serde_util;
 
 pub use analyze::{Diagnostic, Severity, analyze};
+pub use identity::SpiffeId;
 pub use meta::ObjectMeta;
 pub use request::Request;
 pub use resource::{Kind, ParsedFile, Resource, ResourceKey, parse_documents, to_yaml};

@@ -62,6 +62,7 @@ fn snapshot(services: usize) -> Snapshot {
                     workload: format!("{name}-{i}"),
                     namespace: "default".into(),
                     service_account: name.clone(),
+                    identity: format!("spiffe://cluster.local/ns/default/sa/{name}"),
                 })
                 .collect(),
         });
@@ -70,6 +71,7 @@ fn snapshot(services: usize) -> Snapshot {
         version: 1,
         resources,
         services: list,
+        mesh: None,
     }
 }
 

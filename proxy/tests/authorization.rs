@@ -42,6 +42,7 @@ async fn an_allow_policy_lets_gets_through_and_denies_posts() {
                 "v1",
             )],
         )],
+        mesh: None,
     });
     control.wait_ack(1, 2).await;
     let outbound = caller.outbound.expect("outbound");

@@ -39,6 +39,7 @@ async fn a_bad_snapshot_is_nacked_and_the_last_good_routes_stay() {
             "reviews",
             vec![endpoint(good.addr, "reviews-v1", "reviews", "v1")],
         )],
+        mesh: None,
     });
     proxy.wait_ready().await;
     control.wait_ack(1, 1).await;
@@ -53,6 +54,7 @@ async fn a_bad_snapshot_is_nacked_and_the_last_good_routes_stay() {
             "reviews",
             vec![endpoint(other.addr, "reviews-v2", "reviews", "v2")],
         )],
+        mesh: None,
     });
     let error = eventually("a NACK of version 2", Duration::from_secs(5), || async {
         control.nack(2)
@@ -102,6 +104,7 @@ async fn the_proxy_keeps_serving_without_a_control_plane_and_reconnects() {
             "reviews",
             vec![endpoint(v1.addr, "reviews-v1", "reviews", "v1")],
         )],
+        mesh: None,
     });
     control.wait_ack(1, 1).await;
 
@@ -124,6 +127,7 @@ async fn the_proxy_keeps_serving_without_a_control_plane_and_reconnects() {
             "reviews",
             vec![endpoint(v2.addr, "reviews-v2", "reviews", "v2")],
         )],
+        mesh: None,
     });
     let control = control.restart();
     control.wait_ack(2, 1).await;

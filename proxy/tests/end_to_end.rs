@@ -52,6 +52,7 @@ async fn traffic_flows_through_sidecars_with_metrics_spans_and_live_config() {
         version: 1,
         resources: vec![destination_rule("reviews", &["v1", "v2", "v3"])],
         services: vec![service("reviews", endpoints.clone())],
+        mesh: None,
     });
     productpage.wait_ready().await;
     control.wait_ack(1, 5).await;
@@ -240,6 +241,7 @@ async fn traffic_flows_through_sidecars_with_metrics_spans_and_live_config() {
             weighted_virtual_service("reviews", &[("v1", 0), ("v2", 0), ("v3", 100)]),
         ],
         services: vec![service("reviews", endpoints.clone())],
+        mesh: None,
     });
     control.wait_ack(2, 5).await;
     let before: Vec<usize> = apps.iter().map(App::count).collect();
@@ -261,6 +263,7 @@ async fn traffic_flows_through_sidecars_with_metrics_spans_and_live_config() {
             "reviews",
             vec![endpoints[0].clone(), endpoints[3].clone()],
         )],
+        mesh: None,
     });
     control.wait_ack(3, 5).await;
     let (status, body) = get(outbound, HOST, "/").await.expect("request");
@@ -313,6 +316,7 @@ async fn sigterm_drains_requests_in_flight_then_exits() {
             "reviews",
             vec![endpoint(app.addr, "reviews-v1", "reviews", "v1")],
         )],
+        mesh: None,
     });
     proxy.wait_ready().await;
     let outbound = proxy.outbound.expect("outbound");

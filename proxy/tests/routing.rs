@@ -33,6 +33,7 @@ async fn connect_failures_are_retried_on_the_next_endpoint() {
                 endpoint(live.addr, "reviews-v1", "reviews", "v1"),
             ],
         )],
+        mesh: None,
     });
     control.wait_ack(1, 1).await;
     let outbound = proxy.outbound.expect("outbound");
@@ -62,6 +63,7 @@ async fn connect_failures_are_retried_on_the_next_endpoint() {
             "reviews",
             vec![endpoint(dead, "reviews-v0", "reviews", "v0")],
         )],
+        mesh: None,
     });
     control.wait_ack(2, 1).await;
     let (status, body) = get(outbound, HOST, "/").await.expect("request");
@@ -98,6 +100,7 @@ async fn a_503_from_one_endpoint_is_retried_and_bodies_are_resent() {
                 endpoint(healthy.addr, "reviews-v1", "reviews", "v1"),
             ],
         )],
+        mesh: None,
     });
     control.wait_ack(1, 1).await;
     let outbound = proxy.outbound.expect("outbound");
@@ -135,6 +138,7 @@ async fn a_large_body_streams_through_both_proxies() {
                 "v1",
             )],
         )],
+        mesh: None,
     });
     control.wait_ack(1, 2).await;
     let payload = Bytes::from(vec![b'x'; 1 << 20]);
@@ -180,6 +184,7 @@ async fn an_unknown_service_and_a_dead_app_are_answered_with_reasons() {
                 "v1",
             )],
         )],
+        mesh: None,
     });
     control.wait_ack(1, 2).await;
     let outbound = proxy.outbound.expect("outbound");
@@ -217,6 +222,7 @@ async fn a_dead_collector_never_affects_requests() {
             "reviews",
             vec![endpoint(app.addr, "reviews-v1", "reviews", "v1")],
         )],
+        mesh: None,
     });
     control.wait_ack(1, 1).await;
     for _ in 0..50 {
@@ -252,6 +258,7 @@ async fn a_client_that_gives_up_is_counted_as_downstream_termination() {
             "reviews",
             vec![endpoint(app.addr, "reviews-v1", "reviews", "v1")],
         )],
+        mesh: None,
     });
     control.wait_ack(1, 1).await;
     let outbound = proxy.outbound.expect("outbound");

@@ -64,6 +64,7 @@ impl Mesh {
                     endpoint(self.v2.addr, "reviews-v2", "reviews", "v2"),
                 ],
             )],
+            mesh: None,
         });
         self.control.wait_ack(version, 1).await;
     }

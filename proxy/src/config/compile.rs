@@ -306,6 +306,7 @@ mod tests {
             workload: workload.to_string(),
             namespace: "default".to_string(),
             service_account: "bookinfo-reviews".to_string(),
+            identity: "spiffe://cluster.local/ns/default/sa/bookinfo-reviews".to_string(),
         }
     }
 
@@ -326,6 +327,7 @@ mod tests {
                     endpoint("127.0.0.1:1003", "reviews-v2b", "v2"),
                 ],
             }],
+            mesh: None,
         }
     }
 

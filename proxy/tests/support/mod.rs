@@ -136,6 +136,7 @@ pub fn endpoint(inbound: SocketAddr, workload: &str, app: &str, version: &str) -
         workload: workload.to_string(),
         namespace: "default".to_string(),
         service_account: format!("bookinfo-{app}"),
+        identity: format!("spiffe://cluster.local/ns/default/sa/bookinfo-{app}"),
     }
 }
 
