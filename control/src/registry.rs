@@ -83,7 +83,14 @@ impl Workload {
     fn endpoint(&self) -> Endpoint {
         Endpoint {
             address: self.inbound_address.clone(),
-            labels: self.labels.clone().into_iter().collect(),
+            // Every registered workload runs a Loupe sidecar: Istio's label
+            // for that, which auto mTLS reads.
+            labels: self
+                .labels
+                .clone()
+                .into_iter()
+                .chain([("security.istio.io/tlsMode".to_string(), "istio".to_string())])
+                .collect(),
             workload: self.name.clone(),
             namespace: self.namespace.clone(),
             service_account: self.service_account.clone(),

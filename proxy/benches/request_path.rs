@@ -94,7 +94,13 @@ fn request_path(c: &mut Criterion) {
             Err(e) => panic!("benchmark snapshot does not compile: {e}"),
         };
         store.store(config);
-        let ctx = ProxyContext::new(this, store, metrics.clone(), SpanSink::disabled(metrics));
+        let ctx = ProxyContext::new(
+            this,
+            store,
+            metrics.clone(),
+            SpanSink::disabled(metrics),
+            Default::default(),
+        );
         let (parts, ()) = http::Request::get("/reviews/1")
             .header("host", "svc3:9080")
             .header("user-agent", "bench")

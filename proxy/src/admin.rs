@@ -1,6 +1,8 @@
 //! The admin listener (`--admin`), Envoy's admin port in Istio terms:
 //! `/stats/prometheus` (what the collector scrapes), `/ready` (200 once the
-//! first snapshot is applied), `/config_dump` (the applied snapshot).
+//! first snapshot is applied and, with an identity, the first certificate
+//! installed), `/config_dump` (the applied snapshot), `/certs` (the
+//! workload certificate and trust bundle, as Envoy's admin `/certs`).
 
 use std::sync::Arc;
 
@@ -12,10 +14,12 @@ use hyper::body::Incoming;
 
 use crate::config::ConfigStore;
 use crate::telemetry::metrics::Metrics;
+use crate::tls::CredentialStore;
 
 pub struct Admin {
     pub store: Arc<ConfigStore>,
     pub metrics: Arc<Metrics>,
+    pub credentials: Arc<CredentialStore>,
 }
 
 pub async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -33,8 +37,14 @@ pub async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Response<Full<
             admin.metrics.render(),
         ),
         "/ready" | "/healthz/ready" => {
-            if admin.store.is_ready() {
+            if admin.store.is_ready() && admin.credentials.is_ready() {
                 reply(StatusCode::OK, "text/plain", "LIVE\n".into())
+            } else if admin.store.is_ready() {
+                reply(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    "no workload certificate issued by the control plane yet\n".into(),
+                )
             } else {
                 reply(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -55,10 +65,15 @@ pub async fn handle(admin: Arc<Admin>, req: Request<Incoming>) -> Response<Full<
                 r#"{"version":null,"error":"no configuration received from the control plane yet"}"#.into(),
             ),
         },
+        "/certs" => reply(
+            StatusCode::OK,
+            "application/json",
+            serde_json::to_string_pretty(&admin.credentials.dump()).unwrap_or_default(),
+        ),
         _ => reply(
             StatusCode::NOT_FOUND,
             "text/plain",
-            "admin paths: /stats/prometheus /ready /config_dump\n".into(),
+            "admin paths: /stats/prometheus /ready /config_dump /certs\n".into(),
         ),
     }
 }

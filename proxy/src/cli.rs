@@ -35,9 +35,31 @@ pub struct Args {
     /// The admin listener: /stats/prometheus, /ready, /config_dump.
     #[arg(long, env = "LOUPE_PROXY_ADMIN")]
     pub admin: SocketAddr,
-    /// The control plane (`http://127.0.0.1:15010`).
+    /// The control plane (`https://127.0.0.1:15012`; `http://` only for
+    /// tests without TLS).
     #[arg(long, env = "LOUPE_PROXY_CONTROL")]
     pub control: String,
+    /// The mesh's root certificate(s), PEM: what the control plane's TLS
+    /// certificate must chain to (`<ca-dir>/root-cert.pem`).
+    #[arg(long, env = "LOUPE_PROXY_CA_ROOT")]
+    pub ca_root: Option<std::path::PathBuf>,
+    /// The workload's credential for the control plane (the bootstrap
+    /// token from `loupe workload token NS/NAME`). With it the proxy gets a
+    /// SPIFFE certificate and speaks mTLS to other sidecars; without it the
+    /// proxy has no identity and speaks plaintext.
+    #[arg(long, env = "LOUPE_PROXY_TOKEN_FILE")]
+    pub token_file: Option<std::path::PathBuf>,
+    /// The SPIFFE trust domain of this workload's identity.
+    #[arg(
+        long,
+        env = "LOUPE_PROXY_TRUST_DOMAIN",
+        default_value = "cluster.local"
+    )]
+    pub trust_domain: String,
+    /// Requested certificate lifetime in seconds (the CA caps it; default:
+    /// the CA's). Renewed at half-life.
+    #[arg(long, env = "LOUPE_PROXY_CERT_TTL")]
+    pub cert_ttl: Option<u64>,
     /// The OTLP/gRPC collector for spans (`http://127.0.0.1:4317`); no spans without it.
     #[arg(long, env = "LOUPE_PROXY_OTLP")]
     pub otlp: Option<String>,
@@ -77,6 +99,11 @@ impl Args {
             return Err("--inbound and --app go together (inbound forwards to the app)".into());
         } else if self.inbound.is_none() && self.outbound.is_none() {
             return Err("a sidecar needs --inbound/--app, --outbound, or both".into());
+        }
+        if self.control.starts_with("https://") && self.ca_root.is_none() {
+            return Err(
+                "an https:// --control needs --ca-root FILE (the mesh root certificate)".into(),
+            );
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ use crate::config::ConfigStore;
 use crate::identity::Workload;
 use crate::telemetry::export::SpanSink;
 use crate::telemetry::metrics::{EdgeSpec, Metrics, Reporter};
+use crate::tls::CredentialStore;
 use crate::transport::{self, UpstreamClient};
 
 pub struct ProxyContext {
@@ -16,6 +17,8 @@ pub struct ProxyContext {
     pub store: Arc<ConfigStore>,
     pub metrics: Arc<Metrics>,
     pub spans: SpanSink,
+    /// This workload's certificate (mesh mTLS), when it has an identity.
+    pub credentials: Arc<CredentialStore>,
     pub client: UpstreamClient,
     /// The `source` of every request this proxy routes, built once.
     pub source: Source,
@@ -27,6 +30,7 @@ impl ProxyContext {
         store: Arc<ConfigStore>,
         metrics: Arc<Metrics>,
         spans: SpanSink,
+        credentials: Arc<CredentialStore>,
     ) -> ProxyContext {
         let source = Source {
             principal: Some(this.principal()),
@@ -34,12 +38,14 @@ impl ProxyContext {
             ip: None,
             labels: this.labels.clone(),
         };
+        let client = transport::client(credentials.clone(), store.clone());
         ProxyContext {
             this,
             store,
             metrics,
+            client,
             spans,
-            client: transport::client(),
+            credentials,
             source,
         }
     }

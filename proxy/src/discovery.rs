@@ -14,9 +14,9 @@ use loupe_push::{Ack, Hello, Nack, ProxyMessage};
 use rand::Rng;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Endpoint;
 
 use crate::config::{ConfigStore, compile};
+use crate::control::{ControlError, ControlPlane};
 use crate::identity::Workload;
 use crate::telemetry::metrics::Metrics;
 
@@ -25,18 +25,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
-    #[error("control plane URL {url:?} is invalid: {source}")]
-    Url {
-        url: String,
-        #[source]
-        source: tonic::transport::Error,
-    },
-    #[error("cannot connect to the control plane at {url}: {source}")]
-    Connect {
-        url: String,
-        #[source]
-        source: tonic::transport::Error,
-    },
+    #[error(transparent)]
+    Control(#[from] ControlError),
     #[error("control plane stream failed: {0}")]
     Stream(#[from] tonic::Status),
     #[error("control plane closed the stream")]
@@ -44,7 +34,7 @@ pub enum DiscoveryError {
 }
 
 pub struct Discovery {
-    pub url: String,
+    pub control: ControlPlane,
     pub hello: Hello,
     pub this: Workload,
     pub store: Arc<ConfigStore>,
@@ -58,9 +48,9 @@ impl Discovery {
         loop {
             let mut applied = false;
             match self.session(&mut applied).await {
-                Ok(()) => tracing::info!(control = %self.url, "control plane stream ended"),
+                Ok(()) => tracing::info!(control = %self.control.url, "control plane stream ended"),
                 Err(error) => {
-                    tracing::warn!(control = %self.url, %error, "control plane unavailable; serving the last good config")
+                    tracing::warn!(control = %self.control.url, %error, "control plane unavailable; serving the last good config")
                 }
             }
             if applied {
@@ -73,21 +63,7 @@ impl Discovery {
     }
 
     async fn session(&self, applied: &mut bool) -> Result<(), DiscoveryError> {
-        let endpoint = Endpoint::from_shared(self.url.clone())
-            .map_err(|source| DiscoveryError::Url {
-                url: self.url.clone(),
-                source,
-            })?
-            .connect_timeout(Duration::from_secs(2))
-            .http2_keep_alive_interval(Duration::from_secs(10))
-            .keep_alive_timeout(Duration::from_secs(5));
-        let channel = endpoint
-            .connect()
-            .await
-            .map_err(|source| DiscoveryError::Connect {
-                url: self.url.clone(),
-                source,
-            })?;
+        let channel = self.control.connect().await?;
         let (tx, rx) = mpsc::channel(16);
         // The channel has room, so the first message never waits.
         let _ = tx
@@ -96,10 +72,10 @@ impl Discovery {
             })
             .await;
         let mut snapshots = DiscoveryClient::new(channel)
-            .stream(ReceiverStream::new(rx))
+            .stream(self.control.request(ReceiverStream::new(rx)))
             .await?
             .into_inner();
-        tracing::info!(control = %self.url, workload = %self.hello.workload, "connected to the control plane");
+        tracing::info!(control = %self.control.url, workload = %self.hello.workload, "connected to the control plane");
         while let Some(snapshot) = snapshots.message().await? {
             let version = snapshot.version;
             let reply = match compile(&snapshot, &self.this, &self.metrics) {

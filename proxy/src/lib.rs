@@ -21,6 +21,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod context;
+pub mod control;
 pub mod discovery;
 pub mod http;
 pub mod identity;
@@ -30,6 +31,7 @@ pub mod observe;
 pub mod outbound;
 pub mod peer;
 pub mod telemetry;
+pub mod tls;
 pub mod transport;
 
 use std::future::Future;
@@ -45,13 +47,17 @@ use crate::admin::Admin;
 use crate::cli::Args;
 use crate::config::ConfigStore;
 use crate::context::ProxyContext;
+use crate::control::ControlPlane;
 use crate::discovery::Discovery;
 use crate::identity::Workload;
 use crate::inbound::Inbound;
+use crate::listen::{Accept, MeshAccept};
 use crate::outbound::Traffic;
 use crate::telemetry::export::{self, SpanSink};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::span::string_attr;
+use crate::tls::CredentialStore;
+use crate::tls::issue::Issuer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -66,6 +72,13 @@ pub enum StartError {
     },
     #[error("--app {0:?} is not HOST:PORT")]
     App(String),
+    #[error("cannot read {what} {path}: {source}")]
+    Read {
+        what: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("--otlp {url:?} is not a valid collector URL: {source}")]
     Otlp {
         url: String,
@@ -101,6 +114,25 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<(), S
     );
     let metrics = Arc::new(Metrics::default());
     let store = Arc::new(ConfigStore::default());
+    let read = |what: &'static str, path: &std::path::PathBuf| {
+        std::fs::read_to_string(path).map_err(|source| StartError::Read {
+            what,
+            path: path.clone(),
+            source,
+        })
+    };
+    let root_pem = args
+        .ca_root
+        .as_ref()
+        .map(|p| read("the CA root (--ca-root)", p))
+        .transpose()?;
+    let token = args
+        .token_file
+        .as_ref()
+        .map(|p| read("the workload credential (--token-file)", p))
+        .transpose()?;
+    let control = ControlPlane::new(args.control.clone(), root_pem, token.as_deref());
+    let credentials = Arc::new(CredentialStore::new(token.is_some()));
 
     let (spans, exporter) = match &args.otlp {
         Some(url) => export::spawn(
@@ -123,17 +155,20 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<(), S
         store.clone(),
         metrics.clone(),
         spans,
+        credentials.clone(),
     ));
 
     let admin = bind("admin", args.admin).await?;
     let admin_state = Arc::new(Admin {
         store: store.clone(),
         metrics: metrics.clone(),
+        credentials: credentials.clone(),
     });
     listeners.push(tokio::spawn(listen::serve(
         admin,
         "admin",
         drain.clone(),
+        Accept::Plain,
         move |req, _| admin::handle(admin_state.clone(), req),
     )));
 
@@ -145,14 +180,25 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<(), S
             .ok_or_else(|| StartError::App(app.clone()))?;
         let listener = bind("inbound", addr).await?;
         inbound_address = listener.local_addr().unwrap_or(addr).to_string();
+        let app_port = app.port_u16().unwrap_or(80);
         let state = Arc::new(Inbound {
             ctx: ctx.clone(),
             app,
         });
+        let mode_ctx = ctx.clone();
+        let accept = Accept::Mesh(Arc::new(MeshAccept {
+            credentials: credentials.clone(),
+            mode: Box::new(move || match mode_ctx.store.load() {
+                Some(config) => config.inbound_mtls(&mode_ctx.this, app_port),
+                None => loupe_model::peer_auth::MtlsMode::Permissive,
+            }),
+            metrics: metrics.clone(),
+        }));
         listeners.push(tokio::spawn(listen::serve(
             listener,
             "inbound",
             drain.clone(),
+            accept,
             move |req, peer| inbound::handle(state.clone(), req, peer),
         )));
     }
@@ -163,6 +209,7 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<(), S
             listener,
             "outbound",
             drain.clone(),
+            Accept::Plain,
             move |req, peer| outbound::handle(ctx.clone(), Traffic::Sidecar, req, peer),
         )));
     }
@@ -176,6 +223,7 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<(), S
             listener,
             "gateway",
             drain.clone(),
+            Accept::Plain,
             move |req, peer| outbound::handle(ctx.clone(), Traffic::Gateway, req, peer),
         )));
     }
@@ -205,9 +253,24 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<(), S
         control = %args.control,
         "loupe-proxy started"
     );
+    let issuer = credentials.required.then(|| {
+        tokio::spawn(
+            Issuer {
+                control: control.clone(),
+                id: loupe_model::SpiffeId::new(
+                    &args.trust_domain,
+                    &args.namespace,
+                    &args.service_account,
+                ),
+                ttl: args.cert_ttl.map(Duration::from_secs),
+                store: credentials.clone(),
+            }
+            .run(),
+        )
+    });
     let discovery = tokio::spawn(
         Discovery {
-            url: args.control.clone(),
+            control,
             hello,
             this,
             store,
@@ -220,6 +283,9 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<(), S
     tracing::info!(timeout = ?DRAIN_TIMEOUT, "draining: no new connections, finishing requests in flight");
     let _ = drain_tx.send(true);
     discovery.abort();
+    if let Some(issuer) = issuer {
+        issuer.abort();
+    }
     if tokio::time::timeout(DRAIN_TIMEOUT, futures::future::join_all(listeners))
         .await
         .is_err()

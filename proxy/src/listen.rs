@@ -1,22 +1,58 @@
-//! Accepting connections: one task per connection, HTTP/1.1 with keep-alive,
-//! each request handed to a listener's handler with the peer address. On
-//! drain the listener stops accepting, idle connections close, and
-//! requests in flight finish (as Envoy drains on SIGTERM).
+//! Accepting connections: one task per connection, HTTP/1.1 or HTTP/2
+//! (told apart by the connection preface), each request handed to a
+//! listener's handler with the peer address. On drain the listener stops
+//! accepting, idle connections close, and requests in flight finish (as
+//! Envoy drains on SIGTERM).
+//!
+//! The inbound listener accepts mesh mTLS and plaintext on one port and
+//! tells them apart by the first byte (a TLS handshake record is 0x16), as
+//! Istio's PERMISSIVE mode does. The PeerAuthentication mode in force when
+//! the connection arrives decides: STRICT closes plaintext connections
+//! (counted), DISABLE closes TLS ones, PERMISSIVE serves both. The caller's
+//! identity from the handshake goes into every request's extensions as a
+//! [`PeerIdentity`]; a plaintext request has none.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::{Body, Incoming};
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use loupe_model::peer_auth::MtlsMode;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use crate::http::BoxError;
+use crate::telemetry::metrics::Metrics;
+use crate::tls::{CredentialStore, PeerIdentity};
+
+/// How long a new connection may take to send its first byte or finish
+/// its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How a listener accepts connections.
+#[derive(Clone)]
+pub enum Accept {
+    /// Plaintext only (the app-facing outbound side, the gateway, admin).
+    Plain,
+    /// Mesh mTLS and plaintext on one port, as PeerAuthentication says.
+    Mesh(Arc<MeshAccept>),
+}
+
+pub struct MeshAccept {
+    pub credentials: Arc<CredentialStore>,
+    /// The PeerAuthentication mode in force now.
+    pub mode: Box<dyn Fn() -> MtlsMode + Send + Sync>,
+    pub metrics: Arc<Metrics>,
+}
 
 /// Serves until `drain` turns true, then waits for open connections to
 /// finish their requests.
@@ -24,6 +60,7 @@ pub async fn serve<H, F, B>(
     listener: TcpListener,
     name: &'static str,
     mut drain: watch::Receiver<bool>,
+    accept: Accept,
     handler: H,
 ) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
@@ -42,24 +79,120 @@ pub async fn serve<H, F, B>(
             Err(error) => {
                 // Out of file descriptors and the like: back off, keep serving.
                 tracing::warn!(listener = name, %error, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
-        let service = service_fn(move |req| {
-            let response = handler(req, peer);
-            async move { Ok::<_, Infallible>(response.await) }
-        });
-        let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let watcher = graceful.watcher();
+        let accept = accept.clone();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let identity = match &accept {
+                Accept::Plain => Connection::Plain(stream),
+                Accept::Mesh(mesh) => match mesh_handshake(mesh, stream, peer).await {
+                    Some(c) => c,
+                    None => return,
+                },
+            };
+            let serve = |peer_identity: Option<PeerIdentity>| {
+                service_fn(move |mut req: Request<Incoming>| {
+                    if let Some(id) = &peer_identity {
+                        req.extensions_mut().insert(id.clone());
+                    }
+                    let response = handler(req, peer);
+                    async move { Ok::<_, Infallible>(response.await) }
+                })
+            };
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let result = match identity {
+                Connection::Plain(stream) => {
+                    let conn = builder.serve_connection(TokioIo::new(stream), serve(None));
+                    watcher.watch(conn.into_owned()).await
+                }
+                Connection::Mtls(stream, id) => {
+                    let conn = builder.serve_connection(TokioIo::new(stream), serve(Some(id)));
+                    watcher.watch(conn.into_owned()).await
+                }
+            };
+            if let Err(error) = result {
                 tracing::debug!(listener = name, %peer, %error, "connection ended with an error");
             }
         });
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+enum Connection {
+    Plain(TcpStream),
+    Mtls(
+        Box<tokio_rustls::server::TlsStream<TcpStream>>,
+        PeerIdentity,
+    ),
+}
+
+/// Sorts a connection into mesh mTLS or plaintext and applies the mode;
+/// `None` when it is closed instead.
+async fn mesh_handshake(
+    mesh: &MeshAccept,
+    stream: TcpStream,
+    peer: SocketAddr,
+) -> Option<Connection> {
+    let mut first = [0u8; 1];
+    let n = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first))
+        .await
+        .ok()?
+        .ok()?;
+    if n == 0 {
+        return None;
+    }
+    let mode = (mesh.mode)();
+    let is_tls = first[0] == 0x16;
+    if !is_tls {
+        if mode == MtlsMode::Strict {
+            mesh.metrics.plaintext_refused.fetch_add(1, Relaxed);
+            tracing::debug!(%peer, "plaintext connection refused: PeerAuthentication is STRICT");
+            return None;
+        }
+        return Some(Connection::Plain(stream));
+    }
+    if mode == MtlsMode::Disable {
+        tracing::debug!(%peer, "TLS connection refused: PeerAuthentication is DISABLE");
+        return None;
+    }
+    let Some(credentials) = mesh.credentials.load() else {
+        tracing::debug!(%peer, "mTLS connection refused: no workload certificate yet");
+        return None;
+    };
+    let accepted = tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        TlsAcceptor::from(credentials.server.clone()).accept(stream),
+    )
+    .await;
+    let stream = match accepted {
+        Ok(Ok(s)) => s,
+        Ok(Err(error)) => {
+            mesh.metrics.tls_handshake_failures.fetch_add(1, Relaxed);
+            tracing::debug!(%peer, %error, "mTLS handshake failed");
+            return None;
+        }
+        Err(_) => {
+            mesh.metrics.tls_handshake_failures.fetch_add(1, Relaxed);
+            return None;
+        }
+    };
+    let identity = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(PeerIdentity::of);
+    match identity {
+        Some(id) => Some(Connection::Mtls(Box::new(stream), id)),
+        None => {
+            mesh.metrics.tls_handshake_failures.fetch_add(1, Relaxed);
+            tracing::debug!(%peer, "mTLS peer certificate carries no SPIFFE ID");
+            None
+        }
+    }
 }

@@ -35,7 +35,7 @@ async fn an_allow_policy_lets_gets_through_and_denies_posts() {
         )],
         services: vec![service(
             "ratings",
-            vec![endpoint(
+            vec![sidecar_endpoint(
                 ratings.inbound.expect("inbound"),
                 "ratings-v1",
                 "ratings",

@@ -46,7 +46,7 @@ async fn traffic_flows_through_sidecars_with_metrics_spans_and_live_config() {
     let endpoints: Vec<_> = sidecars
         .iter()
         .zip(versions)
-        .map(|(s, v)| endpoint(s.inbound.expect("inbound"), &s.workload, "reviews", v))
+        .map(|(s, v)| sidecar_endpoint(s.inbound.expect("inbound"), &s.workload, "reviews", v))
         .collect();
     control.push(Snapshot {
         version: 1,
@@ -225,7 +225,11 @@ async fn traffic_flows_through_sidecars_with_metrics_spans_and_live_config() {
                 ("source_app", "productpage"),
                 ("destination_workload", "reviews-v1"),
                 ("destination_service", FQDN),
-                ("connection_security_policy", "none"),
+                ("connection_security_policy", "mutual_tls"),
+                (
+                    "source_principal",
+                    "spiffe://cluster.local/ns/default/sa/bookinfo-productpage"
+                ),
                 ("response_code", "200"),
             ]
         ) >= 2

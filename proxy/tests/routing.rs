@@ -131,7 +131,7 @@ async fn a_large_body_streams_through_both_proxies() {
         resources: vec![],
         services: vec![service(
             "ratings",
-            vec![endpoint(
+            vec![sidecar_endpoint(
                 ratings.inbound.expect("inbound"),
                 "ratings-v1",
                 "ratings",
@@ -177,7 +177,7 @@ async fn an_unknown_service_and_a_dead_app_are_answered_with_reasons() {
         resources: vec![],
         services: vec![service(
             "details",
-            vec![endpoint(
+            vec![sidecar_endpoint(
                 details.inbound.expect("inbound"),
                 "details-v1",
                 "details",

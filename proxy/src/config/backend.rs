@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use loupe_model::networking::TrafficPolicy;
-use loupe_model::networking::traffic_policy::SimpleLb;
+use loupe_model::networking::traffic_policy::{ClientTlsMode, SimpleLb};
 use rand::Rng;
 
 /// Endpoint selection of a backend.
@@ -35,6 +35,35 @@ impl LoadBalancer {
 use crate::identity::Workload;
 use crate::telemetry::metrics::Edge;
 
+/// How the outbound side secures connections to a backend's endpoints:
+/// the DestinationRule's `trafficPolicy.tls.mode` for the host or subset,
+/// else Istio's auto mTLS.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UpstreamSecurity {
+    /// No DestinationRule TLS: mTLS to every endpoint whose
+    /// PeerAuthentication accepts it (not DISABLE).
+    #[default]
+    Auto,
+    /// `ISTIO_MUTUAL`: mesh mTLS, always.
+    IstioMutual,
+    /// `DISABLE`: plaintext.
+    Disable,
+}
+
+impl UpstreamSecurity {
+    /// What a DestinationRule (or subset) traffic policy's `tls` says, if
+    /// anything. `SIMPLE` and `MUTUAL` (TLS origination with files, for
+    /// destinations outside the mesh) are not run by the proxy yet:
+    /// `loupe analyze` says so, and such traffic stays on auto mTLS.
+    pub fn of(policy: Option<&TrafficPolicy>) -> Option<UpstreamSecurity> {
+        match policy?.tls.as_ref()?.mode? {
+            ClientTlsMode::IstioMutual => Some(UpstreamSecurity::IstioMutual),
+            ClientTlsMode::Disable => Some(UpstreamSecurity::Disable),
+            ClientTlsMode::Simple | ClientTlsMode::Mutual => None,
+        }
+    }
+}
+
 /// One endpoint: a workload's inbound listener.
 pub struct Endpoint {
     /// Where its inbound listener is (`127.0.0.1:15006`), parsed once.
@@ -47,6 +76,9 @@ pub struct Endpoint {
     pub edge: Arc<Edge>,
     /// Requests sent and not yet answered (for LEAST_REQUEST).
     pub active: AtomicUsize,
+    /// It has a sidecar and its PeerAuthentication accepts mTLS (is not
+    /// DISABLE): auto mTLS uses it.
+    pub accepts_mtls: bool,
 }
 
 /// Counts a request as active on its endpoint until dropped.
@@ -72,6 +104,7 @@ pub struct Backend {
     pub subset: Option<Arc<str>>,
     pub endpoints: Vec<Arc<Endpoint>>,
     pub lb: LoadBalancer,
+    pub security: UpstreamSecurity,
     next: AtomicUsize,
 }
 
@@ -87,7 +120,34 @@ impl Backend {
             subset,
             endpoints,
             lb,
+            security: UpstreamSecurity::Auto,
             next: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn with_security(mut self, security: UpstreamSecurity) -> Backend {
+        self.security = security;
+        self
+    }
+
+    /// The URI scheme that selects the connect stack for `endpoint`:
+    /// `https` is mesh mTLS, `http` plaintext (see `transport`).
+    pub fn scheme(&self, endpoint: &Endpoint, has_identity: bool) -> &'static str {
+        if self.mtls_to(endpoint, has_identity) {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// Whether a connection to `endpoint` is mesh mTLS. A proxy without an
+    /// identity of its own (started without a credential) speaks plaintext
+    /// unless a DestinationRule demands `ISTIO_MUTUAL`, which then fails.
+    pub fn mtls_to(&self, endpoint: &Endpoint, has_identity: bool) -> bool {
+        match self.security {
+            UpstreamSecurity::IstioMutual => true,
+            UpstreamSecurity::Disable => false,
+            UpstreamSecurity::Auto => has_identity && endpoint.accepts_mtls,
         }
     }
 
@@ -147,6 +207,7 @@ mod tests {
                     workload: w.clone(),
                     edge: edge.clone(),
                     active: AtomicUsize::new(0),
+                    accepts_mtls: true,
                 })
             })
             .collect::<Vec<_>>();

@@ -17,13 +17,17 @@ use loupe_push::Snapshot;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::backend::LoadBalancer;
+use super::backend::{LoadBalancer, UpstreamSecurity};
 use super::{Backend, Endpoint, MeshConfig, ServiceEntry, route_id};
 use crate::identity::{TRUST_DOMAIN, Workload, service_fqdn};
 use crate::outbound::policy::RoutePolicy;
 use crate::telemetry::metrics::{EdgeSpec, Metrics, Reporter};
+use crate::transport::UpstreamTarget;
 
-/// Istio's root namespace: its AuthorizationPolicies apply mesh-wide.
+/// The endpoint label by which Istio marks workloads with a sidecar.
+pub const TLS_MODE_LABEL: &str = "security.istio.io/tlsMode";
+
+/// Istio's root namespace, when the control plane sends no mesh settings.
 const ROOT_NAMESPACE: &str = "istio-system";
 
 #[derive(Debug, thiserror::Error)]
@@ -105,13 +109,34 @@ pub fn compile(
     // wins, as when Istio merges DestinationRules for one host.
     let mut subsets: HashMap<String, Vec<&Subset>> = HashMap::new();
     let mut host_lb: HashMap<String, LoadBalancer> = HashMap::new();
+    let mut host_security: HashMap<String, UpstreamSecurity> = HashMap::new();
+    let mut host_h2: HashMap<String, bool> = HashMap::new();
+    let mesh = snapshot.mesh.clone().unwrap_or_default();
+    let root_namespace = if mesh.root_namespace.is_empty() {
+        ROOT_NAMESPACE.to_string()
+    } else {
+        mesh.root_namespace.clone()
+    };
+    let trust_domain = if mesh.trust_domain.is_empty() {
+        TRUST_DOMAIN.to_string()
+    } else {
+        mesh.trust_domain.clone()
+    };
+    let mesh_h2 = snapshot.mesh.as_ref().is_none_or(|m| m.h2_upgrade);
     let mut gateways = Vec::new();
     for r in &resources {
         match r {
             Resource::DestinationRule(dr) => {
                 let host = service_fqdn(&dr.spec.host, dr.metadata.namespace());
-                if let Some(lb) = LoadBalancer::of(dr.spec.traffic_policy.as_ref()) {
+                let policy = dr.spec.traffic_policy.as_ref();
+                if let Some(lb) = LoadBalancer::of(policy) {
                     host_lb.entry(host.clone()).or_insert(lb);
+                }
+                if let Some(sec) = UpstreamSecurity::of(policy) {
+                    host_security.entry(host.clone()).or_insert(sec);
+                }
+                if let Some(h2) = h2_upgrade(policy) {
+                    host_h2.entry(host.clone()).or_insert(h2);
                 }
                 let list = subsets.entry(host).or_default();
                 for s in &dr.spec.subsets {
@@ -134,10 +159,17 @@ pub fn compile(
         }
     }
 
+    let peer_authentications: Vec<Resource> = resources
+        .iter()
+        .filter(|r| r.kind() == loupe_model::Kind::PeerAuthentication)
+        .cloned()
+        .collect();
+    let mut upstreams: HashMap<Box<str>, UpstreamTarget> = HashMap::new();
     let mut services = HashMap::new();
     let mut dump_endpoints = serde_json::Map::new();
     for svc in &snapshot.services {
         let host: Arc<str> = svc.host.as_str().into();
+        let h2 = host_h2.get(svc.host.as_str()).copied().unwrap_or(mesh_h2);
         let mut endpoints = Vec::with_capacity(svc.endpoints.len());
         for ep in &svc.endpoints {
             let authority = http::uri::Authority::try_from(ep.address.as_str()).map_err(|_| {
@@ -170,18 +202,44 @@ pub fn compile(
                 destination_service: &host,
                 security_policy: "unknown",
             });
+            // Secure naming: the identity the registry gives, else the one
+            // its namespace and service account make.
+            let identity = loupe_model::SpiffeId::parse(&ep.identity).unwrap_or_else(|_| {
+                loupe_model::SpiffeId::new(&trust_domain, &ep.namespace, &ep.service_account)
+            });
+            upstreams
+                .entry(ep.address.as_str().into())
+                .or_insert(UpstreamTarget { identity, h2 });
+            // Auto mTLS, as Istio: only to endpoints that have a sidecar
+            // (Istio's `security.istio.io/tlsMode: istio` label) and whose
+            // PeerAuthentication is not DISABLE.
+            let has_sidecar =
+                workload.labels.get(TLS_MODE_LABEL).map(String::as_str) == Some("istio");
+            let accepts_mtls = has_sidecar
+                && loupe_model::peer_auth::effective_mtls_mode(
+                    &peer_authentications,
+                    &root_namespace,
+                    &ep.namespace,
+                    &workload.labels,
+                    0,
+                ) != loupe_model::peer_auth::MtlsMode::Disable;
             endpoints.push(Arc::new(Endpoint {
                 socket: ep.address.parse::<SocketAddr>().ok(),
                 authority,
                 workload,
                 edge,
                 active: AtomicUsize::new(0),
+                accepts_mtls,
             }));
         }
         let mut by_subset = HashMap::new();
         let mut dump_subsets = serde_json::Map::new();
         // A subset's own traffic policy overrides the host's.
         let lb = host_lb.get(svc.host.as_str()).copied().unwrap_or_default();
+        let security = host_security
+            .get(svc.host.as_str())
+            .copied()
+            .unwrap_or_default();
         for s in subsets.get(svc.host.as_str()).into_iter().flatten() {
             let members: Vec<Arc<Endpoint>> = endpoints
                 .iter()
@@ -201,12 +259,17 @@ pub fn compile(
             );
             by_subset.insert(
                 s.name.clone().into_boxed_str(),
-                Arc::new(Backend::new(
-                    host.clone(),
-                    Some(s.name.as_str().into()),
-                    members,
-                    LoadBalancer::of(s.traffic_policy.as_ref()).unwrap_or(lb),
-                )),
+                Arc::new(
+                    Backend::new(
+                        host.clone(),
+                        Some(s.name.as_str().into()),
+                        members,
+                        LoadBalancer::of(s.traffic_policy.as_ref()).unwrap_or(lb),
+                    )
+                    .with_security(
+                        UpstreamSecurity::of(s.traffic_policy.as_ref()).unwrap_or(security),
+                    ),
+                ),
             );
         }
         dump_endpoints.insert(
@@ -231,7 +294,7 @@ pub fn compile(
         });
         let entry = Arc::new(ServiceEntry {
             host: host.clone(),
-            all: Arc::new(Backend::new(host.clone(), None, endpoints, lb)),
+            all: Arc::new(Backend::new(host.clone(), None, endpoints, lb).with_security(security)),
             subsets: by_subset,
             unreached,
             peer_header: crate::peer::encode(this, &host),
@@ -263,9 +326,12 @@ pub fn compile(
         authorizer: resources
             .iter()
             .any(|r| r.kind() == loupe_model::Kind::AuthorizationPolicy)
-            .then(|| Arc::new(Authorizer::new(&resources, ROOT_NAMESPACE))),
+            .then(|| Arc::new(Authorizer::new(&resources, &root_namespace))),
         services,
         gateways: gateways.clone(),
+        peer_authentications,
+        root_namespace,
+        upstreams,
         dump: json!({
             "version": snapshot.version,
             "resources": objects,
@@ -273,6 +339,21 @@ pub fn compile(
             "gateways": gateways,
         }),
     })
+}
+
+/// Whether a DestinationRule's `connectionPool.http` says to upgrade to
+/// HTTP/2 (`h2UpgradePolicy`; `useClientProtocol` keeps the app's HTTP/1.1).
+fn h2_upgrade(policy: Option<&loupe_model::networking::TrafficPolicy>) -> Option<bool> {
+    use loupe_model::networking::traffic_policy::H2UpgradePolicy;
+    let http = policy?.connection_pool.as_ref()?.http.as_ref()?;
+    if http.use_client_protocol == Some(true) {
+        return Some(false);
+    }
+    match http.h2_upgrade_policy? {
+        H2UpgradePolicy::Upgrade => Some(true),
+        H2UpgradePolicy::DoNotUpgrade => Some(false),
+        H2UpgradePolicy::Default => None,
+    }
 }
 
 /// The names an app in `namespace` may use for `fqdn`.

@@ -13,11 +13,12 @@ use std::sync::Arc;
 use arc_swap::ArcSwapOption;
 use loupe_model::route::{CompiledRoute, Router};
 
-pub use backend::{Backend, Endpoint};
+pub use backend::{Backend, Endpoint, UpstreamSecurity};
 pub use compile::{CompileError, compile};
 
 use crate::outbound::policy::RoutePolicy;
 use crate::telemetry::metrics::Edge;
+use crate::transport::UpstreamTarget;
 
 /// One service of the mesh with its endpoints, whole and per subset.
 pub struct ServiceEntry {
@@ -63,6 +64,14 @@ pub struct MeshConfig {
     /// AuthorizationPolicies compiled; `None` when the config has none, so
     /// the inbound path skips authorization entirely.
     pub authorizer: Option<Arc<loupe_model::authz::Authorizer>>,
+    /// The PeerAuthentications visible to this proxy (resolved per inbound
+    /// connection with `loupe_model::peer_auth`).
+    pub peer_authentications: Vec<loupe_model::Resource>,
+    /// Istio's root namespace (mesh-wide policies).
+    pub root_namespace: String,
+    /// Per endpoint address: the identity its certificate must carry and
+    /// the protocol to offer, for the mTLS connector.
+    pub upstreams: HashMap<Box<str>, UpstreamTarget>,
     /// What `/config_dump` shows.
     pub dump: serde_json::Value,
 }
@@ -71,6 +80,26 @@ impl MeshConfig {
     /// The service an app means by `host` (no port), if the mesh knows it.
     pub fn service(&self, host: &str) -> Option<&Arc<ServiceEntry>> {
         self.services.get(host)
+    }
+
+    /// How the connector reaches the endpoint at `address` over mTLS.
+    pub fn upstream(&self, address: &str) -> Option<&UpstreamTarget> {
+        self.upstreams.get(address)
+    }
+
+    /// The PeerAuthentication mode of this workload's inbound `port`.
+    pub fn inbound_mtls(
+        &self,
+        this: &crate::identity::Workload,
+        port: u16,
+    ) -> loupe_model::peer_auth::MtlsMode {
+        loupe_model::peer_auth::effective_mtls_mode(
+            &self.peer_authentications,
+            &self.root_namespace,
+            &this.namespace,
+            &this.labels,
+            port,
+        )
     }
 
     /// The compiled policy of a route the router selected.

@@ -2,9 +2,10 @@
 //! current config, evaluated by `loupe_model::authz::Authorizer` (compiled
 //! once per snapshot) against the caller and the request.
 //!
-//! Until mTLS lands the caller is plaintext: it has no principal and no
-//! namespace (the peer-metadata header is a claim, not an identity), exactly
-//! as Istio sees a plaintext caller, so principal-based rules deny.
+//! The caller's principal and namespace come only from its mesh mTLS
+//! certificate ([`PeerIdentity`], set by the listener); a plaintext caller
+//! has neither, exactly as Istio sees it, so principal-based rules deny it.
+//! No header can set them.
 
 use std::net::SocketAddr;
 
@@ -12,6 +13,7 @@ use loupe_model::authz::{Authorizer, Decision};
 use loupe_model::request::{Destination, HttpAttributes, Source};
 
 use crate::context::ProxyContext;
+use crate::tls::PeerIdentity;
 
 /// Why a request was refused, for the 403 body and the log.
 pub struct Denied {
@@ -23,12 +25,13 @@ pub fn authorize(
     authorizer: &Authorizer,
     parts: &http::request::Parts,
     peer: SocketAddr,
+    identity: Option<&PeerIdentity>,
     port: u16,
 ) -> Result<(), Denied> {
     let request = loupe_model::Request {
         source: Source {
-            principal: None,
-            namespace: None,
+            principal: identity.map(|p| p.id.principal()),
+            namespace: identity.map(|p| p.id.namespace.clone()),
             ip: Some(peer.ip().to_string()),
             labels: Default::default(),
         },

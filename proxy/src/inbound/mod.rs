@@ -17,13 +17,16 @@ use hyper::body::{Body as _, Incoming};
 
 use crate::context::ProxyContext;
 use crate::http::{self as body, strip_hop_by_hop, text};
+use crate::identity::Workload;
 use crate::identity::{UNKNOWN, service_fqdn, split_authority};
 use crate::observe::{Completion, ObservedBody};
 use crate::outbound::{header_string, url, with_span};
 use crate::peer;
+use crate::telemetry::metrics::Edge;
 use crate::telemetry::metrics::ResponseFlags;
 use crate::telemetry::propagation::SpanContext;
 use crate::telemetry::span::{FinishedSpan, SpanKind};
+use crate::tls::PeerIdentity;
 
 /// The inbound listener's own state.
 pub struct Inbound {
@@ -44,35 +47,8 @@ pub async fn handle(
     let span_ctx = SpanContext::child_of(&parts.headers);
     let request_bytes = incoming.size_hint().exact().unwrap_or(0);
 
-    let edge = match parts
-        .headers
-        .get(peer::HEADER)
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(key) => ctx
-            .metrics
-            .inbound_edge(key, || peer::decode(key), &ctx.this),
-        None => {
-            // A caller without a sidecar: the service is what it asked for.
-            let host = parts
-                .headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(|h| split_authority(h).0)
-                .unwrap_or(UNKNOWN);
-            let service = if host == UNKNOWN || host.parse::<std::net::IpAddr>().is_ok() {
-                UNKNOWN.to_string()
-            } else {
-                service_fqdn(host, &ctx.this.namespace)
-            };
-            let key = format!("host={service}");
-            ctx.metrics.inbound_edge(
-                &key,
-                || (crate::identity::Workload::unknown(), service),
-                &ctx.this,
-            )
-        }
-    };
+    let identity = parts.extensions.get::<PeerIdentity>().cloned();
+    let edge = inbound_edge(ctx, &parts.headers, identity.as_ref());
     // Envoy's inbound operation name: the service the caller asked for.
     let span_name = || {
         header_string(&parts.headers, header::HOST)
@@ -118,6 +94,27 @@ pub async fn handle(
         ctx,
     );
 
+    // A plaintext connection opened before the mode became STRICT: its
+    // requests are refused from then on, and the connection closed.
+    if identity.is_none()
+        && let Some(config) = ctx.store.load()
+        && config.inbound_mtls(&ctx.this, inbound.app.port_u16().unwrap_or(80))
+            == loupe_model::peer_auth::MtlsMode::Strict
+    {
+        ctx.metrics
+            .plaintext_refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        done.code = 503;
+        done.flags = ResponseFlags::UpstreamConnectionFailure;
+        let mut resp = text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "upstream connect error or disconnect/reset before headers. reset reason: connection termination (PeerAuthentication STRICT: mTLS required)",
+        );
+        resp.headers_mut()
+            .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+        return resp.map(|b| ObservedBody::new(b, done));
+    }
+
     // Authorization: the seam where AuthorizationPolicy (and, with mTLS,
     // the peer certificate's principal) decides.
     if let Some(authorizer) = ctx.store.load().and_then(|c| c.authorizer.clone())
@@ -126,6 +123,7 @@ pub async fn handle(
             &authorizer,
             &parts,
             peer_addr,
+            identity.as_ref(),
             inbound.app.port_u16().unwrap_or(80),
         )
     {
@@ -159,7 +157,16 @@ pub async fn handle(
             .map(|b| ObservedBody::new(b, done));
         }
     };
+    // A caller over HTTP/2 names the service in `:authority`; the app
+    // speaks HTTP/1.1 and reads `Host`.
+    if !parts.headers.contains_key(header::HOST)
+        && let Some(authority) = parts.uri.authority()
+        && let Ok(v) = http::HeaderValue::from_str(authority.as_str())
+    {
+        parts.headers.insert(header::HOST, v);
+    }
     parts.uri = uri;
+    parts.version = http::Version::HTTP_11;
     let req = Request::from_parts(parts, body::stream(incoming));
     match ctx.client.request(req).await {
         Ok(resp) => {
@@ -190,6 +197,78 @@ pub async fn handle(
                 format!("upstream connect error or disconnect/reset before headers. reset reason: {reason}"),
             )
             .map(|b| ObservedBody::new(b, done))
+        }
+    }
+}
+
+/// The metrics edge of one inbound request. Over mesh mTLS the caller is
+/// its certificate's identity, and its peer-metadata header (workload name,
+/// app, version, the service it called) is believed only when it names that
+/// same namespace and service account. Over plaintext the header is a claim
+/// anyone can make: it is ignored, and the caller is `unknown`.
+fn inbound_edge(
+    ctx: &ProxyContext,
+    headers: &http::HeaderMap,
+    identity: Option<&PeerIdentity>,
+) -> Arc<Edge> {
+    let claimed = headers.get(peer::HEADER).and_then(|v| v.to_str().ok());
+    let host_service = || {
+        // A caller without a sidecar: the service is what it asked for.
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(|h| split_authority(h).0)
+            .unwrap_or(UNKNOWN);
+        if host == UNKNOWN || host.parse::<std::net::IpAddr>().is_ok() {
+            UNKNOWN.to_string()
+        } else {
+            service_fqdn(host, &ctx.this.namespace)
+        }
+    };
+    match identity {
+        Some(peer) => {
+            let id = &peer.id;
+            let key = match claimed {
+                Some(c) => format!("mtls|{}|{}|{c}", id.namespace, id.service_account),
+                None => format!(
+                    "mtls|{}|{}|host={}",
+                    id.namespace,
+                    id.service_account,
+                    host_service()
+                ),
+            };
+            let certified = || {
+                Workload::new(
+                    UNKNOWN,
+                    &id.namespace,
+                    &id.service_account,
+                    Default::default(),
+                )
+            };
+            ctx.metrics.inbound_edge(
+                &key,
+                || match claimed.map(peer::decode) {
+                    Some((w, service))
+                        if *w.namespace == *id.namespace
+                            && *w.service_account == *id.service_account =>
+                    {
+                        (w, service)
+                    }
+                    Some((_, service)) => {
+                        tracing::debug!(identity = %id, "peer metadata disagrees with the certificate; ignored");
+                        (certified(), service)
+                    }
+                    None => (certified(), host_service()),
+                },
+                &ctx.this,
+                "mutual_tls",
+            )
+        }
+        None => {
+            let service = host_service();
+            let key = format!("plain|host={service}");
+            ctx.metrics
+                .inbound_edge(&key, || (Workload::unknown(), service), &ctx.this, "none")
         }
     }
 }

@@ -86,6 +86,7 @@ pub struct Forwarded {
 pub async fn forward(
     client: &UpstreamClient,
     backend: &Backend,
+    has_identity: bool,
     request: &Outgoing<'_>,
     mut replay: Replay,
     retry: &RetryPolicy,
@@ -101,7 +102,16 @@ pub async fn forward(
             },
         };
         let can_retry = attempt < retry.attempts && matches!(replay, Replay::Buffered(_));
-        let result = send(client, &endpoint, request, body, retry.per_try_timeout).await;
+        let scheme = backend.scheme(&endpoint, has_identity);
+        let result = send(
+            client,
+            scheme,
+            &endpoint,
+            request,
+            body,
+            retry.per_try_timeout,
+        )
+        .await;
         let again = can_retry
             && match &result {
                 Ok(resp) => retry.retries_status(resp.status().as_u16()),
@@ -129,13 +139,14 @@ pub async fn forward(
 
 async fn send(
     client: &UpstreamClient,
+    scheme: &'static str,
     endpoint: &Endpoint,
     request: &Outgoing<'_>,
     body: Body,
     per_try_timeout: Option<Duration>,
 ) -> Result<Response<Incoming>, Failure> {
     let uri = Uri::builder()
-        .scheme("http")
+        .scheme(scheme)
         .authority(endpoint.authority.clone())
         .path_and_query(request.path_and_query)
         .build()

@@ -24,7 +24,7 @@ pub fn send(
         return;
     };
     let uri = Uri::builder()
-        .scheme("http")
+        .scheme(mirror.backend.scheme(endpoint, ctx.credentials.required))
         .authority(endpoint.authority.clone())
         .path_and_query(path_and_query)
         .build();

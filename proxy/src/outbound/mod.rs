@@ -192,7 +192,14 @@ pub async fn handle(
         path_and_query: &path_and_query,
         headers: &parts.headers,
     };
-    let call = forward::forward(&ctx.client, &target.backend, &outgoing, replay, retry);
+    let call = forward::forward(
+        &ctx.client,
+        &target.backend,
+        ctx.credentials.required,
+        &outgoing,
+        replay,
+        retry,
+    );
     let forwarded = match target.policy.timeout {
         Some(t) => match tokio::time::timeout(t, call).await {
             Ok(f) => f,

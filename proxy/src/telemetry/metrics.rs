@@ -106,7 +106,8 @@ pub struct EdgeSpec<'a> {
     pub destination: &'a Workload,
     /// FQDN, or `unknown`.
     pub destination_service: &'a str,
-    /// `none` until mTLS; `unknown` when the source reports (as Istio does).
+    /// `mutual_tls` or `none` as the destination saw the connection;
+    /// `unknown` when the source reports (as Istio does).
     pub security_policy: &'a str,
 }
 
@@ -308,6 +309,11 @@ pub struct Metrics {
     pub config_version: AtomicU64,
     pub config_acks: AtomicU64,
     pub config_nacks: AtomicU64,
+    /// Plaintext connections closed because PeerAuthentication is STRICT.
+    pub plaintext_refused: AtomicU64,
+    /// Inbound TLS handshakes that failed (no or untrusted client
+    /// certificate, no SPIFFE ID, timeout).
+    pub tls_handshake_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -333,6 +339,7 @@ impl Metrics {
         key: &str,
         spec: impl FnOnce() -> (Workload, String),
         this: &Workload,
+        security_policy: &str,
     ) -> Arc<Edge> {
         if let Some(e) = self
             .inbound
@@ -348,7 +355,7 @@ impl Metrics {
             source: &source,
             destination: this,
             destination_service: &service,
-            security_policy: "none",
+            security_policy,
         });
         self.inbound
             .write()
@@ -412,7 +419,19 @@ impl Metrics {
                 pick(s).render(&mut out, name, &labels_of(e, s));
             }
         }
-        let own: [(&str, &str, &str, &AtomicU64); 6] = [
+        let own: [(&str, &str, &str, &AtomicU64); 8] = [
+            (
+                "loupe_proxy_inbound_plaintext_refused_total",
+                "counter",
+                "Plaintext connections closed because PeerAuthentication is STRICT.",
+                &self.plaintext_refused,
+            ),
+            (
+                "loupe_proxy_inbound_tls_handshake_failures_total",
+                "counter",
+                "Inbound mTLS handshakes that failed.",
+                &self.tls_handshake_failures,
+            ),
             (
                 "loupe_proxy_spans_dropped_total",
                 "counter",

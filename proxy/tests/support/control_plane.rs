@@ -19,6 +19,8 @@ pub struct ControlPlane {
     snapshot: watch::Sender<Option<Snapshot>>,
     pub seen: Arc<Mutex<Seen>>,
     pub addr: SocketAddr,
+    /// The CA behind `Certificates.CreateCertificate`.
+    pub ca: Arc<TestCa>,
     runtime: Arc<Mutex<RuntimeGuard>>,
 }
 
@@ -75,13 +77,19 @@ impl ControlPlane {
     /// [`ControlPlane::stop`] can drop every connection at once, as a
     /// crashed control plane would.
     pub async fn start_on(port: u16) -> ControlPlane {
-        Self::start_with(port, watch::channel(None).0, Arc::default())
+        Self::start_with(
+            port,
+            watch::channel(None).0,
+            Arc::default(),
+            Arc::new(TestCa::new("loupe test mesh")),
+        )
     }
 
     fn start_with(
         port: u16,
         snapshot: watch::Sender<Option<Snapshot>>,
         seen: Arc<Mutex<Seen>>,
+        ca: Arc<TestCa>,
     ) -> ControlPlane {
         let listener = std::net::TcpListener::bind(addr(port)).expect("bind control plane");
         listener.set_nonblocking(true).expect("nonblocking");
@@ -95,10 +103,17 @@ impl ControlPlane {
             snapshot: snapshot.subscribe(),
             seen: seen.clone(),
         };
+        let certificates = CaService {
+            ca: ca.clone(),
+            default_ttl: Duration::from_secs(3600),
+        };
         runtime.spawn(async move {
             let listener = TcpListener::from_std(listener).expect("tokio listener");
             tonic::transport::Server::builder()
                 .add_service(DiscoveryServer::new(peer))
+                .add_service(loupe_push::certificates_server::CertificatesServer::new(
+                    certificates,
+                ))
                 .serve_with_incoming(TcpListenerStream::new(listener))
                 .await
         });
@@ -106,6 +121,7 @@ impl ControlPlane {
             snapshot,
             seen,
             addr: local,
+            ca,
             runtime: Arc::new(Mutex::new(RuntimeGuard(Some(runtime)))),
         }
     }
@@ -120,7 +136,12 @@ impl ControlPlane {
     /// A new server on the same port, with the same snapshot and record.
     pub fn restart(&self) -> ControlPlane {
         self.stop();
-        Self::start_with(self.addr.port(), self.snapshot.clone(), self.seen.clone())
+        Self::start_with(
+            self.addr.port(),
+            self.snapshot.clone(),
+            self.seen.clone(),
+            self.ca.clone(),
+        )
     }
 
     pub fn url(&self) -> String {

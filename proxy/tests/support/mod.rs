@@ -5,11 +5,13 @@
 #![allow(dead_code, unused_imports)]
 
 mod apps;
+mod ca;
 mod collector;
 mod control_plane;
 mod proxies;
 
 pub use apps::*;
+pub use ca::*;
 pub use collector::*;
 pub use control_plane::*;
 pub use proxies::*;
@@ -138,6 +140,15 @@ pub fn endpoint(inbound: SocketAddr, workload: &str, app: &str, version: &str) -
         service_account: format!("bookinfo-{app}"),
         identity: format!("spiffe://cluster.local/ns/default/sa/bookinfo-{app}"),
     }
+}
+
+/// An endpoint that is a sidecar's inbound listener: Istio's
+/// `security.istio.io/tlsMode: istio` label says so, and auto mTLS uses it.
+pub fn sidecar_endpoint(inbound: SocketAddr, workload: &str, app: &str, version: &str) -> Endpoint {
+    let mut e = endpoint(inbound, workload, app, version);
+    e.labels
+        .insert("security.istio.io/tlsMode".to_string(), "istio".to_string());
+    e
 }
 
 pub fn service(name: &str, endpoints: Vec<Endpoint>) -> Service {

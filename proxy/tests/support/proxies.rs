@@ -17,6 +17,10 @@ pub struct ProxySpec {
     pub control: String,
     pub otlp: Option<String>,
     pub gateway_listen: Option<SocketAddr>,
+    pub service_account: String,
+    /// With a credential the proxy gets a certificate and speaks mTLS.
+    pub token_file: Option<std::path::PathBuf>,
+    pub cert_ttl: Option<u64>,
 }
 
 impl ProxySpec {
@@ -32,7 +36,39 @@ impl ProxySpec {
             control: control.to_string(),
             otlp: None,
             gateway_listen: None,
+            service_account: format!("bookinfo-{app}"),
+            token_file: None,
+            cert_ttl: None,
         }
+        // The mesh default: every sidecar has an identity and speaks mTLS.
+        .with_identity()
+    }
+
+    /// A proxy without a credential: no certificate, plaintext only.
+    pub fn without_identity(mut self) -> ProxySpec {
+        self.token_file = None;
+        self
+    }
+
+    /// Gives the proxy a credential, so it gets a SPIFFE certificate.
+    pub fn with_identity(mut self) -> ProxySpec {
+        let dir = std::env::temp_dir().join(format!("loupe-proxy-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("token dir");
+        let path = dir.join(format!("{}-{}.token", self.workload, self.admin.port()));
+        std::fs::write(&path, "test-token").expect("write token");
+        self.token_file = Some(path);
+        self
+    }
+
+    /// Presents certificates for another service account than its label's.
+    pub fn with_service_account(mut self, sa: &str) -> ProxySpec {
+        self.service_account = sa.to_string();
+        self
+    }
+
+    pub fn with_cert_ttl(mut self, seconds: u64) -> ProxySpec {
+        self.cert_ttl = Some(seconds);
+        self
     }
 
     pub fn with_inbound(mut self, app: SocketAddr) -> ProxySpec {
@@ -58,7 +94,7 @@ impl ProxySpec {
             "--namespace".into(),
             "default".into(),
             "--service-account".into(),
-            format!("bookinfo-{}", self.app_label),
+            self.service_account.clone(),
             "--label".into(),
             format!("app={}", self.app_label),
             "--label".into(),
@@ -85,6 +121,12 @@ impl ProxySpec {
         }
         if let Some(o) = &self.otlp {
             a.extend(["--otlp".into(), o.clone()]);
+        }
+        if let Some(t) = &self.token_file {
+            a.extend(["--token-file".into(), t.display().to_string()]);
+        }
+        if let Some(ttl) = self.cert_ttl {
+            a.extend(["--cert-ttl".into(), ttl.to_string()]);
         }
         a
     }
@@ -126,6 +168,14 @@ impl ProxySpec {
             },
         )
         .await
+    }
+
+    pub async fn certs(&self) -> serde_json::Value {
+        get(self.admin, "localhost", "/certs")
+            .await
+            .ok()
+            .and_then(|(_, body)| serde_json::from_str(&body).ok())
+            .unwrap_or_default()
     }
 
     pub async fn metrics(&self) -> String {

@@ -51,10 +51,8 @@ pub struct Hello {
     #[prost(string, tag = "3")]
     pub service_account: ::prost::alloc::string::String,
     #[prost(map = "string, string", tag = "4")]
-    pub labels: ::std::collections::HashMap<
-        ::prost::alloc::string::String,
-        ::prost::alloc::string::String,
-    >,
+    pub labels:
+        ::std::collections::HashMap<::prost::alloc::string::String, ::prost::alloc::string::String>,
     /// Where other proxies reach this workload's inbound listener (host:port).
     #[prost(string, tag = "5")]
     pub inbound_address: ::prost::alloc::string::String,
@@ -142,10 +140,8 @@ pub struct Endpoint {
     #[prost(string, tag = "1")]
     pub address: ::prost::alloc::string::String,
     #[prost(map = "string, string", tag = "2")]
-    pub labels: ::std::collections::HashMap<
-        ::prost::alloc::string::String,
-        ::prost::alloc::string::String,
-    >,
+    pub labels:
+        ::std::collections::HashMap<::prost::alloc::string::String, ::prost::alloc::string::String>,
     #[prost(string, tag = "3")]
     pub workload: ::prost::alloc::string::String,
     #[prost(string, tag = "4")]
@@ -165,10 +161,10 @@ pub mod discovery_client {
         dead_code,
         missing_docs,
         clippy::wildcard_imports,
-        clippy::let_unit_value,
+        clippy::let_unit_value
     )]
-    use tonic::codegen::*;
     use tonic::codegen::http::Uri;
+    use tonic::codegen::*;
     #[derive(Debug, Clone)]
     pub struct DiscoveryClient<T> {
         inner: tonic::client::Grpc<T>,
@@ -207,14 +203,13 @@ pub mod discovery_client {
             F: tonic::service::Interceptor,
             T::ResponseBody: Default,
             T: tonic::codegen::Service<
-                http::Request<tonic::body::Body>,
-                Response = http::Response<
-                    <T as tonic::client::GrpcService<tonic::body::Body>>::ResponseBody,
+                    http::Request<tonic::body::Body>,
+                    Response = http::Response<
+                        <T as tonic::client::GrpcService<tonic::body::Body>>::ResponseBody,
+                    >,
                 >,
-            >,
-            <T as tonic::codegen::Service<
-                http::Request<tonic::body::Body>,
-            >>::Error: Into<StdError> + std::marker::Send + std::marker::Sync,
+            <T as tonic::codegen::Service<http::Request<tonic::body::Body>>>::Error:
+                Into<StdError> + std::marker::Send + std::marker::Sync,
         {
             DiscoveryClient::new(InterceptedService::new(inner, interceptor))
         }
@@ -256,18 +251,11 @@ pub mod discovery_client {
             tonic::Response<tonic::codec::Streaming<super::Snapshot>>,
             tonic::Status,
         > {
-            self.inner
-                .ready()
-                .await
-                .map_err(|e| {
-                    tonic::Status::unknown(
-                        format!("Service was not ready: {}", e.into()),
-                    )
-                })?;
+            self.inner.ready().await.map_err(|e| {
+                tonic::Status::unknown(format!("Service was not ready: {}", e.into()))
+            })?;
             let codec = tonic_prost::ProstCodec::default();
-            let path = http::uri::PathAndQuery::from_static(
-                "/loupe.push.v1.Discovery/Stream",
-            );
+            let path = http::uri::PathAndQuery::from_static("/loupe.push.v1.Discovery/Stream");
             let mut req = request.into_streaming_request();
             req.extensions_mut()
                 .insert(GrpcMethod::new("loupe.push.v1.Discovery", "Stream"));
@@ -282,7 +270,7 @@ pub mod discovery_server {
         dead_code,
         missing_docs,
         clippy::wildcard_imports,
-        clippy::let_unit_value,
+        clippy::let_unit_value
     )]
     use tonic::codegen::*;
     /// Generated trait containing gRPC methods that should be implemented for use with DiscoveryServer.
@@ -291,8 +279,7 @@ pub mod discovery_server {
         /// Server streaming response type for the Stream method.
         type StreamStream: tonic::codegen::tokio_stream::Stream<
                 Item = std::result::Result<super::Snapshot, tonic::Status>,
-            >
-            + std::marker::Send
+            > + std::marker::Send
             + 'static;
         async fn stream(
             &self,
@@ -320,10 +307,7 @@ pub mod discovery_server {
                 max_encoding_message_size: None,
             }
         }
-        pub fn with_interceptor<F>(
-            inner: T,
-            interceptor: F,
-        ) -> InterceptedService<Self, F>
+        pub fn with_interceptor<F>(inner: T, interceptor: F) -> InterceptedService<Self, F>
         where
             F: tonic::service::Interceptor,
         {
@@ -378,26 +362,18 @@ pub mod discovery_server {
                 "/loupe.push.v1.Discovery/Stream" => {
                     #[allow(non_camel_case_types)]
                     struct StreamSvc<T: Discovery>(pub Arc<T>);
-                    impl<
-                        T: Discovery,
-                    > tonic::server::StreamingService<super::ProxyMessage>
-                    for StreamSvc<T> {
+                    impl<T: Discovery> tonic::server::StreamingService<super::ProxyMessage> for StreamSvc<T> {
                         type Response = super::Snapshot;
                         type ResponseStream = T::StreamStream;
-                        type Future = BoxFuture<
-                            tonic::Response<Self::ResponseStream>,
-                            tonic::Status,
-                        >;
+                        type Future =
+                            BoxFuture<tonic::Response<Self::ResponseStream>, tonic::Status>;
                         fn call(
                             &mut self,
-                            request: tonic::Request<
-                                tonic::Streaming<super::ProxyMessage>,
-                            >,
+                            request: tonic::Request<tonic::Streaming<super::ProxyMessage>>,
                         ) -> Self::Future {
                             let inner = Arc::clone(&self.0);
-                            let fut = async move {
-                                <T as Discovery>::stream(&inner, request).await
-                            };
+                            let fut =
+                                async move { <T as Discovery>::stream(&inner, request).await };
                             Box::pin(fut)
                         }
                     }
@@ -423,25 +399,19 @@ pub mod discovery_server {
                     };
                     Box::pin(fut)
                 }
-                _ => {
-                    Box::pin(async move {
-                        let mut response = http::Response::new(
-                            tonic::body::Body::default(),
-                        );
-                        let headers = response.headers_mut();
-                        headers
-                            .insert(
-                                tonic::Status::GRPC_STATUS,
-                                (tonic::Code::Unimplemented as i32).into(),
-                            );
-                        headers
-                            .insert(
-                                http::header::CONTENT_TYPE,
-                                tonic::metadata::GRPC_CONTENT_TYPE,
-                            );
-                        Ok(response)
-                    })
-                }
+                _ => Box::pin(async move {
+                    let mut response = http::Response::new(tonic::body::Body::default());
+                    let headers = response.headers_mut();
+                    headers.insert(
+                        tonic::Status::GRPC_STATUS,
+                        (tonic::Code::Unimplemented as i32).into(),
+                    );
+                    headers.insert(
+                        http::header::CONTENT_TYPE,
+                        tonic::metadata::GRPC_CONTENT_TYPE,
+                    );
+                    Ok(response)
+                }),
             }
         }
     }
@@ -470,10 +440,10 @@ pub mod certificates_client {
         dead_code,
         missing_docs,
         clippy::wildcard_imports,
-        clippy::let_unit_value,
+        clippy::let_unit_value
     )]
-    use tonic::codegen::*;
     use tonic::codegen::http::Uri;
+    use tonic::codegen::*;
     /// The CA, in the shape of Istio's IstioCertificateService: the proxy makes
     /// its own key pair and sends only a CSR; the private key never leaves it.
     #[derive(Debug, Clone)]
@@ -514,14 +484,13 @@ pub mod certificates_client {
             F: tonic::service::Interceptor,
             T::ResponseBody: Default,
             T: tonic::codegen::Service<
-                http::Request<tonic::body::Body>,
-                Response = http::Response<
-                    <T as tonic::client::GrpcService<tonic::body::Body>>::ResponseBody,
+                    http::Request<tonic::body::Body>,
+                    Response = http::Response<
+                        <T as tonic::client::GrpcService<tonic::body::Body>>::ResponseBody,
+                    >,
                 >,
-            >,
-            <T as tonic::codegen::Service<
-                http::Request<tonic::body::Body>,
-            >>::Error: Into<StdError> + std::marker::Send + std::marker::Sync,
+            <T as tonic::codegen::Service<http::Request<tonic::body::Body>>>::Error:
+                Into<StdError> + std::marker::Send + std::marker::Sync,
         {
             CertificatesClient::new(InterceptedService::new(inner, interceptor))
         }
@@ -559,27 +528,20 @@ pub mod certificates_client {
         pub async fn create_certificate(
             &mut self,
             request: impl tonic::IntoRequest<super::CertificateRequest>,
-        ) -> std::result::Result<
-            tonic::Response<super::CertificateResponse>,
-            tonic::Status,
-        > {
-            self.inner
-                .ready()
-                .await
-                .map_err(|e| {
-                    tonic::Status::unknown(
-                        format!("Service was not ready: {}", e.into()),
-                    )
-                })?;
+        ) -> std::result::Result<tonic::Response<super::CertificateResponse>, tonic::Status>
+        {
+            self.inner.ready().await.map_err(|e| {
+                tonic::Status::unknown(format!("Service was not ready: {}", e.into()))
+            })?;
             let codec = tonic_prost::ProstCodec::default();
             let path = http::uri::PathAndQuery::from_static(
                 "/loupe.push.v1.Certificates/CreateCertificate",
             );
             let mut req = request.into_request();
-            req.extensions_mut()
-                .insert(
-                    GrpcMethod::new("loupe.push.v1.Certificates", "CreateCertificate"),
-                );
+            req.extensions_mut().insert(GrpcMethod::new(
+                "loupe.push.v1.Certificates",
+                "CreateCertificate",
+            ));
             self.inner.unary(req, path, codec).await
         }
     }
@@ -591,7 +553,7 @@ pub mod certificates_server {
         dead_code,
         missing_docs,
         clippy::wildcard_imports,
-        clippy::let_unit_value,
+        clippy::let_unit_value
     )]
     use tonic::codegen::*;
     /// Generated trait containing gRPC methods that should be implemented for use with CertificatesServer.
@@ -600,10 +562,7 @@ pub mod certificates_server {
         async fn create_certificate(
             &self,
             request: tonic::Request<super::CertificateRequest>,
-        ) -> std::result::Result<
-            tonic::Response<super::CertificateResponse>,
-            tonic::Status,
-        >;
+        ) -> std::result::Result<tonic::Response<super::CertificateResponse>, tonic::Status>;
     }
     /// The CA, in the shape of Istio's IstioCertificateService: the proxy makes
     /// its own key pair and sends only a CSR; the private key never leaves it.
@@ -628,10 +587,7 @@ pub mod certificates_server {
                 max_encoding_message_size: None,
             }
         }
-        pub fn with_interceptor<F>(
-            inner: T,
-            interceptor: F,
-        ) -> InterceptedService<Self, F>
+        pub fn with_interceptor<F>(inner: T, interceptor: F) -> InterceptedService<Self, F>
         where
             F: tonic::service::Interceptor,
         {
@@ -686,23 +642,18 @@ pub mod certificates_server {
                 "/loupe.push.v1.Certificates/CreateCertificate" => {
                     #[allow(non_camel_case_types)]
                     struct CreateCertificateSvc<T: Certificates>(pub Arc<T>);
-                    impl<
-                        T: Certificates,
-                    > tonic::server::UnaryService<super::CertificateRequest>
-                    for CreateCertificateSvc<T> {
+                    impl<T: Certificates> tonic::server::UnaryService<super::CertificateRequest>
+                        for CreateCertificateSvc<T>
+                    {
                         type Response = super::CertificateResponse;
-                        type Future = BoxFuture<
-                            tonic::Response<Self::Response>,
-                            tonic::Status,
-                        >;
+                        type Future = BoxFuture<tonic::Response<Self::Response>, tonic::Status>;
                         fn call(
                             &mut self,
                             request: tonic::Request<super::CertificateRequest>,
                         ) -> Self::Future {
                             let inner = Arc::clone(&self.0);
                             let fut = async move {
-                                <T as Certificates>::create_certificate(&inner, request)
-                                    .await
+                                <T as Certificates>::create_certificate(&inner, request).await
                             };
                             Box::pin(fut)
                         }
@@ -729,25 +680,19 @@ pub mod certificates_server {
                     };
                     Box::pin(fut)
                 }
-                _ => {
-                    Box::pin(async move {
-                        let mut response = http::Response::new(
-                            tonic::body::Body::default(),
-                        );
-                        let headers = response.headers_mut();
-                        headers
-                            .insert(
-                                tonic::Status::GRPC_STATUS,
-                                (tonic::Code::Unimplemented as i32).into(),
-                            );
-                        headers
-                            .insert(
-                                http::header::CONTENT_TYPE,
-                                tonic::metadata::GRPC_CONTENT_TYPE,
-                            );
-                        Ok(response)
-                    })
-                }
+                _ => Box::pin(async move {
+                    let mut response = http::Response::new(tonic::body::Body::default());
+                    let headers = response.headers_mut();
+                    headers.insert(
+                        tonic::Status::GRPC_STATUS,
+                        (tonic::Code::Unimplemented as i32).into(),
+                    );
+                    headers.insert(
+                        http::header::CONTENT_TYPE,
+                        tonic::metadata::GRPC_CONTENT_TYPE,
+                    );
+                    Ok(response)
+                }),
             }
         }
     }
