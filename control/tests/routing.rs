@@ -79,6 +79,10 @@ fn sidecar(
         otlp: None,
         gateway: false,
         listen: None,
+        ca_root: None,
+        token_file: None,
+        trust_domain: "cluster.local".into(),
+        cert_ttl: None,
     };
     tokio::spawn(async move {
         if let Err(error) = loupe_proxy::run(args, std::future::pending::<()>()).await {
