@@ -83,6 +83,11 @@ pub struct Node {
 pub struct Traffic {
     pub requests: u64,
     pub errors: u64,
+    /// Requests the destination's proxy reported, and how many of them
+    /// arrived over mutual TLS: only the server side of a connection knows
+    /// (the source reports `connection_security_policy="unknown"`, as in
+    /// Istio), so the mTLS share is taken from these, as Kiali does.
+    pub destination_requests: u64,
     pub mtls_requests: u64,
     pub duration_sum_ms: f64,
     pub histogram: Histogram,

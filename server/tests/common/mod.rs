@@ -52,6 +52,7 @@ impl Harness {
 }
 
 /// One `edge_rollups` row, `ago` seconds old. Workloads are `APP-VERSION`.
+#[derive(Clone)]
 pub struct Row {
     pub ago_s: f64,
     pub reporter: &'static str,
@@ -115,7 +116,12 @@ pub async fn insert(pool: &PgPool, rows: &[Row]) {
         .bind(r.dst.1)
         .bind(format!("{}.default.svc.cluster.local", r.dst.0))
         .bind(r.code)
-        .bind(if r.mtls { "mutual_tls" } else { "none" })
+        // Only the destination knows the connection's security (Istio).
+        .bind(match (r.reporter, r.mtls) {
+            ("source", _) => "unknown",
+            (_, true) => "mutual_tls",
+            (_, false) => "none",
+        })
         .bind(r.requests)
         .bind(7.5 * r.requests as f64)
         .bind(BOUNDS.to_vec())

@@ -27,9 +27,19 @@ pub fn append(g: &mut Graph, rows: &[Rollup]) {
             "source" => r.source_workload != UNKNOWN,
             _ => !source_reported.contains(&EdgeKey::of(r)),
         };
-        if !counted {
+        // The destination's report carries the connection's security.
+        let secured = r.reporter == "destination";
+        if !counted && !secured {
             continue;
         }
+        let add = |g: &mut Graph, from: NodeIndex, to: NodeIndex, r: &Rollup| {
+            if counted {
+                add(g, from, to, r);
+            }
+            if secured {
+                add_security(g, from, to, r);
+            }
+        };
         let from = g.node(source_node(g.graph_type, r));
         let to = g.node(destination_node(g.graph_type, r));
         let via = match g.graph[to].node_type {
@@ -61,9 +71,6 @@ fn add(g: &mut Graph, from: NodeIndex, to: NodeIndex, r: &Rollup) {
     if r.response_code.starts_with('5') {
         t.errors += n;
     }
-    if r.connection_security_policy == "mutual_tls" {
-        t.mtls_requests += n;
-    }
     t.duration_sum_ms += r.duration_sum_ms;
     *t.codes.entry(r.response_code.clone()).or_default() += n;
     t.histogram.merge(&Histogram::from_row(
@@ -71,6 +78,16 @@ fn add(g: &mut Graph, from: NodeIndex, to: NodeIndex, r: &Rollup) {
         &r.bucket_counts,
         n,
     ));
+}
+
+fn add_security(g: &mut Graph, from: NodeIndex, to: NodeIndex, r: &Rollup) {
+    let e = g.edge(from, to);
+    let t = &mut g.graph[e].traffic;
+    let n = r.requests.max(0) as u64;
+    t.destination_requests += n;
+    if r.connection_security_policy == "mutual_tls" {
+        t.mtls_requests += n;
+    }
 }
 
 /// Which workload-level edge a row reports on.
