@@ -181,7 +181,10 @@ where
         Kind::Gateway => typed!(Gateway),
         Kind::VirtualService => typed!(VirtualService),
         Kind::DestinationRule => typed!(DestinationRule),
+        Kind::ServiceEntry => typed!(ServiceEntry),
+        Kind::WorkloadEntry => typed!(WorkloadEntry),
         Kind::PeerAuthentication => typed!(PeerAuthentication),
+        Kind::RequestAuthentication => typed!(RequestAuthentication),
         Kind::AuthorizationPolicy => typed!(AuthorizationPolicy),
     };
     let result = result.map_err(|e| match prefix("") {

@@ -1,4 +1,4 @@
-//! The five Istio kinds Loupe understands, and parsing of multi-document YAML
+//! The Istio kinds Loupe understands, and parsing of multi-document YAML
 //! into them. Documents of other kinds (Service, Deployment, …) are skipped.
 
 use std::fmt;
@@ -10,32 +10,44 @@ use serde_yaml_ng::{Mapping, Value};
 
 use crate::analyze::Diagnostic;
 use crate::meta::ObjectMeta;
-use crate::networking::{DestinationRule, Gateway, VirtualService};
-use crate::security::{AuthorizationPolicy, PeerAuthentication};
+use crate::networking::{DestinationRule, Gateway, ServiceEntry, VirtualService, WorkloadEntry};
+use crate::security::{AuthorizationPolicy, PeerAuthentication, RequestAuthentication};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Kind {
     Gateway,
     VirtualService,
     DestinationRule,
+    ServiceEntry,
+    WorkloadEntry,
     PeerAuthentication,
+    RequestAuthentication,
     AuthorizationPolicy,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Gateway,
         Kind::VirtualService,
         Kind::DestinationRule,
+        Kind::ServiceEntry,
+        Kind::WorkloadEntry,
         Kind::PeerAuthentication,
+        Kind::RequestAuthentication,
         Kind::AuthorizationPolicy,
     ];
 
     /// The API group the kind belongs to.
     pub fn group(self) -> &'static str {
         match self {
-            Kind::Gateway | Kind::VirtualService | Kind::DestinationRule => "networking.istio.io",
-            Kind::PeerAuthentication | Kind::AuthorizationPolicy => "security.istio.io",
+            Kind::Gateway
+            | Kind::VirtualService
+            | Kind::DestinationRule
+            | Kind::ServiceEntry
+            | Kind::WorkloadEntry => "networking.istio.io",
+            Kind::PeerAuthentication | Kind::RequestAuthentication | Kind::AuthorizationPolicy => {
+                "security.istio.io"
+            }
         }
     }
 
@@ -62,20 +74,26 @@ impl Kind {
             Kind::Gateway => "Gateway",
             Kind::VirtualService => "VirtualService",
             Kind::DestinationRule => "DestinationRule",
+            Kind::ServiceEntry => "ServiceEntry",
+            Kind::WorkloadEntry => "WorkloadEntry",
             Kind::PeerAuthentication => "PeerAuthentication",
+            Kind::RequestAuthentication => "RequestAuthentication",
             Kind::AuthorizationPolicy => "AuthorizationPolicy",
         }
     }
 
     /// Accepts the kind as Istio spells it, case-insensitively, plus kubectl's
-    /// short names (`vs`, `dr`, `gw`, `pa`, `ap`) and plurals.
+    /// short names (`vs`, `dr`, `gw`, `se`, `we`, `pa`, `ra`, `ap`) and plurals.
     pub fn parse(s: &str) -> Option<Kind> {
         let l = s.to_ascii_lowercase();
         Some(match l.trim_end_matches('s') {
             "gateway" | "gw" => Kind::Gateway,
             "virtualservice" | "v" => Kind::VirtualService,
             "destinationrule" | "dr" => Kind::DestinationRule,
+            "serviceentry" | "serviceentrie" | "se" => Kind::ServiceEntry,
+            "workloadentry" | "workloadentrie" | "we" => Kind::WorkloadEntry,
             "peerauthentication" | "pa" => Kind::PeerAuthentication,
+            "requestauthentication" | "ra" => Kind::RequestAuthentication,
             "authorizationpolicy" | "authorizationpolicie" | "ap" => Kind::AuthorizationPolicy,
             _ => return None,
         })
@@ -113,7 +131,10 @@ pub enum Resource {
     Gateway(Gateway),
     VirtualService(VirtualService),
     DestinationRule(DestinationRule),
+    ServiceEntry(ServiceEntry),
+    WorkloadEntry(WorkloadEntry),
     PeerAuthentication(PeerAuthentication),
+    RequestAuthentication(RequestAuthentication),
     AuthorizationPolicy(AuthorizationPolicy),
 }
 
@@ -123,7 +144,10 @@ impl Resource {
             Resource::Gateway(_) => Kind::Gateway,
             Resource::VirtualService(_) => Kind::VirtualService,
             Resource::DestinationRule(_) => Kind::DestinationRule,
+            Resource::ServiceEntry(_) => Kind::ServiceEntry,
+            Resource::WorkloadEntry(_) => Kind::WorkloadEntry,
             Resource::PeerAuthentication(_) => Kind::PeerAuthentication,
+            Resource::RequestAuthentication(_) => Kind::RequestAuthentication,
             Resource::AuthorizationPolicy(_) => Kind::AuthorizationPolicy,
         }
     }
@@ -133,7 +157,10 @@ impl Resource {
             Resource::Gateway(r) => &r.metadata,
             Resource::VirtualService(r) => &r.metadata,
             Resource::DestinationRule(r) => &r.metadata,
+            Resource::ServiceEntry(r) => &r.metadata,
+            Resource::WorkloadEntry(r) => &r.metadata,
             Resource::PeerAuthentication(r) => &r.metadata,
+            Resource::RequestAuthentication(r) => &r.metadata,
             Resource::AuthorizationPolicy(r) => &r.metadata,
         }
     }
@@ -145,7 +172,10 @@ impl Resource {
             Resource::Gateway(r) => serde_yaml_ng::to_value(r)?,
             Resource::VirtualService(r) => serde_yaml_ng::to_value(r)?,
             Resource::DestinationRule(r) => serde_yaml_ng::to_value(r)?,
+            Resource::ServiceEntry(r) => serde_yaml_ng::to_value(r)?,
+            Resource::WorkloadEntry(r) => serde_yaml_ng::to_value(r)?,
             Resource::PeerAuthentication(r) => serde_yaml_ng::to_value(r)?,
+            Resource::RequestAuthentication(r) => serde_yaml_ng::to_value(r)?,
             Resource::AuthorizationPolicy(r) => serde_yaml_ng::to_value(r)?,
         };
         let kind = self.kind();
@@ -173,16 +203,21 @@ impl Resource {
             .ok_or_else(|| value_error("the object has no `kind`"))?;
         let kind = Kind::from_kind_field(kind).ok_or_else(|| {
             value_error(format!(
-                "`kind: {kind}` is not one of Gateway, VirtualService, DestinationRule, \
-                 PeerAuthentication, AuthorizationPolicy"
+                "`kind: {kind}` is not one of {}",
+                Kind::ALL.map(Kind::as_str).join(", ")
             ))
         })?;
         Ok(match kind {
             Kind::Gateway => Resource::Gateway(serde_yaml_ng::from_value(value)?),
             Kind::VirtualService => Resource::VirtualService(serde_yaml_ng::from_value(value)?),
             Kind::DestinationRule => Resource::DestinationRule(serde_yaml_ng::from_value(value)?),
+            Kind::ServiceEntry => Resource::ServiceEntry(serde_yaml_ng::from_value(value)?),
+            Kind::WorkloadEntry => Resource::WorkloadEntry(serde_yaml_ng::from_value(value)?),
             Kind::PeerAuthentication => {
                 Resource::PeerAuthentication(serde_yaml_ng::from_value(value)?)
+            }
+            Kind::RequestAuthentication => {
+                Resource::RequestAuthentication(serde_yaml_ng::from_value(value)?)
             }
             Kind::AuthorizationPolicy => {
                 Resource::AuthorizationPolicy(serde_yaml_ng::from_value(value)?)
@@ -196,7 +231,10 @@ impl Resource {
             Resource::Gateway(r) => &r.api_version,
             Resource::VirtualService(r) => &r.api_version,
             Resource::DestinationRule(r) => &r.api_version,
+            Resource::ServiceEntry(r) => &r.api_version,
+            Resource::WorkloadEntry(r) => &r.api_version,
             Resource::PeerAuthentication(r) => &r.api_version,
+            Resource::RequestAuthentication(r) => &r.api_version,
             Resource::AuthorizationPolicy(r) => &r.api_version,
         }
     }
