@@ -57,6 +57,7 @@ impl Published {
                 .collect(),
             services: self.snapshot.services.clone(),
             mesh: self.snapshot.mesh.clone(),
+            jwks: self.snapshot.jwks.clone(),
         }
     }
 }
@@ -135,6 +136,7 @@ impl Publisher {
             resources: config.resources.clone(),
             services: self.registry.services(),
             mesh: Some(crate::mesh::settings()),
+            jwks: Default::default(),
         };
         tracing::debug!(
             version,

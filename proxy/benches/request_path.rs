@@ -72,6 +72,7 @@ fn snapshot(services: usize) -> Snapshot {
         resources,
         services: list,
         mesh: None,
+        jwks: Default::default(),
     }
 }
 

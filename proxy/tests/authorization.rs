@@ -43,6 +43,7 @@ async fn an_allow_policy_lets_gets_through_and_denies_posts() {
             )],
         )],
         mesh: None,
+        jwks: Default::default(),
     });
     control.wait_ack(1, 2).await;
     let outbound = caller.outbound.expect("outbound");

@@ -40,6 +40,7 @@ async fn a_bad_snapshot_is_nacked_and_the_last_good_routes_stay() {
             vec![endpoint(good.addr, "reviews-v1", "reviews", "v1")],
         )],
         mesh: None,
+        jwks: Default::default(),
     });
     proxy.wait_ready().await;
     control.wait_ack(1, 1).await;
@@ -55,6 +56,7 @@ async fn a_bad_snapshot_is_nacked_and_the_last_good_routes_stay() {
             vec![endpoint(other.addr, "reviews-v2", "reviews", "v2")],
         )],
         mesh: None,
+        jwks: Default::default(),
     });
     let error = eventually("a NACK of version 2", Duration::from_secs(5), || async {
         control.nack(2)
@@ -105,6 +107,7 @@ async fn the_proxy_keeps_serving_without_a_control_plane_and_reconnects() {
             vec![endpoint(v1.addr, "reviews-v1", "reviews", "v1")],
         )],
         mesh: None,
+        jwks: Default::default(),
     });
     control.wait_ack(1, 1).await;
 
@@ -128,6 +131,7 @@ async fn the_proxy_keeps_serving_without_a_control_plane_and_reconnects() {
             vec![endpoint(v2.addr, "reviews-v2", "reviews", "v2")],
         )],
         mesh: None,
+        jwks: Default::default(),
     });
     let control = control.restart();
     control.wait_ack(2, 1).await;

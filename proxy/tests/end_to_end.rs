@@ -53,6 +53,7 @@ async fn traffic_flows_through_sidecars_with_metrics_spans_and_live_config() {
         resources: vec![destination_rule("reviews", &["v1", "v2", "v3"])],
         services: vec![service("reviews", endpoints.clone())],
         mesh: None,
+        jwks: Default::default(),
     });
     productpage.wait_ready().await;
     control.wait_ack(1, 5).await;
@@ -246,6 +247,7 @@ async fn traffic_flows_through_sidecars_with_metrics_spans_and_live_config() {
         ],
         services: vec![service("reviews", endpoints.clone())],
         mesh: None,
+        jwks: Default::default(),
     });
     control.wait_ack(2, 5).await;
     let before: Vec<usize> = apps.iter().map(App::count).collect();
@@ -268,6 +270,7 @@ async fn traffic_flows_through_sidecars_with_metrics_spans_and_live_config() {
             vec![endpoints[0].clone(), endpoints[3].clone()],
         )],
         mesh: None,
+        jwks: Default::default(),
     });
     control.wait_ack(3, 5).await;
     let (status, body) = get(outbound, HOST, "/").await.expect("request");
@@ -321,6 +324,7 @@ async fn sigterm_drains_requests_in_flight_then_exits() {
             vec![endpoint(app.addr, "reviews-v1", "reviews", "v1")],
         )],
         mesh: None,
+        jwks: Default::default(),
     });
     proxy.wait_ready().await;
     let outbound = proxy.outbound.expect("outbound");

@@ -57,6 +57,7 @@ async fn the_gateway_routes_by_its_gateway_resources() {
         ],
         services: vec![service("productpage", vec![endpoint(productpage.addr, "productpage-v1", "productpage", "v1")])],
         mesh: None,
+        jwks: Default::default(),
     });
     gateway.wait_ready().await;
     control.wait_ack(1, 1).await;

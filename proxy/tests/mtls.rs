@@ -125,6 +125,7 @@ impl Mesh {
                 )],
             )],
             mesh: None,
+            jwks: Default::default(),
         });
         self.control.wait_ack(version, 1 + self.callers.len()).await;
         self.ratings.wait_ready().await;

@@ -34,6 +34,7 @@ async fn connect_failures_are_retried_on_the_next_endpoint() {
             ],
         )],
         mesh: None,
+        jwks: Default::default(),
     });
     control.wait_ack(1, 1).await;
     let outbound = proxy.outbound.expect("outbound");
@@ -64,6 +65,7 @@ async fn connect_failures_are_retried_on_the_next_endpoint() {
             vec![endpoint(dead, "reviews-v0", "reviews", "v0")],
         )],
         mesh: None,
+        jwks: Default::default(),
     });
     control.wait_ack(2, 1).await;
     let (status, body) = get(outbound, HOST, "/").await.expect("request");
@@ -101,6 +103,7 @@ async fn a_503_from_one_endpoint_is_retried_and_bodies_are_resent() {
             ],
         )],
         mesh: None,
+        jwks: Default::default(),
     });
     control.wait_ack(1, 1).await;
     let outbound = proxy.outbound.expect("outbound");
@@ -139,6 +142,7 @@ async fn a_large_body_streams_through_both_proxies() {
             )],
         )],
         mesh: None,
+        jwks: Default::default(),
     });
     control.wait_ack(1, 2).await;
     let payload = Bytes::from(vec![b'x'; 1 << 20]);
@@ -185,6 +189,7 @@ async fn an_unknown_service_and_a_dead_app_are_answered_with_reasons() {
             )],
         )],
         mesh: None,
+        jwks: Default::default(),
     });
     control.wait_ack(1, 2).await;
     let outbound = proxy.outbound.expect("outbound");
@@ -223,6 +228,7 @@ async fn a_dead_collector_never_affects_requests() {
             vec![endpoint(app.addr, "reviews-v1", "reviews", "v1")],
         )],
         mesh: None,
+        jwks: Default::default(),
     });
     control.wait_ack(1, 1).await;
     for _ in 0..50 {
@@ -259,6 +265,7 @@ async fn a_client_that_gives_up_is_counted_as_downstream_termination() {
             vec![endpoint(app.addr, "reviews-v1", "reviews", "v1")],
         )],
         mesh: None,
+        jwks: Default::default(),
     });
     control.wait_ack(1, 1).await;
     let outbound = proxy.outbound.expect("outbound");

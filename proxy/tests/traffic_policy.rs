@@ -65,6 +65,7 @@ impl Mesh {
                 ],
             )],
             mesh: None,
+            jwks: Default::default(),
         });
         self.control.wait_ack(version, 1).await;
     }

@@ -329,6 +329,15 @@ pub fn compile(
             .then(|| Arc::new(Authorizer::new(&resources, &root_namespace))),
         services,
         gateways: gateways.clone(),
+        authenticator: crate::inbound::authn::Authenticator::compile(
+            &loupe_model::request_auth::jwt_rules_for(
+                &resources,
+                &root_namespace,
+                &this.namespace,
+                &this.labels,
+            ),
+            &snapshot.jwks,
+        ),
         peer_authentications,
         root_namespace,
         upstreams,
@@ -409,6 +418,7 @@ mod tests {
                 ],
             }],
             mesh: None,
+            jwks: Default::default(),
         }
     }
 

@@ -72,6 +72,8 @@ pub struct MeshConfig {
     /// Per endpoint address: the identity its certificate must carry and
     /// the protocol to offer, for the mTLS connector.
     pub upstreams: HashMap<Box<str>, UpstreamTarget>,
+    /// The RequestAuthentication rules selecting this workload.
+    pub authenticator: crate::inbound::authn::Authenticator,
     /// What `/config_dump` shows.
     pub dump: serde_json::Value,
 }

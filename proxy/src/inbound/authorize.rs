@@ -26,6 +26,7 @@ pub fn authorize(
     parts: &http::request::Parts,
     peer: SocketAddr,
     identity: Option<&PeerIdentity>,
+    jwt: Option<loupe_model::request::Jwt>,
     port: u16,
 ) -> Result<(), Denied> {
     let request = loupe_model::Request {
@@ -55,7 +56,7 @@ pub fn authorize(
                 .iter()
                 .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
                 .collect(),
-            auth: None,
+            auth: jwt,
         },
     };
     // `evaluate`, not `authorize`: the verdict without the text for people.

@@ -5,6 +5,7 @@
 //! is the caller's CLIENT span, and the app receives this span as its
 //! parent in `traceparent`.
 
+pub mod authn;
 pub mod authorize;
 
 use std::net::SocketAddr;
@@ -115,15 +116,32 @@ pub async fn handle(
         return resp.map(|b| ObservedBody::new(b, done));
     }
 
-    // Authorization: the seam where AuthorizationPolicy (and, with mTLS,
-    // the peer certificate's principal) decides.
-    if let Some(authorizer) = ctx.store.load().and_then(|c| c.authorizer.clone())
+    // Authentication (RequestAuthentication): a bad token is refused here;
+    // a good one's claims go to authorization.
+    let config = ctx.store.load();
+    let jwt = match config
+        .as_ref()
+        .map(|c| c.authenticator.authenticate(&mut parts))
+    {
+        Some(Err(authn::Unauthenticated(why))) => {
+            tracing::debug!(reason = %why, "request refused by RequestAuthentication");
+            done.code = 401;
+            return text(StatusCode::UNAUTHORIZED, why).map(|b| ObservedBody::new(b, done));
+        }
+        Some(Ok(jwt)) => jwt,
+        None => None,
+    };
+
+    // Authorization: the seam where AuthorizationPolicy decides, on the
+    // peer certificate's principal and the request's JWT.
+    if let Some(authorizer) = config.as_ref().and_then(|c| c.authorizer.clone())
         && let Err(denied) = authorize::authorize(
             ctx,
             &authorizer,
             &parts,
             peer_addr,
             identity.as_ref(),
+            jwt,
             inbound.app.port_u16().unwrap_or(80),
         )
     {

@@ -96,6 +96,13 @@ pub struct Snapshot {
     /// Mesh-wide settings.
     #[prost(message, optional, tag = "4")]
     pub mesh: ::core::option::Option<MeshSettings>,
+    /// The JSON Web Key Sets of every RequestAuthentication `jwksUri` the
+    /// resources name, fetched by the control plane (proxies fetch nothing):
+    /// URI → JWKS JSON. A URI that could not be fetched is absent, and tokens
+    /// of its issuer fail verification (401), as in Istio.
+    #[prost(map = "string, string", tag = "5")]
+    pub jwks:
+        ::std::collections::HashMap<::prost::alloc::string::String, ::prost::alloc::string::String>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
