@@ -1,4 +1,7 @@
-//! `loupe-control` is the control plane of local mode: the config store
+//! `loupe-control` is the control plane of local mode: the certificate
+//! authority ([`ca::CertificateAuthority`], a generated or plugged-in root
+//! in a key directory, workload certificates from the proxies' CSRs), the
+//! config store
 //! ([`store::ConfigStore`], Istio resources in Postgres, every change a
 //! validated, audited revision), the workload registry built from connected
 //! proxies ([`registry::Registry`], which gives every service its endpoints),
@@ -9,11 +12,12 @@
 //!
 //! It does not parse or validate Istio YAML itself (`loupe-model` does), does
 //! not define the wire protocol (`loupe-push` does), and does not own the
-//! schema (`loupe-db` does). Cluster mode (Kubernetes CRDs) and the
-//! certificate authority are not here yet.
+//! schema (`loupe-db` does). Cluster mode (Kubernetes CRDs) is not here
+//! yet. The gRPC port speaks TLS only ([`tls`]).
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod ca;
 mod config_watch;
 pub mod mesh;
 pub mod push;
@@ -22,7 +26,8 @@ pub mod scope;
 mod server;
 pub mod snapshot;
 pub mod store;
+pub mod tls;
 
 pub use config_watch::RECHECK_INTERVAL;
-pub use server::{ControlError, ControlPlane, Options, serve, shutdown_signal};
+pub use server::{ControlError, ControlPlane, MAX_MESSAGE_SIZE, Options, serve, shutdown_signal};
 pub use store::{Applied, AuditEntry, ConfigStore, Outcome, Revision, StoreError, StoredResource};

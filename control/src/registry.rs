@@ -80,7 +80,7 @@ impl Workload {
             .map(|s| format!("{s}.{}.{CLUSTER_DOMAIN}", self.namespace))
     }
 
-    fn endpoint(&self) -> Endpoint {
+    fn endpoint(&self, trust_domain: &str) -> Endpoint {
         Endpoint {
             address: self.inbound_address.clone(),
             labels: self.labels.clone().into_iter().collect(),
@@ -88,7 +88,7 @@ impl Workload {
             namespace: self.namespace.clone(),
             service_account: self.service_account.clone(),
             identity: loupe_model::SpiffeId::new(
-                loupe_model::identity::DEFAULT_TRUST_DOMAIN,
+                trust_domain,
                 &self.namespace,
                 &self.service_account,
             )
@@ -128,13 +128,16 @@ struct State {
 
 pub struct Registry {
     pool: PgPool,
+    /// Endpoints' SPIFFE IDs are in this trust domain.
+    trust_domain: String,
     state: Mutex<State>,
 }
 
 impl Registry {
-    pub fn new(pool: PgPool) -> Self {
+    pub fn new(pool: PgPool, trust_domain: &str) -> Self {
         Registry {
             pool,
+            trust_domain: trust_domain.to_string(),
             state: Mutex::new(State::default()),
         }
     }
@@ -283,7 +286,7 @@ impl Registry {
             for host in conn.workload.hosts() {
                 hosts.entry(host).or_default().insert(
                     conn.workload.inbound_address.clone(),
-                    conn.workload.endpoint(),
+                    conn.workload.endpoint(&self.trust_domain),
                 );
             }
         }

@@ -64,17 +64,23 @@ impl Published {
 pub struct Publisher {
     store: ConfigStore,
     registry: Arc<Registry>,
+    mesh: loupe_push::MeshSettings,
     config: Mutex<Config>,
     sender: watch::Sender<Arc<Published>>,
 }
 
 impl Publisher {
     /// A publisher with an empty first snapshot; call [`Publisher::refresh_config`] to load.
-    pub fn new(store: ConfigStore, registry: Arc<Registry>) -> Self {
+    pub fn new(
+        store: ConfigStore,
+        registry: Arc<Registry>,
+        mesh: loupe_push::MeshSettings,
+    ) -> Self {
         let (sender, _) = watch::channel(Arc::new(Published::default()));
         Publisher {
             store,
             registry,
+            mesh,
             config: Mutex::new(Config {
                 version: -1,
                 resources: Vec::new(),
@@ -134,7 +140,7 @@ impl Publisher {
             version,
             resources: config.resources.clone(),
             services: self.registry.services(),
-            mesh: Some(crate::mesh::settings()),
+            mesh: Some(self.mesh.clone()),
         };
         tracing::debug!(
             version,

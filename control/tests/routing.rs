@@ -1,7 +1,8 @@
 //! End to end through real sidecars: the control plane pushes a
 //! VirtualService to running `loupe-proxy` sidecars (in-process tasks, real
 //! sockets), and changing the VirtualService changes where productpage's
-//! requests to `reviews` go.
+//! requests to `reviews` go. (The sidecars of this branch speak plaintext to
+//! the control plane: each reaches its TLS port through `common::bridge`.)
 
 mod common;
 
@@ -132,9 +133,27 @@ async fn a_virtual_service_change_moves_traffic_between_running_sidecars() {
 
     let v1 = app("reviews-v1").await;
     let v3 = app("reviews-v3").await;
-    sidecar(cp.addr, "reviews-v1", "reviews", "v1", Some(v1));
-    sidecar(cp.addr, "reviews-v3", "reviews", "v3", Some(v3));
-    let (_, outbound) = sidecar(cp.addr, "productpage-v1", "productpage", "v1", None);
+    sidecar(
+        common::bridge(&cp).await,
+        "reviews-v1",
+        "reviews",
+        "v1",
+        Some(v1),
+    );
+    sidecar(
+        common::bridge(&cp).await,
+        "reviews-v3",
+        "reviews",
+        "v3",
+        Some(v3),
+    );
+    let (_, outbound) = sidecar(
+        common::bridge(&cp).await,
+        "productpage-v1",
+        "productpage",
+        "v1",
+        None,
+    );
 
     // Everything to v1 once the sidecars are up and have their config.
     until_answered_by(outbound, "reviews-v1", Duration::from_secs(20)).await;

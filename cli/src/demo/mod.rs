@@ -127,6 +127,7 @@ async fn run_parts(
     let loupe = bins.loupe.to_string_lossy().into_owned();
 
     progress.step("control plane");
+    let control_dir = opts.home.join("demo").join("control");
     sup.spawn(
         "control",
         &loupe,
@@ -136,6 +137,8 @@ async fn run_parts(
             database_url,
             "--listen",
             &opts.control.to_string(),
+            "--data-dir",
+            &control_dir.to_string_lossy(),
         ],
     )?;
     sup.wait_tcp("control", opts.control, Duration::from_secs(30))

@@ -1,6 +1,7 @@
 //! Shared by the control plane's tests: a private Postgres per test, Istio
-//! YAML fixtures, a running control plane on an ephemeral port, and a proxy
-//! stand-in that speaks the push protocol over a real gRPC connection.
+//! YAML fixtures, a running control plane (its own CA in a temporary
+//! directory, TLS) on an ephemeral port, and a proxy stand-in that speaks
+//! the push protocol over a real gRPC connection.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use loupe_push::proxy_message::Message;
 use loupe_push::{Ack, Hello, Nack, ProxyMessage, Snapshot};
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
 pub struct Db {
     pub pool: PgPool,
@@ -92,14 +94,31 @@ pub struct Running {
     pub addr: SocketAddr,
     pub store: ConfigStore,
     pub registry: std::sync::Arc<loupe_control::registry::Registry>,
+    pub pool: PgPool,
+    /// The mesh's trust bundle (PEM), what proxies start from.
+    pub root: String,
     pub stop: Option<oneshot::Sender<()>>,
     pub task: tokio::task::JoinHandle<Result<(), loupe_control::ControlError>>,
+    /// The CA's directory; removed with the test.
+    pub ca_dir: tempfile::TempDir,
 }
 
 pub async fn control(pool: &PgPool) -> Running {
-    let cp = ControlPlane::start(pool.clone())
+    let ca_dir = tempfile::tempdir().expect("CA directory");
+    let ca = loupe_control::ca::CaOptions::new(ca_dir.path());
+    control_with(pool, ca_dir, ca).await
+}
+
+/// A control plane whose CA lives in `ca_dir` with `ca`'s options.
+pub async fn control_with(
+    pool: &PgPool,
+    ca_dir: tempfile::TempDir,
+    ca: loupe_control::ca::CaOptions,
+) -> Running {
+    let cp = ControlPlane::start(pool.clone(), &ca)
         .await
         .expect("start control plane");
+    let root = std::fs::read_to_string(cp.ca().root_cert_path()).expect("root-cert.pem written");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -114,12 +133,28 @@ pub async fn control(pool: &PgPool) -> Running {
         addr,
         store,
         registry,
+        pool: pool.clone(),
+        root,
         stop: Some(stop),
         task,
+        ca_dir,
     }
 }
 
 impl Running {
+    /// A gRPC channel over TLS that trusts the mesh root and checks the
+    /// server's name (`localhost`).
+    pub async fn channel(&self) -> Result<Channel, tonic::transport::Error> {
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&self.root))
+            .domain_name("localhost");
+        Channel::from_shared(format!("https://{}", self.addr))
+            .expect("endpoint URI")
+            .tls_config(tls)?
+            .connect()
+            .await
+    }
+
     /// Stops the server and waits until it has shut down.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -156,8 +191,8 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    pub async fn connect(addr: SocketAddr, hello: Hello) -> Proxy {
-        let (tx, snapshots) = Self::open(addr, Message::Hello(hello))
+    pub async fn connect(cp: &Running, hello: Hello) -> Proxy {
+        let (tx, snapshots) = Self::open(cp, Message::Hello(hello))
             .await
             .expect("stream accepted");
         Proxy { tx, snapshots }
@@ -165,12 +200,11 @@ impl Proxy {
 
     /// Opens a stream whose first message is `first`.
     pub async fn open(
-        addr: SocketAddr,
+        cp: &Running,
         first: Message,
     ) -> Result<(mpsc::Sender<ProxyMessage>, tonic::Streaming<Snapshot>), tonic::Status> {
-        let mut client = DiscoveryClient::connect(format!("http://{addr}"))
-            .await
-            .expect("connect to the control plane");
+        let channel = cp.channel().await.expect("connect to the control plane");
+        let mut client = DiscoveryClient::new(channel);
         let (tx, rx) = mpsc::channel(8);
         tx.send(ProxyMessage {
             message: Some(first),
@@ -250,4 +284,37 @@ where
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A plaintext HTTP/2 listener that forwards every gRPC call to the control
+/// plane over TLS: for sidecars of this branch, which do not speak TLS to
+/// the control plane yet.
+pub async fn bridge(cp: &Running) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind bridge");
+    let addr = listener.local_addr().expect("bridge addr");
+    let channel = cp.channel().await.expect("bridge connects");
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let channel = channel.clone();
+            tokio::spawn(async move {
+                let svc =
+                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        let channel = channel.clone();
+                        async move {
+                            let (parts, body) = req.into_parts();
+                            let req =
+                                http::Request::from_parts(parts, tonic::body::Body::new(body));
+                            tower::ServiceExt::oneshot(channel, req).await
+                        }
+                    });
+                let _ =
+                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(tcp), svc)
+                        .await;
+            });
+        }
+    });
+    addr
 }
