@@ -1,7 +1,9 @@
 //! `loupe-control` is the control plane of local mode: the certificate
 //! authority ([`ca::CertificateAuthority`], a generated or plugged-in root
-//! in a key directory, workload certificates from the proxies' CSRs), the
-//! config store
+//! in a key directory, workload certificates from the proxies' CSRs, served
+//! by [`certificates::CertificateService`]), authentication of every call
+//! ([`authn`]: one authenticator interface, bootstrap tokens in local mode,
+//! and what an authenticated proxy may claim), the config store
 //! ([`store::ConfigStore`], Istio resources in Postgres, every change a
 //! validated, audited revision), the workload registry built from connected
 //! proxies ([`registry::Registry`], which gives every service its endpoints),
@@ -17,8 +19,11 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod authn;
 pub mod ca;
+pub mod certificates;
 mod config_watch;
+pub mod declared;
 pub mod mesh;
 pub mod push;
 pub mod registry;

@@ -44,9 +44,7 @@ impl Workload {
     /// A proxy without an inbound listener still gets its config (it may
     /// only send requests) but is an endpoint of no service.
     pub fn from_hello(hello: Hello) -> Result<Self, HelloError> {
-        if hello.workload.trim().is_empty() {
-            return Err(HelloError::NoWorkload);
-        }
+        Self::check_shape(&hello)?;
         let mut services: Vec<String> = hello
             .services
             .into_iter()
@@ -71,6 +69,14 @@ impl Workload {
             services,
             gateway: hello.gateway,
         })
+    }
+
+    /// What every Hello needs, whoever sends it.
+    pub fn check_shape(hello: &Hello) -> Result<(), HelloError> {
+        if hello.workload.trim().is_empty() {
+            return Err(HelloError::NoWorkload);
+        }
+        Ok(())
     }
 
     /// `NAME.NS.svc.cluster.local` of each service it serves.

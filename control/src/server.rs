@@ -7,12 +7,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use loupe_push::certificates_server::CertificatesServer;
 use loupe_push::discovery_server::DiscoveryServer;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::authn::{Authenticator, BootstrapTokens};
 use crate::ca::{CaError, CaOptions, CertificateAuthority};
+use crate::certificates::CertificateService;
 use crate::push::PushService;
 use crate::registry::Registry;
 use crate::snapshot::{Published, Publisher};
@@ -31,6 +34,8 @@ pub struct Options {
 /// The largest message a proxy may send (a Hello, an ACK, a CSR): far
 /// above any honest one, far below what would cost memory.
 pub const MAX_MESSAGE_SIZE: usize = 64 * 1024;
+/// The largest header block (metadata) a call may carry.
+pub const MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -78,6 +83,7 @@ pub async fn serve(opts: Options) -> Result<(), ControlError> {
 /// A started control plane (config loaded, watcher running), ready to serve.
 pub struct ControlPlane {
     ca: Arc<CertificateAuthority>,
+    authenticator: Arc<dyn Authenticator>,
     store: ConfigStore,
     registry: Arc<Registry>,
     publisher: Arc<Publisher>,
@@ -124,6 +130,7 @@ impl ControlPlane {
         publisher.refresh_config().await?;
         Ok(ControlPlane {
             ca,
+            authenticator: Arc::new(BootstrapTokens::new(pool.clone())),
             store,
             registry,
             publisher,
@@ -149,12 +156,23 @@ impl ControlPlane {
         self.publisher.subscribe()
     }
 
-    /// The gRPC service, to mount in a tonic server of the caller's own.
+    /// The push service, to mount in a tonic server of the caller's own.
     pub fn service(&self) -> DiscoveryServer<PushService> {
         DiscoveryServer::new(PushService::new(
+            self.authenticator.clone(),
             self.registry.clone(),
             self.publisher.clone(),
             self.shutdown.subscribe(),
+        ))
+        .max_decoding_message_size(MAX_MESSAGE_SIZE)
+    }
+
+    /// The CA service (CSRs from authenticated proxies).
+    pub fn certificate_service(&self) -> CertificatesServer<CertificateService> {
+        CertificatesServer::new(CertificateService::new(
+            self.ca.clone(),
+            self.authenticator.clone(),
+            self.publisher.clone(),
         ))
         .max_decoding_message_size(MAX_MESSAGE_SIZE)
     }
@@ -178,7 +196,10 @@ impl ControlPlane {
             // Notice proxies that vanished without closing their stream.
             .http2_keepalive_interval(Some(Duration::from_secs(10)))
             .http2_keepalive_timeout(Some(Duration::from_secs(5)))
+            // Metadata is a credential and a few headers: cap it.
+            .http2_max_header_list_size(Some(MAX_HEADER_LIST_SIZE))
             .add_service(self.service())
+            .add_service(self.certificate_service())
             .serve_with_incoming_shutdown(crate::tls::incoming(listener, tls), async move {
                 signal.await;
                 tracing::info!("control plane shutting down");

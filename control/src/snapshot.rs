@@ -18,6 +18,8 @@ use loupe_model::Resource;
 use loupe_push::Snapshot;
 use tokio::sync::watch;
 
+use crate::authn::claims::Declared;
+use crate::declared::Declarations;
 use crate::registry::Registry;
 use crate::scope::Scope;
 use crate::store::{ConfigStore, StoreError, kube_object};
@@ -29,6 +31,7 @@ struct Config {
     version: i64,
     resources: Vec<loupe_push::Resource>,
     scopes: Vec<Scope>,
+    declarations: Arc<Declarations>,
 }
 
 /// What the publisher sends to every stream: the whole mesh's snapshot and
@@ -85,6 +88,7 @@ impl Publisher {
                 version: -1,
                 resources: Vec::new(),
                 scopes: Vec::new(),
+                declarations: Arc::default(),
             }),
             sender,
         }
@@ -104,6 +108,12 @@ impl Publisher {
         self.lock().version
     }
 
+    /// The declared workload `namespace/name` (its WorkloadEntry) in the
+    /// current config.
+    pub fn declared(&self, namespace: &str, name: &str) -> Option<Declared> {
+        self.lock().declarations.workload(namespace, name).cloned()
+    }
+
     /// Reloads the config if the store has a newer version, and publishes.
     /// Returns whether a new snapshot was published.
     pub async fn refresh_config(&self) -> Result<bool, StoreError> {
@@ -112,6 +122,7 @@ impl Publisher {
             return Ok(false);
         }
         let (version, resources) = self.store.current_resources().await?;
+        let declarations = Arc::new(Declarations::from_resources(&resources));
         let (resources, scopes) = to_push(&resources);
         {
             let mut config = self.lock();
@@ -123,6 +134,7 @@ impl Publisher {
                 version,
                 resources,
                 scopes,
+                declarations,
             };
         }
         tracing::info!(config_version = version, "config changed");

@@ -134,21 +134,21 @@ async fn a_virtual_service_change_moves_traffic_between_running_sidecars() {
     let v1 = app("reviews-v1").await;
     let v3 = app("reviews-v3").await;
     sidecar(
-        common::bridge(&cp).await,
+        common::bridge(&cp, "reviews-v1").await,
         "reviews-v1",
         "reviews",
         "v1",
         Some(v1),
     );
     sidecar(
-        common::bridge(&cp).await,
+        common::bridge(&cp, "reviews-v3").await,
         "reviews-v3",
         "reviews",
         "v3",
         Some(v3),
     );
     let (_, outbound) = sidecar(
-        common::bridge(&cp).await,
+        common::bridge(&cp, "productpage-v1").await,
         "productpage-v1",
         "productpage",
         "v1",

@@ -12,7 +12,7 @@ use loupe_push::proxy_message::Message;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
 /// Opens a push stream on `channel` and says Hello: the call's status.
-async fn try_stream(channel: Channel) -> Result<(), tonic::Status> {
+async fn try_stream(channel: Channel, token: &str) -> Result<(), tonic::Status> {
     let mut client = DiscoveryClient::new(channel);
     let first = ProxyMessage {
         message: Some(Message::Hello(hello(
@@ -23,7 +23,10 @@ async fn try_stream(channel: Channel) -> Result<(), tonic::Status> {
         ))),
     };
     let mut stream = client
-        .stream(tokio_stream::iter(vec![first]))
+        .stream(common::authorized(
+            tokio_stream::iter(vec![first]),
+            Some(token),
+        ))
         .await?
         .into_inner();
     stream.message().await.map(|_| ())
@@ -33,6 +36,7 @@ async fn try_stream(channel: Channel) -> Result<(), tonic::Status> {
 async fn a_plaintext_client_cannot_talk_to_the_control_plane() {
     let db = db().await;
     let cp = control(&db.pool).await;
+    let token = cp.token("default", "reviews-v1").await;
 
     // h2c, as the push clients spoke before TLS.
     let plaintext = Channel::from_shared(format!("http://{}", cp.addr))
@@ -41,7 +45,7 @@ async fn a_plaintext_client_cannot_talk_to_the_control_plane() {
         .connect()
         .await;
     if let Ok(channel) = plaintext {
-        let status = tokio::time::timeout(Duration::from_secs(15), try_stream(channel))
+        let status = tokio::time::timeout(Duration::from_secs(15), try_stream(channel, &token))
             .await
             .expect("a plaintext call fails rather than hangs")
             .expect_err("plaintext refused");
@@ -84,7 +88,7 @@ async fn a_plaintext_client_cannot_talk_to_the_control_plane() {
     );
 
     // The mesh root does, by name and by IP.
-    try_stream(cp.channel().await.expect("TLS with the mesh root"))
+    try_stream(cp.channel().await.expect("TLS with the mesh root"), &token)
         .await
         .expect("a snapshot over TLS");
     let by_ip = Channel::from_shared(format!("https://{}", cp.addr))

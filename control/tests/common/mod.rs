@@ -141,7 +141,33 @@ pub async fn control_with(
     }
 }
 
+/// A request carrying `authorization: Bearer TOKEN` (when given).
+pub fn authorized<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Some(token) = token {
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("ASCII token"),
+        );
+    }
+    request
+}
+
 impl Running {
+    /// A new bootstrap token for WorkloadEntry `namespace/name` (an empty
+    /// namespace is `default`, as in a Hello).
+    pub async fn token(&self, namespace: &str, name: &str) -> String {
+        let namespace = if namespace.is_empty() {
+            "default"
+        } else {
+            namespace
+        };
+        loupe_control::authn::BootstrapTokens::new(self.pool.clone())
+            .issue(namespace, name)
+            .await
+            .expect("issue a token")
+    }
+
     /// A gRPC channel over TLS that trusts the mesh root and checks the
     /// server's name (`localhost`).
     pub async fn channel(&self) -> Result<Channel, tonic::transport::Error> {
@@ -191,16 +217,29 @@ pub struct Proxy {
 }
 
 impl Proxy {
+    /// Connects with a token of the WorkloadEntry the Hello names.
     pub async fn connect(cp: &Running, hello: Hello) -> Proxy {
-        let (tx, snapshots) = Self::open(cp, Message::Hello(hello))
+        let token = cp.token(&hello.namespace, &hello.workload).await;
+        let (tx, snapshots) = Self::open_as(cp, Some(&token), Message::Hello(hello))
             .await
             .expect("stream accepted");
         Proxy { tx, snapshots }
     }
 
-    /// Opens a stream whose first message is `first`.
+    /// Opens a stream whose first message is `first`, with a token of
+    /// WorkloadEntry default/reviews-v1.
     pub async fn open(
         cp: &Running,
+        first: Message,
+    ) -> Result<(mpsc::Sender<ProxyMessage>, tonic::Streaming<Snapshot>), tonic::Status> {
+        let token = cp.token("default", "reviews-v1").await;
+        Self::open_as(cp, Some(&token), first).await
+    }
+
+    /// Opens a stream with `token` (none: no authorization metadata).
+    pub async fn open_as(
+        cp: &Running,
+        token: Option<&str>,
         first: Message,
     ) -> Result<(mpsc::Sender<ProxyMessage>, tonic::Streaming<Snapshot>), tonic::Status> {
         let channel = cp.channel().await.expect("connect to the control plane");
@@ -211,7 +250,9 @@ impl Proxy {
         })
         .await
         .expect("queue first message");
-        let response = client.stream(ReceiverStream::new(rx)).await?;
+        let response = client
+            .stream(authorized(ReceiverStream::new(rx), token))
+            .await?;
         Ok((tx, response.into_inner()))
     }
 
@@ -287,9 +328,14 @@ where
 }
 
 /// A plaintext HTTP/2 listener that forwards every gRPC call to the control
-/// plane over TLS: for sidecars of this branch, which do not speak TLS to
-/// the control plane yet.
-pub async fn bridge(cp: &Running) -> SocketAddr {
+/// plane over TLS with a token of WorkloadEntry default/`workload`: for
+/// sidecars of this branch, which speak neither TLS nor tokens to the
+/// control plane yet.
+pub async fn bridge(cp: &Running, workload: &str) -> SocketAddr {
+    let authorization: http::HeaderValue =
+        format!("Bearer {}", cp.token("default", workload).await)
+            .parse()
+            .expect("ASCII token");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind bridge");
@@ -298,12 +344,17 @@ pub async fn bridge(cp: &Running) -> SocketAddr {
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let channel = channel.clone();
+            let authorization = authorization.clone();
             tokio::spawn(async move {
                 let svc =
                     hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                         let channel = channel.clone();
+                        let authorization = authorization.clone();
                         async move {
-                            let (parts, body) = req.into_parts();
+                            let (mut parts, body) = req.into_parts();
+                            parts
+                                .headers
+                                .insert(http::header::AUTHORIZATION, authorization);
                             let req =
                                 http::Request::from_parts(parts, tonic::body::Body::new(body));
                             tower::ServiceExt::oneshot(channel, req).await
