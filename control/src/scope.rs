@@ -1,13 +1,15 @@
 //! Which proxies see which resource, with Istio's visibility rules, so each
 //! proxy receives what applies to it rather than the whole mesh's config:
 //!
-//! - `VirtualService` / `DestinationRule`: `spec.exportTo` (`*` everyone,
+//! - `VirtualService` / `DestinationRule` / `ServiceEntry`: `spec.exportTo` (`*` everyone,
 //!   `.` the resource's own namespace, `~` no one, or namespace names);
 //!   empty means everyone, Istio's default.
 //! - `AuthorizationPolicy` / `PeerAuthentication`: workloads of their own
 //!   namespace only, unless they live in the root namespace (`istio-system`),
 //!   where they are mesh-wide.
 //! - `Gateway`: everyone (VirtualServices of any namespace bind to it).
+//! - `WorkloadEntry`: everyone (it is an endpoint of ServiceEntries, which
+//!   may be exported anywhere).
 //!
 //! Scopes are computed once per config; filtering a snapshot per proxy is a
 //! pass over precomputed scopes.
@@ -28,7 +30,8 @@ impl Scope {
     pub fn of(resource: &Resource) -> Scope {
         let own = resource.meta().namespace();
         match resource {
-            Resource::Gateway(_) => Scope::Mesh,
+            Resource::Gateway(_) | Resource::WorkloadEntry(_) => Scope::Mesh,
+            Resource::ServiceEntry(se) => export_to(&se.spec.export_to, own),
             Resource::VirtualService(vs) => export_to(&vs.spec.export_to, own),
             Resource::DestinationRule(dr) => export_to(&dr.spec.export_to, own),
             Resource::AuthorizationPolicy(_) | Resource::PeerAuthentication(_) => {

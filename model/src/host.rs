@@ -72,6 +72,39 @@ pub fn split_port(authority: &str) -> (&str, Option<u16>) {
     }
 }
 
+/// A DNS-1123 label: 1–63 letters, digits and `-`, starting and ending
+/// with a letter or digit (Istio accepts either case in hosts and port names).
+pub fn is_dns_label(label: &str) -> bool {
+    let b = label.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+/// A DNS name without wildcards: dot-separated DNS-1123 labels, at most 255
+/// characters, an optional trailing dot.
+pub fn is_fqdn(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty() && name.len() <= 255 && name.split('.').all(is_dns_label)
+}
+
+/// A DNS name whose first label may be a wildcard (`*`, `*.example.com`,
+/// `*foo.example.com`), as Istio allows in hosts.
+pub fn is_wildcard_domain(name: &str) -> bool {
+    let (first, rest) = match name.split_once('.') {
+        Some((first, rest)) => (first, Some(rest)),
+        None => (name, None),
+    };
+    let first_ok = match first.strip_prefix('*') {
+        Some("") => true,
+        Some(tail) => is_dns_label(tail.strip_prefix('-').unwrap_or(tail)),
+        None => is_dns_label(first),
+    };
+    name.len() <= 255 && first_ok && rest.is_none_or(is_fqdn)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +141,21 @@ mod tests {
         assert!(matches("*", "anything"));
         assert!(!matches("a.example.com", "b.example.com"));
         assert!(overlaps("*.example.com", "*.a.example.com"));
+    }
+
+    #[test]
+    fn dns_names() {
+        assert!(is_dns_label("http-web"));
+        assert!(!is_dns_label("-web") && !is_dns_label("") && !is_dns_label("a_b"));
+        assert!(!is_dns_label(&"a".repeat(64)));
+        assert!(is_fqdn("api.example.com") && is_fqdn("db") && is_fqdn("a.b."));
+        assert!(!is_fqdn("*.example.com") && !is_fqdn("a..b"));
+        for ok in ["*", "*.example.com", "*foo.example.com", "example.com"] {
+            assert!(is_wildcard_domain(ok), "{ok}");
+        }
+        for bad in ["a.*.com", "*.*.com", "", "ex ample.com", "**"] {
+            assert!(!is_wildcard_domain(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -23,7 +23,9 @@ pub struct SpiffeId {
 pub enum SpiffeIdError {
     #[error("{0:?} is not a SPIFFE ID: it must start with spiffe://")]
     Scheme(String),
-    #[error("{0:?} is not an Istio workload identity: expected spiffe://TRUST_DOMAIN/ns/NAMESPACE/sa/SERVICE_ACCOUNT")]
+    #[error(
+        "{0:?} is not an Istio workload identity: expected spiffe://TRUST_DOMAIN/ns/NAMESPACE/sa/SERVICE_ACCOUNT"
+    )]
     Shape(String),
 }
 

@@ -1,7 +1,9 @@
 //! `loupe-model` is the one meaning of Istio's configuration in Loupe: the
 //! resource types (`Gateway`, `VirtualService`, `DestinationRule`,
-//! `PeerAuthentication`, `AuthorizationPolicy`) as Istio's YAML spells them,
-//! parsing of multi-document YAML, validation ([`analyze`]), and the two
+//! `ServiceEntry`, `WorkloadEntry`, `PeerAuthentication`,
+//! `AuthorizationPolicy`) as Istio's YAML spells them, parsing of
+//! multi-document YAML, validation ([`analyze`]), the endpoints
+//! ServiceEntries give their hosts ([`registry`]), and the two
 //! decisions the data path takes on every request — where it goes
 //! ([`route::Router`]) and whether it is allowed ([`authz::Authorizer`]) —
 //! as pure functions compiled once per configuration.
@@ -21,6 +23,7 @@ pub mod meta;
 pub mod networking;
 pub mod parse;
 pub mod peer_auth;
+pub mod registry;
 pub mod request;
 pub mod resource;
 pub mod route;

@@ -181,6 +181,8 @@ where
         Kind::Gateway => typed!(Gateway),
         Kind::VirtualService => typed!(VirtualService),
         Kind::DestinationRule => typed!(DestinationRule),
+        Kind::ServiceEntry => typed!(ServiceEntry),
+        Kind::WorkloadEntry => typed!(WorkloadEntry),
         Kind::PeerAuthentication => typed!(PeerAuthentication),
         Kind::AuthorizationPolicy => typed!(AuthorizationPolicy),
     };

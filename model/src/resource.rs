@@ -1,4 +1,4 @@
-//! The five Istio kinds Loupe understands, and parsing of multi-document YAML
+//! The Istio kinds Loupe understands, and parsing of multi-document YAML
 //! into them. Documents of other kinds (Service, Deployment, …) are skipped.
 
 use std::fmt;
@@ -10,7 +10,7 @@ use serde_yaml_ng::{Mapping, Value};
 
 use crate::analyze::Diagnostic;
 use crate::meta::ObjectMeta;
-use crate::networking::{DestinationRule, Gateway, VirtualService};
+use crate::networking::{DestinationRule, Gateway, ServiceEntry, VirtualService, WorkloadEntry};
 use crate::security::{AuthorizationPolicy, PeerAuthentication};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -18,15 +18,19 @@ pub enum Kind {
     Gateway,
     VirtualService,
     DestinationRule,
+    ServiceEntry,
+    WorkloadEntry,
     PeerAuthentication,
     AuthorizationPolicy,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Gateway,
         Kind::VirtualService,
         Kind::DestinationRule,
+        Kind::ServiceEntry,
+        Kind::WorkloadEntry,
         Kind::PeerAuthentication,
         Kind::AuthorizationPolicy,
     ];
@@ -34,7 +38,11 @@ impl Kind {
     /// The API group the kind belongs to.
     pub fn group(self) -> &'static str {
         match self {
-            Kind::Gateway | Kind::VirtualService | Kind::DestinationRule => "networking.istio.io",
+            Kind::Gateway
+            | Kind::VirtualService
+            | Kind::DestinationRule
+            | Kind::ServiceEntry
+            | Kind::WorkloadEntry => "networking.istio.io",
             Kind::PeerAuthentication | Kind::AuthorizationPolicy => "security.istio.io",
         }
     }
@@ -62,19 +70,23 @@ impl Kind {
             Kind::Gateway => "Gateway",
             Kind::VirtualService => "VirtualService",
             Kind::DestinationRule => "DestinationRule",
+            Kind::ServiceEntry => "ServiceEntry",
+            Kind::WorkloadEntry => "WorkloadEntry",
             Kind::PeerAuthentication => "PeerAuthentication",
             Kind::AuthorizationPolicy => "AuthorizationPolicy",
         }
     }
 
     /// Accepts the kind as Istio spells it, case-insensitively, plus kubectl's
-    /// short names (`vs`, `dr`, `gw`, `pa`, `ap`) and plurals.
+    /// short names (`vs`, `dr`, `gw`, `se`, `we`, `pa`, `ap`) and plurals.
     pub fn parse(s: &str) -> Option<Kind> {
         let l = s.to_ascii_lowercase();
         Some(match l.trim_end_matches('s') {
             "gateway" | "gw" => Kind::Gateway,
             "virtualservice" | "v" => Kind::VirtualService,
             "destinationrule" | "dr" => Kind::DestinationRule,
+            "serviceentry" | "serviceentrie" | "se" => Kind::ServiceEntry,
+            "workloadentry" | "workloadentrie" | "we" => Kind::WorkloadEntry,
             "peerauthentication" | "pa" => Kind::PeerAuthentication,
             "authorizationpolicy" | "authorizationpolicie" | "ap" => Kind::AuthorizationPolicy,
             _ => return None,
@@ -113,6 +125,8 @@ pub enum Resource {
     Gateway(Gateway),
     VirtualService(VirtualService),
     DestinationRule(DestinationRule),
+    ServiceEntry(ServiceEntry),
+    WorkloadEntry(WorkloadEntry),
     PeerAuthentication(PeerAuthentication),
     AuthorizationPolicy(AuthorizationPolicy),
 }
@@ -123,6 +137,8 @@ impl Resource {
             Resource::Gateway(_) => Kind::Gateway,
             Resource::VirtualService(_) => Kind::VirtualService,
             Resource::DestinationRule(_) => Kind::DestinationRule,
+            Resource::ServiceEntry(_) => Kind::ServiceEntry,
+            Resource::WorkloadEntry(_) => Kind::WorkloadEntry,
             Resource::PeerAuthentication(_) => Kind::PeerAuthentication,
             Resource::AuthorizationPolicy(_) => Kind::AuthorizationPolicy,
         }
@@ -133,6 +149,8 @@ impl Resource {
             Resource::Gateway(r) => &r.metadata,
             Resource::VirtualService(r) => &r.metadata,
             Resource::DestinationRule(r) => &r.metadata,
+            Resource::ServiceEntry(r) => &r.metadata,
+            Resource::WorkloadEntry(r) => &r.metadata,
             Resource::PeerAuthentication(r) => &r.metadata,
             Resource::AuthorizationPolicy(r) => &r.metadata,
         }
@@ -145,6 +163,8 @@ impl Resource {
             Resource::Gateway(r) => serde_yaml_ng::to_value(r)?,
             Resource::VirtualService(r) => serde_yaml_ng::to_value(r)?,
             Resource::DestinationRule(r) => serde_yaml_ng::to_value(r)?,
+            Resource::ServiceEntry(r) => serde_yaml_ng::to_value(r)?,
+            Resource::WorkloadEntry(r) => serde_yaml_ng::to_value(r)?,
             Resource::PeerAuthentication(r) => serde_yaml_ng::to_value(r)?,
             Resource::AuthorizationPolicy(r) => serde_yaml_ng::to_value(r)?,
         };
@@ -173,14 +193,16 @@ impl Resource {
             .ok_or_else(|| value_error("the object has no `kind`"))?;
         let kind = Kind::from_kind_field(kind).ok_or_else(|| {
             value_error(format!(
-                "`kind: {kind}` is not one of Gateway, VirtualService, DestinationRule, \
-                 PeerAuthentication, AuthorizationPolicy"
+                "`kind: {kind}` is not one of {}",
+                Kind::ALL.map(Kind::as_str).join(", ")
             ))
         })?;
         Ok(match kind {
             Kind::Gateway => Resource::Gateway(serde_yaml_ng::from_value(value)?),
             Kind::VirtualService => Resource::VirtualService(serde_yaml_ng::from_value(value)?),
             Kind::DestinationRule => Resource::DestinationRule(serde_yaml_ng::from_value(value)?),
+            Kind::ServiceEntry => Resource::ServiceEntry(serde_yaml_ng::from_value(value)?),
+            Kind::WorkloadEntry => Resource::WorkloadEntry(serde_yaml_ng::from_value(value)?),
             Kind::PeerAuthentication => {
                 Resource::PeerAuthentication(serde_yaml_ng::from_value(value)?)
             }
@@ -196,6 +218,8 @@ impl Resource {
             Resource::Gateway(r) => &r.api_version,
             Resource::VirtualService(r) => &r.api_version,
             Resource::DestinationRule(r) => &r.api_version,
+            Resource::ServiceEntry(r) => &r.api_version,
+            Resource::WorkloadEntry(r) => &r.api_version,
             Resource::PeerAuthentication(r) => &r.api_version,
             Resource::AuthorizationPolicy(r) => &r.api_version,
         }

@@ -1,12 +1,14 @@
 //! Checks of the networking.istio.io kinds: each resource on its own
-//! (durations, regexes, weights, enum-like strings) and the references
-//! between them (subsets a DestinationRule must define, Gateways that must
-//! exist, hosts claimed twice). Unknown destination hosts are not errors:
+//! (durations, regexes, weights, enum-like strings, ServiceEntry ports and
+//! endpoints) and the references between them (subsets a DestinationRule
+//! must define, Gateways that must exist, hosts claimed twice, a
+//! ServiceEntry's workloadSelector that selects nothing). Unknown destination hosts are not errors:
 //! the analyzer has no service registry.
 
 mod destination_rule;
 mod gateway;
 mod route_destination;
+mod service_entry;
 mod virtual_service;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -30,11 +32,14 @@ pub(super) fn check(resources: &[Resource], out: &mut Vec<Diagnostic>) {
             Resource::VirtualService(vs) => virtual_service::check(vs, &ctx, &mut sink),
             Resource::DestinationRule(dr) => destination_rule::check(dr, &ctx, &mut sink),
             Resource::Gateway(gw) => gateway::check(gw, &mut sink),
+            Resource::ServiceEntry(se) => service_entry::check(se, &mut sink),
+            Resource::WorkloadEntry(we) => service_entry::check_workload_entry(we, &mut sink),
             _ => {}
         }
     }
     virtual_service::check_conflicting_hosts(resources, &ctx, out);
     destination_rule::check_conflicting_hosts(resources, &ctx, out);
+    service_entry::check_selectors(resources, &ctx, out);
 }
 
 /// A Gateway server host: (namespace allowed to bind it, pattern), as
