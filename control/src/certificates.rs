@@ -48,7 +48,12 @@ impl Certificates for CertificateService {
         let req = request.into_inner();
         let declared = self
             .publisher
-            .declared(&who.namespace, &who.workload_entry)
+            .declared_now(&who.namespace, &who.workload_entry)
+            .await
+            .map_err(|error| {
+                tracing::warn!(%error, "cannot read the config to issue a certificate");
+                Status::unavailable("cannot read the config now; retry")
+            })?
             .ok_or_else(|| {
                 tracing::warn!(%who, ?peer, "certificate refused: no such WorkloadEntry");
                 Status::failed_precondition(format!(

@@ -5,8 +5,9 @@
 //! ([`authn`]: one authenticator interface, bootstrap tokens in local mode,
 //! and what an authenticated proxy may claim), the config store
 //! ([`store::ConfigStore`], Istio resources in Postgres, every change a
-//! validated, audited revision), the workload registry built from connected
-//! proxies ([`registry::Registry`], which gives every service its endpoints),
+//! validated, audited revision), the registry of services and their
+//! endpoints from the operator's WorkloadEntries and ServiceEntries
+//! ([`declared`]), the connected proxies ([`registry::Registry`]),
 //! and the push stream that sends each proxy complete, versioned snapshots
 //! and records its ACKs and NACKs ([`push::PushService`]) — each proxy the
 //! part of the config visible in its namespace ([`scope`]). [`serve`] runs it

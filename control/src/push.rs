@@ -96,6 +96,21 @@ impl Discovery for PushService {
             return Err(Status::invalid_argument(e.to_string()));
         }
         claims::check_identity(&hello, &who).map_err(refuse)?;
+        let declared = self
+            .publisher
+            .declared_now(&who.namespace, &who.workload_entry)
+            .await
+            .map_err(|error| {
+                tracing::warn!(%error, "cannot read the config to check a Hello");
+                Status::unavailable("cannot read the config now; retry")
+            })?
+            .ok_or_else(|| {
+                tracing::warn!(%who, ?peer, "Hello refused: no such WorkloadEntry");
+                Status::failed_precondition(format!(
+                    "the credential is for {who}, which is not in the config store: apply it first"
+                ))
+            })?;
+        claims::check_declared(&hello, &declared).map_err(refuse)?;
         let workload =
             Workload::from_hello(hello).map_err(|e| Status::invalid_argument(e.to_string()))?;
         tracing::debug!(workload = %workload.name, ?peer, "Hello");

@@ -1,17 +1,18 @@
-//! The workload registry of local mode: who is connected right now, from the
-//! proxies' own `Hello`s. It gives the endpoints of every service (what the
-//! push sends) and mirrors itself into the `workloads` table, where the
-//! collector finds the metrics endpoints to scrape and the console shows
-//! which proxy has ACKed which snapshot.
+//! Who is connected right now: the proxies whose authenticated, checked
+//! `Hello`s opened a push stream. It tells which declared WorkloadEntries
+//! have a live proxy (so are endpoints, see [`crate::declared`]) and
+//! mirrors itself into the `workloads` table, where the collector finds the
+//! metrics endpoints to scrape and the console shows which proxy has ACKed
+//! which snapshot.
 //!
-//! Memory is the truth for endpoints (a proxy is an endpoint exactly while
-//! its stream is open); the table is a best-effort mirror: a database
-//! hiccup is logged and never drops a proxy.
+//! Memory is the truth (a proxy counts exactly while its stream is open);
+//! the table is a best-effort mirror: a database hiccup is logged and never
+//! drops a proxy.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
-use loupe_push::{Endpoint, Hello, Service};
+use loupe_push::Hello;
 use sqlx::PgPool;
 
 /// The cluster DNS suffix of service hosts, as in Kubernetes.
@@ -86,22 +87,6 @@ impl Workload {
             .map(|s| format!("{s}.{}.{CLUSTER_DOMAIN}", self.namespace))
     }
 
-    fn endpoint(&self, trust_domain: &str) -> Endpoint {
-        Endpoint {
-            address: self.inbound_address.clone(),
-            labels: self.labels.clone().into_iter().collect(),
-            workload: self.name.clone(),
-            namespace: self.namespace.clone(),
-            service_account: self.service_account.clone(),
-            identity: loupe_model::SpiffeId::new(
-                trust_domain,
-                &self.namespace,
-                &self.service_account,
-            )
-            .uri(),
-        }
-    }
-
     /// The `workloads` table's key.
     fn same_row(&self, other: &Workload) -> bool {
         self.namespace == other.namespace
@@ -134,16 +119,13 @@ struct State {
 
 pub struct Registry {
     pool: PgPool,
-    /// Endpoints' SPIFFE IDs are in this trust domain.
-    trust_domain: String,
     state: Mutex<State>,
 }
 
 impl Registry {
-    pub fn new(pool: PgPool, trust_domain: &str) -> Self {
+    pub fn new(pool: PgPool) -> Self {
         Registry {
             pool,
-            trust_domain: trust_domain.to_string(),
             state: Mutex::new(State::default()),
         }
     }
@@ -283,25 +265,12 @@ impl Registry {
         self.lock().connections.values().cloned().collect()
     }
 
-    /// Every service host with at least one connected endpoint, sorted by
-    /// host; endpoints sorted by address, one per address.
-    pub fn services(&self) -> Vec<Service> {
-        let st = self.lock();
-        let mut hosts: BTreeMap<String, BTreeMap<String, Endpoint>> = BTreeMap::new();
-        for conn in st.connections.values() {
-            for host in conn.workload.hosts() {
-                hosts.entry(host).or_default().insert(
-                    conn.workload.inbound_address.clone(),
-                    conn.workload.endpoint(&self.trust_domain),
-                );
-            }
-        }
-        hosts
-            .into_iter()
-            .map(|(host, endpoints)| Service {
-                host,
-                endpoints: endpoints.into_values().collect(),
-            })
+    /// The WorkloadEntries (namespace, name) with a connected proxy.
+    pub fn connected_entries(&self) -> BTreeSet<(String, String)> {
+        self.lock()
+            .connections
+            .values()
+            .map(|c| (c.workload.namespace.clone(), c.workload.name.clone()))
             .collect()
     }
 

@@ -102,7 +102,7 @@ impl ControlPlane {
             })?,
         );
         let store = ConfigStore::new(pool.clone());
-        let registry = Arc::new(Registry::new(pool.clone(), ca.trust_domain()));
+        let registry = Arc::new(Registry::new(pool.clone()));
         let stale =
             registry
                 .mark_all_disconnected()

@@ -1,5 +1,6 @@
 //! The snapshot every proxy receives, rebuilt whenever the config or the
-//! registry changes, and published on a `watch` channel that each push
+//! registry changes (endpoints: the declared ones, see [`crate::declared`],
+//! whose proxies are connected), and published on a `watch` channel that each push
 //! stream follows (a slow proxy simply skips to the newest snapshot). Each
 //! proxy gets the part of it that applies to its namespace (see [`crate::scope`]).
 //!
@@ -114,6 +115,21 @@ impl Publisher {
         self.lock().declarations.workload(namespace, name).cloned()
     }
 
+    /// [`Publisher::declared`], reloading the config first when the entry is
+    /// not in the one loaded (it may have been applied a moment ago, its
+    /// notification still on the way).
+    pub async fn declared_now(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Declared>, StoreError> {
+        if let Some(found) = self.declared(namespace, name) {
+            return Ok(Some(found));
+        }
+        self.refresh_config().await?;
+        Ok(self.declared(namespace, name))
+    }
+
     /// Reloads the config if the store has a newer version, and publishes.
     /// Returns whether a new snapshot was published.
     pub async fn refresh_config(&self) -> Result<bool, StoreError> {
@@ -122,7 +138,10 @@ impl Publisher {
             return Ok(false);
         }
         let (version, resources) = self.store.current_resources().await?;
-        let declarations = Arc::new(Declarations::from_resources(&resources));
+        let declarations = Arc::new(Declarations::from_resources(
+            &resources,
+            &self.mesh.trust_domain,
+        ));
         let (resources, scopes) = to_push(&resources);
         {
             let mut config = self.lock();
@@ -151,7 +170,9 @@ impl Publisher {
         let snapshot = Snapshot {
             version,
             resources: config.resources.clone(),
-            services: self.registry.services(),
+            services: config
+                .declarations
+                .services(&self.registry.connected_entries()),
             mesh: Some(self.mesh.clone()),
         };
         tracing::debug!(

@@ -5,7 +5,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Proxy, bookinfo, control, db, endpoints, eventually, hello, reviews_vs};
+use common::{
+    Proxy, bookinfo, config_resources, control, db, endpoints, eventually, hello, reviews_vs,
+};
 use loupe_push::proxy_message::Message;
 use loupe_push::{Ack, Snapshot};
 
@@ -29,9 +31,12 @@ async fn hello_gets_a_snapshot_with_resources_and_endpoints() {
 
     let mut v1 = Proxy::connect(&cp, hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001")).await;
     let first = v1
-        .until(Duration::from_secs(5), |s| s.resources.len() == 2)
+        .until(Duration::from_secs(5), |s| config_resources(s).len() == 2)
         .await;
-    let kinds: Vec<&str> = first.resources.iter().map(|r| r.kind.as_str()).collect();
+    let kinds: Vec<&str> = config_resources(&first)
+        .iter()
+        .map(|r| r.kind.as_str())
+        .collect();
     assert!(
         kinds.contains(&"VirtualService") && kinds.contains(&"DestinationRule"),
         "{kinds:?}"
@@ -356,9 +361,8 @@ spec:
 ";
     cp.store.apply("scoped.yaml", yaml, "alice").await.unwrap();
     let names = |s: &Snapshot| {
-        let mut n: Vec<String> = s
-            .resources
-            .iter()
+        let mut n: Vec<String> = config_resources(s)
+            .into_iter()
             .map(|r| format!("{}/{}/{}", r.kind, r.namespace, r.name))
             .collect();
         n.sort();
@@ -371,7 +375,7 @@ spec:
     let mut in_shop = Proxy::connect(&cp, shop).await;
 
     // (The first snapshot may predate the apply: wait for the config.)
-    let loaded = |s: &Snapshot| !s.resources.is_empty();
+    let loaded = |s: &Snapshot| !config_resources(s).is_empty();
     let default_view = in_default.until(Duration::from_secs(2), loaded).await;
     assert_eq!(
         names(&default_view),

@@ -36,6 +36,8 @@ async fn try_stream(channel: Channel, token: &str) -> Result<(), tonic::Status> 
 async fn a_plaintext_client_cannot_talk_to_the_control_plane() {
     let db = db().await;
     let cp = control(&db.pool).await;
+    cp.declare(&hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001"))
+        .await;
     let token = cp.token("default", "reviews-v1").await;
 
     // h2c, as the push clients spoke before TLS.

@@ -33,10 +33,23 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
 fn token(args: TokenArgs) -> anyhow::Result<ExitCode> {
     let (namespace, name) = parse_entry(&args.entry)?;
     let url = config::database_url(args.db.database_url.as_deref())?;
-    let token = runtime::block_on(async move {
+    let (token, declared) = runtime::block_on(async move {
         let pool = loupe_db::connect(&url, 1).await?;
-        anyhow::Ok(BootstrapTokens::new(pool).issue(&namespace, &name).await?)
+        let entries = loupe_control::ConfigStore::new(pool.clone())
+            .list(Some(loupe_model::Kind::WorkloadEntry))
+            .await?;
+        let declared = entries
+            .iter()
+            .any(|e| e.key.namespace == namespace && e.key.name == name);
+        let token = BootstrapTokens::new(pool).issue(&namespace, &name).await?;
+        anyhow::Ok((token, declared))
     })??;
+    if !declared {
+        eprintln!(
+            "warning: there is no WorkloadEntry {} in the config store yet: the control plane refuses this token's proxy until one is applied",
+            args.entry
+        );
+    }
     eprintln!(
         "bootstrap token for WorkloadEntry {}: shown once; any earlier token of this entry no longer works",
         args.entry

@@ -99,6 +99,8 @@ pub struct Running {
     pub root: String,
     pub stop: Option<oneshot::Sender<()>>,
     pub task: tokio::task::JoinHandle<Result<(), loupe_control::ControlError>>,
+    /// The snapshots the control plane publishes.
+    pub published: tokio::sync::watch::Receiver<std::sync::Arc<loupe_control::snapshot::Published>>,
     /// The CA's directory; removed with the test.
     pub ca_dir: tempfile::TempDir,
 }
@@ -125,6 +127,7 @@ pub async fn control_with(
     let addr = listener.local_addr().expect("addr");
     let store = cp.store().clone();
     let registry = cp.registry().clone();
+    let published = cp.subscribe();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(cp.serve(listener, async move {
         let _ = stopped.await;
@@ -137,6 +140,7 @@ pub async fn control_with(
         root,
         stop: Some(stop),
         task,
+        published,
         ca_dir,
     }
 }
@@ -153,7 +157,63 @@ pub fn authorized<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
     request
 }
 
+/// A WorkloadEntry that declares exactly what `hello` claims (address and
+/// port from its inbound address, labels, service account), and a
+/// ServiceEntry (`NAME.NS.svc.cluster.local`, port 9080 http, selecting
+/// `app=NAME`) for each of its services.
+pub fn declaration(hello: &Hello) -> String {
+    let namespace = if hello.namespace.is_empty() {
+        "default"
+    } else {
+        &hello.namespace
+    };
+    let (address, port) = hello
+        .inbound_address
+        .rsplit_once(':')
+        .map(|(h, p)| (h.to_string(), p.to_string()))
+        .unwrap_or_else(|| ("127.0.0.1".into(), String::new()));
+    let ports = if port.is_empty() {
+        String::new()
+    } else {
+        format!("  ports: {{http: {port}}}\n")
+    };
+    let labels: Vec<String> = hello
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect();
+    let mut yaml = format!(
+        "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {{name: {}, namespace: {namespace}}}\nspec:\n  address: {address}\n{ports}  labels: {{{}}}\n  serviceAccount: {}\n",
+        hello.workload,
+        labels.join(", "),
+        hello.service_account
+    );
+    for service in &hello.services {
+        yaml.push_str(&format!(
+            "---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: {service}, namespace: {namespace}}}\nspec:\n  hosts: [{service}.{namespace}.svc.cluster.local]\n  location: MESH_INTERNAL\n  resolution: STATIC\n  ports: [{{number: 9080, name: http, protocol: HTTP}}]\n  workloadSelector: {{labels: {{app: {service}}}}}\n"
+        ));
+    }
+    yaml
+}
+
 impl Running {
+    /// Applies [`declaration`] of `hello` to the config store.
+    pub async fn declare(&self, hello: &Hello) {
+        self.store
+            .apply(
+                &format!("{}.yaml", hello.workload),
+                &declaration(hello),
+                "test",
+            )
+            .await
+            .expect("declaration applied");
+    }
+
+    /// The endpoints of `host` in the latest published snapshot.
+    pub fn published_endpoints(&self, host: &str) -> Vec<String> {
+        endpoints(&self.published.borrow().snapshot, host)
+    }
+
     /// A new bootstrap token for WorkloadEntry `namespace/name` (an empty
     /// namespace is `default`, as in a Hello).
     pub async fn token(&self, namespace: &str, name: &str) -> String {
@@ -217,10 +277,20 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Connects with a token of the WorkloadEntry the Hello names.
+    /// Declares the Hello's workload (see [`declaration`]) and connects
+    /// with a token of its WorkloadEntry.
     pub async fn connect(cp: &Running, hello: Hello) -> Proxy {
+        cp.declare(&hello).await;
         let token = cp.token(&hello.namespace, &hello.workload).await;
         let (tx, snapshots) = Self::open_as(cp, Some(&token), Message::Hello(hello))
+            .await
+            .expect("stream accepted");
+        Proxy { tx, snapshots }
+    }
+
+    /// Connects with `token`, declaring nothing.
+    pub async fn connect_with_token(cp: &Running, token: &str, hello: Hello) -> Proxy {
+        let (tx, snapshots) = Self::open_as(cp, Some(token), Message::Hello(hello))
             .await
             .expect("stream accepted");
         Proxy { tx, snapshots }
@@ -297,6 +367,14 @@ impl Proxy {
             .await
             .expect("stream open");
     }
+}
+
+/// The snapshot's resources other than the ServiceEntries tests declare.
+pub fn config_resources(s: &Snapshot) -> Vec<&loupe_push::Resource> {
+    s.resources
+        .iter()
+        .filter(|r| r.kind != "ServiceEntry")
+        .collect()
 }
 
 /// Endpoint addresses of `host` in a snapshot, sorted.
