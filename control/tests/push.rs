@@ -87,8 +87,8 @@ async fn hello_gets_a_snapshot_with_resources_and_endpoints() {
     assert_eq!(
         rows,
         [
-            ("reviews-v1".into(), "127.0.0.1:7001-metrics".into(), true),
-            ("reviews-v3".into(), "127.0.0.1:7003-metrics".into(), true)
+            ("reviews-v1".into(), "127.0.0.1:17001".into(), true),
+            ("reviews-v3".into(), "127.0.0.1:17003".into(), true)
         ]
     );
     cp.shutdown().await;

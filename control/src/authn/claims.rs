@@ -65,6 +65,14 @@ pub enum Mismatch {
         entry: String,
     },
     #[error(
+        "Hello claims metrics address {claimed:?} but WorkloadEntry {entry} has address {declared:?} (the collector scrapes only the workload's own host)"
+    )]
+    MetricsAddress {
+        claimed: String,
+        declared: String,
+        entry: String,
+    },
+    #[error(
         "Hello claims service {service:?} but no ServiceEntry selecting WorkloadEntry {entry} declares host {host}"
     )]
     Service {
@@ -161,7 +169,7 @@ pub fn check_identity(hello: &Hello, bound: &Authenticated) -> Result<(), Mismat
             bound: bound.namespace.clone(),
         });
     }
-    if hello.workload.trim() != bound.workload_entry {
+    if hello.workload != bound.workload_entry {
         return Err(Mismatch::Workload {
             claimed: hello.workload.clone(),
             bound: format!("{}/{}", bound.namespace, bound.workload_entry),
@@ -172,8 +180,9 @@ pub fn check_identity(hello: &Hello, bound: &Authenticated) -> Result<(), Mismat
 
 /// Every other claim of the Hello is backed by the declaration: its
 /// service account, each label (same value), the inbound address (the
-/// entry's host, one of its ports), each service (a ServiceEntry that
-/// selects the entry declares its host `NAME.NS.svc.cluster.local`).
+/// entry's host, one of its ports), the metrics address (the entry's host,
+/// or a wildcard bind), each service (a ServiceEntry that selects the entry
+/// declares its host `NAME.NS.svc.cluster.local`).
 pub fn check_declared(hello: &Hello, declared: &Declared) -> Result<(), Mismatch> {
     if hello.service_account != declared.service_account {
         return Err(Mismatch::ServiceAccount {
@@ -196,6 +205,22 @@ pub fn check_declared(hello: &Hello, declared: &Declared) -> Result<(), Mismatch
     }
     if !hello.inbound_address.trim().is_empty() {
         check_inbound(hello.inbound_address.trim(), declared)?;
+    }
+    let metrics = hello.metrics_address.trim();
+    if !metrics.is_empty() {
+        let host_ok = split_host_port(metrics).is_some_and(|(host, _)| {
+            same_host(host, &declared.address)
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_unspecified())
+        });
+        if !host_ok {
+            return Err(Mismatch::MetricsAddress {
+                claimed: metrics.to_string(),
+                declared: declared.address.clone(),
+                entry: declared.entry(),
+            });
+        }
     }
     for service in &hello.services {
         let service = service.trim();
@@ -226,7 +251,7 @@ fn check_inbound(claimed: &str, declared: &Declared) -> Result<(), Mismatch> {
     };
     let (host, port) =
         split_host_port(claimed).ok_or_else(|| refuse("expects HOST:PORT".to_string()))?;
-    if !host.eq_ignore_ascii_case(declared.address.trim_matches(['[', ']'])) {
+    if !same_host(host, &declared.address) {
         return Err(refuse(format!("has address {:?}", declared.address)));
     }
     if !declared.ports.values().any(|p| *p == port) {
@@ -238,6 +263,10 @@ fn check_inbound(claimed: &str, declared: &Declared) -> Result<(), Mismatch> {
         return Err(refuse(format!("declares ports {{{}}}", ports.join(", "))));
     }
     Ok(())
+}
+
+fn same_host(host: &str, declared: &str) -> bool {
+    host.eq_ignore_ascii_case(declared.trim_matches(['[', ']']))
 }
 
 /// `host:port` or `[v6]:port`.
@@ -307,6 +336,10 @@ mod tests {
         h.services.clear();
         h.inbound_address.clear();
         assert_eq!(check_declared(&h, &declared()), Ok(()));
+        // A wildcard bind for the admin port is the workload's own host.
+        let mut h = hello();
+        h.metrics_address = "0.0.0.0:15090".into();
+        assert_eq!(check_declared(&h, &declared()), Ok(()));
         // An empty namespace is `default`.
         let mut h = hello();
         h.namespace.clear();
@@ -352,6 +385,10 @@ mod tests {
         assert!(m.contains("declares ports {http: 9081}"), "{m}");
         let m = refused(&|h| h.inbound_address = "nonsense".into());
         assert!(m.contains("HOST:PORT"), "{m}");
+        let m = refused(&|h| h.metrics_address = "10.0.0.7:15090".into());
+        assert!(m.contains("metrics address \"10.0.0.7:15090\""), "{m}");
+        let m = refused(&|h| h.workload = " reviews-v1".into());
+        assert!(m.contains("\" reviews-v1\""), "{m}");
         let m = refused(&|h| h.services.push("ratings".into()));
         assert!(m.contains("ratings.default.svc.cluster.local"), "{m}");
     }

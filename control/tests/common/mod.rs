@@ -254,6 +254,17 @@ impl Running {
     }
 }
 
+/// The metrics (admin) address of a test workload: its inbound host, port + 10000.
+pub fn metrics_of(inbound: &str) -> String {
+    match inbound.rsplit_once(':') {
+        Some((host, port)) => {
+            let port: u16 = port.parse().expect("test port");
+            format!("{host}:{}", port + 10000)
+        }
+        None => String::new(),
+    }
+}
+
 pub fn hello(workload: &str, version: &str, service: &str, inbound: &str) -> Hello {
     Hello {
         workload: workload.into(),
@@ -264,7 +275,7 @@ pub fn hello(workload: &str, version: &str, service: &str, inbound: &str) -> Hel
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         inbound_address: inbound.into(),
-        metrics_address: format!("{inbound}-metrics"),
+        metrics_address: metrics_of(inbound),
         services: vec![service.into()],
         gateway: false,
     }
