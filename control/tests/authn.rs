@@ -283,6 +283,32 @@ async fn the_bound_entry_gets_its_certificate_and_its_declared_endpoint() {
     let (_, root) = x509_parser::parse_x509_certificate(&root_der).unwrap();
     leaf.verify_signature(Some(root.public_key()))
         .expect("signed by the mesh root");
+    let lifetime = leaf.validity().not_after.timestamp() - now();
+    assert!(
+        (lifetime - 24 * 3600).abs() <= 5,
+        "the default 24 h: {lifetime}"
+    );
+
+    // A short lifetime on request (tests and rotation use seconds).
+    let mut client = CertificatesClient::new(cp.channel().await.unwrap());
+    let short = client
+        .create_certificate(authorized(
+            CertificateRequest {
+                csr: csr(REVIEWS_ID),
+                validity_duration: 20,
+            },
+            Some(&token),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let der = pem_der(&short.cert_chain[0]);
+    let (_, leaf) = x509_parser::parse_x509_certificate(&der).unwrap();
+    let lifetime = leaf.validity().not_after.timestamp() - now();
+    assert!(
+        (lifetime - 20).abs() <= 2,
+        "20 s asked, 20 s given: {lifetime}"
+    );
 
     // The endpoint is what the entry declares, whatever the Hello leaves out.
     let mut modest = reviews.clone();
@@ -307,6 +333,13 @@ async fn the_bound_entry_gets_its_certificate_and_its_declared_endpoint() {
         1
     );
     cp.shutdown().await;
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 fn pem_der(pem: &str) -> Vec<u8> {
