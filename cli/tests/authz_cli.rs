@@ -349,3 +349,85 @@ fn usage_errors_exit_2() {
         Some(2)
     );
 }
+
+const REQUIRE_JWT: &str = r#"
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: require-jwt
+  namespace: foo
+spec:
+  selector:
+    matchLabels:
+      app: httpbin
+  action: ALLOW
+  rules:
+  - from:
+    - source:
+        requestPrincipals: ["https://accounts.google.com/*"]
+    when:
+    - key: request.auth.claims[groups]
+      values: ["dev"]
+"#;
+
+fn jwt_request(claims: &str) -> String {
+    format!(
+        r#"{{"destination":{{"namespace":"foo","labels":{{"app":"httpbin"}}}},"request":{{"method":"GET","path":"/","auth":{{"claims":{claims}}}}}}}"#
+    )
+}
+
+#[test]
+fn jwt_claims_in_the_request_decide_request_principals_and_claims() {
+    let s = Scratch::new();
+    let policies = s.file("p.yaml", REQUIRE_JWT);
+    let dev = s.file(
+        "dev.json",
+        &jwt_request(
+            r#"{"iss":"https://accounts.google.com","sub":"alice","groups":["dev","ops"]}"#,
+        ),
+    );
+    let (json, _) = check_json(&[&policies], &dev);
+    assert_eq!(
+        json,
+        serde_json::json!({"decision": "ALLOW", "policy": "foo/require-jwt"})
+    );
+    let other = s.file(
+        "other.json",
+        &jwt_request(r#"{"iss":"https://accounts.google.com","sub":"bob","groups":"ops"}"#),
+    );
+    let (json, _) = check_json(&[&policies], &other);
+    assert_eq!(json["decision"], "DENY");
+    // Without a JWT there is no request principal.
+    let none = s.file("none.json", &request(None, "GET", "/"));
+    let (json, _) = check_json(&[&policies], &none);
+    assert_eq!(json["decision"], "DENY");
+
+    let out = loupe(&[
+        "authz",
+        "check",
+        "-f",
+        policies.to_str().expect("utf-8"),
+        "--request",
+        dev.to_str().expect("utf-8"),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("with JWT https://accounts.google.com/alice"),
+        "{text}"
+    );
+}
+
+#[test]
+fn misspelt_auth_fields_are_warned_about() {
+    let s = Scratch::new();
+    let policies = s.file("p.yaml", REQUIRE_JWT);
+    let req = s.file(
+        "typo.json",
+        r#"{"destination":{"namespace":"foo","labels":{"app":"httpbin"}},"request":{"method":"GET","auth":{"claim":{"iss":"x","sub":"y"}}}}"#,
+    );
+    let (json, out) = check_json(&[&policies], &req);
+    // The misspelt claims are absent: a JWT without a principal.
+    assert_eq!(json["decision"], "DENY");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown field `request.auth.claim`"), "{err}");
+}

@@ -4,7 +4,7 @@
 //! - `VirtualService` / `DestinationRule` / `ServiceEntry`: `spec.exportTo` (`*` everyone,
 //!   `.` the resource's own namespace, `~` no one, or namespace names);
 //!   empty means everyone, Istio's default.
-//! - `AuthorizationPolicy` / `PeerAuthentication`: workloads of their own
+//! - `AuthorizationPolicy` / `PeerAuthentication` / `RequestAuthentication`: workloads of their own
 //!   namespace only, unless they live in the root namespace (`istio-system`),
 //!   where they are mesh-wide.
 //! - `Gateway`: everyone (VirtualServices of any namespace bind to it).
@@ -36,7 +36,9 @@ impl Scope {
             Resource::ServiceEntry(se) => export_to(&se.spec.export_to, own),
             Resource::VirtualService(vs) => export_to(&vs.spec.export_to, own),
             Resource::DestinationRule(dr) => export_to(&dr.spec.export_to, own),
-            Resource::AuthorizationPolicy(_) | Resource::PeerAuthentication(_) => {
+            Resource::AuthorizationPolicy(_)
+            | Resource::PeerAuthentication(_)
+            | Resource::RequestAuthentication(_) => {
                 if own == ROOT_NAMESPACE {
                     Scope::Mesh
                 } else {

@@ -1,12 +1,14 @@
 //! `loupe-model` is the one meaning of Istio's configuration in Loupe: the
 //! resource types (`Gateway`, `VirtualService`, `DestinationRule`,
 //! `ServiceEntry`, `WorkloadEntry`, `PeerAuthentication`,
-//! `AuthorizationPolicy`) as Istio's YAML spells them, parsing of
-//! multi-document YAML, validation ([`analyze`]), the endpoints
-//! ServiceEntries give their hosts ([`registry`]), and the two
-//! decisions the data path takes on every request — where it goes
-//! ([`route::Router`]) and whether it is allowed ([`authz::Authorizer`]) —
-//! as pure functions compiled once per configuration.
+//! `RequestAuthentication`, `AuthorizationPolicy`) as Istio's YAML spells
+//! them, parsing of multi-document YAML, validation ([`analyze`]), what
+//! applies to a workload (the endpoints ServiceEntries give their hosts in
+//! [`registry`], JWT rules in [`request_auth`], mTLS modes in
+//! [`peer_auth`]), and the two decisions the data path takes on every
+//! request — where it goes ([`route::Router`]) and whether it is allowed
+//! ([`authz::Authorizer`]) — as pure functions compiled once per
+//! configuration.
 //!
 //! It owns no I/O and no runtime: it builds for `wasm32-unknown-unknown` so
 //! the console validates in the browser with exactly the code the control
@@ -25,6 +27,7 @@ pub mod parse;
 pub mod peer_auth;
 pub mod registry;
 pub mod request;
+pub mod request_auth;
 pub mod resource;
 pub mod route;
 pub mod security;

@@ -184,6 +184,7 @@ where
         Kind::ServiceEntry => typed!(ServiceEntry),
         Kind::WorkloadEntry => typed!(WorkloadEntry),
         Kind::PeerAuthentication => typed!(PeerAuthentication),
+        Kind::RequestAuthentication => typed!(RequestAuthentication),
         Kind::AuthorizationPolicy => typed!(AuthorizationPolicy),
     };
     let result = result.map_err(|e| match prefix("") {

@@ -11,7 +11,7 @@ use serde_yaml_ng::{Mapping, Value};
 use crate::analyze::Diagnostic;
 use crate::meta::ObjectMeta;
 use crate::networking::{DestinationRule, Gateway, ServiceEntry, VirtualService, WorkloadEntry};
-use crate::security::{AuthorizationPolicy, PeerAuthentication};
+use crate::security::{AuthorizationPolicy, PeerAuthentication, RequestAuthentication};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Kind {
@@ -21,17 +21,19 @@ pub enum Kind {
     ServiceEntry,
     WorkloadEntry,
     PeerAuthentication,
+    RequestAuthentication,
     AuthorizationPolicy,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Gateway,
         Kind::VirtualService,
         Kind::DestinationRule,
         Kind::ServiceEntry,
         Kind::WorkloadEntry,
         Kind::PeerAuthentication,
+        Kind::RequestAuthentication,
         Kind::AuthorizationPolicy,
     ];
 
@@ -43,7 +45,9 @@ impl Kind {
             | Kind::DestinationRule
             | Kind::ServiceEntry
             | Kind::WorkloadEntry => "networking.istio.io",
-            Kind::PeerAuthentication | Kind::AuthorizationPolicy => "security.istio.io",
+            Kind::PeerAuthentication | Kind::RequestAuthentication | Kind::AuthorizationPolicy => {
+                "security.istio.io"
+            }
         }
     }
 
@@ -73,12 +77,13 @@ impl Kind {
             Kind::ServiceEntry => "ServiceEntry",
             Kind::WorkloadEntry => "WorkloadEntry",
             Kind::PeerAuthentication => "PeerAuthentication",
+            Kind::RequestAuthentication => "RequestAuthentication",
             Kind::AuthorizationPolicy => "AuthorizationPolicy",
         }
     }
 
     /// Accepts the kind as Istio spells it, case-insensitively, plus kubectl's
-    /// short names (`vs`, `dr`, `gw`, `se`, `we`, `pa`, `ap`) and plurals.
+    /// short names (`vs`, `dr`, `gw`, `se`, `we`, `pa`, `ra`, `ap`) and plurals.
     pub fn parse(s: &str) -> Option<Kind> {
         let l = s.to_ascii_lowercase();
         Some(match l.trim_end_matches('s') {
@@ -88,6 +93,7 @@ impl Kind {
             "serviceentry" | "serviceentrie" | "se" => Kind::ServiceEntry,
             "workloadentry" | "workloadentrie" | "we" => Kind::WorkloadEntry,
             "peerauthentication" | "pa" => Kind::PeerAuthentication,
+            "requestauthentication" | "ra" => Kind::RequestAuthentication,
             "authorizationpolicy" | "authorizationpolicie" | "ap" => Kind::AuthorizationPolicy,
             _ => return None,
         })
@@ -128,6 +134,7 @@ pub enum Resource {
     ServiceEntry(ServiceEntry),
     WorkloadEntry(WorkloadEntry),
     PeerAuthentication(PeerAuthentication),
+    RequestAuthentication(RequestAuthentication),
     AuthorizationPolicy(AuthorizationPolicy),
 }
 
@@ -140,6 +147,7 @@ impl Resource {
             Resource::ServiceEntry(_) => Kind::ServiceEntry,
             Resource::WorkloadEntry(_) => Kind::WorkloadEntry,
             Resource::PeerAuthentication(_) => Kind::PeerAuthentication,
+            Resource::RequestAuthentication(_) => Kind::RequestAuthentication,
             Resource::AuthorizationPolicy(_) => Kind::AuthorizationPolicy,
         }
     }
@@ -152,6 +160,7 @@ impl Resource {
             Resource::ServiceEntry(r) => &r.metadata,
             Resource::WorkloadEntry(r) => &r.metadata,
             Resource::PeerAuthentication(r) => &r.metadata,
+            Resource::RequestAuthentication(r) => &r.metadata,
             Resource::AuthorizationPolicy(r) => &r.metadata,
         }
     }
@@ -166,6 +175,7 @@ impl Resource {
             Resource::ServiceEntry(r) => serde_yaml_ng::to_value(r)?,
             Resource::WorkloadEntry(r) => serde_yaml_ng::to_value(r)?,
             Resource::PeerAuthentication(r) => serde_yaml_ng::to_value(r)?,
+            Resource::RequestAuthentication(r) => serde_yaml_ng::to_value(r)?,
             Resource::AuthorizationPolicy(r) => serde_yaml_ng::to_value(r)?,
         };
         let kind = self.kind();
@@ -206,6 +216,9 @@ impl Resource {
             Kind::PeerAuthentication => {
                 Resource::PeerAuthentication(serde_yaml_ng::from_value(value)?)
             }
+            Kind::RequestAuthentication => {
+                Resource::RequestAuthentication(serde_yaml_ng::from_value(value)?)
+            }
             Kind::AuthorizationPolicy => {
                 Resource::AuthorizationPolicy(serde_yaml_ng::from_value(value)?)
             }
@@ -221,6 +234,7 @@ impl Resource {
             Resource::ServiceEntry(r) => &r.api_version,
             Resource::WorkloadEntry(r) => &r.api_version,
             Resource::PeerAuthentication(r) => &r.api_version,
+            Resource::RequestAuthentication(r) => &r.api_version,
             Resource::AuthorizationPolicy(r) => &r.api_version,
         }
     }

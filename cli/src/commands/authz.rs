@@ -29,8 +29,14 @@ pub enum Output {
     after_help = "REQUEST.json example (principal and namespace absent for plaintext):
   {\"source\":{\"principal\":\"cluster.local/ns/default/sa/frontend\",\"namespace\":\"default\",\"ip\":\"10.0.0.5\"},
    \"destination\":{\"namespace\":\"default\",\"labels\":{\"app\":\"reviews\"},\"port\":9080},
-   \"request\":{\"method\":\"GET\",\"path\":\"/x\",\"host\":\"reviews.default.svc.cluster.local\",\"headers\":{\"x-user\":\"jason\"}}}
-A request without any HTTP attribute (no method, path, host or headers) is a plain TCP
+   \"request\":{\"method\":\"GET\",\"path\":\"/x\",\"host\":\"reviews.default.svc.cluster.local\",\"headers\":{\"x-user\":\"jason\"},
+              \"auth\":{\"claims\":{\"iss\":\"https://accounts.google.com\",\"sub\":\"alice\",\"aud\":\"reviews\",\"groups\":[\"dev\"]}}}}
+request.auth is the request's verified JWT (leave it out for a request without one): its claims
+as JSON. The request principal (requestPrincipals, request.auth.principal) is iss/sub,
+request.auth.audiences the aud claim, request.auth.presenter azp, and
+request.auth.claims[a][b] the nested claim; string and list-of-strings claims match.
+The signature is not checked here: the claims are taken as verified.
+A request without any HTTP attribute (no method, path, host, headers or auth) is a plain TCP
 connection: as in Istio, ALLOW rules that name HTTP-only fields never match it, and DENY
 rules are applied without those fields.
 Policies annotated istio.io/dry-run: \"true\" are not enforced (the text output says what they would do)."
@@ -151,11 +157,15 @@ fn load_policies(path: &Path) -> anyhow::Result<Vec<Resource>> {
     Ok(parsed.resources)
 }
 
-const REQUEST_FIELDS: [(&str, &[&str]); 4] = [
+const REQUEST_FIELDS: [(&str, &[&str]); 5] = [
     ("", &["source", "destination", "request"]),
     ("source", &["principal", "namespace", "ip", "labels"]),
     ("destination", &["namespace", "labels", "port", "ip"]),
-    ("request", &["method", "path", "host", "scheme", "headers"]),
+    (
+        "request",
+        &["method", "path", "host", "scheme", "headers", "auth"],
+    ),
+    ("request.auth", &["claims"]),
 ];
 
 fn load_request(path: &Path) -> anyhow::Result<Request> {
@@ -170,7 +180,7 @@ fn load_request(path: &Path) -> anyhow::Result<Request> {
         let object = if section.is_empty() {
             Some(&value)
         } else {
-            value.get(section)
+            value.pointer(&format!("/{}", section.replace('.', "/")))
         };
         let map = object.and_then(|o| o.as_object());
         for key in map.into_iter().flat_map(|m| m.keys()) {
@@ -191,7 +201,8 @@ fn load_request(path: &Path) -> anyhow::Result<Request> {
     serde_json::from_value(value).with_context(|| {
         format!(
             "{name} is not a request: {}; see `loupe authz check --help` for the expected shape",
-            "a field has the wrong type (e.g. port must be a number, labels and headers objects of strings)"
+            "a field has the wrong type (e.g. port must be a number, labels and headers objects of \
+             strings, request.auth.claims an object)"
         )
     })
 }
@@ -213,7 +224,11 @@ fn describe(request: &Request) -> String {
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    let tcp = r.method.is_none() && r.path.is_none() && r.host.is_none() && r.headers.is_empty();
+    let tcp = r.method.is_none()
+        && r.path.is_none()
+        && r.host.is_none()
+        && r.headers.is_empty()
+        && r.auth.is_none();
     let what = if tcp {
         "TCP connection".to_string()
     } else {
@@ -224,8 +239,13 @@ fn describe(request: &Request) -> String {
             r.path.as_deref().unwrap_or("/")
         )
     };
+    let jwt = match r.auth.as_ref().map(|jwt| jwt.principal()) {
+        None => String::new(),
+        Some(Some(principal)) => format!(" with JWT {principal}"),
+        Some(None) => " with a JWT (no iss/sub)".to_string(),
+    };
     format!(
-        "{what} from {} to namespace {} [{}]{}",
+        "{what} from {}{jwt} to namespace {} [{}]{}",
         from,
         request
             .destination

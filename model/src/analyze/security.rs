@@ -2,6 +2,7 @@
 //! rejects (errors) and what it accepts but almost certainly does not do
 //! what the author meant (warnings).
 
+mod request_authentication;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ pub(super) fn check(resources: &[Resource], out: &mut Vec<Diagnostic>) {
         match r {
             Resource::AuthorizationPolicy(p) => authorization_policy(r, p, out),
             Resource::PeerAuthentication(p) => peer_authentication(r, p, out),
+            Resource::RequestAuthentication(p) => request_authentication::check(r, p, out),
             _ => {}
         }
     }

@@ -1,11 +1,12 @@
 //! The request attributes authorization looks at, taken once per request
-//! from a [`Request`] as borrowed slices and parsed addresses (no allocation).
+//! from a [`Request`] as borrowed slices and parsed addresses (the one
+//! allocation: the `iss/sub` request principal of a request with a JWT).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use crate::request::Request;
+use crate::request::{Jwt, Request};
 
 pub(crate) struct Attributes<'a> {
     /// Peer identity without `spiffe://`; absent for plaintext.
@@ -27,6 +28,10 @@ pub(crate) struct Attributes<'a> {
     pub full_path: Option<&'a str>,
     pub host: Option<&'a str>,
     pub headers: &'a BTreeMap<String, String>,
+    /// The verified JWT (`request.auth.*`), absent without one.
+    pub jwt: Option<&'a Jwt>,
+    /// `iss/sub` of the JWT (`requestPrincipals`, `request.auth.principal`).
+    pub request_principal: Option<String>,
     /// A plain TCP connection: the request carries no HTTP attribute at all
     /// (no method, path, host or header).
     pub tcp: bool,
@@ -45,7 +50,8 @@ impl<'a> Attributes<'a> {
         let tcp = http.method.is_none()
             && http.path.is_none()
             && http.host.is_none()
-            && http.headers.is_empty();
+            && http.headers.is_empty()
+            && http.auth.is_none();
         let full_path = request.request.path.as_deref();
         Attributes {
             principal,
@@ -63,6 +69,8 @@ impl<'a> Attributes<'a> {
             full_path,
             host: request.request.host.as_deref(),
             headers: &request.request.headers,
+            jwt: http.auth.as_ref(),
+            request_principal: http.auth.as_ref().and_then(Jwt::principal),
             tcp,
         }
     }

@@ -85,6 +85,25 @@ impl ValueMatch for StrMatch {
     }
 }
 
+/// [`StrMatch`] against a JWT claim (`request.auth.claims[…]`,
+/// `request.auth.audiences`): a string claim matches as a string, a list
+/// when any of its strings does; other JSON values never match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ClaimMatch(pub StrMatch);
+
+impl ValueMatch for ClaimMatch {
+    type Attr<'a> = &'a serde_json::Value;
+    fn matches(&self, claim: &serde_json::Value) -> bool {
+        match claim {
+            serde_json::Value::String(s) => self.0.matches(s),
+            serde_json::Value::Array(list) => list
+                .iter()
+                .any(|v| v.as_str().is_some_and(|s| self.0.matches(s))),
+            _ => false,
+        }
+    }
+}
+
 /// [`StrMatch`] compared ASCII-case-insensitively (`hosts`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct NoCase(pub StrMatch);

@@ -18,6 +18,13 @@
 //! workload labelled `gateway.networking.k8s.io/gateway-name` with the
 //! referenced Gateway's name.
 //!
+//! Request identities come from the request's verified JWT
+//! ([`crate::request::Jwt`]): `requestPrincipals` and
+//! `request.auth.principal` match `iss/sub`, `request.auth.audiences` the
+//! `aud` claim, `request.auth.presenter` `azp`, `request.auth.claims[a][b]`
+//! the (nested) claim — a string, or a list of which any string matches. A
+//! request without a JWT has none of them.
+//!
 //! Paths are matched after Istio's default (`BASE`) normalization and
 //! without the query string. A request with no HTTP attribute at all is a
 //! plain TCP connection: ALLOW rules naming HTTP-only fields never match it
@@ -29,7 +36,8 @@
 //! action, values pre-split into exact/prefix/suffix/any, CIDRs parsed,
 //! rules indexed by the source namespace or path prefix they require (see
 //! `table.rs`). [`Authorizer::evaluate`] then borrows the request and
-//! allocates nothing; [`Authorizer::authorize`] adds the text for people.
+//! allocates nothing (but the `iss/sub` of a request's JWT);
+//! [`Authorizer::authorize`] adds the text for people.
 
 mod attributes;
 mod matcher;
@@ -49,6 +57,7 @@ use table::{ActionTable, CompiledPolicy, PolicySet};
 
 pub(crate) use matcher::Cidr;
 pub(crate) use rule::ConditionKey;
+pub(crate) use table::GATEWAY_NAME_LABEL;
 
 /// Istio's default root namespace (`meshConfig.rootNamespace`).
 pub const DEFAULT_ROOT_NAMESPACE: &str = "istio-system";

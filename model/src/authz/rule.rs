@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use super::attributes::Attributes;
-use super::matcher::{Cidr, Field, NoCase, PathMatch, PortMatch, StrMatch};
+use super::matcher::{Cidr, ClaimMatch, Field, NoCase, PathMatch, PortMatch, StrMatch};
 use crate::security::authorization_policy as ap;
 
 #[derive(Clone, Debug)]
@@ -292,8 +292,8 @@ impl SourceCheck {
             SourceCheck::Namespaces(f) => f.matches(a.source_namespace),
             SourceCheck::Principals(f) => f.matches(a.principal),
             SourceCheck::ServiceAccounts(f) => f.matches(a.service_account()),
-            // Loupe's Request carries no JWT: request principals are absent.
-            SourceCheck::RequestPrincipals(f) => f.matches(None),
+            // `iss/sub` of the verified JWT; absent without one.
+            SourceCheck::RequestPrincipals(f) => f.matches(a.request_principal.as_deref()),
             SourceCheck::IpBlocks(f) => f.matches(a.source_ip),
             // Without trusted proxies (numTrustedProxies) the remote IP is the peer's.
             SourceCheck::RemoteIpBlocks(f) => f.matches(a.source_ip),
@@ -420,8 +420,13 @@ pub(crate) enum ConditionKey {
     /// Keys Istio knows whose attribute Loupe's request never carries
     /// (`connection.sni`, `experimental.envoy.filters.*`): always absent.
     Absent,
-    /// `request.auth.*` (JWT): always absent, and HTTP-only.
-    RequestAuth,
+    /// `request.auth.principal`: `iss/sub` of the JWT.
+    RequestPrincipal,
+    /// `request.auth.presenter`: the JWT's `azp`.
+    RequestPresenter,
+    /// `request.auth.claims[a][b]…` (and `request.auth.audiences`, the
+    /// `aud` claim): the path into the JWT's claims.
+    RequestClaim(Box<[Box<str>]>),
     /// Not one of Istio's keys: the condition never matches.
     Unknown,
 }
@@ -441,11 +446,14 @@ impl ConditionKey {
                 lower => ConditionKey::Header(lower.into()),
             };
         }
-        if let Some(claim) = bracketed(key, "request.auth.claims") {
-            return if claim.is_empty() {
+        if let Some(claims) = bracketed(key, "request.auth.claims") {
+            // `a][b` between the outer brackets: one name per level.
+            let path: Vec<&str> = claims.split("][").collect();
+            let bad = |name: &&str| name.is_empty() || name.contains(['[', ']']);
+            return if path.iter().any(bad) {
                 ConditionKey::Unknown
             } else {
-                ConditionKey::RequestAuth
+                ConditionKey::RequestClaim(path.into_iter().map(Box::from).collect())
             };
         }
         if key.starts_with("experimental.envoy.filters.") {
@@ -460,9 +468,9 @@ impl ConditionKey {
             "destination.ip" => ConditionKey::DestinationIp,
             "destination.port" => ConditionKey::DestinationPort,
             "connection.sni" => ConditionKey::Absent,
-            "request.auth.principal" | "request.auth.audiences" | "request.auth.presenter" => {
-                ConditionKey::RequestAuth
-            }
+            "request.auth.principal" => ConditionKey::RequestPrincipal,
+            "request.auth.presenter" => ConditionKey::RequestPresenter,
+            "request.auth.audiences" => ConditionKey::RequestClaim(Box::new(["aud".into()])),
             _ => ConditionKey::Unknown,
         }
     }
@@ -481,6 +489,7 @@ enum CompiledCondition {
     Ip(ConditionKey, Field<Cidr>),
     Port(Field<PortMatch>),
     ServiceAccount(Field<ServiceAccount>),
+    Claim(Box<[Box<str>]>, Field<ClaimMatch>),
     Never,
 }
 
@@ -500,6 +509,10 @@ impl CompiledCondition {
             ConditionKey::DestinationPort => {
                 CompiledCondition::Port(Field::new(&c.values, &c.not_values, PortMatch::new))
             }
+            ConditionKey::RequestClaim(path) => CompiledCondition::Claim(
+                path,
+                Field::new(&c.values, &c.not_values, |v| ClaimMatch(StrMatch::new(v))),
+            ),
             _ => CompiledCondition::Str(key, Field::new(&c.values, &c.not_values, StrMatch::new)),
         }
     }
@@ -510,6 +523,9 @@ impl CompiledCondition {
             CompiledCondition::Ip(key, field) => field.matches(ip_attr(key, a)),
             CompiledCondition::Port(field) => field.matches(a.destination_port),
             CompiledCondition::ServiceAccount(field) => field.matches(a.service_account()),
+            CompiledCondition::Claim(path, field) => {
+                field.matches(a.jwt.and_then(|jwt| jwt.claim(path)))
+            }
             CompiledCondition::Never => false,
         }
     }
@@ -518,19 +534,21 @@ impl CompiledCondition {
     fn is_http_only(&self) -> bool {
         matches!(
             self,
-            CompiledCondition::Str(
-                ConditionKey::Header(_)
-                    | ConditionKey::Host
-                    | ConditionKey::Method
-                    | ConditionKey::Path
-                    | ConditionKey::RequestAuth,
-                _
-            )
+            CompiledCondition::Claim(..)
+                | CompiledCondition::Str(
+                    ConditionKey::Header(_)
+                        | ConditionKey::Host
+                        | ConditionKey::Method
+                        | ConditionKey::Path
+                        | ConditionKey::RequestPrincipal
+                        | ConditionKey::RequestPresenter,
+                    _
+                )
         )
     }
 }
 
-fn str_attr<'a>(key: &ConditionKey, a: &Attributes<'a>) -> Option<&'a str> {
+fn str_attr<'s>(key: &ConditionKey, a: &'s Attributes<'_>) -> Option<&'s str> {
     match key {
         ConditionKey::Header(name) => a.header(name),
         ConditionKey::Host => a.host,
@@ -538,6 +556,8 @@ fn str_attr<'a>(key: &ConditionKey, a: &Attributes<'a>) -> Option<&'a str> {
         ConditionKey::Path => a.full_path,
         ConditionKey::SourceNamespace => a.source_namespace,
         ConditionKey::SourcePrincipal => a.principal,
+        ConditionKey::RequestPrincipal => a.request_principal.as_deref(),
+        ConditionKey::RequestPresenter => a.jwt.and_then(|jwt| jwt.presenter()),
         _ => None,
     }
 }

@@ -20,7 +20,7 @@ use crate::security::{AuthorizationPolicy, WorkloadSelector};
 
 /// The label Kubernetes Gateway API deployments carry; `targetRef` policies
 /// for a `Gateway` select workloads with it.
-const GATEWAY_NAME_LABEL: &str = "gateway.networking.k8s.io/gateway-name";
+pub(crate) const GATEWAY_NAME_LABEL: &str = "gateway.networking.k8s.io/gateway-name";
 
 /// Below this many path-indexable rules, hashing the request's path
 /// prefixes costs more than trying the rules.

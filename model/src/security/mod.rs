@@ -1,8 +1,9 @@
-//! security.istio.io: `PeerAuthentication`, `AuthorizationPolicy`, and the
-//! workload selection they share.
+//! security.istio.io: `PeerAuthentication`, `RequestAuthentication`,
+//! `AuthorizationPolicy`, and the workload selection they share.
 
 pub mod authorization_policy;
 pub mod peer_authentication;
+pub mod request_authentication;
 pub mod selector;
 
 pub use authorization_policy::{
@@ -11,5 +12,8 @@ pub use authorization_policy::{
 };
 pub use peer_authentication::{
     MutualTls, MutualTlsMode, PeerAuthentication, PeerAuthenticationSpec,
+};
+pub use request_authentication::{
+    ClaimToHeader, JwtHeader, JwtRule, RequestAuthentication, RequestAuthenticationSpec,
 };
 pub use selector::{PolicyTargetReference, WorkloadSelector};

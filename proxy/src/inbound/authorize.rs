@@ -52,6 +52,7 @@ pub fn authorize(
                 .iter()
                 .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
                 .collect(),
+            auth: None,
         },
     };
     // `evaluate`, not `authorize`: the verdict without the text for people.

@@ -389,6 +389,7 @@ fn model_request(
             host: Some(authority.to_string()),
             scheme: Some("http".to_string()),
             headers,
+            auth: None,
         },
     }
 }
