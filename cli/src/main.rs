@@ -1,6 +1,7 @@
 //! `loupe`: one command for the whole mesh. `loupe demo` runs everything on
 //! this machine; `analyze`, `route` and `authz check` answer questions about
-//! Istio YAML offline; `apply`, `get` and `history` work on the config store;
+//! Istio YAML offline; `apply`, `get` and `history` work on the config store,
+//! `workload token` makes a proxy's bootstrap credential;
 //! `control`, `collector` and `console` run each part alone.
 //!
 //! Each subcommand lives in `commands/` and only parses arguments, calls the
@@ -41,6 +42,11 @@ enum Command {
     Get(commands::config::GetArgs),
     /// Show the revisions of one resource (KIND/NAMESPACE/NAME).
     History(commands::config::HistoryArgs),
+    /// Workload credentials (local mode).
+    Workload {
+        #[command(subcommand)]
+        command: commands::workload::Command,
+    },
     /// Run the control plane alone.
     Control(commands::control::Args),
     /// Run the telemetry collector alone.
@@ -59,6 +65,7 @@ fn main() -> ExitCode {
         Command::Apply(args) => commands::config::apply(args),
         Command::Get(args) => commands::config::get(args),
         Command::History(args) => commands::config::history(args),
+        Command::Workload { command } => commands::workload::run(command),
         Command::Control(args) => commands::control::run(args),
         Command::Collector(args) => commands::collector::run(args),
         Command::Console(args) => commands::console::run(args),

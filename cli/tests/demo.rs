@@ -228,7 +228,19 @@ async fn demo_carries_traffic_shifts_canary_and_stops_cleanly() {
     let state: Value =
         serde_json::from_slice(&std::fs::read(demo.home.path().join("demo.json")).unwrap())
             .unwrap();
-    let admin = |w: &str| state["workloads"][w].as_str().unwrap().to_string();
+    let admin = |w: &str| state["workloads"][w]["admin"].as_str().unwrap().to_string();
+    for w in ["productpage-v1", "reviews-v3", "istio-ingressgateway"] {
+        for field in ["inbound", "outbound", "admin"] {
+            assert!(
+                state["workloads"][w][field].is_string(),
+                "{w}.{field}: {state}"
+            );
+        }
+    }
+    assert!(
+        state["workloads"]["reviews-v3"]["app"].is_string(),
+        "{state}"
+    );
     // Let in-flight requests finish, then v1 and v2 must get nothing more.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let before = (

@@ -6,9 +6,9 @@ use loupe_push::MeshSettings;
 /// Istio's root namespace: policies there apply mesh-wide.
 pub const ROOT_NAMESPACE: &str = "istio-system";
 
-pub fn settings() -> MeshSettings {
+pub fn settings(trust_domain: &str) -> MeshSettings {
     MeshSettings {
-        trust_domain: loupe_model::identity::DEFAULT_TRUST_DOMAIN.to_string(),
+        trust_domain: trust_domain.to_string(),
         root_namespace: ROOT_NAMESPACE.to_string(),
         h2_upgrade: true,
     }

@@ -1,5 +1,7 @@
-//! The push stream (`loupe.push.v1.Discovery/Stream`): a proxy says `Hello`,
-//! is registered as a workload, receives the current snapshot at once and
+//! The push stream (`loupe.push.v1.Discovery/Stream`): an authenticated
+//! proxy says `Hello` (which must describe the workload its credential is
+//! bound to, see [`crate::authn::claims`]), is registered as a workload,
+//! receives the current snapshot at once and
 //! every later one, and answers each with `Ack` or `Nack`. When the stream
 //! ends (the proxy went away, or the control plane shuts down) the workload
 //! leaves the registry and its endpoints leave the next snapshot.
@@ -16,6 +18,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::authn::{self, Authenticator, claims};
 use crate::registry::{ConnectionId, Registry, Workload};
 use crate::snapshot::{Published, Publisher};
 
@@ -25,6 +28,7 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// The `Discovery` service. Clone-cheap; one per server.
 #[derive(Clone)]
 pub struct PushService {
+    authenticator: Arc<dyn Authenticator>,
     registry: Arc<Registry>,
     publisher: Arc<Publisher>,
     shutdown: watch::Receiver<bool>,
@@ -34,11 +38,13 @@ impl PushService {
     /// `shutdown` turning `true` ends every open stream (so a graceful server
     /// shutdown does not wait on them forever).
     pub fn new(
+        authenticator: Arc<dyn Authenticator>,
         registry: Arc<Registry>,
         publisher: Arc<Publisher>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         PushService {
+            authenticator,
             registry,
             publisher,
             shutdown,
@@ -57,6 +63,7 @@ impl Discovery for PushService {
         request: Request<Streaming<ProxyMessage>>,
     ) -> Result<Response<Self::StreamStream>, Status> {
         let peer = request.remote_addr();
+        let who = authn::authenticate(self.authenticator.as_ref(), &request).await?;
         let mut inbound = request.into_inner();
         let hello = match tokio::time::timeout(HELLO_TIMEOUT, inbound.message()).await {
             Err(_) => {
@@ -78,6 +85,32 @@ impl Discovery for PushService {
                 )));
             }
         };
+        // Sizes first (nothing more is read from a huge Hello), then shape,
+        // then whether the credential backs every claim.
+        let refuse = |mismatch: claims::Mismatch| {
+            tracing::warn!(%who, ?peer, %mismatch, "Hello refused");
+            Status::permission_denied(mismatch.to_string())
+        };
+        claims::check_sizes(&hello).map_err(refuse)?;
+        if let Err(e) = Workload::check_shape(&hello) {
+            return Err(Status::invalid_argument(e.to_string()));
+        }
+        claims::check_identity(&hello, &who).map_err(refuse)?;
+        let declared = self
+            .publisher
+            .declared_now(&who.namespace, &who.workload_entry)
+            .await
+            .map_err(|error| {
+                tracing::warn!(%error, "cannot read the config to check a Hello");
+                Status::unavailable("cannot read the config now; retry")
+            })?
+            .ok_or_else(|| {
+                tracing::warn!(%who, ?peer, "Hello refused: no such WorkloadEntry");
+                Status::failed_precondition(format!(
+                    "the credential is for {who}, which is not in the config store: apply it first"
+                ))
+            })?;
+        claims::check_declared(&hello, &declared).map_err(refuse)?;
         let workload =
             Workload::from_hello(hello).map_err(|e| Status::invalid_argument(e.to_string()))?;
         tracing::debug!(workload = %workload.name, ?peer, "Hello");

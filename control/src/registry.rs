@@ -1,17 +1,18 @@
-//! The workload registry of local mode: who is connected right now, from the
-//! proxies' own `Hello`s. It gives the endpoints of every service (what the
-//! push sends) and mirrors itself into the `workloads` table, where the
-//! collector finds the metrics endpoints to scrape and the console shows
-//! which proxy has ACKed which snapshot.
+//! Who is connected right now: the proxies whose authenticated, checked
+//! `Hello`s opened a push stream. It tells which declared WorkloadEntries
+//! have a live proxy (so are endpoints, see [`crate::declared`]) and
+//! mirrors itself into the `workloads` table, where the collector finds the
+//! metrics endpoints to scrape and the console shows which proxy has ACKed
+//! which snapshot.
 //!
-//! Memory is the truth for endpoints (a proxy is an endpoint exactly while
-//! its stream is open); the table is a best-effort mirror: a database
-//! hiccup is logged and never drops a proxy.
+//! Memory is the truth (a proxy counts exactly while its stream is open);
+//! the table is a best-effort mirror: a database hiccup is logged and never
+//! drops a proxy.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
-use loupe_push::{Endpoint, Hello, Service};
+use loupe_push::Hello;
 use sqlx::PgPool;
 
 /// The cluster DNS suffix of service hosts, as in Kubernetes.
@@ -44,9 +45,7 @@ impl Workload {
     /// A proxy without an inbound listener still gets its config (it may
     /// only send requests) but is an endpoint of no service.
     pub fn from_hello(hello: Hello) -> Result<Self, HelloError> {
-        if hello.workload.trim().is_empty() {
-            return Err(HelloError::NoWorkload);
-        }
+        Self::check_shape(&hello)?;
         let mut services: Vec<String> = hello
             .services
             .into_iter()
@@ -73,34 +72,19 @@ impl Workload {
         })
     }
 
+    /// What every Hello needs, whoever sends it.
+    pub fn check_shape(hello: &Hello) -> Result<(), HelloError> {
+        if hello.workload.trim().is_empty() {
+            return Err(HelloError::NoWorkload);
+        }
+        Ok(())
+    }
+
     /// `NAME.NS.svc.cluster.local` of each service it serves.
     pub fn hosts(&self) -> impl Iterator<Item = String> + '_ {
         self.services
             .iter()
             .map(|s| format!("{s}.{}.{CLUSTER_DOMAIN}", self.namespace))
-    }
-
-    fn endpoint(&self) -> Endpoint {
-        Endpoint {
-            address: self.inbound_address.clone(),
-            // Every registered workload runs a Loupe sidecar: Istio's label
-            // for that, which auto mTLS reads.
-            labels: self
-                .labels
-                .clone()
-                .into_iter()
-                .chain([("security.istio.io/tlsMode".to_string(), "istio".to_string())])
-                .collect(),
-            workload: self.name.clone(),
-            namespace: self.namespace.clone(),
-            service_account: self.service_account.clone(),
-            identity: loupe_model::SpiffeId::new(
-                loupe_model::identity::DEFAULT_TRUST_DOMAIN,
-                &self.namespace,
-                &self.service_account,
-            )
-            .uri(),
-        }
     }
 
     /// The `workloads` table's key.
@@ -281,25 +265,12 @@ impl Registry {
         self.lock().connections.values().cloned().collect()
     }
 
-    /// Every service host with at least one connected endpoint, sorted by
-    /// host; endpoints sorted by address, one per address.
-    pub fn services(&self) -> Vec<Service> {
-        let st = self.lock();
-        let mut hosts: BTreeMap<String, BTreeMap<String, Endpoint>> = BTreeMap::new();
-        for conn in st.connections.values() {
-            for host in conn.workload.hosts() {
-                hosts.entry(host).or_default().insert(
-                    conn.workload.inbound_address.clone(),
-                    conn.workload.endpoint(),
-                );
-            }
-        }
-        hosts
-            .into_iter()
-            .map(|(host, endpoints)| Service {
-                host,
-                endpoints: endpoints.into_values().collect(),
-            })
+    /// The WorkloadEntries (namespace, name) with a connected proxy.
+    pub fn connected_entries(&self) -> BTreeSet<(String, String)> {
+        self.lock()
+            .connections
+            .values()
+            .map(|c| (c.workload.namespace.clone(), c.workload.name.clone()))
             .collect()
     }
 

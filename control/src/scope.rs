@@ -8,8 +8,9 @@
 //!   namespace only, unless they live in the root namespace (`istio-system`),
 //!   where they are mesh-wide.
 //! - `Gateway`: everyone (VirtualServices of any namespace bind to it).
-//! - `WorkloadEntry`: everyone (it is an endpoint of ServiceEntries, which
-//!   may be exported anywhere).
+//! - `WorkloadEntry`: no proxy. Its endpoints travel as the snapshot's
+//!   `services` (as Istio sends them by EDS, not as config), so no proxy
+//!   learns the whole inventory.
 //!
 //! Scopes are computed once per config; filtering a snapshot per proxy is a
 //! pass over precomputed scopes.
@@ -30,7 +31,8 @@ impl Scope {
     pub fn of(resource: &Resource) -> Scope {
         let own = resource.meta().namespace();
         match resource {
-            Resource::Gateway(_) | Resource::WorkloadEntry(_) => Scope::Mesh,
+            Resource::Gateway(_) => Scope::Mesh,
+            Resource::WorkloadEntry(_) => Scope::Namespaces(Vec::new()),
             Resource::ServiceEntry(se) => export_to(&se.spec.export_to, own),
             Resource::VirtualService(vs) => export_to(&vs.spec.export_to, own),
             Resource::DestinationRule(dr) => export_to(&dr.spec.export_to, own),

@@ -1,17 +1,21 @@
-//! The control plane as a running thing: store + registry + publisher +
-//! config watcher + the gRPC server, started together and stopped together.
+//! The control plane as a running thing: CA + store + registry + publisher +
+//! config watcher + the gRPC server (TLS only), started together and
+//! stopped together.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use loupe_push::certificates_server::CertificatesServer;
 use loupe_push::discovery_server::DiscoveryServer;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::authn::{Authenticator, BootstrapTokens};
+use crate::ca::{CaError, CaOptions, CertificateAuthority};
+use crate::certificates::CertificateService;
 use crate::push::PushService;
 use crate::registry::Registry;
 use crate::snapshot::{Published, Publisher};
@@ -21,9 +25,17 @@ use crate::store::{ConfigStore, StoreError};
 #[derive(Clone, Debug)]
 pub struct Options {
     pub database_url: String,
-    /// Where proxies connect (gRPC), e.g. `127.0.0.1:15010`.
+    /// Where proxies connect (gRPC over TLS), e.g. `127.0.0.1:15010`.
     pub listen: SocketAddr,
+    /// The certificate authority's directory, trust domain and lifetimes.
+    pub ca: CaOptions,
 }
+
+/// The largest message a proxy may send (a Hello, an ACK, a CSR): far
+/// above any honest one, far below what would cost memory.
+pub const MAX_MESSAGE_SIZE: usize = 64 * 1024;
+/// The largest header block (metadata) a call may carry.
+pub const MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -39,28 +51,39 @@ pub enum ControlError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the certificate authority in {dir} cannot start")]
+    Ca {
+        dir: std::path::PathBuf,
+        #[source]
+        source: CaError,
+    },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("the gRPC server failed")]
     Serve(#[source] tonic::transport::Error),
 }
 
-/// Runs the control plane until Ctrl-C or SIGTERM: connects (and migrates),
-/// serves the push stream on `listen`, then ends every stream and marks the
-/// workloads disconnected.
+/// Runs the control plane until Ctrl-C or SIGTERM: opens the CA (a new
+/// root on first start), connects (and migrates), serves the push stream
+/// over TLS on `listen`, then ends every stream and marks the workloads
+/// disconnected.
 pub async fn serve(opts: Options) -> Result<(), ControlError> {
     let pool = loupe_db::connect(&opts.database_url, 8).await?;
-    let control = ControlPlane::start(pool).await?;
+    let control = ControlPlane::start(pool, &opts.ca).await?;
     let listener = TcpListener::bind(opts.listen)
         .await
         .map_err(|source| ControlError::Bind {
             addr: opts.listen,
             source,
         })?;
-    tracing::info!(listen = %opts.listen, "control plane serving");
+    tracing::info!(listen = %opts.listen, root = %control.ca().root_cert_path().display(), "control plane serving (TLS)");
     control.serve(listener, shutdown_signal()).await
 }
 
 /// A started control plane (config loaded, watcher running), ready to serve.
 pub struct ControlPlane {
+    ca: Arc<CertificateAuthority>,
+    authenticator: Arc<dyn Authenticator>,
     store: ConfigStore,
     registry: Arc<Registry>,
     publisher: Arc<Publisher>,
@@ -69,9 +92,15 @@ pub struct ControlPlane {
 }
 
 impl ControlPlane {
-    /// Loads the config, marks workloads left connected by an earlier run as
-    /// disconnected, and starts following config changes.
-    pub async fn start(pool: PgPool) -> Result<Self, ControlError> {
+    /// Opens the CA, loads the config, marks workloads left connected by an
+    /// earlier run as disconnected, and starts following config changes.
+    pub async fn start(pool: PgPool, ca: &CaOptions) -> Result<Self, ControlError> {
+        let ca = Arc::new(
+            CertificateAuthority::open(ca).map_err(|source| ControlError::Ca {
+                dir: ca.dir.clone(),
+                source,
+            })?,
+        );
         let store = ConfigStore::new(pool.clone());
         let registry = Arc::new(Registry::new(pool.clone()));
         let stale =
@@ -88,7 +117,11 @@ impl ControlPlane {
                 "marked workloads of an earlier run disconnected"
             );
         }
-        let publisher = Arc::new(Publisher::new(store.clone(), registry.clone()));
+        let publisher = Arc::new(Publisher::new(
+            store.clone(),
+            registry.clone(),
+            crate::mesh::settings(ca.trust_domain()),
+        ));
         let (shutdown, shutdown_rx) = watch::channel(false);
         // Listen before the first load, so no change falls between the two.
         let watcher = crate::config_watch::start(&pool, publisher.clone(), shutdown_rx)
@@ -96,12 +129,18 @@ impl ControlPlane {
             .map_err(ControlError::Listen)?;
         publisher.refresh_config().await?;
         Ok(ControlPlane {
+            ca,
+            authenticator: Arc::new(BootstrapTokens::new(pool.clone())),
             store,
             registry,
             publisher,
             shutdown,
             watcher,
         })
+    }
+
+    pub fn ca(&self) -> &Arc<CertificateAuthority> {
+        &self.ca
     }
 
     pub fn store(&self) -> &ConfigStore {
@@ -117,30 +156,51 @@ impl ControlPlane {
         self.publisher.subscribe()
     }
 
-    /// The gRPC service, to mount in a tonic server of the caller's own.
+    /// The push service, to mount in a tonic server of the caller's own.
     pub fn service(&self) -> DiscoveryServer<PushService> {
         DiscoveryServer::new(PushService::new(
+            self.authenticator.clone(),
             self.registry.clone(),
             self.publisher.clone(),
             self.shutdown.subscribe(),
         ))
+        .max_decoding_message_size(MAX_MESSAGE_SIZE)
     }
 
-    /// Serves the push stream on `listener` until `signal` completes, then
-    /// stops: open streams end, the watcher stops, workloads are marked
-    /// disconnected.
+    /// The CA service (CSRs from authenticated proxies).
+    pub fn certificate_service(&self) -> CertificatesServer<CertificateService> {
+        CertificatesServer::new(CertificateService::new(
+            self.ca.clone(),
+            self.authenticator.clone(),
+            self.publisher.clone(),
+        ))
+        .max_decoding_message_size(MAX_MESSAGE_SIZE)
+    }
+
+    /// Serves the push stream over TLS on `listener` until `signal`
+    /// completes, then stops: open streams end, the watcher stops,
+    /// workloads are marked disconnected. The server certificate names
+    /// `localhost`, 127.0.0.1 and the listener's own IP.
     pub async fn serve(
         self,
         listener: TcpListener,
         signal: impl Future<Output = ()> + Send,
     ) -> Result<(), ControlError> {
         let shutdown = self.shutdown.clone();
+        let ips = listener
+            .local_addr()
+            .map(|a| vec![a.ip()])
+            .unwrap_or_default();
+        let tls = crate::tls::server_config(self.ca.clone(), ips)?;
         let result = tonic::transport::Server::builder()
             // Notice proxies that vanished without closing their stream.
             .http2_keepalive_interval(Some(Duration::from_secs(10)))
             .http2_keepalive_timeout(Some(Duration::from_secs(5)))
+            // Metadata is a credential and a few headers: cap it.
+            .http2_max_header_list_size(Some(MAX_HEADER_LIST_SIZE))
             .add_service(self.service())
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            .add_service(self.certificate_service())
+            .serve_with_incoming_shutdown(crate::tls::incoming(listener, tls), async move {
                 signal.await;
                 tracing::info!("control plane shutting down");
                 shutdown.send_replace(true);

@@ -1,5 +1,6 @@
 //! The snapshot every proxy receives, rebuilt whenever the config or the
-//! registry changes, and published on a `watch` channel that each push
+//! registry changes (endpoints: the declared ones, see [`crate::declared`],
+//! whose proxies are connected), and published on a `watch` channel that each push
 //! stream follows (a slow proxy simply skips to the newest snapshot). Each
 //! proxy gets the part of it that applies to its namespace (see [`crate::scope`]).
 //!
@@ -18,6 +19,8 @@ use loupe_model::Resource;
 use loupe_push::Snapshot;
 use tokio::sync::watch;
 
+use crate::authn::claims::Declared;
+use crate::declared::Declarations;
 use crate::registry::Registry;
 use crate::scope::Scope;
 use crate::store::{ConfigStore, StoreError, kube_object};
@@ -29,6 +32,7 @@ struct Config {
     version: i64,
     resources: Vec<loupe_push::Resource>,
     scopes: Vec<Scope>,
+    declarations: Arc<Declarations>,
 }
 
 /// What the publisher sends to every stream: the whole mesh's snapshot and
@@ -65,21 +69,28 @@ impl Published {
 pub struct Publisher {
     store: ConfigStore,
     registry: Arc<Registry>,
+    mesh: loupe_push::MeshSettings,
     config: Mutex<Config>,
     sender: watch::Sender<Arc<Published>>,
 }
 
 impl Publisher {
     /// A publisher with an empty first snapshot; call [`Publisher::refresh_config`] to load.
-    pub fn new(store: ConfigStore, registry: Arc<Registry>) -> Self {
+    pub fn new(
+        store: ConfigStore,
+        registry: Arc<Registry>,
+        mesh: loupe_push::MeshSettings,
+    ) -> Self {
         let (sender, _) = watch::channel(Arc::new(Published::default()));
         Publisher {
             store,
             registry,
+            mesh,
             config: Mutex::new(Config {
                 version: -1,
                 resources: Vec::new(),
                 scopes: Vec::new(),
+                declarations: Arc::default(),
             }),
             sender,
         }
@@ -99,6 +110,27 @@ impl Publisher {
         self.lock().version
     }
 
+    /// The declared workload `namespace/name` (its WorkloadEntry) in the
+    /// current config.
+    pub fn declared(&self, namespace: &str, name: &str) -> Option<Declared> {
+        self.lock().declarations.workload(namespace, name).cloned()
+    }
+
+    /// [`Publisher::declared`], reloading the config first when the entry is
+    /// not in the one loaded (it may have been applied a moment ago, its
+    /// notification still on the way).
+    pub async fn declared_now(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Declared>, StoreError> {
+        if let Some(found) = self.declared(namespace, name) {
+            return Ok(Some(found));
+        }
+        self.refresh_config().await?;
+        Ok(self.declared(namespace, name))
+    }
+
     /// Reloads the config if the store has a newer version, and publishes.
     /// Returns whether a new snapshot was published.
     pub async fn refresh_config(&self) -> Result<bool, StoreError> {
@@ -107,6 +139,10 @@ impl Publisher {
             return Ok(false);
         }
         let (version, resources) = self.store.current_resources().await?;
+        let declarations = Arc::new(Declarations::from_resources(
+            &resources,
+            &self.mesh.trust_domain,
+        ));
         let (resources, scopes) = to_push(&resources);
         {
             let mut config = self.lock();
@@ -118,6 +154,7 @@ impl Publisher {
                 version,
                 resources,
                 scopes,
+                declarations,
             };
         }
         tracing::info!(config_version = version, "config changed");
@@ -134,8 +171,10 @@ impl Publisher {
         let snapshot = Snapshot {
             version,
             resources: config.resources.clone(),
-            services: self.registry.services(),
-            mesh: Some(crate::mesh::settings()),
+            services: config
+                .declarations
+                .services(&self.registry.connected_entries()),
+            mesh: Some(self.mesh.clone()),
             jwks: Default::default(),
         };
         tracing::debug!(

@@ -5,7 +5,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Proxy, bookinfo, control, db, endpoints, eventually, hello, reviews_vs};
+use common::{
+    Proxy, bookinfo, config_resources, control, db, endpoints, eventually, hello, reviews_vs,
+};
 use loupe_push::proxy_message::Message;
 use loupe_push::{Ack, Snapshot};
 
@@ -27,15 +29,14 @@ async fn hello_gets_a_snapshot_with_resources_and_endpoints() {
         .await
         .unwrap();
 
-    let mut v1 = Proxy::connect(
-        cp.addr,
-        hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001"),
-    )
-    .await;
+    let mut v1 = Proxy::connect(&cp, hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001")).await;
     let first = v1
-        .until(Duration::from_secs(5), |s| s.resources.len() == 2)
+        .until(Duration::from_secs(5), |s| config_resources(s).len() == 2)
         .await;
-    let kinds: Vec<&str> = first.resources.iter().map(|r| r.kind.as_str()).collect();
+    let kinds: Vec<&str> = config_resources(&first)
+        .iter()
+        .map(|r| r.kind.as_str())
+        .collect();
     assert!(
         kinds.contains(&"VirtualService") && kinds.contains(&"DestinationRule"),
         "{kinds:?}"
@@ -63,11 +64,7 @@ async fn hello_gets_a_snapshot_with_resources_and_endpoints() {
     assert_eq!(ep.labels.get("version").map(String::as_str), Some("v1"));
 
     // A second workload of the same service: both proxies see both endpoints.
-    let mut v3 = Proxy::connect(
-        cp.addr,
-        hello("reviews-v3", "v3", "reviews", "127.0.0.1:7003"),
-    )
-    .await;
+    let mut v3 = Proxy::connect(&cp, hello("reviews-v3", "v3", "reviews", "127.0.0.1:7003")).await;
     let both = ["127.0.0.1:7001", "127.0.0.1:7003"];
     let s3 = v3.next().await;
     assert_eq!(endpoints(&s3, REVIEWS), both);
@@ -90,8 +87,8 @@ async fn hello_gets_a_snapshot_with_resources_and_endpoints() {
     assert_eq!(
         rows,
         [
-            ("reviews-v1".into(), "127.0.0.1:7001-metrics".into(), true),
-            ("reviews-v3".into(), "127.0.0.1:7003-metrics".into(), true)
+            ("reviews-v1".into(), "127.0.0.1:17001".into(), true),
+            ("reviews-v3".into(), "127.0.0.1:17003".into(), true)
         ]
     );
     cp.shutdown().await;
@@ -106,7 +103,7 @@ async fn an_applied_change_reaches_the_proxy_within_a_second() {
         .await
         .unwrap();
     let mut proxy = Proxy::connect(
-        cp.addr,
+        &cp,
         hello("productpage-v1", "v1", "productpage", "127.0.0.1:7100"),
     )
     .await;
@@ -144,11 +141,8 @@ async fn acks_are_recorded_and_a_nack_does_not_stop_the_control_plane() {
         .apply("bookinfo.yaml", &bookinfo(50, 50), "alice")
         .await
         .unwrap();
-    let mut proxy = Proxy::connect(
-        cp.addr,
-        hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001"),
-    )
-    .await;
+    let mut proxy =
+        Proxy::connect(&cp, hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001")).await;
     let first = proxy.next().await;
     proxy.ack(first.version).await;
     let acked = first.version as i64;
@@ -214,11 +208,8 @@ async fn acks_are_recorded_and_a_nack_does_not_stop_the_control_plane() {
         .until(Duration::from_secs(1), |s| weight_of_v3(s) == Some(0))
         .await;
     assert!(next.version > refused.version);
-    let mut other = Proxy::connect(
-        cp.addr,
-        hello("ratings-v1", "v1", "ratings", "127.0.0.1:7200"),
-    )
-    .await;
+    let mut other =
+        Proxy::connect(&cp, hello("ratings-v1", "v1", "ratings", "127.0.0.1:7200")).await;
     assert_eq!(weight_of_v3(&other.next().await), Some(0));
     cp.shutdown().await;
 }
@@ -227,17 +218,10 @@ async fn acks_are_recorded_and_a_nack_does_not_stop_the_control_plane() {
 async fn disconnect_removes_endpoints_and_marks_the_workload_disconnected() {
     let db = db().await;
     let cp = control(&db.pool).await;
-    let mut watcher = Proxy::connect(
-        cp.addr,
-        hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001"),
-    )
-    .await;
+    let mut watcher =
+        Proxy::connect(&cp, hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001")).await;
     watcher.next().await;
-    let ratings = Proxy::connect(
-        cp.addr,
-        hello("ratings-v1", "v1", "ratings", "127.0.0.1:7300"),
-    )
-    .await;
+    let ratings = Proxy::connect(&cp, hello("ratings-v1", "v1", "ratings", "127.0.0.1:7300")).await;
     watcher
         .until(Duration::from_secs(1), |s| {
             endpoints(s, RATINGS) == ["127.0.0.1:7300"]
@@ -285,7 +269,7 @@ async fn disconnect_removes_endpoints_and_marks_the_workload_disconnected() {
 async fn a_stream_that_does_not_start_with_hello_is_refused() {
     let db = db().await;
     let cp = control(&db.pool).await;
-    let refused = Proxy::open(cp.addr, Message::Ack(Ack { version: 1 })).await;
+    let refused = Proxy::open(&cp, Message::Ack(Ack { version: 1 })).await;
     let status = match refused {
         Err(status) => status,
         Ok((_tx, mut stream)) => stream.message().await.expect_err("refused"),
@@ -295,7 +279,7 @@ async fn a_stream_that_does_not_start_with_hello_is_refused() {
 
     let mut nameless = hello("", "v1", "reviews", "127.0.0.1:1");
     nameless.workload.clear();
-    let status = match Proxy::open(cp.addr, Message::Hello(nameless)).await {
+    let status = match Proxy::open(&cp, Message::Hello(nameless)).await {
         Err(status) => status,
         Ok((_tx, mut stream)) => stream.message().await.expect_err("refused"),
     };
@@ -313,11 +297,8 @@ async fn a_change_missed_by_notify_is_found_by_the_periodic_check() {
         .apply("bookinfo.yaml", &bookinfo(50, 50), "alice")
         .await
         .unwrap();
-    let mut proxy = Proxy::connect(
-        cp.addr,
-        hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001"),
-    )
-    .await;
+    let mut proxy =
+        Proxy::connect(&cp, hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001")).await;
     proxy
         .until(Duration::from_secs(2), |s| weight_of_v3(s) == Some(50))
         .await;
@@ -380,25 +361,21 @@ spec:
 ";
     cp.store.apply("scoped.yaml", yaml, "alice").await.unwrap();
     let names = |s: &Snapshot| {
-        let mut n: Vec<String> = s
-            .resources
-            .iter()
+        let mut n: Vec<String> = config_resources(s)
+            .into_iter()
             .map(|r| format!("{}/{}/{}", r.kind, r.namespace, r.name))
             .collect();
         n.sort();
         n
     };
-    let mut in_default = Proxy::connect(
-        cp.addr,
-        hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001"),
-    )
-    .await;
+    let mut in_default =
+        Proxy::connect(&cp, hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001")).await;
     let mut shop = hello("cart-v1", "v1", "cart", "127.0.0.1:7400");
     shop.namespace = "shop".into();
-    let mut in_shop = Proxy::connect(cp.addr, shop).await;
+    let mut in_shop = Proxy::connect(&cp, shop).await;
 
     // (The first snapshot may predate the apply: wait for the config.)
-    let loaded = |s: &Snapshot| !s.resources.is_empty();
+    let loaded = |s: &Snapshot| !config_resources(s).is_empty();
     let default_view = in_default.until(Duration::from_secs(2), loaded).await;
     assert_eq!(
         names(&default_view),
@@ -430,11 +407,8 @@ async fn changes_still_arrive_after_the_listening_connection_is_killed() {
         .apply("bookinfo.yaml", &bookinfo(50, 50), "alice")
         .await
         .unwrap();
-    let mut proxy = Proxy::connect(
-        cp.addr,
-        hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001"),
-    )
-    .await;
+    let mut proxy =
+        Proxy::connect(&cp, hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001")).await;
     proxy
         .until(Duration::from_secs(2), |s| weight_of_v3(s) == Some(50))
         .await;
@@ -479,7 +453,7 @@ async fn fifty_proxies_all_get_a_change_within_a_second() {
     for i in 0..50u16 {
         let inbound = format!("127.0.0.1:{}", 8000 + i);
         let mut p = Proxy::connect(
-            cp.addr,
+            &cp,
             hello(&format!("reviews-{i}"), "v1", "reviews", &inbound),
         )
         .await;

@@ -1,7 +1,10 @@
 //! End to end through real sidecars: the control plane pushes a
 //! VirtualService to running `loupe-proxy` sidecars (in-process tasks, real
 //! sockets), and changing the VirtualService changes where productpage's
-//! requests to `reviews` go.
+//! requests to `reviews` go. Each workload is declared (WorkloadEntry,
+//! ServiceEntry) and has a token, as in `loupe demo`: each sidecar reaches
+//! the control plane over TLS with its token, gets a certificate, and the
+//! sidecars speak mTLS to each other.
 
 mod common;
 
@@ -52,9 +55,11 @@ async fn app(name: &'static str) -> SocketAddr {
     addr
 }
 
-/// Starts a sidecar as a task; returns its (inbound, outbound, admin) addresses.
-fn sidecar(
-    control: SocketAddr,
+/// Declares a workload (WorkloadEntry + ServiceEntry, as `loupe demo`
+/// does), gives it a token, and starts its sidecar as a task; returns its
+/// (inbound, outbound) addresses.
+async fn sidecar(
+    cp: &common::Running,
     workload: &str,
     app_label: &str,
     version: &str,
@@ -62,25 +67,39 @@ fn sidecar(
 ) -> (Option<SocketAddr>, SocketAddr) {
     let inbound = app.map(|_| free_port());
     let outbound = free_port();
+    let labels = vec![
+        ("app".to_string(), app_label.to_string()),
+        ("version".to_string(), version.to_string()),
+    ];
+    cp.declare(&loupe_push::Hello {
+        workload: workload.into(),
+        namespace: "default".into(),
+        service_account: format!("bookinfo-{app_label}"),
+        labels: labels.iter().cloned().collect(),
+        inbound_address: inbound.map(|a| a.to_string()).unwrap_or_default(),
+        metrics_address: String::new(),
+        services: vec![app_label.into()],
+        gateway: false,
+    })
+    .await;
+    let token = cp.ca_dir.path().join(format!("{workload}.token"));
+    std::fs::write(&token, cp.token("default", workload).await).expect("write token");
     let args = loupe_proxy::cli::Args {
         workload: workload.into(),
         namespace: "default".into(),
         service_account: format!("bookinfo-{app_label}"),
-        labels: vec![
-            ("app".into(), app_label.into()),
-            ("version".into(), version.into()),
-        ],
+        labels,
         services: vec![app_label.into()],
         inbound,
         app: app.map(|a| a.to_string()),
         outbound: Some(outbound),
         admin: free_port(),
-        control: format!("http://{control}"),
+        control: format!("https://{}", cp.addr),
         otlp: None,
         gateway: false,
         listen: None,
-        ca_root: None,
-        token_file: None,
+        ca_root: Some(cp.ca_dir.path().join("root-cert.pem")),
+        token_file: Some(token),
         trust_domain: "cluster.local".into(),
         cert_ttl: None,
     };
@@ -136,9 +155,9 @@ async fn a_virtual_service_change_moves_traffic_between_running_sidecars() {
 
     let v1 = app("reviews-v1").await;
     let v3 = app("reviews-v3").await;
-    sidecar(cp.addr, "reviews-v1", "reviews", "v1", Some(v1));
-    sidecar(cp.addr, "reviews-v3", "reviews", "v3", Some(v3));
-    let (_, outbound) = sidecar(cp.addr, "productpage-v1", "productpage", "v1", None);
+    sidecar(&cp, "reviews-v1", "reviews", "v1", Some(v1)).await;
+    sidecar(&cp, "reviews-v3", "reviews", "v3", Some(v3)).await;
+    let (_, outbound) = sidecar(&cp, "productpage-v1", "productpage", "v1", None).await;
 
     // Everything to v1 once the sidecars are up and have their config.
     until_answered_by(outbound, "reviews-v1", Duration::from_secs(20)).await;
@@ -150,12 +169,8 @@ async fn a_virtual_service_change_moves_traffic_between_running_sidecars() {
         Duration::from_secs(5),
         "both reviews sidecars connected",
         || {
-            let registry = cp.registry.clone();
-            async move {
-                registry.services().iter().any(|s| {
-                    s.host == "reviews.default.svc.cluster.local" && s.endpoints.len() == 2
-                })
-            }
+            let published = cp.published_endpoints("reviews.default.svc.cluster.local");
+            async move { published.len() == 2 }
         },
     )
     .await;

@@ -1,8 +1,13 @@
-//! `loupe control`: the control plane alone (config store on Postgres, push
-//! stream to proxies) until Ctrl-C or SIGTERM.
+//! `loupe control`: the control plane alone (certificate authority, config
+//! store on Postgres, push stream to proxies over TLS) until Ctrl-C or
+//! SIGTERM.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use loupe_control::ca::{CaOptions, Lifetimes};
 
 use super::{config, runtime};
 
@@ -10,9 +15,60 @@ use super::{config, runtime};
 pub struct Args {
     #[command(flatten)]
     pub db: config::DatabaseArgs,
-    /// Where proxies connect (gRPC).
+    /// Where proxies connect (gRPC over TLS).
     #[arg(long, default_value = "127.0.0.1:15010")]
     pub listen: SocketAddr,
+    /// The control plane's own files (default: $LOUPE_HOME/control).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// The CA's directory, in Istio's `cacerts` layout (default: DATA_DIR/ca).
+    /// Empty on first start: a root is generated there. Holding ca-cert.pem,
+    /// ca-key.pem, root-cert.pem and cert-chain.pem: that CA signs. Proxies
+    /// trust CA_DIR/root-cert.pem.
+    #[arg(long)]
+    pub ca_dir: Option<PathBuf>,
+    /// SPIFFE trust domain of workload identities.
+    #[arg(long, default_value = loupe_model::identity::DEFAULT_TRUST_DOMAIN)]
+    pub trust_domain: String,
+    /// Lifetime of a workload certificate when the proxy asks for none (Istio durations: 24h, 90s).
+    #[arg(long, default_value = "24h", value_parser = parse_ttl)]
+    pub cert_ttl: Duration,
+    /// The longest lifetime a proxy may ask for.
+    #[arg(long, default_value = "2160h", value_parser = parse_ttl)]
+    pub max_cert_ttl: Duration,
+}
+
+fn parse_ttl(text: &str) -> Result<Duration, String> {
+    match loupe_model::duration::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("a certificate lifetime must be above zero".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+impl Args {
+    /// The CA's options from the flags.
+    pub fn ca_options(&self) -> anyhow::Result<CaOptions> {
+        if self.cert_ttl > self.max_cert_ttl {
+            anyhow::bail!(
+                "--cert-ttl {:?} is above --max-cert-ttl {:?}",
+                self.cert_ttl,
+                self.max_cert_ttl
+            );
+        }
+        let data_dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| crate::demo::loupe_home().join("control"));
+        Ok(CaOptions {
+            dir: self.ca_dir.clone().unwrap_or_else(|| data_dir.join("ca")),
+            trust_domain: self.trust_domain.clone(),
+            lifetimes: Lifetimes {
+                default: self.cert_ttl,
+                max: self.max_cert_ttl,
+            },
+        })
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -21,7 +77,49 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let options = loupe_control::Options {
         database_url,
         listen: args.listen,
+        ca: args.ca_options()?,
     };
     runtime::block_on(loupe_control::serve(options))??;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use loupe_control::ca::lifetime;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn ca_flags_default_to_istio_and_a_dir_under_the_data_dir() {
+        let cli = Cli::parse_from(["control", "--data-dir", "/srv/loupe"]);
+        let ca = cli.args.ca_options().unwrap();
+        assert_eq!(ca.dir, PathBuf::from("/srv/loupe/ca"));
+        assert_eq!(ca.trust_domain, "cluster.local");
+        assert_eq!(ca.lifetimes.default, lifetime::DEFAULT_TTL);
+        assert_eq!(ca.lifetimes.max, lifetime::DEFAULT_MAX_TTL);
+
+        let cli = Cli::parse_from([
+            "control",
+            "--ca-dir",
+            "/etc/cacerts",
+            "--cert-ttl",
+            "90s",
+            "--trust-domain",
+            "corp.example",
+        ]);
+        let ca = cli.args.ca_options().unwrap();
+        assert_eq!(ca.dir, PathBuf::from("/etc/cacerts"));
+        assert_eq!(ca.lifetimes.default, Duration::from_secs(90));
+        assert_eq!(ca.trust_domain, "corp.example");
+
+        let cli = Cli::parse_from(["control", "--cert-ttl", "48h", "--max-cert-ttl", "24h"]);
+        assert!(cli.args.ca_options().is_err());
+        assert!(Cli::try_parse_from(["control", "--cert-ttl", "0s"]).is_err());
+    }
 }

@@ -9,3 +9,4 @@ pub mod control;
 pub mod demo;
 pub mod route;
 pub mod runtime;
+pub mod workload;

@@ -4,9 +4,11 @@
 //! sidecar, the ingress gateway, and steady load through it.
 //!
 //! Order matters: Postgres first (everything stores there), then the control
-//! plane (proxies connect to it) and the collector (proxies export to it),
-//! the config (so the first snapshot already routes), the console, then
-//! apps and sidecars, the gateway, and only then the load.
+//! plane (proxies connect to it; its CA writes the root proxies trust) and
+//! the collector (proxies export to it), the config (so the first snapshot
+//! already routes), the workloads' declarations (WorkloadEntry,
+//! ServiceEntry) and a bootstrap token each, the console, then apps and
+//! sidecars, the gateway, and only then the load.
 
 mod state;
 mod supervisor;
@@ -50,7 +52,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let topology = Topology::bookinfo(opts.port_base);
     topology.check_ports_free(&opts)?;
 
-    let mut progress = Progress::new(8);
+    let mut progress = Progress::new(9);
     progress.step("Postgres");
     let (database_url, _postgres) = match &opts.database_url {
         Some(url) => (url.clone(), None),
@@ -89,11 +91,12 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let state = DemoState {
         database_url: database_url.clone(),
         console_url: format!("http://{}", opts.console),
-        control_url: format!("http://{}", opts.control),
+        control_url: format!("https://{}", opts.control),
+        ca_root: ca_root(&opts),
         gateway_url: format!("http://{}", topology.gateway_listen),
         pid: std::process::id(),
         logs: logs.clone(),
-        workloads: topology.admin_addresses(),
+        workloads: topology.addresses(),
     };
     state.write(&opts.home)?;
     println!(
@@ -127,6 +130,7 @@ async fn run_parts(
     let loupe = bins.loupe.to_string_lossy().into_owned();
 
     progress.step("control plane");
+    let control_dir = opts.home.join("demo").join("control");
     sup.spawn(
         "control",
         &loupe,
@@ -136,6 +140,8 @@ async fn run_parts(
             database_url,
             "--listen",
             &opts.control.to_string(),
+            "--data-dir",
+            &control_dir.to_string_lossy(),
         ],
     )?;
     sup.wait_tcp("control", opts.control, Duration::from_secs(30))
@@ -185,6 +191,31 @@ async fn run_parts(
     .await?;
     progress.done("deploy/demo/bookinfo.yaml applied");
 
+    progress.step("workload declarations and tokens");
+    let declarations = opts.home.join("demo").join("workloads.yaml");
+    std::fs::write(&declarations, topology.declarations())
+        .with_context(|| format!("writing {}", declarations.display()))?;
+    sup.run_to_end(
+        "apply",
+        &loupe,
+        &[
+            "apply",
+            "-f",
+            &declarations.to_string_lossy(),
+            "--author",
+            "loupe-demo",
+            "--database-url",
+            database_url,
+        ],
+    )
+    .await?;
+    let tokens = write_tokens(topology, database_url, &tokens_dir(opts)).await?;
+    progress.done(&format!(
+        "{} WorkloadEntries, a token each in {}",
+        topology.workloads.len(),
+        tokens.display()
+    ));
+
     progress.step("console");
     let static_dir = opts.static_dir.clone().or_else(find_static_dir);
     let mut console_args = vec![
@@ -217,7 +248,8 @@ async fn run_parts(
             let refs: Vec<&str> = app_args.iter().map(String::as_str).collect();
             sup.spawn(&format!("{}-app", w.workload), &sample, &refs)?;
         }
-        let proxy_args = w.proxy_args(opts);
+        let token_file = tokens_dir(opts).join(format!("{}.token", w.workload));
+        let proxy_args = w.proxy_args(opts, &ca_root(opts), &token_file);
         let refs: Vec<&str> = proxy_args.iter().map(String::as_str).collect();
         sup.spawn(&format!("{}-proxy", w.workload), &proxy, &refs)?;
     }
@@ -246,6 +278,66 @@ async fn run_parts(
     progress.step("first traffic through the mesh");
     wait_first_request(topology.gateway_listen).await;
     progress.done("ok");
+    Ok(())
+}
+
+/// The root the control plane's CA writes (its `--data-dir` is the demo's
+/// `control/`), which every sidecar trusts.
+fn ca_root(opts: &DemoOptions) -> PathBuf {
+    opts.home
+        .join("demo")
+        .join("control")
+        .join("ca")
+        .join(loupe_control::ca::files::ROOT_CERT)
+}
+
+fn tokens_dir(opts: &DemoOptions) -> PathBuf {
+    opts.home.join("demo").join("tokens")
+}
+
+/// A new bootstrap token per workload, each in `dir/WORKLOAD.token`
+/// (mode 0600, in a 0700 directory), where its sidecar reads it.
+async fn write_tokens(
+    topology: &Topology,
+    database_url: &str,
+    dir: &std::path::Path,
+) -> anyhow::Result<PathBuf> {
+    let pool = loupe_db::connect(database_url, 1).await?;
+    let tokens = loupe_control::authn::BootstrapTokens::new(pool);
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    set_mode(dir, 0o700)?;
+    for w in &topology.workloads {
+        let token = tokens.issue(w.namespace, w.workload).await?;
+        write_secret(&dir.join(format!("{}.token", w.workload)), &token)?;
+    }
+    Ok(dir.to_path_buf())
+}
+
+/// Writes a file only its owner can read, from its first byte.
+fn write_secret(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let _ = std::fs::remove_file(path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(contents.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("chmod {mode:o} {}", path.display()))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
     Ok(())
 }
 

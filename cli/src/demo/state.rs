@@ -11,12 +11,28 @@ use serde::{Deserialize, Serialize};
 pub struct DemoState {
     pub database_url: String,
     pub console_url: String,
+    /// The control plane's gRPC port (TLS).
     pub control_url: String,
+    /// The mesh's trust bundle, to verify the control plane and the sidecars.
+    pub ca_root: PathBuf,
     pub gateway_url: String,
     pub pid: u32,
     pub logs: PathBuf,
-    /// workload → sidecar admin address (its /stats/prometheus).
-    pub workloads: BTreeMap<String, String>,
+    /// workload → where it listens.
+    pub workloads: BTreeMap<String, WorkloadAddresses>,
+}
+
+/// One workload's addresses (`host:port`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WorkloadAddresses {
+    /// The application itself (`None` for the ingress gateway, which has none).
+    pub app: Option<String>,
+    /// Its sidecar's inbound listener (what other sidecars call).
+    pub inbound: String,
+    /// Its sidecar's outbound listener (what the app calls).
+    pub outbound: String,
+    /// Its sidecar's admin port (`/stats/prometheus`, readiness).
+    pub admin: String,
 }
 
 /// `$LOUPE_HOME`, else `$HOME/.loupe`.

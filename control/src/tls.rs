@@ -1,0 +1,169 @@
+//! TLS on the control plane's gRPC port: every connection is TLS (HTTP/2
+//! by ALPN) with a server certificate from the mesh CA, renewed at
+//! half-life while the control plane runs; a plaintext client gets no
+//! further than a failed handshake. Handshakes run off the accept loop, so
+//! a slow or silent client holds up no one else.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use rustls::ServerConfig;
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::ca::{CaError, CertificateAuthority};
+
+/// How long a client may take to finish its TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("issuing the control plane's server certificate failed")]
+    Certificate(#[from] CaError),
+    #[error("the server certificate's key is unusable: {0}")]
+    Key(#[source] rustls::Error),
+    #[error("building the TLS server configuration failed: {0}")]
+    Config(#[source] rustls::Error),
+}
+
+/// The crypto the control plane's TLS uses (explicit, so it does not
+/// depend on which providers other crates enabled in rustls).
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// A rustls server configuration whose certificate (SANs: `localhost`,
+/// 127.0.0.1 and `ips`) the CA issues and renews.
+pub fn server_config(
+    ca: Arc<CertificateAuthority>,
+    ips: Vec<IpAddr>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = provider();
+    let resolver = RenewingCertificate::new(ca, ips, provider.clone())?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(TlsError::Config)?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(resolver));
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The server certificate in use, replaced by a fresh one once past
+/// half-life (checked on each handshake: cheap, and nothing to schedule).
+struct RenewingCertificate {
+    ca: Arc<CertificateAuthority>,
+    ips: Vec<IpAddr>,
+    provider: Arc<CryptoProvider>,
+    current: Mutex<(Arc<CertifiedKey>, SystemTime)>,
+}
+
+impl std::fmt::Debug for RenewingCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RenewingCertificate")
+            .field("ips", &self.ips)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RenewingCertificate {
+    fn new(
+        ca: Arc<CertificateAuthority>,
+        ips: Vec<IpAddr>,
+        provider: Arc<CryptoProvider>,
+    ) -> Result<Self, TlsError> {
+        let first = issue(&ca, &ips, &provider)?;
+        Ok(RenewingCertificate {
+            ca,
+            ips,
+            provider,
+            current: Mutex::new(first),
+        })
+    }
+}
+
+fn issue(
+    ca: &CertificateAuthority,
+    ips: &[IpAddr],
+    provider: &CryptoProvider,
+) -> Result<(Arc<CertifiedKey>, SystemTime), TlsError> {
+    let cert = ca.server_certificate(ips)?;
+    let key = provider
+        .key_provider
+        .load_private_key(cert.key)
+        .map_err(TlsError::Key)?;
+    let lifetime = cert
+        .not_after
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    let renew_at = SystemTime::now() + lifetime / 2;
+    Ok((Arc::new(CertifiedKey::new(cert.chain, key)), renew_at))
+}
+
+impl ResolvesServerCert for RenewingCertificate {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if SystemTime::now() >= current.1 {
+            match issue(&self.ca, &self.ips, &self.provider) {
+                Ok(fresh) => {
+                    tracing::info!("renewed the control plane's server certificate");
+                    *current = fresh;
+                }
+                // The old one is still valid for the second half of its life.
+                Err(error) => tracing::warn!(%error, "renewing the server certificate failed"),
+            }
+        }
+        Some(current.0.clone())
+    }
+}
+
+/// The TLS connections accepted on `listener`, for tonic's
+/// `serve_with_incoming`. Failed handshakes (plaintext clients, clients
+/// that distrust the root) are logged and dropped, never yielded.
+/// Accepting stops when the returned stream is dropped.
+pub fn incoming(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+) -> ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
+    let acceptor = TlsAcceptor::from(config);
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(async move {
+        loop {
+            let (tcp, peer) = tokio::select! {
+                _ = tx.closed() => return,
+                accepted = listener.accept() => match accepted {
+                    Ok(conn) => conn,
+                    Err(error) => {
+                        // EMFILE and friends: back off rather than spin.
+                        tracing::warn!(%error, "accepting a connection failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let acceptor = acceptor.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => {
+                        let _ = tx.send(Ok(tls)).await;
+                    }
+                    Ok(Err(error)) => {
+                        tracing::info!(%peer, %error, "TLS handshake refused (a plaintext client, or one that does not trust the mesh root?)");
+                    }
+                    Err(_) => {
+                        tracing::info!(%peer, "TLS handshake timed out");
+                    }
+                }
+            });
+        }
+    });
+    ReceiverStream::new(rx)
+}

@@ -1,0 +1,133 @@
+//! The gRPC port speaks TLS only, with a server certificate from the mesh
+//! CA; the CA's root is kept in its directory across restarts.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Proxy, control, control_with, db, hello};
+use loupe_push::ProxyMessage;
+use loupe_push::discovery_client::DiscoveryClient;
+use loupe_push::proxy_message::Message;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+
+/// Opens a push stream on `channel` and says Hello: the call's status.
+async fn try_stream(channel: Channel, token: &str) -> Result<(), tonic::Status> {
+    let mut client = DiscoveryClient::new(channel);
+    let first = ProxyMessage {
+        message: Some(Message::Hello(hello(
+            "reviews-v1",
+            "v1",
+            "reviews",
+            "127.0.0.1:7001",
+        ))),
+    };
+    let mut stream = client
+        .stream(common::authorized(
+            tokio_stream::iter(vec![first]),
+            Some(token),
+        ))
+        .await?
+        .into_inner();
+    stream.message().await.map(|_| ())
+}
+
+#[tokio::test]
+async fn a_plaintext_client_cannot_talk_to_the_control_plane() {
+    let db = db().await;
+    let cp = control(&db.pool).await;
+    cp.declare(&hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001"))
+        .await;
+    let token = cp.token("default", "reviews-v1").await;
+
+    // h2c, as the push clients spoke before TLS.
+    let plaintext = Channel::from_shared(format!("http://{}", cp.addr))
+        .unwrap()
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await;
+    if let Ok(channel) = plaintext {
+        let status = tokio::time::timeout(Duration::from_secs(15), try_stream(channel, &token))
+            .await
+            .expect("a plaintext call fails rather than hangs")
+            .expect_err("plaintext refused");
+        assert_ne!(status.code(), tonic::Code::Ok);
+    }
+    // A raw HTTP/1.1 request gets no answer but a closed connection.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut tcp = tokio::net::TcpStream::connect(cp.addr).await.unwrap();
+        tcp.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut buf)).await;
+        assert!(
+            !String::from_utf8_lossy(&buf).contains("HTTP/1.1 200"),
+            "{buf:?}"
+        );
+    }
+    assert!(cp.registry.connections().is_empty(), "nothing registered");
+
+    // A TLS client that trusts another root is refused in the handshake.
+    let other = tempfile::tempdir().unwrap();
+    let other_ca = loupe_control::ca::CertificateAuthority::open(
+        &loupe_control::ca::CaOptions::new(other.path()),
+    )
+    .unwrap();
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(other_ca.trust_bundle().to_pem()))
+        .domain_name("localhost");
+    let distrusting = Channel::from_shared(format!("https://{}", cp.addr))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await;
+    assert!(
+        distrusting.is_err(),
+        "a foreign root does not verify the server"
+    );
+
+    // The mesh root does, by name and by IP.
+    try_stream(cp.channel().await.expect("TLS with the mesh root"), &token)
+        .await
+        .expect("a snapshot over TLS");
+    let by_ip = Channel::from_shared(format!("https://{}", cp.addr))
+        .unwrap()
+        .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&cp.root)))
+        .unwrap()
+        .connect()
+        .await;
+    assert!(by_ip.is_ok(), "the certificate names 127.0.0.1: {by_ip:?}");
+    cp.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_root_survives_a_restart_and_its_key_stays_private() {
+    let db = db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_dir = dir.path().join("ca");
+    let opts = loupe_control::ca::CaOptions::new(&ca_dir);
+    let keep = tempfile::tempdir().unwrap();
+    let first = control_with(&db.pool, keep, opts.clone()).await;
+    let root = first.root.clone();
+    first.shutdown().await;
+    let key = ca_dir.join("ca-key.pem");
+    let mode = std::fs::metadata(&key).map(|m| {
+        use std::os::unix::fs::PermissionsExt;
+        m.permissions().mode() & 0o777
+    });
+    assert_eq!(mode.unwrap(), 0o600);
+
+    let second = control_with(&db.pool, tempfile::tempdir().unwrap(), opts).await;
+    assert_eq!(second.root, root, "the same root after a restart");
+    // Clients holding the old root-cert.pem still connect.
+    let mut proxy = Proxy::connect(
+        &second,
+        hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001"),
+    )
+    .await;
+    proxy.next().await;
+    second.shutdown().await;
+}
