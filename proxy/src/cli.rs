@@ -20,7 +20,7 @@ pub struct Args {
     #[arg(long = "label", env = "LOUPE_PROXY_LABELS", value_delimiter = ',', value_parser = parse_label)]
     pub labels: Vec<(String, String)>,
     /// A service (short name) this workload is an endpoint of; repeat for
-    /// more. Default: the `app` label.
+    /// more. Default: the `app` label (none for a gateway).
     #[arg(long = "service", env = "LOUPE_PROXY_SERVICES", value_delimiter = ',')]
     pub services: Vec<String>,
     /// Where other proxies reach this workload (the inbound listener).
@@ -77,9 +77,10 @@ impl Args {
         self.labels.iter().cloned().collect()
     }
 
-    /// `--service`, else the app label.
+    /// `--service`, else (for a sidecar) the app label. A gateway is an
+    /// endpoint only of the services it is told.
     pub fn services(&self) -> Vec<String> {
-        if !self.services.is_empty() {
+        if !self.services.is_empty() || self.gateway {
             return self.services.clone();
         }
         self.labels

@@ -440,6 +440,7 @@ async fn forged_identity_headers_change_no_decision_and_no_label() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificates_rotate_at_half_life_without_a_failed_request() {
+    // 4 s certificates renew every ~2 s: 13 s of load see at least 4.
     let mesh = Mesh::start(None, Some(4), &[("reviews-v2", "reviews")]).await;
     mesh.push(
         1,

@@ -40,6 +40,10 @@ pub struct Args {
     /// How often the collector scrapes the sidecars.
     #[arg(long, default_value = "5s")]
     scrape_interval: String,
+    /// Lifetime of the workload certificates (Istio durations: 24h, 20s);
+    /// sidecars renew at half of it.
+    #[arg(long, default_value = "24h")]
+    cert_ttl: String,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -56,6 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         rps: args.rps,
         static_dir: args.static_dir,
         scrape_interval: args.scrape_interval,
+        cert_ttl: args.cert_ttl,
     };
     runtime::block_on(demo::run(opts))??;
     Ok(ExitCode::SUCCESS)

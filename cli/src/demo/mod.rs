@@ -40,6 +40,8 @@ pub struct DemoOptions {
     pub rps: f64,
     pub static_dir: Option<PathBuf>,
     pub scrape_interval: String,
+    /// Workload certificate lifetime (`loupe control --cert-ttl`).
+    pub cert_ttl: String,
 }
 
 /// Runs the demo until Ctrl-C or SIGTERM, then stops everything it started.
@@ -142,6 +144,8 @@ async fn run_parts(
             &opts.control.to_string(),
             "--data-dir",
             &control_dir.to_string_lossy(),
+            "--cert-ttl",
+            &opts.cert_ttl,
         ],
     )?;
     sup.wait_tcp("control", opts.control, Duration::from_secs(30))

@@ -333,6 +333,7 @@ mod tests {
             rps: 1.0,
             static_dir: None,
             scrape_interval: "5s".into(),
+            cert_ttl: "24h".into(),
         }
     }
 }

@@ -153,11 +153,12 @@ impl Credentials {
         })
     }
 
-    /// When to renew: at half of the leaf's lifetime, as Istio's agent does.
+    /// When to renew: at half of the lifetime left (Istio's agent renews at
+    /// half-life; counting from now, not from a backdated not-before, keeps
+    /// a short-lived certificate from renewing at once).
     pub fn renew_in(&self) -> Duration {
-        let half = (self.leaf.expiration_time - self.leaf.valid_from) / 2;
-        let at = self.leaf.valid_from + half;
-        Duration::from_secs((at - now_secs()).max(1) as u64)
+        let left = self.leaf.expiration_time - now_secs();
+        Duration::from_millis((left * 500).max(1000) as u64)
     }
 }
 

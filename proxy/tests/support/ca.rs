@@ -38,12 +38,13 @@ impl TestCa {
         self.issuer.pem()
     }
 
-    /// Signs a CSR, `ttl` from now (backdated a minute).
+    /// Signs a CSR, `ttl` from now (backdated a tenth of it, at most a
+    /// minute, as the control plane's CA does).
     pub fn sign(&self, csr_pem: &str, ttl: Duration) -> Result<String, String> {
         let mut csr =
             CertificateSigningRequestParams::from_pem(csr_pem).map_err(|e| e.to_string())?;
         let now = SystemTime::now();
-        csr.params.not_before = (now - Duration::from_secs(60)).into();
+        csr.params.not_before = (now - (ttl / 10).min(Duration::from_secs(60))).into();
         csr.params.not_after = (now + ttl).into();
         csr.params.key_usages = vec![
             KeyUsagePurpose::DigitalSignature,
