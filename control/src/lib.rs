@@ -25,6 +25,7 @@ pub mod ca;
 pub mod certificates;
 mod config_watch;
 pub mod declared;
+pub mod jwks;
 pub mod mesh;
 pub mod push;
 pub mod registry;

@@ -33,6 +33,8 @@ struct Config {
     resources: Vec<loupe_push::Resource>,
     scopes: Vec<Scope>,
     declarations: Arc<Declarations>,
+    /// Fetched JWKS by `jwksUri`.
+    jwks: Arc<std::collections::HashMap<String, String>>,
 }
 
 /// What the publisher sends to every stream: the whole mesh's snapshot and
@@ -72,6 +74,7 @@ pub struct Publisher {
     mesh: loupe_push::MeshSettings,
     config: Mutex<Config>,
     sender: watch::Sender<Arc<Published>>,
+    jwks: crate::jwks::JwksFetcher,
 }
 
 impl Publisher {
@@ -91,8 +94,10 @@ impl Publisher {
                 resources: Vec::new(),
                 scopes: Vec::new(),
                 declarations: Arc::default(),
+                jwks: Arc::default(),
             }),
             sender,
+            jwks: Default::default(),
         }
     }
 
@@ -143,6 +148,7 @@ impl Publisher {
             &resources,
             &self.mesh.trust_domain,
         ));
+        let jwks = Arc::new(self.jwks.for_resources(&resources).await);
         let (resources, scopes) = to_push(&resources);
         {
             let mut config = self.lock();
@@ -155,6 +161,7 @@ impl Publisher {
                 resources,
                 scopes,
                 declarations,
+                jwks,
             };
         }
         tracing::info!(config_version = version, "config changed");
@@ -175,7 +182,7 @@ impl Publisher {
                 .declarations
                 .services(&self.registry.connected_entries()),
             mesh: Some(self.mesh.clone()),
-            jwks: Default::default(),
+            jwks: (*config.jwks).clone(),
         };
         tracing::debug!(
             version,

@@ -39,7 +39,12 @@ fn istio_reference_examples_are_clean() {
     ];
     for path in examples {
         let text = std::fs::read_to_string(path).expect("fixture");
-        let found = diagnose(&text);
+        // Clean as Istio sees them; Loupe only adds what its proxies do not
+        // enforce yet (stated, never silent).
+        let found: Vec<_> = diagnose(&text)
+            .into_iter()
+            .filter(|d| !d.message.contains("not yet enforced"))
+            .collect();
         assert!(found.is_empty(), "{path}: {found:#?}");
     }
 }

@@ -58,7 +58,7 @@ pub async fn handle(
     ctx: Arc<ProxyContext>,
     traffic: Traffic,
     req: Request<Incoming>,
-    _downstream: SocketAddr,
+    downstream: SocketAddr,
 ) -> Response<ObservedBody> {
     let started = Instant::now();
     let wall = SystemTime::now();
@@ -71,6 +71,19 @@ pub async fn handle(
     let span_ctx = SpanContext::child_of(&parts.headers);
     let span = ctx.spans.enabled() && span_ctx.sampled;
     let request_bytes = incoming.size_hint().exact().unwrap_or(0);
+
+    // At the ingress gateway, its own RequestAuthentication and
+    // AuthorizationPolicies decide before routing (Envoy's jwt_authn and
+    // RBAC filters run before the router). The external client has no
+    // certificate: it has a source IP, and a JWT if it sends one.
+    if traffic == Traffic::Gateway
+        && let Some((response, code)) = gateway_policy(&ctx, &mut parts, downstream)
+    {
+        let host = header_string(&parts.headers, header::HOST).unwrap_or_default();
+        let edge = ctx.unknown_service_edge(crate::identity::split_authority(&host).0);
+        let done = completion(edge, started, code, ResponseFlags::None, request_bytes);
+        return response.map(|b| ObservedBody::new(b, done));
+    }
 
     let routed = route(&ctx, traffic, &parts);
     let (target, mut done) = match routed {
@@ -245,6 +258,36 @@ pub async fn handle(
                 flags
             };
             text(status, failure.message()).map(|b| ObservedBody::new(b, done))
+        }
+    }
+}
+
+/// The gateway's authentication and authorization; the refusal, if any.
+fn gateway_policy(
+    ctx: &ProxyContext,
+    parts: &mut http::request::Parts,
+    downstream: SocketAddr,
+) -> Option<(Response<crate::http::Body>, u16)> {
+    let config = ctx.store.load()?;
+    let jwt = match config.authenticator.authenticate(parts) {
+        Ok(jwt) => jwt,
+        Err(crate::inbound::authn::Unauthenticated(why)) => {
+            return Some((text(StatusCode::UNAUTHORIZED, why), 401));
+        }
+    };
+    let authorizer = config.authorizer.as_ref()?;
+    let port = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| crate::identity::split_authority(h).1)
+        .unwrap_or(80);
+    match crate::inbound::authorize::authorize(ctx, authorizer, parts, downstream, None, jwt, port)
+    {
+        Ok(()) => None,
+        Err(denied) => {
+            tracing::debug!(policy = ?denied.policy, "request denied at the gateway by AuthorizationPolicy");
+            Some((text(StatusCode::FORBIDDEN, "RBAC: access denied"), 403))
         }
     }
 }

@@ -204,6 +204,17 @@ fn outlier_detection(sink: &mut Sink<'_>, path: &str, od: &OutlierDetection) {
 }
 
 fn client_tls(sink: &mut Sink<'_>, path: &str, tls: &ClientTlsSettings) {
+    if matches!(
+        tls.mode,
+        Some(ClientTlsMode::Simple | ClientTlsMode::Mutual)
+    ) {
+        sink.warning(
+            format!("{path}.mode"),
+            "SIMPLE and MUTUAL (TLS origination to a destination outside the mesh) are accepted \
+             but not yet enforced by Loupe's proxies: such traffic keeps the mesh's own security \
+             (auto mTLS to sidecars, plaintext otherwise)",
+        );
+    }
     if tls.mode == Some(ClientTlsMode::Mutual)
         && tls.credential_name.is_none()
         && (tls.client_certificate.is_none() || tls.private_key.is_none())
