@@ -91,6 +91,7 @@ pub async fn handle(
             request_id: header_string(&parts.headers, crate::outbound::REQUEST_ID),
             request_size: 0,
             response_size: 0,
+            peer_principal: identity.as_ref().map(|p| p.id.uri()),
         },
         ctx,
     );

@@ -114,6 +114,7 @@ pub async fn handle(
                     request_id: header_string(&parts.headers, REQUEST_ID),
                     request_size: 0,
                     response_size: 0,
+                    peer_principal: None,
                 },
                 &ctx,
             );
@@ -141,6 +142,7 @@ pub async fn handle(
                     request_id: header_string(&parts.headers, REQUEST_ID),
                     request_size: 0,
                     response_size: 0,
+                    peer_principal: None,
                 },
                 &ctx,
             );

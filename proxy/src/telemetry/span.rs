@@ -38,6 +38,9 @@ pub struct FinishedSpan {
     pub upstream_cluster: String,
     /// The other side of the hop: the endpoint called, or the caller.
     pub peer_address: Option<SocketAddr>,
+    /// The other side's SPIFFE ID from its mTLS certificate (server spans:
+    /// the caller); never from a header.
+    pub peer_principal: Option<String>,
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
     pub request_size: u64,
@@ -91,6 +94,9 @@ impl FinishedSpan {
         ));
         attributes.push(int_attr("request_size", self.request_size as i64));
         attributes.push(int_attr("response_size", self.response_size as i64));
+        if let Some(principal) = &self.peer_principal {
+            attributes.push(string_attr("peer.principal", principal.clone()));
+        }
         if let Some(peer) = self.peer_address {
             attributes.push(string_attr("peer.address", peer.to_string()));
             attributes.push(string_attr("net.peer.ip", peer.ip().to_string()));
