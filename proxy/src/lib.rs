@@ -268,7 +268,13 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<(), S
             .run(),
         )
     });
-    let discovery = tokio::spawn(
+    // With an identity, the proxy says Hello (and so becomes an endpoint
+    // others route to) only once it holds a certificate to serve mTLS with.
+    let certified = credentials.clone();
+    let discovery = tokio::spawn(async move {
+        while !certified.is_ready() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         Discovery {
             control,
             hello,
@@ -276,8 +282,9 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<(), S
             store,
             metrics,
         }
-        .run(),
-    );
+        .run()
+        .await
+    });
 
     shutdown.await;
     tracing::info!(timeout = ?DRAIN_TIMEOUT, "draining: no new connections, finishing requests in flight");
