@@ -71,14 +71,14 @@ hcm() { # stat_prefix cluster
           http_filters: [{name: envoy.filters.http.router, typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}]
 YAML
 }
-tls_common() { # side peer
+tls_common() { # side peer (indented for an UpstreamTlsContext; +2 for downstream)
   cat <<YAML
-          common_tls_context:
-            alpn_protocols: ["h2"]
-            tls_certificates: [{certificate_chain: {filename: $work/envoy/$1.pem}, private_key: {filename: $work/envoy/$1.key}}]
-            validation_context:
-              trusted_ca: {filename: $work/envoy/ca.pem}
-              match_typed_subject_alt_names: [{san_type: URI, matcher: {exact: "spiffe://cluster.local/ns/default/sa/bench-$2"}}]
+        common_tls_context:
+          alpn_protocols: ["h2"]
+          tls_certificates: [{certificate_chain: {filename: $work/envoy/$1.pem}, private_key: {filename: $work/envoy/$1.key}}]
+          validation_context:
+            trusted_ca: {filename: $work/envoy/ca.pem}
+            match_typed_subject_alt_names: [{san_type: URI, matcher: {exact: "spiffe://cluster.local/ns/default/sa/bench-$2"}}]
 YAML
 }
 cat >"$work/envoy/client.yaml" <<YAML
@@ -116,7 +116,7 @@ static_resources:
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
           require_client_certificate: true
-$(tls_common server client)
+$(tls_common server client | sed 's/^/  /')
       filters:
 $(hcm inbound app)
   clusters:
@@ -167,8 +167,8 @@ fixed() { # name url host pids...
   out=$(hey -z "${secs}s" -c 10 -q 100 -host "$host" "$url")
   after=$(ticks "$@")
   local p50 p99 rps cpu rss=""
-  p50=$(awk '/ 50%% in/ {print $3 * 1000}' <<<"$out")
-  p99=$(awk '/ 99%% in/ {print $3 * 1000}' <<<"$out")
+  p50=$(awk '/ 50%+ in/ {print $3 * 1000}' <<<"$out")
+  p99=$(awk '/ 99%+ in/ {print $3 * 1000}' <<<"$out")
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   cpu=$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v s="$secs" -v r="$rps" 'BEGIN { printf "%.3f", t / hz / s / (r / 1000) }')
   for p in "$@"; do rss="$rss $(rss_mb "$p")MB"; done

@@ -1,5 +1,6 @@
-//! Accepting connections: one task per connection, HTTP/1.1 or HTTP/2
-//! (told apart by the connection preface), each request handed to a
+//! Accepting connections: one task per connection — HTTP/1.1 on the
+//! app-facing listeners, HTTP/1.1 or HTTP/2 (told apart by the connection
+//! preface) on the inbound one — each request handed to a
 //! listener's handler with the peer address. On drain the listener stops
 //! accepting, idle connections close, and requests in flight finish (as
 //! Envoy drains on SIGTERM).
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::{Body, Incoming};
+use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -106,6 +108,12 @@ pub async fn serve<H, F, B>(
             };
             let builder = auto::Builder::new(TokioExecutor::new());
             let result = match identity {
+                // The app-facing listeners speak HTTP/1.1 only.
+                Connection::Plain(stream) if matches!(accept, Accept::Plain) => {
+                    let conn =
+                        http1::Builder::new().serve_connection(TokioIo::new(stream), serve(None));
+                    watcher.watch(conn).await.map_err(Into::into)
+                }
                 Connection::Plain(stream) => {
                     let conn = builder.serve_connection(TokioIo::new(stream), serve(None));
                     watcher.watch(conn.into_owned()).await
