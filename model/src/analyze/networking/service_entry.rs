@@ -36,9 +36,60 @@ const PROTOCOLS: &[&str] = &[
 
 const UNIX_PREFIX: &str = "unix://";
 
+/// A field Loupe parses and validates but its data plane does not act on
+/// yet: said plainly, never silently ignored.
+fn not_enforced(sink: &mut Sink<'_>, path: impl Into<String>, what: &str) {
+    sink.warning(
+        path,
+        format!("{what}: accepted but not yet enforced by Loupe's proxies"),
+    );
+}
+
+/// WorkloadEntry fields of multi-network and locality-aware load balancing.
+fn workload_fields_not_enforced(spec: &WorkloadEntrySpec, path: &str, sink: &mut Sink<'_>) {
+    if spec.network.is_some() {
+        not_enforced(
+            sink,
+            format!("{path}.network"),
+            "`network` (multi-network meshes)",
+        );
+    }
+    if spec.locality.is_some() {
+        not_enforced(
+            sink,
+            format!("{path}.locality"),
+            "`locality` (locality-aware load balancing)",
+        );
+    }
+    if spec.weight.is_some_and(|w| w > 1) {
+        not_enforced(
+            sink,
+            format!("{path}.weight"),
+            "`weight` (endpoints are picked evenly)",
+        );
+    }
+}
+
 pub(super) fn check(se: &ServiceEntry, sink: &mut Sink<'_>) {
     let spec = &se.spec;
     let resolution = spec.resolution();
+    if !spec.addresses.is_empty() {
+        not_enforced(
+            sink,
+            "spec.addresses",
+            "`addresses` (virtual IPs need transparent capture; apps name the host)",
+        );
+    }
+    if !spec.subject_alt_names.is_empty() {
+        not_enforced(
+            sink,
+            "spec.subjectAltNames",
+            "`subjectAltNames` (secure naming checks the endpoint's registered SPIFFE ID)",
+        );
+    }
+    for (i, e) in spec.endpoints.iter().enumerate() {
+        workload_fields_not_enforced(e, &format!("spec.endpoints[{i}]"), sink);
+    }
     if spec.hosts.is_empty() {
         sink.error(
             "spec.hosts",
@@ -295,6 +346,7 @@ fn endpoint_address(
 
 pub(super) fn check_workload_entry(we: &WorkloadEntry, sink: &mut Sink<'_>) {
     let spec = &we.spec;
+    workload_fields_not_enforced(spec, "spec", sink);
     let address = spec.address.as_str();
     if address.is_empty() {
         if spec.network.is_none() {
