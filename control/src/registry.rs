@@ -5,12 +5,22 @@
 //! metrics endpoints to scrape and the console shows which proxy has ACKed
 //! which snapshot.
 //!
-//! Memory is the truth (a proxy counts exactly while its stream is open);
-//! the table is a best-effort mirror: a database hiccup is logged and never
-//! drops a proxy.
+//! Memory is the truth; the table is a best-effort mirror: a database
+//! hiccup is logged and never drops a proxy.
+//!
+//! A proxy's endpoints count while its stream is open and for a grace
+//! period after it drops ([`ENDPOINT_GRACE`] by default): a proxy that
+//! reconnects within it — after a network blip, or after the *control
+//! plane* restarted — never leaves the endpoint sets, so no other proxy is
+//! pushed a partial set and answers `no healthy upstream` meanwhile. A
+//! restarted control plane starts from the table: the workloads that were
+//! connected when it went away (or left less than the grace ago) keep their
+//! endpoints until they reconnect or the grace runs out
+//! ([`Registry::restore`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use loupe_push::Hello;
 use sqlx::PgPool;
@@ -95,6 +105,13 @@ impl Workload {
     }
 }
 
+/// How long a WorkloadEntry whose proxy's stream dropped stays an endpoint
+/// (proxies reconnect within a few seconds: their backoff is capped at 5 s).
+pub const ENDPOINT_GRACE: Duration = Duration::from_secs(15);
+
+/// A WorkloadEntry: (namespace, name).
+type EntryKey = (String, String);
+
 /// One open push stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnectionId(u64);
@@ -115,19 +132,77 @@ struct State {
     /// Bumped on every connect/disconnect: endpoints may have changed.
     generation: u64,
     connections: BTreeMap<ConnectionId, Connection>,
+    /// Entries without an open stream that still count, until when.
+    departed: BTreeMap<EntryKey, Instant>,
 }
 
 pub struct Registry {
     pool: PgPool,
+    grace: Duration,
     state: Mutex<State>,
 }
 
 impl Registry {
+    /// A registry whose disconnected entries stay endpoints for [`ENDPOINT_GRACE`].
     pub fn new(pool: PgPool) -> Self {
+        Self::with_grace(pool, ENDPOINT_GRACE)
+    }
+
+    /// A registry whose disconnected entries stay endpoints for `grace`.
+    pub fn with_grace(pool: PgPool, grace: Duration) -> Self {
         Registry {
             pool,
+            grace,
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// At start-up: the entries whose proxies were connected to the previous
+    /// control plane (rows it left `connected`, or that left less than the
+    /// grace ago) count for the rest of their grace, and every row is then
+    /// marked disconnected until its proxy says Hello again. Returns how many
+    /// entries were restored.
+    pub async fn restore(&self) -> Result<usize, sqlx::Error> {
+        let grace = self.grace.as_secs_f64();
+        let rows: Vec<(String, String, f64)> = sqlx::query_as(
+            "SELECT namespace, name,
+                    MAX(CASE WHEN connected THEN $1
+                             ELSE $1 - EXTRACT(EPOCH FROM now() - last_seen)::float8 END)
+             FROM workloads
+             WHERE connected OR last_seen > now() - make_interval(secs => $1)
+             GROUP BY namespace, name",
+        )
+        .bind(grace)
+        .fetch_all(&self.pool)
+        .await?;
+        self.mark_all_disconnected().await?;
+        let now = Instant::now();
+        let mut st = self.lock();
+        let mut restored = 0;
+        for (namespace, name, left) in rows {
+            if left > 0.0 {
+                let until = now + Duration::from_secs_f64(left.min(grace));
+                st.departed.insert((namespace, name), until);
+                restored += 1;
+            }
+        }
+        if restored > 0 {
+            st.generation += 1;
+        }
+        Ok(restored)
+    }
+
+    /// Drops the departed entries whose grace ran out by `now`; whether any
+    /// did (the endpoint sets changed: publish).
+    pub fn expire(&self, now: Instant) -> bool {
+        let mut st = self.lock();
+        let before = st.departed.len();
+        st.departed.retain(|_, until| *until > now);
+        let changed = st.departed.len() != before;
+        if changed {
+            st.generation += 1;
+        }
+        changed
     }
 
     /// Registers a proxy that said Hello; its endpoints count from now on.
@@ -136,6 +211,8 @@ impl Registry {
             let mut st = self.lock();
             st.next_id += 1;
             st.generation += 1;
+            st.departed
+                .remove(&(workload.namespace.clone(), workload.name.clone()));
             let id = ConnectionId(st.next_id);
             st.connections.insert(
                 id,
@@ -188,6 +265,14 @@ impl Registry {
                 .connections
                 .values()
                 .any(|c| c.workload.same_row(&conn.workload));
+            let entry_open = st.connections.values().any(|c| {
+                c.workload.namespace == conn.workload.namespace
+                    && c.workload.name == conn.workload.name
+            });
+            if !entry_open && !self.grace.is_zero() {
+                let key = (conn.workload.namespace.clone(), conn.workload.name.clone());
+                st.departed.insert(key, Instant::now() + self.grace);
+            }
             (conn.workload, still)
         };
         tracing::info!(workload = %workload.name, namespace = %workload.namespace, "proxy disconnected");
@@ -246,10 +331,10 @@ impl Registry {
         log_db("recording a NACK", &workload, result);
     }
 
-    /// Marks every workload row disconnected: at start-up (rows left by a
-    /// control plane that died) and at shutdown.
+    /// Marks every workload row disconnected (as of now): at start-up (rows
+    /// left by a control plane that died) and at shutdown.
     pub async fn mark_all_disconnected(&self) -> Result<u64, sqlx::Error> {
-        sqlx::query("UPDATE workloads SET connected = FALSE WHERE connected")
+        sqlx::query("UPDATE workloads SET connected = FALSE, last_seen = now() WHERE connected")
             .execute(&self.pool)
             .await
             .map(|r| r.rows_affected())
@@ -265,12 +350,14 @@ impl Registry {
         self.lock().connections.values().cloned().collect()
     }
 
-    /// The WorkloadEntries (namespace, name) with a connected proxy.
-    pub fn connected_entries(&self) -> BTreeSet<(String, String)> {
-        self.lock()
-            .connections
+    /// The WorkloadEntries (namespace, name) that are endpoints now: with a
+    /// connected proxy, or within the grace after it left.
+    pub fn live_entries(&self) -> BTreeSet<EntryKey> {
+        let st = self.lock();
+        st.connections
             .values()
             .map(|c| (c.workload.namespace.clone(), c.workload.name.clone()))
+            .chain(st.departed.keys().cloned())
             .collect()
     }
 

@@ -29,6 +29,9 @@ pub struct Options {
     pub listen: SocketAddr,
     /// The certificate authority's directory, trust domain and lifetimes.
     pub ca: CaOptions,
+    /// How long a workload whose stream dropped stays an endpoint
+    /// ([`crate::registry::ENDPOINT_GRACE`] by default).
+    pub endpoint_grace: Duration,
 }
 
 /// The largest message a proxy may send (a Hello, an ACK, a CSR): far
@@ -69,7 +72,7 @@ pub enum ControlError {
 /// disconnected.
 pub async fn serve(opts: Options) -> Result<(), ControlError> {
     let pool = loupe_db::connect(&opts.database_url, 8).await?;
-    let control = ControlPlane::start(pool, &opts.ca).await?;
+    let control = ControlPlane::start_with_grace(pool, &opts.ca, opts.endpoint_grace).await?;
     let listener = TcpListener::bind(opts.listen)
         .await
         .map_err(|source| ControlError::Bind {
@@ -89,12 +92,24 @@ pub struct ControlPlane {
     publisher: Arc<Publisher>,
     shutdown: watch::Sender<bool>,
     watcher: tokio::task::JoinHandle<()>,
+    sweeper: tokio::task::JoinHandle<()>,
 }
 
 impl ControlPlane {
-    /// Opens the CA, loads the config, marks workloads left connected by an
-    /// earlier run as disconnected, and starts following config changes.
+    /// [`ControlPlane::start_with_grace`] with [`crate::registry::ENDPOINT_GRACE`].
     pub async fn start(pool: PgPool, ca: &CaOptions) -> Result<Self, ControlError> {
+        Self::start_with_grace(pool, ca, crate::registry::ENDPOINT_GRACE).await
+    }
+
+    /// Opens the CA, restores the workloads an earlier run left connected
+    /// (they stay endpoints for `grace` unless they reconnect first; see
+    /// [`crate::registry`]), loads the config, and starts following config
+    /// changes.
+    pub async fn start_with_grace(
+        pool: PgPool,
+        ca: &CaOptions,
+        grace: Duration,
+    ) -> Result<Self, ControlError> {
         let ca = Arc::new(
             CertificateAuthority::open(ca).map_err(|source| ControlError::Ca {
                 dir: ca.dir.clone(),
@@ -102,19 +117,19 @@ impl ControlPlane {
             })?,
         );
         let store = ConfigStore::new(pool.clone());
-        let registry = Arc::new(Registry::new(pool.clone()));
-        let stale =
-            registry
-                .mark_all_disconnected()
-                .await
-                .map_err(|source| StoreError::Database {
-                    action: "resetting the workloads table",
-                    source,
-                })?;
-        if stale > 0 {
+        let registry = Arc::new(Registry::with_grace(pool.clone(), grace));
+        let restored = registry
+            .restore()
+            .await
+            .map_err(|source| StoreError::Database {
+                action: "restoring the workloads of an earlier run",
+                source,
+            })?;
+        if restored > 0 {
             tracing::info!(
-                workloads = stale,
-                "marked workloads of an earlier run disconnected"
+                workloads = restored,
+                ?grace,
+                "workloads of an earlier run stay endpoints until they reconnect or the grace ends"
             );
         }
         let publisher = Arc::new(Publisher::new(
@@ -128,6 +143,7 @@ impl ControlPlane {
             .await
             .map_err(ControlError::Listen)?;
         publisher.refresh_config().await?;
+        let sweeper = tokio::spawn(sweep_departed(registry.clone(), publisher.clone()));
         Ok(ControlPlane {
             ca,
             authenticator: Arc::new(BootstrapTokens::new(pool.clone())),
@@ -136,6 +152,7 @@ impl ControlPlane {
             publisher,
             shutdown,
             watcher,
+            sweeper,
         })
     }
 
@@ -213,9 +230,21 @@ impl ControlPlane {
     /// Ends every open stream and the watcher; marks workloads disconnected.
     pub async fn stop(self) {
         self.shutdown.send_replace(true);
+        self.sweeper.abort();
         let _ = self.watcher.await;
         if let Err(error) = self.registry.mark_all_disconnected().await {
             tracing::warn!(%error, "could not mark workloads disconnected");
+        }
+    }
+}
+
+/// Publishes whenever a departed workload's grace runs out (its endpoints leave).
+async fn sweep_departed(registry: Arc<Registry>, publisher: Arc<Publisher>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        if registry.expire(std::time::Instant::now()) {
+            publisher.publish();
         }
     }
 }

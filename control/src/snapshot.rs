@@ -1,6 +1,6 @@
 //! The snapshot every proxy receives, rebuilt whenever the config or the
 //! registry changes (endpoints: the declared ones, see [`crate::declared`],
-//! whose proxies are connected), and published on a `watch` channel that each push
+//! whose proxies are connected or within their grace, see [`crate::registry`]), and published on a `watch` channel that each push
 //! stream follows (a slow proxy simply skips to the newest snapshot). Each
 //! proxy gets the part of it that applies to its namespace (see [`crate::scope`]).
 //!
@@ -178,9 +178,7 @@ impl Publisher {
         let snapshot = Snapshot {
             version,
             resources: config.resources.clone(),
-            services: config
-                .declarations
-                .services(&self.registry.connected_entries()),
+            services: config.declarations.services(&self.registry.live_entries()),
             mesh: Some(self.mesh.clone()),
             jwks: (*config.jwks).clone(),
         };

@@ -487,3 +487,72 @@ async fn fifty_proxies_all_get_a_change_within_a_second() {
     assert!(slowest < Duration::from_secs(1), "{slowest:?}");
     cp.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_dropped_workload_stays_an_endpoint_for_the_grace_then_leaves() {
+    let db = db().await;
+    let grace = Duration::from_secs(2);
+    let cp = common::control_graced(&db.pool, grace).await;
+    let mut watcher =
+        Proxy::connect(&cp, hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001")).await;
+    let ratings = Proxy::connect(&cp, hello("ratings-v1", "v1", "ratings", "127.0.0.1:7300")).await;
+    watcher
+        .until(Duration::from_secs(1), |s| {
+            endpoints(s, RATINGS) == ["127.0.0.1:7300"]
+        })
+        .await;
+
+    drop(ratings);
+    let dropped = Instant::now();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        cp.published_endpoints(RATINGS),
+        ["127.0.0.1:7300"],
+        "within the grace the endpoint stays"
+    );
+    watcher
+        .until(Duration::from_secs(4), |s| endpoints(s, RATINGS).is_empty())
+        .await;
+    let after = dropped.elapsed();
+    assert!(
+        after >= grace,
+        "left after {after:?}, before the {grace:?} grace"
+    );
+    cp.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_restarted_control_plane_pushes_whole_endpoint_sets_from_the_first_snapshot() {
+    let db = db().await;
+    let grace = Duration::from_secs(3);
+    let first = common::control_graced(&db.pool, grace).await;
+    let reviews = hello("reviews-v1", "v1", "reviews", "127.0.0.1:7001");
+    let ratings = hello("ratings-v1", "v1", "ratings", "127.0.0.1:7300");
+    let r1 = Proxy::connect(&first, reviews.clone()).await;
+    let r2 = Proxy::connect(&first, ratings.clone()).await;
+    eventually(Duration::from_secs(2), "both published", || async {
+        first.published_endpoints(RATINGS).len() == 1
+            && first.published_endpoints(REVIEWS).len() == 1
+    })
+    .await;
+    // kill -9: the table still says both are connected.
+    first.crash().await;
+    drop((r1, r2));
+
+    let second = common::control_graced(&db.pool, grace).await;
+    // The first proxy back (reviews) must not be told ratings has no endpoints.
+    let token = second.token("default", "reviews-v1").await;
+    let mut back = Proxy::connect_with_token(&second, &token, reviews).await;
+    let snapshot = back.next().await;
+    assert_eq!(endpoints(&snapshot, RATINGS), ["127.0.0.1:7300"]);
+    assert_eq!(endpoints(&snapshot, REVIEWS), ["127.0.0.1:7001"]);
+    let connected = common::count(&db.pool, "SELECT count(*) FROM workloads WHERE connected").await;
+    assert_eq!(connected, 1, "only reviews is connected again");
+
+    // ratings never comes back: it leaves once the grace is over.
+    let s = back
+        .until(Duration::from_secs(5), |s| endpoints(s, RATINGS).is_empty())
+        .await;
+    assert_eq!(endpoints(&s, REVIEWS), ["127.0.0.1:7001"]);
+    second.shutdown().await;
+}

@@ -36,6 +36,15 @@ pub struct Args {
     /// The longest lifetime a proxy may ask for.
     #[arg(long, default_value = "2160h", value_parser = parse_ttl)]
     pub max_cert_ttl: Duration,
+    /// How long a workload whose proxy's stream dropped stays an endpoint,
+    /// so that a proxy reconnecting (or a restarted control plane) never
+    /// pushes partial endpoint sets; `0s` drops endpoints at once.
+    #[arg(long, default_value = "15s", value_parser = parse_grace)]
+    pub endpoint_grace: Duration,
+}
+
+fn parse_grace(text: &str) -> Result<Duration, String> {
+    loupe_model::duration::parse_duration(text).map_err(|e| e.to_string())
 }
 
 fn parse_ttl(text: &str) -> Result<Duration, String> {
@@ -78,6 +87,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         database_url,
         listen: args.listen,
         ca: args.ca_options()?,
+        endpoint_grace: args.endpoint_grace,
     };
     runtime::block_on(loupe_control::serve(options))??;
     Ok(ExitCode::SUCCESS)

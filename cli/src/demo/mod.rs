@@ -109,16 +109,18 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         logs.display()
     );
 
-    let outcome = tokio::select! {
-        _ = shutdown_signal() => Ok(()),
-        dead = sup.wait_any_exit() => Err(anyhow::anyhow!("{dead}; stopping the demo (logs: {})", logs.display())),
-    };
+    tokio::select! {
+        _ = shutdown_signal() => {},
+        _ = sup.supervise(|restart| {
+            eprintln!("  restarted {} (restart #{})", restart.part, restart.restarts);
+        }) => {},
+    }
     eprintln!("\nstopping the demo…");
     sup.shutdown().await;
     DemoState::remove(&opts.home);
     drop(_postgres);
     eprintln!("stopped.");
-    outcome
+    Ok(())
 }
 
 async fn run_parts(

@@ -1,7 +1,11 @@
 //! The demo's child processes: started with their output in a log file each,
 //! tied to the demo's life (they get SIGTERM if `loupe demo` dies), waited
-//! for until ready, and all stopped — SIGTERM, then SIGKILL after a grace
-//! period — so nothing of the demo is left running.
+//! for until ready, restarted like a kubelet restarts a container — a part
+//! that exits is started again after a backoff (doubling from
+//! [`BACKOFF_MIN`] to [`BACKOFF_MAX`], reset once it has run for
+//! [`BACKOFF_RESET`]), the restart logged to the demo's output and the
+//! part's log, nothing else stopped — and all stopped at the end (SIGTERM,
+//! then SIGKILL after a grace period) so nothing of the demo is left running.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,22 +16,56 @@ use anyhow::Context;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
+/// The first restart's delay; each further restart of the same part doubles it.
+pub const BACKOFF_MIN: Duration = Duration::from_millis(250);
+/// The longest delay between two restarts (a part that keeps crashing).
+pub const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// A part that ran this long before exiting restarts after [`BACKOFF_MIN`] again.
+pub const BACKOFF_RESET: Duration = Duration::from_secs(60);
+
+/// One supervised process: how to start it, and its current run.
+struct Part {
+    name: String,
+    program: String,
+    args: Vec<String>,
+    /// `None` while waiting to be restarted.
+    child: Option<Child>,
+    started: Instant,
+    restarts: u32,
+    backoff: Duration,
+    /// When a part that exited is started again.
+    restart_at: Option<Instant>,
+}
+
 pub struct Supervisor {
     logs: PathBuf,
-    children: Vec<(String, Child)>,
+    parts: Vec<Part>,
 }
 
 impl Supervisor {
     pub fn new(logs: PathBuf) -> Self {
         Supervisor {
             logs,
-            children: Vec::new(),
+            parts: Vec::new(),
         }
     }
 
-    fn command(&self, name: &str, program: &str, args: &[&str]) -> anyhow::Result<Command> {
+    /// `name`'s command, its output going to `logs/NAME.log` (appended to
+    /// when `append`, for a restart).
+    fn command(
+        &self,
+        name: &str,
+        program: &str,
+        args: &[&str],
+        append: bool,
+    ) -> anyhow::Result<Command> {
         let log_path = self.logs.join(format!("{name}.log"));
-        let log = std::fs::File::create(&log_path)
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(&log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;
         let mut cmd = Command::new(program);
         cmd.args(args)
@@ -39,12 +77,22 @@ impl Supervisor {
         Ok(cmd)
     }
 
+    /// Starts `name` and supervises it from now on.
     pub fn spawn(&mut self, name: &str, program: &str, args: &[&str]) -> anyhow::Result<()> {
         let child = self
-            .command(name, program, args)?
+            .command(name, program, args, false)?
             .spawn()
             .with_context(|| format!("starting {name} ({program})"))?;
-        self.children.push((name.to_string(), child));
+        self.parts.push(Part {
+            name: name.to_string(),
+            program: program.to_string(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            child: Some(child),
+            started: Instant::now(),
+            restarts: 0,
+            backoff: BACKOFF_MIN,
+            restart_at: None,
+        });
         Ok(())
     }
 
@@ -56,7 +104,7 @@ impl Supervisor {
         args: &[&str],
     ) -> anyhow::Result<()> {
         let status = self
-            .command(name, program, args)?
+            .command(name, program, args, false)?
             .status()
             .await
             .with_context(|| format!("running {name}"))?;
@@ -113,12 +161,13 @@ impl Supervisor {
         }
     }
 
+    /// While the demo starts, a part that exits fails the start (its log says why).
     fn check_alive(&mut self, name: &str) -> anyhow::Result<()> {
-        for (n, child) in &mut self.children {
-            if n != name {
+        for part in &mut self.parts {
+            if part.name != name {
                 continue;
             }
-            if let Ok(Some(status)) = child.try_wait() {
+            if let Some(Ok(Some(status))) = part.child.as_mut().map(Child::try_wait) {
                 anyhow::bail!(
                     "{name} exited ({status}); see {}",
                     self.logs.join(format!("{name}.log")).display()
@@ -128,35 +177,101 @@ impl Supervisor {
         Ok(())
     }
 
-    /// Resolves when any child exits, naming it.
-    pub async fn wait_any_exit(&mut self) -> String {
+    /// Watches every part for ever: one that exits is restarted after its
+    /// backoff, and `on_restart` hears of it. Never returns; drop the future
+    /// (e.g. in a `select!` with the shutdown signal) to stop supervising.
+    pub async fn supervise(&mut self, mut on_restart: impl FnMut(Restart<'_>)) {
         loop {
-            for (name, child) in &mut self.children {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return format!("{name} exited unexpectedly ({status})");
+            let now = Instant::now();
+            for i in 0..self.parts.len() {
+                if let Some(restart) = self.tend(i, now) {
+                    on_restart(restart);
                 }
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Notices part `i` exiting (and schedules its restart), or restarts it
+    /// when its backoff is over.
+    fn tend(&mut self, i: usize, now: Instant) -> Option<Restart<'_>> {
+        let part = &mut self.parts[i];
+        if let Some(child) = &mut part.child {
+            let Ok(Some(status)) = child.try_wait() else {
+                return None;
+            };
+            if now.duration_since(part.started) >= BACKOFF_RESET {
+                part.backoff = BACKOFF_MIN;
+            }
+            part.child = None;
+            part.restart_at = Some(now + part.backoff);
+            let name = &part.name;
+            tracing::warn!(part = %name, %status, backoff = ?part.backoff, "exited; restarting after the backoff");
+            eprintln!(
+                "  {name} exited ({status}); restarting in {:.1}s",
+                part.backoff.as_secs_f64()
+            );
+            return None;
+        }
+        let due = part.restart_at.is_some_and(|at| at <= now);
+        if !due {
+            return None;
+        }
+        let (name, program, args) = (part.name.clone(), part.program.clone(), part.args.clone());
+        let backoff = part.backoff;
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let spawned = self
+            .command(&name, &program, &refs, true)
+            .and_then(|mut cmd| Ok(cmd.spawn()?));
+        let part = &mut self.parts[i];
+        part.backoff = (backoff * 2).min(BACKOFF_MAX);
+        match spawned {
+            Ok(child) => {
+                part.child = Some(child);
+                part.started = now;
+                part.restart_at = None;
+                part.restarts += 1;
+                Some(Restart {
+                    part: &part.name,
+                    restarts: part.restarts,
+                })
+            }
+            Err(error) => {
+                eprintln!("  cannot restart {name}: {error:#}; retrying");
+                part.restart_at = Some(now + part.backoff);
+                None
+            }
         }
     }
 
     /// SIGTERM to every child (newest first), SIGKILL to those still running after 5 s.
     pub async fn shutdown(&mut self) {
-        for (_, child) in self.children.iter().rev() {
-            if let Some(pid) = child.id() {
+        for part in self.parts.iter().rev() {
+            if let Some(pid) = part.child.as_ref().and_then(Child::id) {
                 terminate(pid);
             }
         }
         let deadline = Instant::now() + Duration::from_secs(5);
-        for (name, child) in &mut self.children {
+        for part in &mut self.parts {
+            let Some(child) = &mut part.child else {
+                continue;
+            };
             let left = deadline.saturating_duration_since(Instant::now());
             if tokio::time::timeout(left, child.wait()).await.is_err() {
-                tracing::warn!(%name, "did not stop on SIGTERM; killing");
+                tracing::warn!(name = %part.name, "did not stop on SIGTERM; killing");
                 let _ = child.kill().await;
             }
         }
-        self.children.clear();
+        self.parts.clear();
     }
+}
+
+/// A part the supervisor just started again.
+#[derive(Clone, Copy, Debug)]
+pub struct Restart<'a> {
+    pub part: &'a str,
+    /// How often it has been restarted so far, this one included.
+    pub restarts: u32,
 }
 
 /// GET `path` on `addr` with a plain HTTP/1.1 request; the status code, if any answer came.

@@ -111,13 +111,30 @@ pub async fn control(pool: &PgPool) -> Running {
     control_with(pool, ca_dir, ca).await
 }
 
-/// A control plane whose CA lives in `ca_dir` with `ca`'s options.
+/// A control plane whose CA lives in `ca_dir` with `ca`'s options; a
+/// disconnected workload's endpoints leave at once (no grace).
 pub async fn control_with(
     pool: &PgPool,
     ca_dir: tempfile::TempDir,
     ca: loupe_control::ca::CaOptions,
 ) -> Running {
-    let cp = ControlPlane::start(pool.clone(), &ca)
+    control_with_grace(pool, ca_dir, ca, Duration::ZERO).await
+}
+
+/// A control plane (own CA) whose departed workloads stay endpoints for `grace`.
+pub async fn control_graced(pool: &PgPool, grace: Duration) -> Running {
+    let ca_dir = tempfile::tempdir().expect("CA directory");
+    let ca = loupe_control::ca::CaOptions::new(ca_dir.path());
+    control_with_grace(pool, ca_dir, ca, grace).await
+}
+
+pub async fn control_with_grace(
+    pool: &PgPool,
+    ca_dir: tempfile::TempDir,
+    ca: loupe_control::ca::CaOptions,
+    grace: Duration,
+) -> Running {
+    let cp = ControlPlane::start_with_grace(pool.clone(), &ca, grace)
         .await
         .expect("start control plane");
     let root = std::fs::read_to_string(cp.ca().root_cert_path()).expect("root-cert.pem written");
@@ -239,6 +256,13 @@ impl Running {
             .tls_config(tls)?
             .connect()
             .await
+    }
+
+    /// Ends the server as `kill -9` would: no goodbye, the table left as it was.
+    pub async fn crash(mut self) {
+        self.stop.take();
+        self.task.abort();
+        let _ = self.task.await;
     }
 
     /// Stops the server and waits until it has shut down.
