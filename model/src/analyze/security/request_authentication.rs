@@ -27,14 +27,6 @@ pub(super) fn check(r: &Resource, p: &RequestAuthentication, out: &mut Vec<Diagn
              sidecars, or targetRef(s) for gateways and waypoints",
         );
     }
-    // Said plainly until the proxies validate tokens: Istio would reject
-    // invalid tokens with 401 and fill request.auth.* from valid ones.
-    report.warning(
-        "spec.jwtRules",
-        "accepted but not yet enforced by Loupe's proxies: tokens are not validated (no 401 for \
-         an invalid token) and request.auth.* / requestPrincipals see no JWT at runtime, so \
-         AuthorizationPolicies that require one deny; `loupe authz check` evaluates JWT claims",
-    );
     if spec.jwt_rules.is_empty() {
         report.warning(
             "spec.jwtRules",
