@@ -182,6 +182,7 @@ impl ControlPlane {
             self.shutdown.subscribe(),
         ))
         .max_decoding_message_size(MAX_MESSAGE_SIZE)
+        .max_encoding_message_size(loupe_push::MAX_SNAPSHOT_SIZE)
     }
 
     /// The CA service (CSRs from authenticated proxies).

@@ -70,9 +70,32 @@ pub struct Args {
     /// The gateway's listener.
     #[arg(long, env = "LOUPE_PROXY_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// How long a client may take to send a request's headers, on every
+    /// listener (Istio durations: 10s, 500ms).
+    #[arg(long, env = "LOUPE_PROXY_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: std::time::Duration,
+    /// Open connections per listener at most; more are closed on arrival (counted).
+    #[arg(long, env = "LOUPE_PROXY_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    match loupe_model::duration::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("must be above zero".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 impl Args {
+    /// Each listener's limits, from the flags.
+    pub fn limits(&self) -> crate::listen::Limits {
+        crate::listen::Limits {
+            header_read_timeout: self.header_read_timeout,
+            max_connections: self.max_connections.max(1),
+        }
+    }
+
     pub fn labels(&self) -> BTreeMap<String, String> {
         self.labels.iter().cloned().collect()
     }

@@ -72,6 +72,7 @@ impl Discovery {
             })
             .await;
         let mut snapshots = DiscoveryClient::new(channel)
+            .max_decoding_message_size(loupe_push::MAX_SNAPSHOT_SIZE)
             .stream(self.control.request(ReceiverStream::new(rx)))
             .await?
             .into_inner();

@@ -149,6 +149,7 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<(), S
         None => (SpanSink::disabled(metrics.clone()), None),
     };
     let (drain_tx, drain) = watch::channel(false);
+    let limits = args.limits();
     let mut listeners = Vec::new();
     let ctx = Arc::new(ProxyContext::new(
         this.clone(),
@@ -169,6 +170,8 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<(), S
         "admin",
         drain.clone(),
         Accept::Plain,
+        limits,
+        metrics.clone(),
         move |req, _| admin::handle(admin_state.clone(), req),
     )));
 
@@ -199,6 +202,8 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<(), S
             "inbound",
             drain.clone(),
             accept,
+            limits,
+            metrics.clone(),
             move |req, peer| inbound::handle(state.clone(), req, peer),
         )));
     }
@@ -210,6 +215,8 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<(), S
             "outbound",
             drain.clone(),
             Accept::Plain,
+            limits,
+            metrics.clone(),
             move |req, peer| outbound::handle(ctx.clone(), Traffic::Sidecar, req, peer),
         )));
     }
@@ -224,6 +231,8 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<(), S
             "gateway",
             drain.clone(),
             Accept::Plain,
+            limits,
+            metrics.clone(),
             move |req, peer| outbound::handle(ctx.clone(), Traffic::Gateway, req, peer),
         )));
     }

@@ -12,6 +12,11 @@
 //! (counted), DISABLE closes TLS ones, PERMISSIVE serves both. The caller's
 //! identity from the handshake goes into every request's extensions as a
 //! [`PeerIdentity`]; a plaintext request has none.
+//!
+//! Every listener has [`Limits`]: a client must send a request's headers
+//! within the header-read timeout (slowloris), and beyond the connection cap
+//! a new connection is closed at once and counted
+//! (`loupe_proxy_connections_over_limit_total`) while the others are served.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -24,12 +29,12 @@ use http::{Request, Response};
 use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use loupe_model::peer_auth::MtlsMode;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::http::BoxError;
@@ -39,6 +44,24 @@ use crate::tls::{CredentialStore, PeerIdentity};
 /// How long a new connection may take to send its first byte or finish
 /// its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A listener's defences against slow and greedy clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// How long a client may take to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// Open connections at most; more are closed as they arrive.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+        }
+    }
+}
 
 /// How a listener accepts connections.
 #[derive(Clone)]
@@ -63,6 +86,8 @@ pub async fn serve<H, F, B>(
     name: &'static str,
     mut drain: watch::Receiver<bool>,
     accept: Accept,
+    limits: Limits,
+    metrics: Arc<Metrics>,
     handler: H,
 ) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
@@ -71,6 +96,7 @@ pub async fn serve<H, F, B>(
     B::Error: Into<BoxError>,
 {
     let graceful = GracefulShutdown::new();
+    let open = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -85,11 +111,19 @@ pub async fn serve<H, F, B>(
                 continue;
             }
         };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            let over = metrics.connections_over_limit.fetch_add(1, Relaxed);
+            if over.is_multiple_of(1000) {
+                tracing::warn!(listener = name, %peer, max = limits.max_connections, "connection cap reached; closing new connections");
+            }
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         let watcher = graceful.watcher();
         let accept = accept.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let identity = match &accept {
                 Accept::Plain => Connection::Plain(stream),
                 Accept::Mesh(mesh) => match mesh_handshake(mesh, stream, peer).await {
@@ -106,12 +140,18 @@ pub async fn serve<H, F, B>(
                     async move { Ok::<_, Infallible>(response.await) }
                 })
             };
-            let builder = auto::Builder::new(TokioExecutor::new());
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout);
             let result = match identity {
                 // The app-facing listeners speak HTTP/1.1 only.
                 Connection::Plain(stream) if matches!(accept, Accept::Plain) => {
-                    let conn =
-                        http1::Builder::new().serve_connection(TokioIo::new(stream), serve(None));
+                    let conn = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(limits.header_read_timeout)
+                        .serve_connection(TokioIo::new(stream), serve(None));
                     watcher.watch(conn).await.map_err(Into::into)
                 }
                 Connection::Plain(stream) => {

@@ -14,3 +14,9 @@
 mod generated;
 
 pub use generated::*;
+
+/// The largest snapshot either end of the push stream handles: the control
+/// plane refuses to encode a bigger one and the proxy to decode it (tonic's
+/// default of 4 MiB would cut off a mesh of a few thousand endpoints; this
+/// still bounds what a proxy buffers).
+pub const MAX_SNAPSHOT_SIZE: usize = 64 * 1024 * 1024;

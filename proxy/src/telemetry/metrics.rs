@@ -314,6 +314,8 @@ pub struct Metrics {
     /// Inbound TLS handshakes that failed (no or untrusted client
     /// certificate, no SPIFFE ID, timeout).
     pub tls_handshake_failures: AtomicU64,
+    /// Connections closed on arrival because a listener was at its cap.
+    pub connections_over_limit: AtomicU64,
 }
 
 impl Metrics {
@@ -419,7 +421,7 @@ impl Metrics {
                 pick(s).render(&mut out, name, &labels_of(e, s));
             }
         }
-        let own: [(&str, &str, &str, &AtomicU64); 8] = [
+        let own: [(&str, &str, &str, &AtomicU64); 9] = [
             (
                 "loupe_proxy_inbound_plaintext_refused_total",
                 "counter",
@@ -431,6 +433,12 @@ impl Metrics {
                 "counter",
                 "Inbound mTLS handshakes that failed.",
                 &self.tls_handshake_failures,
+            ),
+            (
+                "loupe_proxy_connections_over_limit_total",
+                "counter",
+                "Connections closed on arrival because the listener was at --max-connections.",
+                &self.connections_over_limit,
             ),
             (
                 "loupe_proxy_spans_dropped_total",

@@ -21,6 +21,8 @@ pub struct ProxySpec {
     /// With a credential the proxy gets a certificate and speaks mTLS.
     pub token_file: Option<std::path::PathBuf>,
     pub cert_ttl: Option<u64>,
+    /// More flags, as given.
+    pub extra: Vec<String>,
 }
 
 impl ProxySpec {
@@ -39,6 +41,7 @@ impl ProxySpec {
             service_account: format!("bookinfo-{app}"),
             token_file: None,
             cert_ttl: None,
+            extra: Vec::new(),
         }
         // The mesh default: every sidecar has an identity and speaks mTLS.
         .with_identity()
@@ -79,6 +82,12 @@ impl ProxySpec {
 
     pub fn with_outbound(mut self) -> ProxySpec {
         self.outbound = Some(addr(free_port()));
+        self
+    }
+
+    /// Adds flags to the command line.
+    pub fn with_flags(mut self, flags: &[&str]) -> ProxySpec {
+        self.extra.extend(flags.iter().map(|f| f.to_string()));
         self
     }
 
@@ -128,6 +137,7 @@ impl ProxySpec {
         if let Some(ttl) = self.cert_ttl {
             a.extend(["--cert-ttl".into(), ttl.to_string()]);
         }
+        a.extend(self.extra.iter().cloned());
         a
     }
 

@@ -1,0 +1,108 @@
+//! Every listener's limits against slow and greedy clients: a client that
+//! never finishes its headers is disconnected after the header-read
+//! timeout (slowloris), and past the connection cap new connections are
+//! closed on arrival and counted while the open ones are still served.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Reads until the peer closes; how long that took (`None`: still open after `wait`).
+async fn closed_within(stream: &mut TcpStream, wait: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tokio::time::timeout(wait.saturating_sub(start.elapsed()), stream.read(&mut buf))
+            .await
+        {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(start.elapsed()),
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+async fn up(proxy: &ProxySpec) {
+    let admin = proxy.admin;
+    eventually("admin up", Duration::from_secs(5), || async move {
+        get(admin, "localhost", "/ready").await.ok().map(|(s, _)| s)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    let control = ControlPlane::start().await;
+    let proxy = ProxySpec::sidecar("productpage-v1", "productpage", "v1", &control.url())
+        .without_identity()
+        .with_outbound()
+        .with_flags(&["--header-read-timeout", "500ms"]);
+    let _task = proxy.spawn_task();
+    up(&proxy).await;
+    let outbound = proxy.outbound.expect("outbound");
+
+    let mut slow = TcpStream::connect(outbound).await.unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: reviews:9080\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let closed = closed_within(&mut slow, Duration::from_secs(5))
+        .await
+        .expect("the slow client was disconnected");
+    assert!(
+        closed >= Duration::from_millis(400),
+        "closed after {closed:?}: before the timeout"
+    );
+
+    // A client that finishes in time is served (503: no config yet).
+    let (status, _) = get(outbound, "reviews:9080", "/").await.expect("answer");
+    assert_eq!(status, 503);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_connection_cap_new_connections_are_closed_and_counted() {
+    let control = ControlPlane::start().await;
+    let proxy = ProxySpec::sidecar("productpage-v1", "productpage", "v1", &control.url())
+        .without_identity()
+        .with_outbound()
+        .with_flags(&["--max-connections", "3"]);
+    let _task = proxy.spawn_task();
+    up(&proxy).await;
+    let outbound = proxy.outbound.expect("outbound");
+
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(TcpStream::connect(outbound).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut fourth = TcpStream::connect(outbound).await.unwrap();
+    assert!(
+        closed_within(&mut fourth, Duration::from_secs(2))
+            .await
+            .is_some(),
+        "the fourth connection is closed at once"
+    );
+    // The open ones are still served.
+    let first = &mut open[0];
+    first
+        .write_all(b"GET / HTTP/1.1\r\nHost: reviews:9080\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    first.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    let metrics = proxy.metrics().await;
+    assert!(
+        metrics.contains("loupe_proxy_connections_over_limit_total 1\n"),
+        "{metrics}"
+    );
+
+    // A connection that closes frees its place.
+    open.clear();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, _) = get(outbound, "reviews:9080", "/").await.expect("answer");
+    assert_eq!(status, 503);
+}
