@@ -102,6 +102,8 @@ async fn sidecar(
         token_file: Some(token),
         trust_domain: "cluster.local".into(),
         cert_ttl: None,
+        header_read_timeout: std::time::Duration::from_secs(10),
+        max_connections: 10_000,
     };
     tokio::spawn(async move {
         if let Err(error) = loupe_proxy::run(args, std::future::pending::<()>()).await {
