@@ -50,14 +50,16 @@ impl ProxyContext {
         }
     }
 
-    /// The outbound edge to a service the mesh does not know (or before any
-    /// config): interned, so only the first call renders labels.
-    pub fn unknown_service_edge(&self, service: &str) -> Arc<crate::telemetry::metrics::Edge> {
+    /// The outbound edge to a host the mesh does not know (or before any
+    /// config): `destination_service="unknown"`, as Istio labels requests
+    /// that matched no route — never the Host itself, which is whatever the
+    /// client sent (one series per distinct Host would grow without bound).
+    pub fn unknown_service_edge(&self) -> Arc<crate::telemetry::metrics::Edge> {
         self.metrics.edge(&EdgeSpec {
             reporter: Reporter::Source,
             source: &self.this,
             destination: &Workload::unknown(),
-            destination_service: service,
+            destination_service: crate::identity::UNKNOWN,
             security_policy: "unknown",
         })
     }

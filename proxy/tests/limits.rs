@@ -106,3 +106,32 @@ async fn past_the_connection_cap_new_connections_are_closed_and_counted() {
     let (status, _) = get(outbound, "reviews:9080", "/").await.expect("answer");
     assert_eq!(status, 503);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn distinct_host_headers_do_not_grow_the_metrics() {
+    let control = ControlPlane::start().await;
+    let proxy = ProxySpec::sidecar("productpage-v1", "productpage", "v1", &control.url())
+        .without_identity()
+        .with_outbound();
+    let _task = proxy.spawn_task();
+    up(&proxy).await;
+    let outbound = proxy.outbound.expect("outbound");
+    // The first unknown host makes the one `unknown` edge; later ones add nothing.
+    get(outbound, "first.example.com", "/")
+        .await
+        .expect("answer");
+    let before = proxy.metrics().await.len();
+    for i in 0..3_000 {
+        let (status, _) = get(outbound, &format!("h{i}.example.com"), "/")
+            .await
+            .expect("answer");
+        assert_eq!(status, 503);
+    }
+    let after = proxy.metrics().await;
+    assert!(!after.contains("h1.example.com"), "a Host became a label");
+    assert!(
+        after.len() < before + 1024,
+        "{} bytes of metrics after 3,000 distinct hosts (from {before})",
+        after.len()
+    );
+}

@@ -79,8 +79,7 @@ pub async fn handle(
     if traffic == Traffic::Gateway
         && let Some((response, code)) = gateway_policy(&ctx, &mut parts, downstream)
     {
-        let host = header_string(&parts.headers, header::HOST).unwrap_or_default();
-        let edge = ctx.unknown_service_edge(crate::identity::split_authority(&host).0);
+        let edge = ctx.unknown_service_edge();
         let done = completion(edge, started, code, ResponseFlags::None, request_bytes);
         return response.map(|b| ObservedBody::new(b, done));
     }

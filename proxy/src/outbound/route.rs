@@ -164,7 +164,7 @@ pub fn route(ctx: &ProxyContext, traffic: Traffic, parts: &http::request::Parts)
         return Routed::Respond {
             response,
             flags: ResponseFlags::None,
-            edge: edge_of(ctx, service.as_ref(), &fqdn),
+            edge: edge_of(ctx, service.as_ref()),
             name: format!("{fqdn}:{port}/*"),
         };
     }
@@ -417,9 +417,9 @@ fn respond(
     tracing::debug!(%host, %status, flags = flags.as_str(), %message, "request not forwarded");
     let fqdn = fqdn_of(service, host, &ctx.this.namespace);
     let edge = if host == "unknown" {
-        ctx.unknown_service_edge("unknown")
+        ctx.unknown_service_edge()
     } else {
-        edge_of(ctx, service, &fqdn)
+        edge_of(ctx, service)
     };
     Routed::Respond {
         response: text(status, message),
@@ -460,7 +460,7 @@ fn redirect_response(
     }
     let fqdn = fqdn_of(service, host, &ctx.this.namespace);
     Routed::Respond {
-        edge: edge_of(ctx, service, &fqdn),
+        edge: edge_of(ctx, service),
         response,
         flags: ResponseFlags::None,
         name: format!("{fqdn}:{port}/*"),
@@ -468,10 +468,10 @@ fn redirect_response(
 }
 
 /// The edge for a request that reached no endpoint of the service.
-fn edge_of(ctx: &ProxyContext, service: Option<&Arc<ServiceEntry>>, fqdn: &str) -> Arc<Edge> {
+fn edge_of(ctx: &ProxyContext, service: Option<&Arc<ServiceEntry>>) -> Arc<Edge> {
     match service {
         Some(s) => s.unreached.clone(),
-        None => ctx.unknown_service_edge(fqdn),
+        None => ctx.unknown_service_edge(),
     }
 }
 

@@ -295,6 +295,14 @@ impl Edge {
 }
 
 /// Every edge this proxy has seen, plus the proxy's own counters.
+/// The most edges (distinct label sets of `istio_requests_total` before the
+/// response code) a proxy keeps: a proxy talks to a few hundred services at
+/// most, while a client sending arbitrary Host or peer headers could
+/// otherwise grow the metrics (and every scrape) without bound. Past it,
+/// new edges are counted into one overflow edge whose labels are all
+/// `unknown` (`loupe_proxy_metric_edges_overflow_total` says how often).
+pub const MAX_EDGES: usize = 2_000;
+
 #[derive(Default)]
 pub struct Metrics {
     /// Interned by rendered labels; locked only when an edge is created and
@@ -316,13 +324,27 @@ pub struct Metrics {
     pub tls_handshake_failures: AtomicU64,
     /// Connections closed on arrival because a listener was at its cap.
     pub connections_over_limit: AtomicU64,
+    /// Requests counted into the overflow edge (see [`MAX_EDGES`]).
+    pub edges_overflow: AtomicU64,
 }
 
 impl Metrics {
     /// The interned edge for `spec` (created on first use).
     pub fn edge(&self, spec: &EdgeSpec<'_>) -> Arc<Edge> {
-        let labels = spec.render();
+        let mut labels = spec.render();
         let mut edges = self.edges.lock().unwrap_or_else(|e| e.into_inner());
+        if edges.len() >= MAX_EDGES && !edges.contains_key(&labels) {
+            self.edges_overflow.fetch_add(1, Relaxed);
+            let unknown = Workload::unknown();
+            labels = EdgeSpec {
+                reporter: spec.reporter,
+                source: &unknown,
+                destination: &unknown,
+                destination_service: UNKNOWN,
+                security_policy: UNKNOWN,
+            }
+            .render();
+        }
         edges
             .entry(labels)
             .or_insert_with_key(|labels| {
@@ -359,10 +381,11 @@ impl Metrics {
             destination_service: &service,
             security_policy,
         });
-        self.inbound
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.into(), edge.clone());
+        let mut inbound = self.inbound.write().unwrap_or_else(|e| e.into_inner());
+        // Keys are what callers send: bounded like the edges themselves.
+        if inbound.len() < MAX_EDGES {
+            inbound.insert(key.into(), edge.clone());
+        }
         edge
     }
 
@@ -421,7 +444,7 @@ impl Metrics {
                 pick(s).render(&mut out, name, &labels_of(e, s));
             }
         }
-        let own: [(&str, &str, &str, &AtomicU64); 9] = [
+        let own: [(&str, &str, &str, &AtomicU64); 10] = [
             (
                 "loupe_proxy_inbound_plaintext_refused_total",
                 "counter",
@@ -439,6 +462,12 @@ impl Metrics {
                 "counter",
                 "Connections closed on arrival because the listener was at --max-connections.",
                 &self.connections_over_limit,
+            ),
+            (
+                "loupe_proxy_metric_edges_overflow_total",
+                "counter",
+                "New metric edges folded into the all-unknown overflow edge (past MAX_EDGES).",
+                &self.edges_overflow,
             ),
             (
                 "loupe_proxy_spans_dropped_total",
@@ -499,6 +528,34 @@ mod tests {
         labels.insert("app".to_string(), app.to_string());
         labels.insert("version".to_string(), version.to_string());
         Workload::new(name, "default", &format!("bookinfo-{app}"), labels)
+    }
+
+    #[test]
+    fn past_the_cap_new_edges_fold_into_one_unknown_edge() {
+        let m = Metrics::default();
+        let src = workload("productpage-v1", "productpage", "v1");
+        let dst = workload("reviews-v2", "reviews", "v2");
+        let edge_to = |service: &str| {
+            m.edge(&EdgeSpec {
+                reporter: Reporter::Destination,
+                source: &src,
+                destination: &dst,
+                destination_service: service,
+                security_policy: "mutual_tls",
+            })
+        };
+        for i in 0..MAX_EDGES + 10 {
+            edge_to(&format!("s{i}.default.svc.cluster.local"));
+        }
+        let edges = m.edges.lock().unwrap().len();
+        assert_eq!(edges, MAX_EDGES + 1, "the cap plus the overflow edge");
+        assert_eq!(m.edges_overflow.load(Relaxed), 10);
+        let overflow = edge_to("one-more.default.svc.cluster.local");
+        assert!(overflow.labels.contains("destination_service=\"unknown\""));
+        assert!(overflow.labels.contains("source_workload=\"unknown\""));
+        // Edges made before the cap are still their own.
+        let early = edge_to("s0.default.svc.cluster.local");
+        assert!(early.labels.contains("s0.default"));
     }
 
     #[test]
