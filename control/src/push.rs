@@ -116,10 +116,14 @@ impl Discovery for PushService {
         tracing::debug!(workload = %workload.name, ?peer, "Hello");
 
         let namespace = workload.namespace.clone();
-        let id = self.registry.connect(workload).await;
-        // Publish before subscribing: the first snapshot already lists this
-        // workload among the endpoints.
-        self.publisher.publish();
+        let (id, changed) = self.registry.connect(workload).await;
+        // Publish before subscribing, so the first snapshot already lists
+        // this workload among the endpoints — only when it was not listed
+        // yet: proxies reconnecting within their grace (a restarted control
+        // plane's whole mesh) change nothing and publish nothing.
+        if changed {
+            self.publisher.publish();
+        }
         let snapshots = self.publisher.subscribe();
 
         let (tx, rx) = mpsc::channel(4);
@@ -162,9 +166,10 @@ impl StreamTask {
         {
             self.serve().await;
         }
-        self.registry.disconnect(self.id).await;
-        // Everyone else's endpoints just changed.
-        self.publisher.publish();
+        // Everyone else's endpoints change now, or when the grace runs out.
+        if self.registry.disconnect(self.id).await {
+            self.publisher.publish();
+        }
     }
 
     async fn serve(&mut self) {

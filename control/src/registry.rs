@@ -206,13 +206,19 @@ impl Registry {
     }
 
     /// Registers a proxy that said Hello; its endpoints count from now on.
-    pub async fn connect(&self, workload: Workload) -> ConnectionId {
-        let id = {
+    /// Also says whether the endpoint sets changed (not when the entry was
+    /// already live: another stream, or within its grace).
+    pub async fn connect(&self, workload: Workload) -> (ConnectionId, bool) {
+        let (id, changed) = {
             let mut st = self.lock();
             st.next_id += 1;
             st.generation += 1;
-            st.departed
-                .remove(&(workload.namespace.clone(), workload.name.clone()));
+            let key = (workload.namespace.clone(), workload.name.clone());
+            let was_live = st.departed.remove(&key).is_some()
+                || st
+                    .connections
+                    .values()
+                    .any(|c| c.workload.namespace == key.0 && c.workload.name == key.1);
             let id = ConnectionId(st.next_id);
             st.connections.insert(
                 id,
@@ -223,7 +229,7 @@ impl Registry {
                     nacked: None,
                 },
             );
-            id
+            (id, !was_live)
         };
         tracing::info!(workload = %workload.name, namespace = %workload.namespace, inbound = %workload.inbound_address, services = ?workload.services, "proxy connected");
         let labels = serde_json::to_value(&workload.labels).unwrap_or_default();
@@ -248,17 +254,18 @@ impl Registry {
         .execute(&self.pool)
         .await;
         log_db("recording a connected workload", &workload, result);
-        id
+        (id, changed)
     }
 
     /// Forgets a proxy whose stream ended. The table row is marked
     /// disconnected unless another stream of the same workload is open
     /// (a proxy that reconnected before its old stream was noticed dead).
-    pub async fn disconnect(&self, id: ConnectionId) {
-        let (workload, still_connected) = {
+    /// Says whether the endpoint sets changed (only without a grace).
+    pub async fn disconnect(&self, id: ConnectionId) -> bool {
+        let (workload, still_connected, changed) = {
             let mut st = self.lock();
             let Some(conn) = st.connections.remove(&id) else {
-                return;
+                return false;
             };
             st.generation += 1;
             let still = st
@@ -273,11 +280,11 @@ impl Registry {
                 let key = (conn.workload.namespace.clone(), conn.workload.name.clone());
                 st.departed.insert(key, Instant::now() + self.grace);
             }
-            (conn.workload, still)
+            (conn.workload, still, !entry_open && self.grace.is_zero())
         };
         tracing::info!(workload = %workload.name, namespace = %workload.namespace, "proxy disconnected");
         if still_connected {
-            return;
+            return changed;
         }
         let result = sqlx::query(
             "UPDATE workloads SET connected = FALSE, last_seen = now()
@@ -289,6 +296,7 @@ impl Registry {
         .execute(&self.pool)
         .await;
         log_db("recording a disconnected workload", &workload, result);
+        changed
     }
 
     /// The proxy applied snapshot `version`.

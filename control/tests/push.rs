@@ -556,3 +556,29 @@ async fn a_restarted_control_plane_pushes_whole_endpoint_sets_from_the_first_sna
     assert_eq!(endpoints(&s, REVIEWS), ["127.0.0.1:7001"]);
     second.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_proxy_reconnecting_within_its_grace_publishes_nothing() {
+    let db = db().await;
+    let cp = common::control_graced(&db.pool, Duration::from_secs(30)).await;
+    let ratings = hello("ratings-v1", "v1", "ratings", "127.0.0.1:7300");
+    let first = Proxy::connect(&cp, ratings.clone()).await;
+    eventually(Duration::from_secs(2), "ratings published", || async {
+        cp.published_endpoints(RATINGS).len() == 1
+    })
+    .await;
+    let version = cp.published.borrow().snapshot.version;
+
+    drop(first);
+    let token = cp.token("default", "ratings-v1").await;
+    let mut again = Proxy::connect_with_token(&cp, &token, ratings).await;
+    let snapshot = again.next().await;
+    assert_eq!(endpoints(&snapshot, RATINGS), ["127.0.0.1:7300"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        cp.published.borrow().snapshot.version,
+        version,
+        "the endpoint sets never changed: no snapshot was rebuilt"
+    );
+    cp.shutdown().await;
+}
