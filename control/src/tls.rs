@@ -2,18 +2,23 @@
 //! by ALPN) with a server certificate from the mesh CA, renewed at
 //! half-life while the control plane runs; a plaintext client gets no
 //! further than a failed handshake. Handshakes run off the accept loop, so
-//! a slow or silent client holds up no one else.
+//! a slow or silent client holds up no one else, and at most
+//! [`MAX_CONNECTIONS`] connections are open at once (more are closed on
+//! arrival, logged).
 
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
@@ -22,6 +27,9 @@ use crate::ca::{CaError, CertificateAuthority};
 
 /// How long a client may take to finish its TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Open connections at most (one per proxy, handshakes included).
+pub const MAX_CONNECTIONS: usize = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -131,9 +139,19 @@ impl ResolvesServerCert for RenewingCertificate {
 pub fn incoming(
     listener: TcpListener,
     config: Arc<ServerConfig>,
-) -> ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
+) -> ReceiverStream<Result<Capped, std::io::Error>> {
+    incoming_capped(listener, config, MAX_CONNECTIONS)
+}
+
+/// [`incoming`] with at most `max` connections open at once.
+pub fn incoming_capped(
+    listener: TcpListener,
+    config: Arc<ServerConfig>,
+    max: usize,
+) -> ReceiverStream<Result<Capped, std::io::Error>> {
     let acceptor = TlsAcceptor::from(config);
     let (tx, rx) = mpsc::channel(16);
+    let open = Arc::new(Semaphore::new(max));
     tokio::spawn(async move {
         loop {
             let (tcp, peer) = tokio::select! {
@@ -148,12 +166,21 @@ pub fn incoming(
                     }
                 },
             };
+            let Ok(permit) = open.clone().try_acquire_owned() else {
+                tracing::warn!(%peer, max, "connection cap reached; connection closed");
+                continue;
+            };
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => {
-                        let _ = tx.send(Ok(tls)).await;
+                        let _ = tx
+                            .send(Ok(Capped {
+                                stream: tls,
+                                _permit: permit,
+                            }))
+                            .await;
                     }
                     Ok(Err(error)) => {
                         tracing::info!(%peer, %error, "TLS handshake refused (a plaintext client, or one that does not trust the mesh root?)");
@@ -166,4 +193,59 @@ pub fn incoming(
         }
     });
     ReceiverStream::new(rx)
+}
+
+/// A TLS connection that holds its place under the connection cap until
+/// it closes.
+pub struct Capped {
+    stream: TlsStream<TcpStream>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl tonic::transport::server::Connected for Capped {
+    type ConnectInfo = <TlsStream<TcpStream> as tonic::transport::server::Connected>::ConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.stream.connect_info()
+    }
+}
+
+impl AsyncRead for Capped {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Capped {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
 }

@@ -131,3 +131,40 @@ async fn the_root_survives_a_restart_and_its_key_stays_private() {
     proxy.next().await;
     second.shutdown().await;
 }
+
+#[tokio::test]
+async fn past_the_connection_cap_new_connections_are_closed_on_arrival() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = std::sync::Arc::new(
+        loupe_control::ca::CertificateAuthority::open(&loupe_control::ca::CaOptions::new(
+            dir.path(),
+        ))
+        .unwrap(),
+    );
+    let config = loupe_control::tls::server_config(ca, vec![]).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _incoming = loupe_control::tls::incoming_capped(listener, config, 2);
+
+    // Two silent clients hold both places (their handshakes are pending).
+    let first = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _second = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let still_open = |mut s: tokio::net::TcpStream| async move {
+        let mut buf = [0u8; 16];
+        tokio::time::timeout(Duration::from_millis(500), s.read(&mut buf))
+            .await
+            .is_err()
+    };
+    let third = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(!still_open(third).await, "the third is closed at once");
+
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let fourth = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(
+        still_open(fourth).await,
+        "a freed place takes a new connection"
+    );
+}
