@@ -135,3 +135,63 @@ async fn distinct_host_headers_do_not_grow_the_metrics() {
         after.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_that_never_answers_holds_at_most_a_thousand_copies() {
+    let control = ControlPlane::start().await;
+    let v1 = App::start("reviews-v1").await;
+    // The mirror accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let proxy = ProxySpec::sidecar("productpage-v1", "productpage", "v1", &control.url())
+        .without_identity()
+        .with_outbound();
+    let _task = proxy.spawn_task();
+    let vs = resource(
+        "VirtualService",
+        "reviews",
+        serde_json::json!({
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "VirtualService",
+            "metadata": {"name": "reviews", "namespace": "default"},
+            "spec": {"hosts": ["reviews"], "http": [{
+                "route": [{"destination": {"host": "reviews", "subset": "v1"}}],
+                "mirror": {"host": "reviews", "subset": "v2"},
+                "mirrorPercentage": {"value": 100.0}}]},
+        }),
+    );
+    control.push(loupe_push::Snapshot {
+        version: 1,
+        resources: vec![destination_rule("reviews", &["v1", "v2"]), vs],
+        services: vec![service(
+            "reviews",
+            vec![
+                endpoint(v1.addr, "reviews-v1", "reviews", "v1"),
+                endpoint(silent_addr, "reviews-v2", "reviews", "v2"),
+            ],
+        )],
+        mesh: None,
+        jwks: Default::default(),
+    });
+    proxy.wait_ready().await;
+    let outbound = proxy.outbound.expect("outbound");
+    for _ in 0..1_100 {
+        let (status, body) = get(outbound, "reviews:9080", "/").await.expect("answer");
+        assert_eq!((status, body.as_str()), (200, "reviews-v1"));
+    }
+    let metrics = proxy.metrics().await;
+    let value = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} "))?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    assert_eq!(value("loupe_proxy_mirrors_in_flight"), 1_000);
+    assert_eq!(value("loupe_proxy_mirrors_skipped_total"), 100);
+}

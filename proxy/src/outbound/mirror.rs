@@ -2,7 +2,14 @@
 //! mirror service with `-shadow` appended to its Host, as Envoy does; the
 //! copy is sent from its own task and its answer is dropped, so the mirror
 //! never slows or changes the real response. Only bodies the proxy
-//! buffered (small ones) are mirrored.
+//! buffered (small ones) are mirrored. Each copy is bounded in time
+//! ([`MIRROR_TIMEOUT`]) and at most [`MAX_IN_FLIGHT`] are outstanding; past
+//! that, copies are skipped and counted (`loupe_proxy_mirrors_skipped_total`),
+//! so a slow mirror costs bounded memory.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::{AcqRel, Relaxed};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -12,6 +19,12 @@ use super::route::MirrorTarget;
 use crate::context::ProxyContext;
 use crate::http::full;
 use crate::peer;
+use crate::telemetry::metrics::Metrics;
+
+/// How long a mirrored request may take before it is abandoned.
+pub const MIRROR_TIMEOUT: Duration = Duration::from_secs(15);
+/// Mirrored requests outstanding at most, per proxy.
+pub const MAX_IN_FLIGHT: u64 = 1_000;
 
 pub fn send(
     ctx: &ProxyContext,
@@ -21,6 +34,10 @@ pub fn send(
     body: Bytes,
 ) {
     let Some(endpoint) = mirror.backend.pick() else {
+        return;
+    };
+    let Some(guard) = InFlight::take(&ctx.metrics) else {
+        ctx.metrics.mirrors_skipped.fetch_add(1, Relaxed);
         return;
     };
     let uri = Uri::builder()
@@ -54,8 +71,33 @@ pub fn send(
     let client = ctx.client.clone();
     let target = endpoint.authority.clone();
     tokio::spawn(async move {
-        if let Err(error) = client.request(req).await {
-            tracing::debug!(mirror = %target, %error, "mirrored request failed");
+        let _guard = guard;
+        match tokio::time::timeout(MIRROR_TIMEOUT, client.request(req)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => {
+                tracing::debug!(mirror = %target, %error, "mirrored request failed")
+            }
+            Err(_) => tracing::debug!(mirror = %target, "mirrored request timed out"),
         }
     });
+}
+
+/// One outstanding mirrored request (`loupe_proxy_mirrors_in_flight`);
+/// released when dropped.
+struct InFlight(Arc<Metrics>);
+
+impl InFlight {
+    fn take(metrics: &Arc<Metrics>) -> Option<InFlight> {
+        if metrics.mirrors_in_flight.fetch_add(1, AcqRel) >= MAX_IN_FLIGHT {
+            metrics.mirrors_in_flight.fetch_sub(1, AcqRel);
+            return None;
+        }
+        Some(InFlight(metrics.clone()))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.mirrors_in_flight.fetch_sub(1, AcqRel);
+    }
 }

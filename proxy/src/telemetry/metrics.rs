@@ -326,6 +326,10 @@ pub struct Metrics {
     pub connections_over_limit: AtomicU64,
     /// Requests counted into the overflow edge (see [`MAX_EDGES`]).
     pub edges_overflow: AtomicU64,
+    /// Mirror copies not sent because too many were outstanding.
+    pub mirrors_skipped: AtomicU64,
+    /// Mirror copies outstanding now.
+    pub mirrors_in_flight: AtomicU64,
 }
 
 impl Metrics {
@@ -444,7 +448,7 @@ impl Metrics {
                 pick(s).render(&mut out, name, &labels_of(e, s));
             }
         }
-        let own: [(&str, &str, &str, &AtomicU64); 10] = [
+        let own: [(&str, &str, &str, &AtomicU64); 12] = [
             (
                 "loupe_proxy_inbound_plaintext_refused_total",
                 "counter",
@@ -468,6 +472,18 @@ impl Metrics {
                 "counter",
                 "New metric edges folded into the all-unknown overflow edge (past MAX_EDGES).",
                 &self.edges_overflow,
+            ),
+            (
+                "loupe_proxy_mirrors_skipped_total",
+                "counter",
+                "Mirrored copies skipped because 1,000 were already outstanding.",
+                &self.mirrors_skipped,
+            ),
+            (
+                "loupe_proxy_mirrors_in_flight",
+                "gauge",
+                "Mirrored copies outstanding (each abandoned after 15 s).",
+                &self.mirrors_in_flight,
             ),
             (
                 "loupe_proxy_spans_dropped_total",
