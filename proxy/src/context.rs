@@ -20,6 +20,8 @@ pub struct ProxyContext {
     /// This workload's certificate (mesh mTLS), when it has an identity.
     pub credentials: Arc<CredentialStore>,
     pub client: UpstreamClient,
+    /// HTTP/2 on every hop, for gRPC (see [`ProxyContext::client_for`]).
+    pub grpc_client: UpstreamClient,
     /// The `source` of every request this proxy routes, built once.
     pub source: Source,
 }
@@ -39,14 +41,26 @@ impl ProxyContext {
             labels: this.labels.clone(),
         };
         let client = transport::client(credentials.clone(), store.clone());
+        let grpc_client = transport::h2_client(credentials.clone(), store.clone());
         ProxyContext {
             this,
             store,
             metrics,
             client,
+            grpc_client,
             spans,
             credentials,
             source,
+        }
+    }
+
+    /// The client for a request with `headers`: gRPC goes over HTTP/2
+    /// (h2c to plaintext upstreams), everything else as [`transport::client`].
+    pub fn client_for(&self, headers: &http::HeaderMap) -> &UpstreamClient {
+        if crate::http::is_grpc(headers) {
+            &self.grpc_client
+        } else {
+            &self.client
         }
     }
 

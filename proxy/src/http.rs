@@ -38,7 +38,16 @@ const HOP_BY_HOP: [HeaderName; 7] = [
     header::UPGRADE,
 ];
 
+/// Removes the hop-by-hop headers, but keeps `te: trailers` — the one TE
+/// value HTTP/2 allows, which gRPC requires end to end (as Envoy keeps it).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let trailers = headers
+        .get(header::TE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        });
     // Headers the `Connection` header names are hop-by-hop too.
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -55,6 +64,22 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
     // hyper frames the forwarded body itself.
     headers.remove(header::TRANSFER_ENCODING);
+    if trailers {
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+}
+
+/// Whether a request (or response) is gRPC: `application/grpc`, with or
+/// without a `+proto`-style suffix. gRPC needs HTTP/2 on every hop.
+pub fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.strip_prefix("application/grpc").is_some_and(|rest| {
+                rest.is_empty() || rest.starts_with('+') || rest.starts_with(';')
+            })
+        })
 }
 
 /// A plain-text response made by the proxy itself (503 no healthy upstream,

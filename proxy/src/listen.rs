@@ -1,6 +1,7 @@
-//! Accepting connections: one task per connection — HTTP/1.1 on the
-//! app-facing listeners, HTTP/1.1 or HTTP/2 (told apart by the connection
-//! preface) on the inbound one — each request handed to a
+//! Accepting connections: one task per connection, HTTP/1.1 or HTTP/2 —
+//! on the app-facing listeners HTTP/2 without TLS ("prior knowledge", as
+//! gRPC clients speak it) told apart by its first bytes (`PRI`), on the
+//! inbound one by the connection preface — each request handed to a
 //! listener's handler with the peer address. On drain the listener stops
 //! accepting, idle connections close, and requests in flight finish (as
 //! Envoy drains on SIGTERM).
@@ -27,7 +28,7 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::{Body, Incoming};
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -146,13 +147,24 @@ pub async fn serve<H, F, B>(
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_read_timeout);
             let result = match identity {
-                // The app-facing listeners speak HTTP/1.1 only.
+                // The app-facing listeners: HTTP/1.1, or h2c with prior knowledge.
                 Connection::Plain(stream) if matches!(accept, Accept::Plain) => {
-                    let conn = http1::Builder::new()
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(limits.header_read_timeout)
-                        .serve_connection(TokioIo::new(stream), serve(None));
-                    watcher.watch(conn).await.map_err(Into::into)
+                    match h2_prior_knowledge(&stream, limits.header_read_timeout).await {
+                        None => return,
+                        Some(true) => {
+                            let conn = http2::Builder::new(TokioExecutor::new())
+                                .timer(TokioTimer::new())
+                                .serve_connection(TokioIo::new(stream), serve(None));
+                            watcher.watch(conn).await.map_err(Into::into)
+                        }
+                        Some(false) => {
+                            let conn = http1::Builder::new()
+                                .timer(TokioTimer::new())
+                                .header_read_timeout(limits.header_read_timeout)
+                                .serve_connection(TokioIo::new(stream), serve(None));
+                            watcher.watch(conn).await.map_err(Into::into)
+                        }
+                    }
                 }
                 Connection::Plain(stream) => {
                     let conn = builder.serve_connection(TokioIo::new(stream), serve(None));
@@ -170,6 +182,27 @@ pub async fn serve<H, F, B>(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// Whether a plaintext connection opens with HTTP/2's preface
+/// (`PRI * HTTP/2.0`) rather than an HTTP/1.1 request line — `PUT`, `POST`
+/// and `PATCH` start with `P` too, so three bytes tell; `None` when the
+/// client closes or sends nothing in time.
+async fn h2_prior_knowledge(stream: &TcpStream, timeout: Duration) -> Option<bool> {
+    let peek = async {
+        let mut first = [0u8; 3];
+        loop {
+            let n = stream.peek(&mut first).await.ok()?;
+            match n {
+                0 => return None,
+                _ if first[0] != b'P' => return Some(false),
+                3 => return Some(&first == b"PRI"),
+                // A request line split after its first byte: rare; wait for more.
+                _ => tokio::time::sleep(Duration::from_millis(1)).await,
+            }
+        }
+    };
+    tokio::time::timeout(timeout, peek).await.ok().flatten()
 }
 
 enum Connection {

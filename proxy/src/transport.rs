@@ -234,11 +234,22 @@ pub fn connector(credentials: Arc<CredentialStore>, config: Arc<ConfigStore>) ->
     }
 }
 
+/// The upstream client: HTTP/1.1 in plaintext, HTTP/2 over mesh mTLS (ALPN).
 pub fn client(credentials: Arc<CredentialStore>, config: Arc<ConfigStore>) -> UpstreamClient {
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(64)
         // The proxy forwards the app's own Host header.
+        .set_host(false)
+        .build(connector(credentials, config))
+}
+
+/// The upstream client for gRPC: HTTP/2 on every connection, h2c (prior
+/// knowledge) in plaintext — gRPC needs HTTP/2 and trailers end to end.
+pub fn h2_client(credentials: Arc<CredentialStore>, config: Arc<ConfigStore>) -> UpstreamClient {
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .http2_only(true)
         .set_host(false)
         .build(connector(credentials, config))
 }

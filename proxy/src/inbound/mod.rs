@@ -185,9 +185,15 @@ pub async fn handle(
         parts.headers.insert(header::HOST, v);
     }
     parts.uri = uri;
-    parts.version = http::Version::HTTP_11;
+    // gRPC reaches the app over h2c; everything else over HTTP/1.1.
+    let client = ctx.client_for(&parts.headers);
+    parts.version = if crate::http::is_grpc(&parts.headers) {
+        http::Version::HTTP_2
+    } else {
+        http::Version::HTTP_11
+    };
     let req = Request::from_parts(parts, body::stream(incoming));
-    match ctx.client.request(req).await {
+    match client.request(req).await {
         Ok(resp) => {
             done.code = resp.status().as_u16();
             let (mut rparts, rbody) = resp.into_parts();

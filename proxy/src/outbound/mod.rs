@@ -171,7 +171,15 @@ pub async fn handle(
         }
     }
 
-    // The request as the next hop sees it.
+    // The request as the next hop sees it. An HTTP/2 caller names the
+    // service in `:authority`; the next hop's URI names the endpoint, so the
+    // service travels in `Host`.
+    if !parts.headers.contains_key(header::HOST)
+        && let Some(authority) = parts.uri.authority()
+        && let Ok(v) = HeaderValue::from_str(authority.as_str())
+    {
+        parts.headers.insert(header::HOST, v);
+    }
     let headers = &mut parts.headers;
     strip_hop_by_hop(headers);
     headers.insert(peer::HEADER, target.service.peer_header.clone());
@@ -207,7 +215,7 @@ pub async fn handle(
         headers: &parts.headers,
     };
     let call = forward::forward(
-        &ctx.client,
+        ctx.client_for(&parts.headers),
         &target.backend,
         ctx.credentials.required,
         &outgoing,
