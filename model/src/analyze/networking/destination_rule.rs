@@ -48,6 +48,21 @@ pub(super) fn check(dr: &DestinationRule, _ctx: &Context<'_>, sink: &mut Sink<'_
 }
 
 fn traffic_policy(sink: &mut Sink<'_>, path: &str, tp: &TrafficPolicy) {
+    if !tp.port_level_settings.is_empty() {
+        sink.not_enforced(
+            format!("{path}.portLevelSettings"),
+            "`portLevelSettings` (per-port policies; none of them applies, on any port)",
+        );
+    }
+    if tp.tunnel.is_some() {
+        sink.not_enforced(
+            format!("{path}.tunnel"),
+            "`tunnel` (HTTP CONNECT tunnelling)",
+        );
+    }
+    if tp.proxy_protocol.is_some() {
+        sink.not_enforced(format!("{path}.proxyProtocol"), "`proxyProtocol`");
+    }
     if let Some(lb) = &tp.load_balancer {
         load_balancer(sink, &format!("{path}.loadBalancer"), lb);
     }
@@ -92,6 +107,22 @@ fn port_level(sink: &mut Sink<'_>, path: &str, p: &PortTrafficPolicy) {
 }
 
 fn load_balancer(sink: &mut Sink<'_>, path: &str, lb: &LoadBalancerSettings) {
+    if lb.consistent_hash.is_some() {
+        sink.not_enforced(
+            format!("{path}.consistentHash"),
+            "`consistentHash` (session affinity; requests are balanced as `simple` says, \
+             ROUND_ROBIN by default)",
+        );
+    }
+    if lb.locality_lb_setting.is_some() {
+        sink.not_enforced(
+            format!("{path}.localityLbSetting"),
+            "`localityLbSetting` (locality-aware load balancing)",
+        );
+    }
+    if lb.warmup.is_some() || lb.warmup_duration_secs.is_some() {
+        sink.not_enforced(format!("{path}.warmup"), "`warmup` (slow start)");
+    }
     if lb.simple.is_some() && lb.consistent_hash.is_some() {
         sink.error(
             path,
@@ -140,6 +171,41 @@ fn load_balancer(sink: &mut Sink<'_>, path: &str, lb: &LoadBalancerSettings) {
 }
 
 fn connection_pool(sink: &mut Sink<'_>, path: &str, cp: &ConnectionPoolSettings) {
+    if cp.tcp.is_some() {
+        sink.not_enforced(
+            format!("{path}.tcp"),
+            "`connectionPool.tcp` (connection limits, connect timeout, keepalive)",
+        );
+    }
+    if let Some(http) = &cp.http {
+        let limits = [
+            (
+                "http1MaxPendingRequests",
+                http.http1_max_pending_requests.is_some(),
+            ),
+            ("http2MaxRequests", http.http2_max_requests.is_some()),
+            (
+                "maxRequestsPerConnection",
+                http.max_requests_per_connection.is_some(),
+            ),
+            ("maxRetries", http.max_retries.is_some()),
+            ("idleTimeout", http.idle_timeout.is_some()),
+            (
+                "maxConcurrentStreams",
+                http.max_concurrent_streams.is_some(),
+            ),
+        ];
+        for (field, set) in limits {
+            if set {
+                sink.not_enforced(
+                    format!("{path}.http.{field}"),
+                    &format!(
+                        "`connectionPool.http.{field}` (h2UpgradePolicy and useClientProtocol are)"
+                    ),
+                );
+            }
+        }
+    }
     if let Some(tcp) = &cp.tcp {
         sink.duration(
             &format!("{path}.tcp.connectTimeout"),
@@ -190,6 +256,10 @@ fn connection_pool(sink: &mut Sink<'_>, path: &str, cp: &ConnectionPoolSettings)
 }
 
 fn outlier_detection(sink: &mut Sink<'_>, path: &str, od: &OutlierDetection) {
+    sink.not_enforced(
+        path,
+        "`outlierDetection` (failing endpoints are not ejected; retries pick the next endpoint)",
+    );
     sink.duration(&format!("{path}.interval"), od.interval.as_ref());
     sink.duration(
         &format!("{path}.baseEjectionTime"),

@@ -22,6 +22,13 @@ pub(super) fn check(gw: &Gateway, sink: &mut Sink<'_>) {
     let mut names: HashMap<&str, usize> = HashMap::new();
     for (i, server) in gw.spec.servers.iter().enumerate() {
         let path = format!("spec.servers[{i}]");
+        if server.tls.is_some() {
+            sink.not_enforced(
+                format!("{path}.tls"),
+                "`tls` on a gateway server (the gateway serves plaintext HTTP on its listener; \
+                 no TLS termination, HTTPS redirect or passthrough)",
+            );
+        }
         let protocol = match &server.port {
             None => {
                 sink.error(

@@ -144,6 +144,15 @@ impl Sink<'_> {
         self.push(Severity::Warning, path.into(), message.into());
     }
 
+    /// A field Loupe parses and validates but its data plane does not act
+    /// on yet: said plainly, never silently ignored.
+    pub(super) fn not_enforced(&mut self, path: impl Into<String>, what: &str) {
+        self.warning(
+            path,
+            format!("{what}: accepted but not yet enforced by Loupe's proxies"),
+        );
+    }
+
     fn push(&mut self, severity: Severity, path: String, message: String) {
         self.out.push(Diagnostic {
             severity,

@@ -36,34 +36,22 @@ const PROTOCOLS: &[&str] = &[
 
 const UNIX_PREFIX: &str = "unix://";
 
-/// A field Loupe parses and validates but its data plane does not act on
-/// yet: said plainly, never silently ignored.
-fn not_enforced(sink: &mut Sink<'_>, path: impl Into<String>, what: &str) {
-    sink.warning(
-        path,
-        format!("{what}: accepted but not yet enforced by Loupe's proxies"),
-    );
-}
-
 /// WorkloadEntry fields of multi-network and locality-aware load balancing.
 fn workload_fields_not_enforced(spec: &WorkloadEntrySpec, path: &str, sink: &mut Sink<'_>) {
     if spec.network.is_some() {
-        not_enforced(
-            sink,
+        sink.not_enforced(
             format!("{path}.network"),
             "`network` (multi-network meshes)",
         );
     }
     if spec.locality.is_some() {
-        not_enforced(
-            sink,
+        sink.not_enforced(
             format!("{path}.locality"),
             "`locality` (locality-aware load balancing)",
         );
     }
     if spec.weight.is_some_and(|w| w > 1) {
-        not_enforced(
-            sink,
+        sink.not_enforced(
             format!("{path}.weight"),
             "`weight` (endpoints are picked evenly)",
         );
@@ -74,15 +62,13 @@ pub(super) fn check(se: &ServiceEntry, sink: &mut Sink<'_>) {
     let spec = &se.spec;
     let resolution = spec.resolution();
     if !spec.addresses.is_empty() {
-        not_enforced(
-            sink,
+        sink.not_enforced(
             "spec.addresses",
             "`addresses` (virtual IPs need transparent capture; apps name the host)",
         );
     }
     if !spec.subject_alt_names.is_empty() {
-        not_enforced(
-            sink,
+        sink.not_enforced(
             "spec.subjectAltNames",
             "`subjectAltNames` (secure naming checks the endpoint's registered SPIFFE ID)",
         );

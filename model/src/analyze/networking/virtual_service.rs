@@ -54,6 +54,18 @@ pub(super) fn check(vs: &VirtualService, ctx: &Context<'_>, sink: &mut Sink<'_>)
     for (i, route) in spec.http.iter().enumerate() {
         http_route(ctx, sink, &format!("spec.http[{i}]"), route, ns);
     }
+    if !spec.tcp.is_empty() {
+        sink.not_enforced(
+            "spec.tcp",
+            "`tcp` routes (the proxies route HTTP and gRPC only; TCP is not proxied)",
+        );
+    }
+    if !spec.tls.is_empty() {
+        sink.not_enforced(
+            "spec.tls",
+            "`tls` routes (SNI routing of TLS passthrough is not proxied)",
+        );
+    }
     for (i, tls) in spec.tls.iter().enumerate() {
         let path = format!("spec.tls[{i}]");
         for (j, m) in tls.matches.iter().enumerate() {
@@ -166,6 +178,32 @@ fn gateway_exists(ctx: &Context<'_>, sink: &mut Sink<'_>, path: &str, reference:
 }
 
 fn http_route(ctx: &Context<'_>, sink: &mut Sink<'_>, path: &str, r: &HttpRoute, ns: &str) {
+    if r.headers.is_some() {
+        sink.not_enforced(
+            format!("{path}.headers"),
+            "`headers` (request and response header set/add/remove)",
+        );
+    }
+    for (j, d) in r.route.iter().enumerate() {
+        if d.headers.is_some() {
+            sink.not_enforced(
+                format!("{path}.route[{j}].headers"),
+                "`headers` (request and response header set/add/remove)",
+            );
+        }
+    }
+    if r.cors_policy.is_some() {
+        sink.not_enforced(
+            format!("{path}.corsPolicy"),
+            "`corsPolicy` (no CORS preflight answers or headers)",
+        );
+    }
+    if !r.mirrors.is_empty() {
+        sink.not_enforced(
+            format!("{path}.mirrors"),
+            "`mirrors` (the list form; the single `mirror` with `mirrorPercentage` is enforced)",
+        );
+    }
     for (j, m) in r.matches.iter().enumerate() {
         http_match(ctx, sink, &format!("{path}.match[{j}]"), m, ns);
     }
