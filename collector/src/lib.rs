@@ -12,10 +12,16 @@
 //!   is NULL for a root; `service` is the resource's `service.name`
 //!   ("unknown" if absent); `operation` the span name; `kind` and
 //!   `status_code` are OTLP's numbers (`status_code` 2 = error);
-//!   `duration_us` = end − start. `attributes` is one flat JSON object: span
-//!   attributes under their keys, resource attributes as `resource.<key>`,
-//!   plus `otel.scope.name`, `otel.scope.version`, `otel.status_description`
-//!   and `otel.events` when present (see [`otlp::span_row`]).
+//!   `duration_us` = end − start. `attributes` is one flat JSON object of
+//!   the span's own attributes plus `otel.status_description` and
+//!   `otel.events` when present; `resource_id` names its row of
+//!   `span_resources` (see [`otlp::span_row`]).
+//! - `span_resources`: one row per distinct resource and scope, stored once
+//!   however many spans share it: resource attributes as `resource.<key>`,
+//!   plus `otel.scope.name`, `otel.scope.version`. The view
+//!   `spans_with_resource` is `spans` with both merged into `attributes`
+//!   (the one flat object of Loupe before 0006; older rows have
+//!   `resource_id` NULL and everything inline).
 //! - `trace_summaries`: one row per trace, updated with every batch:
 //!   root = the span without a parent, start = earliest start, end = latest
 //!   end, `span_count`/`error_count` = spans/error spans stored so far,
@@ -34,7 +40,12 @@
 //!   `reason`: `queue_full_refused_for_retry` / `shutting_down_refused_for_retry`
 //!   (refused with the protocol's retry signal — the sender may resend
 //!   them), `invalid_span` (no valid ids or start time; reported in OTLP's
-//!   `partial_success`), `write_failed` (Postgres refused a batch 5 times).
+//!   `partial_success`), `too_many_in_request` (the request was refused
+//!   whole), `refused_by_database` (the one row Postgres refused once its
+//!   batch was split down to it), `write_failed` (Postgres stayed unreachable
+//!   while shutting down). Not spans but counted alike: `span_attributes` /
+//!   `over_count_limit` (attributes and events past 128 dropped) and
+//!   `attribute_values` / `truncated_over_length_limit` (strings cut at 4 KiB).
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
@@ -88,6 +99,11 @@ impl Options {
 pub struct Tuning {
     /// Spans held in memory (queued or being written) before senders are told to retry.
     pub queue_capacity: usize,
+    /// Bytes of spans held in memory (queued or being written) before
+    /// senders are told to retry: the bound that holds whatever the spans hold.
+    pub queue_capacity_bytes: usize,
+    /// Attributes, events and string lengths kept per span; spans per request.
+    pub span_limits: otlp::span_row::SpanLimits,
     /// Spans per COPY.
     pub batch_size: usize,
     /// Concurrent writer tasks (each with its own connection).
@@ -106,6 +122,8 @@ impl Default for Tuning {
     fn default() -> Self {
         Tuning {
             queue_capacity: 100_000,
+            queue_capacity_bytes: 128 * 1024 * 1024,
+            span_limits: otlp::span_row::SpanLimits::default(),
             batch_size: 1_000,
             writers: 2,
             batch_timeout: Duration::from_millis(500),
@@ -149,10 +167,14 @@ impl Collector {
         let http_addr = local_addr("HTTP", &http_listener, options.otlp_http)?;
 
         let drops = DropRecorder::default();
-        let (queue, queue_rx) = writer::queue::span_queue(tuning.queue_capacity);
+        let (queue, queue_rx) = writer::queue::span_queue(writer::queue::Occupancy {
+            spans: tuning.queue_capacity,
+            bytes: tuning.queue_capacity_bytes,
+        });
         let ingest = Ingest {
             queue,
             drops: drops.clone(),
+            limits: tuning.span_limits,
         };
         let (stop_receivers, stop_rx) = watch::channel(false);
         let (stop_writer, writer_stop_rx) = watch::channel(false);

@@ -94,7 +94,7 @@ async fn grpc_export_writes_spans_and_a_trace_summary() {
     );
     let rows: Vec<SpanRow> = sqlx::query_as(
         "SELECT trace_id, span_id, parent_span_id, service, kind, duration_us, status_code, attributes
-         FROM spans ORDER BY start_time",
+         FROM spans_with_resource ORDER BY start_time",
     )
     .fetch_all(&h.pool)
     .await

@@ -12,7 +12,7 @@ use tonic::codec::CompressionEncoding;
 use tonic::{Code, Request, Response, Status};
 
 use super::rpc_status::{CODE_RESOURCE_EXHAUSTED, CODE_UNAVAILABLE, retry_status_bytes};
-use super::{Ingest, RETRY_AFTER, refusal_message};
+use super::{ExportError, Ingest, RETRY_AFTER, refusal_message, too_many_spans_message};
 use crate::writer::queue::Refused;
 
 pub struct OtlpGrpc {
@@ -37,7 +37,10 @@ impl TraceService for OtlpGrpc {
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         match self.ingest.export(request.get_ref()) {
             Ok(response) => Ok(Response::new(response)),
-            Err(refused) => {
+            Err(ExportError::TooManySpans { spans, max }) => {
+                Err(Status::invalid_argument(too_many_spans_message(spans, max)))
+            }
+            Err(ExportError::Refused(refused)) => {
                 let message = refusal_message(refused);
                 let (code, number) = match refused {
                     Refused::Full { .. } => (Code::ResourceExhausted, CODE_RESOURCE_EXHAUSTED),

@@ -24,7 +24,7 @@ use prost::Message;
 use super::rpc_status::{
     CODE_INVALID_ARGUMENT, CODE_RESOURCE_EXHAUSTED, CODE_UNAVAILABLE, RpcStatus,
 };
-use super::{Ingest, RETRY_AFTER, refusal_message};
+use super::{ExportError, Ingest, RETRY_AFTER, refusal_message, too_many_spans_message};
 use crate::writer::queue::Refused;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -133,7 +133,14 @@ async fn export_traces(
             };
             with_type(StatusCode::OK, encoding, bytes, false)
         }
-        Err(refused) => {
+        Err(ExportError::TooManySpans { spans, max }) => status(
+            encoding,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            CODE_INVALID_ARGUMENT,
+            too_many_spans_message(spans, max),
+            false,
+        ),
+        Err(ExportError::Refused(refused)) => {
             let (http, code) = match refused {
                 Refused::Full { .. } => (StatusCode::TOO_MANY_REQUESTS, CODE_RESOURCE_EXHAUSTED),
                 Refused::Closed => (StatusCode::SERVICE_UNAVAILABLE, CODE_UNAVAILABLE),

@@ -16,6 +16,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 
 use crate::writer::drops::DropRecorder;
 use crate::writer::queue::{Refused, SpanQueue};
+use span_row::SpanLimits;
 
 /// How long a refused sender is told to wait before retrying.
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -25,27 +26,56 @@ pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 pub struct Ingest {
     pub(crate) queue: SpanQueue,
     pub(crate) drops: DropRecorder,
+    pub(crate) limits: SpanLimits,
+}
+
+/// Why a request was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportError {
+    /// Not now: the sender should retry.
+    Refused(Refused),
+    /// Never: more spans than one request may carry.
+    TooManySpans { spans: usize, max: usize },
 }
 
 impl Ingest {
     /// Queues the spans of `request`. Spans that are invalid are reported in
     /// `partial_success` (and counted as drops); a full or closing queue
     /// refuses the whole request (counted too) so the sender retries it.
+    /// Attributes dropped and values cut by [`SpanLimits`] are counted.
     pub fn export(
         &self,
         request: &ExportTraceServiceRequest,
-    ) -> Result<ExportTraceServiceResponse, Refused> {
-        let converted = span_row::convert(request);
+    ) -> Result<ExportTraceServiceResponse, ExportError> {
+        let spans = span_row::span_count(request);
+        if spans > self.limits.max_spans_per_request {
+            self.drops.record("spans", "too_many_in_request", spans);
+            return Err(ExportError::TooManySpans {
+                spans,
+                max: self.limits.max_spans_per_request,
+            });
+        }
+        let converted = span_row::convert(request, &self.limits);
         let n = converted.rows.len();
         self.drops
             .record("spans", "invalid_span", converted.rejected);
-        if let Err(refused) = self.queue.try_push(converted.rows) {
+        self.drops.record(
+            "span_attributes",
+            "over_count_limit",
+            converted.dropped_attributes,
+        );
+        self.drops.record(
+            "attribute_values",
+            "truncated_over_length_limit",
+            converted.truncated_values,
+        );
+        if let Err(refused) = self.queue.try_push(converted.rows, converted.bytes) {
             let reason = match refused {
                 Refused::Full { .. } => "queue_full_refused_for_retry",
                 Refused::Closed => "shutting_down_refused_for_retry",
             };
             self.drops.record("spans", reason, n);
-            return Err(refused);
+            return Err(ExportError::Refused(refused));
         }
         let partial_success = (converted.rejected > 0).then(|| ExportTracePartialSuccess {
             rejected_spans: converted.rejected as i64,
@@ -57,12 +87,19 @@ impl Ingest {
 
 pub(crate) fn refusal_message(refused: Refused) -> String {
     match refused {
-        Refused::Full { queued, capacity } => format!(
-            "collector is behind: {queued} spans queued of {capacity}; retry after {}s",
+        Refused::Full { spans, bytes } => format!(
+            "collector is behind: {spans} spans ({} KiB) queued; retry after {}s",
+            bytes / 1024,
             RETRY_AFTER.as_secs()
         ),
         Refused::Closed => {
             "collector is shutting down; retry against another instance or later".into()
         }
     }
+}
+
+pub(crate) fn too_many_spans_message(spans: usize, max: usize) -> String {
+    format!(
+        "the request carries {spans} spans; at most {max} are accepted per request: send smaller batches"
+    )
 }
