@@ -50,6 +50,7 @@
 #![deny(rust_2018_idioms)]
 
 pub mod error;
+pub mod listen;
 pub mod otlp;
 pub mod partitions;
 pub mod scrape;
@@ -110,8 +111,11 @@ pub struct Tuning {
     pub writers: usize,
     /// How long a batch waits to fill up.
     pub batch_timeout: Duration,
-    /// The largest OTLP request accepted (gRPC message or HTTP body).
+    /// The largest OTLP request accepted (gRPC message or HTTP body), after
+    /// decompression: a gzip body that inflates past it is refused.
     pub max_request_bytes: usize,
+    /// Connections, concurrent requests and header deadlines of each OTLP listener.
+    pub listener_limits: listen::ListenerLimits,
     /// How often drop counts are written to `telemetry_drops`.
     pub drop_flush_interval: Duration,
     /// How often partitions are created ahead and retention is applied.
@@ -127,7 +131,8 @@ impl Default for Tuning {
             batch_size: 1_000,
             writers: 2,
             batch_timeout: Duration::from_millis(500),
-            max_request_bytes: 16 * 1024 * 1024,
+            max_request_bytes: 8 * 1024 * 1024,
+            listener_limits: listen::ListenerLimits::default(),
             drop_flush_interval: Duration::from_secs(1),
             maintenance_interval: Duration::from_secs(3600),
         }
@@ -196,14 +201,25 @@ impl Collector {
             })
             .collect();
 
+        let limits = tuning.listener_limits;
         let grpc = {
             let mut stop = stop_rx.clone();
             let service = otlp::grpc::OtlpGrpc::server(ingest.clone(), tuning.max_request_bytes);
             tokio::spawn(async move {
                 tonic::transport::Server::builder()
+                    .layer(tower::limit::ConcurrencyLimitLayer::new(
+                        limits.max_concurrent_requests,
+                    ))
+                    .max_concurrent_streams(limits.max_concurrent_streams)
+                    .http2_max_header_list_size(limits.max_header_list_bytes)
+                    .http2_keepalive_interval(Some(Duration::from_secs(30)))
+                    .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+                    .max_connection_age(limits.max_connection_age)
+                    .max_connection_age_grace(Duration::from_secs(30))
+                    .timeout(Duration::from_secs(30))
                     .add_service(service)
                     .serve_with_incoming_shutdown(
-                        tonic::transport::server::TcpIncoming::from(grpc_listener),
+                        listen::incoming(grpc_listener, limits.max_connections),
                         async move {
                             let _ = stop.wait_for(|s| *s).await;
                         },
@@ -216,18 +232,11 @@ impl Collector {
             })
         };
         let http = {
-            let mut stop = stop_rx.clone();
+            let stop = stop_rx.clone();
             let app = otlp::http::router(ingest.clone(), tuning.max_request_bytes);
             tokio::spawn(async move {
-                axum::serve(http_listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stop.wait_for(|s| *s).await;
-                    })
-                    .await
-                    .map_err(|e| CollectorError::Serve {
-                        protocol: "HTTP",
-                        message: e.to_string(),
-                    })
+                listen::serve_http(http_listener, app, limits, stop).await;
+                Ok(())
             })
         };
         drop(ingest);
