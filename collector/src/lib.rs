@@ -109,8 +109,12 @@ pub struct Tuning {
     pub batch_size: usize,
     /// Concurrent writer tasks (each with its own connection).
     pub writers: usize,
-    /// How long a batch waits to fill up.
+    /// How long a batch waits to fill up (senders wait for their batch's
+    /// commit, so this is also the least time an export takes).
     pub batch_timeout: Duration,
+    /// How long an export waits for its spans to be committed before the
+    /// sender is told to retry.
+    pub ack_timeout: Duration,
     /// The largest OTLP request accepted (gRPC message or HTTP body), after
     /// decompression: a gzip body that inflates past it is refused.
     pub max_request_bytes: usize,
@@ -130,7 +134,8 @@ impl Default for Tuning {
             span_limits: otlp::span_row::SpanLimits::default(),
             batch_size: 1_000,
             writers: 2,
-            batch_timeout: Duration::from_millis(500),
+            batch_timeout: Duration::from_millis(50),
+            ack_timeout: Duration::from_secs(10),
             max_request_bytes: 8 * 1024 * 1024,
             listener_limits: listen::ListenerLimits::default(),
             drop_flush_interval: Duration::from_secs(1),
@@ -180,6 +185,7 @@ impl Collector {
             queue,
             drops: drops.clone(),
             limits: tuning.span_limits,
+            ack_timeout: tuning.ack_timeout,
         };
         let (stop_receivers, stop_rx) = watch::channel(false);
         let (stop_writer, writer_stop_rx) = watch::channel(false);
@@ -315,6 +321,10 @@ impl Collector {
     /// Stops accepting, writes every queued span, records the last drop counts.
     pub async fn shutdown(self) -> Result<(), CollectorError> {
         let _ = self.stop_receivers.send(true);
+        // At once, not after the receivers: in-flight exports wait for the
+        // commit of their spans, which the draining writer gives them; the
+        // closed queue refuses (with the retry signal) what comes later.
+        let _ = self.stop_writer.send(true);
         let mut first_error = None;
         for receiver in self.receivers {
             // In-flight exports get a bounded time to finish.
@@ -326,7 +336,6 @@ impl Collector {
                 Err(_) => tracing::warn!("an OTLP receiver did not stop within 10s"),
             }
         }
-        let _ = self.stop_writer.send(true);
         for writer in self.writers {
             let _ = writer.await;
         }

@@ -80,7 +80,7 @@ async fn a_batch_postgres_refuses_is_split_and_only_the_refused_rows_are_dropped
             .collect();
         resource_spans(service, spans)
     };
-    client(&h)
+    let response = client(&h)
         .await
         .export(request(vec![
             spans("alice", 1, &[]),
@@ -88,8 +88,16 @@ async fn a_batch_postgres_refuses_is_split_and_only_the_refused_rows_are_dropped
             spans("bob", 3, &[]),
         ]))
         .await
-        .expect("accepted");
-    assert_eq!(h.wait_count("SELECT count(*) FROM spans", 28).await, 28);
+        .expect("accepted")
+        .into_inner();
+    // Answered after the commit: the sender learns which part was not stored.
+    let partial = response.partial_success.expect("a partial success");
+    assert_eq!(partial.rejected_spans, 2);
+    assert!(
+        partial.error_message.contains("refused by the database"),
+        "{partial:?}"
+    );
+    assert_eq!(h.count("SELECT count(*) FROM spans").await, 28);
     assert_eq!(drops(&h, "spans", "refused_by_database", 2).await, 2);
     // The summaries count exactly the stored spans.
     assert_eq!(

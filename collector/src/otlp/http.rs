@@ -7,10 +7,13 @@
 //! configured with compression send it; it is inflated up to the same size
 //! limit as plain bodies.
 //!
-//! Answers as the OTLP spec says: 200 with an `ExportTraceServiceResponse`,
+//! Answers as the OTLP spec says, once the spans are committed: 200 with an
+//! `ExportTraceServiceResponse`,
 //! 400 with a `google.rpc.Status` naming what was malformed, 429 with
 //! `Retry-After` when the writer is behind, 503 with `Retry-After` while
-//! shutting down — every body in the encoding of the request.
+//! shutting down or when the spans were not committed in time, 413 for
+//! too many spans or a body that inflates too far — every body in the
+//! encoding of the request.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -24,7 +27,10 @@ use prost::Message;
 use super::rpc_status::{
     CODE_INVALID_ARGUMENT, CODE_RESOURCE_EXHAUSTED, CODE_UNAVAILABLE, RpcStatus,
 };
-use super::{ExportError, Ingest, RETRY_AFTER, refusal_message, too_many_spans_message};
+use super::{
+    ExportError, Ingest, RETRY_AFTER, not_yet_written_message, refusal_message,
+    too_many_spans_message,
+};
 use crate::writer::queue::Refused;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -123,7 +129,7 @@ async fn export_traces(
             );
         }
     };
-    match state.ingest.export(&request) {
+    match state.ingest.export(&request).await {
         Ok(response) => {
             let bytes = match encoding {
                 Encoding::Protobuf => response.encode_to_vec(),
@@ -139,6 +145,13 @@ async fn export_traces(
             CODE_INVALID_ARGUMENT,
             too_many_spans_message(spans, max),
             false,
+        ),
+        Err(ExportError::NotYetWritten { waited }) => status(
+            encoding,
+            StatusCode::SERVICE_UNAVAILABLE,
+            CODE_UNAVAILABLE,
+            not_yet_written_message(waited),
+            true,
         ),
         Err(ExportError::Refused(refused)) => {
             let (http, code) = match refused {

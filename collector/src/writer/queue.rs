@@ -9,13 +9,17 @@
 //! memory is then bounded by the capacity + the largest request the
 //! receivers accept. A refused request is answered with the protocol's
 //! retry signal.
+//!
+//! An admitted request gets an [`Ack`]: it resolves once the batch holding
+//! its rows has been written (committed, or given up on), with how many of
+//! them were not stored, so a receiver answers its sender only then.
 
 use std::sync::Arc;
 use std::sync::Mutex as SyncMutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::{Mutex, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::otlp::span_row::SpanRow;
@@ -36,16 +40,48 @@ pub struct Occupancy {
     pub bytes: usize,
 }
 
+/// What became of a request's rows once their batch was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// Rows Postgres refused, or that could not be written before shutdown.
+    pub not_stored: usize,
+}
+
+/// Resolves when the request's rows are written; an error if the writer
+/// stopped without writing them.
+pub type Ack = oneshot::Receiver<Written>;
+
 /// The rows of one request, with the bytes they were admitted for.
 struct Chunk {
     rows: Vec<SpanRow>,
     bytes: usize,
+    ack: oneshot::Sender<Written>,
 }
 
-/// A batch for the writer: the rows, and the room to give back when done.
+/// A batch for the writer: the rows, the room to give back when done, and
+/// whom to tell (one ack per request, in row order).
 pub struct Batch {
     pub rows: Vec<SpanRow>,
     pub bytes: usize,
+    acks: Vec<(usize, oneshot::Sender<Written>)>,
+}
+
+impl Batch {
+    /// Tells each request how many of its rows were not stored; `not_stored`
+    /// are indices into `rows`.
+    pub fn acknowledge(&mut self, not_stored: &[usize]) {
+        let mut start = 0;
+        for (len, ack) in self.acks.drain(..) {
+            let end = start + len;
+            let lost = not_stored
+                .iter()
+                .filter(|&&i| i >= start && i < end)
+                .count();
+            // The receiver may have stopped waiting (its sender timed out).
+            let _ = ack.send(Written { not_stored: lost });
+            start = end;
+        }
+    }
 }
 
 /// The receivers' side (cheap to clone).
@@ -83,10 +119,12 @@ pub fn span_queue(capacity: Occupancy) -> (SpanQueue, SpanQueueReceiver) {
 
 impl SpanQueue {
     /// Queues `rows`, which hold `bytes`, if there is room (see the module doc).
-    pub fn try_push(&self, rows: Vec<SpanRow>, bytes: usize) -> Result<(), Refused> {
+    pub fn try_push(&self, rows: Vec<SpanRow>, bytes: usize) -> Result<Ack, Refused> {
         let spans = rows.len();
+        let (ack, acked) = oneshot::channel();
         if spans == 0 {
-            return Ok(());
+            let _ = ack.send(Written { not_stored: 0 });
+            return Ok(acked);
         }
         {
             let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
@@ -103,11 +141,11 @@ impl SpanQueue {
             queued.spans += spans;
             queued.bytes += bytes;
         }
-        if self.tx.send(Chunk { rows, bytes }).is_err() {
+        if self.tx.send(Chunk { rows, bytes, ack }).is_err() {
             self.release(spans, bytes);
             return Err(Refused::Closed);
         }
-        Ok(())
+        Ok(acked)
     }
 
     fn release(&self, spans: usize, bytes: usize) {
@@ -151,6 +189,7 @@ impl SpanQueueReceiver {
             }
         };
         let mut batch = Batch {
+            acks: vec![(first.rows.len(), first.ack)],
             rows: first.rows,
             bytes: first.bytes,
         };
@@ -159,9 +198,12 @@ impl SpanQueueReceiver {
             let more = tokio::select! {
                 v = rx.recv() => v,
                 _ = tokio::time::sleep_until(deadline) => break,
+                // At shutdown, write what there is now: its senders are waiting.
+                _ = stop.wait_for(|s| *s), if !self.is_closing() => break,
             };
             match more {
                 Some(chunk) => {
+                    batch.acks.push((chunk.rows.len(), chunk.ack));
                     batch.rows.extend(chunk.rows);
                     batch.bytes += chunk.bytes;
                 }
@@ -212,11 +254,11 @@ mod tests {
     #[test]
     fn refuses_when_full_and_admits_again_after_release() {
         let (queue, receiver) = span_queue(capacity(10, 1 << 20));
-        assert_eq!(queue.try_push(rows(6), 60), Ok(()));
-        assert_eq!(queue.try_push(rows(4), 40), Ok(()));
+        assert!(queue.try_push(rows(6), 60).is_ok());
+        assert!(queue.try_push(rows(4), 40).is_ok());
         assert_eq!(
-            queue.try_push(rows(1), 10),
-            Err(Refused::Full {
+            queue.try_push(rows(1), 10).err(),
+            Some(Refused::Full {
                 spans: 10,
                 bytes: 100
             })
@@ -224,29 +266,30 @@ mod tests {
         receiver.release(&Batch {
             rows: rows(6),
             bytes: 60,
+            acks: vec![],
         });
-        assert_eq!(queue.try_push(rows(5), 50), Ok(()));
+        assert!(queue.try_push(rows(5), 50).is_ok());
         assert_eq!(queue.queued(), capacity(9, 90));
     }
 
     #[test]
     fn bytes_bound_the_queue_whatever_the_span_count() {
         let (queue, _receiver) = span_queue(capacity(1_000_000, 1000));
-        assert_eq!(queue.try_push(rows(1), 900), Ok(()));
+        assert!(queue.try_push(rows(1), 900).is_ok());
         assert_eq!(
-            queue.try_push(rows(1), 200),
-            Err(Refused::Full {
+            queue.try_push(rows(1), 200).err(),
+            Some(Refused::Full {
                 spans: 1,
                 bytes: 900
             })
         );
-        assert_eq!(queue.try_push(rows(1), 100), Ok(()));
+        assert!(queue.try_push(rows(1), 100).is_ok());
     }
 
     #[test]
     fn an_empty_queue_admits_an_oversized_request() {
         let (queue, _receiver) = span_queue(capacity(3, 10));
-        assert_eq!(queue.try_push(rows(5), 50), Ok(()));
+        assert!(queue.try_push(rows(5), 50).is_ok());
         assert!(matches!(
             queue.try_push(rows(1), 1),
             Err(Refused::Full { .. })
@@ -257,7 +300,24 @@ mod tests {
     fn a_closed_queue_refuses() {
         let (queue, receiver) = span_queue(capacity(3, 100));
         drop(receiver);
-        assert_eq!(queue.try_push(rows(1), 1), Err(Refused::Closed));
+        assert_eq!(queue.try_push(rows(1), 1).err(), Some(Refused::Closed));
         assert_eq!(queue.queued(), Occupancy::default());
+    }
+
+    #[tokio::test]
+    async fn each_request_is_told_what_became_of_its_own_rows() {
+        let (queue, receiver) = span_queue(capacity(100, 1 << 20));
+        let first = queue.try_push(rows(3), 30).unwrap();
+        let second = queue.try_push(rows(2), 20).unwrap();
+        let (_stop_tx, mut stop) = watch::channel(false);
+        let mut batch = receiver
+            .next_batch(10, Duration::from_millis(10), &mut stop)
+            .await
+            .unwrap();
+        assert_eq!(batch.rows.len(), 5);
+        // Row 1 of the first request and row 0 of the second were refused.
+        batch.acknowledge(&[1, 3]);
+        assert_eq!(first.await.unwrap(), Written { not_stored: 1 });
+        assert_eq!(second.await.unwrap(), Written { not_stored: 1 });
     }
 }

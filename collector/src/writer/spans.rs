@@ -72,46 +72,54 @@ pub async fn run(
     config: BatchConfig,
     mut stop: watch::Receiver<bool>,
 ) {
-    while let Some(batch) = receiver
+    while let Some(mut batch) = receiver
         .next_batch(config.batch_size, config.batch_timeout, &mut stop)
         .await
     {
-        write_bisecting(&pool, &batch.rows, &drops, receiver.is_closing()).await;
+        let not_stored = write_bisecting(&pool, &batch.rows, &drops, receiver.is_closing()).await;
+        batch.acknowledge(&not_stored);
         receiver.release(&batch);
     }
     tracing::debug!("span writer stopped: queue drained");
 }
 
 /// Writes `batch`; the parts Postgres refuses are halved until each refused
-/// row stands alone, and those rows are dropped and counted.
+/// row stands alone, and those rows are dropped and counted. Returns the
+/// indices (ascending) of the rows not stored.
 pub async fn write_bisecting(
     pool: &PgPool,
     batch: &[SpanRow],
     drops: &DropRecorder,
     closing: bool,
-) {
-    let mut pending = vec![batch];
-    while let Some(rows) = pending.pop() {
+) -> Vec<usize> {
+    let mut not_stored = Vec::new();
+    // (index of the first row in `batch`, rows), first half on top.
+    let mut pending = vec![(0, batch)];
+    while let Some((at, rows)) = pending.pop() {
         match write_with_retries(pool, rows, closing).await {
             Outcome::Written => {}
             Outcome::Refused(error) if rows.len() > 1 => {
                 tracing::debug!(%error, spans = rows.len(), "span batch refused; splitting it");
-                let (first, second) = rows.split_at(rows.len() / 2);
-                pending.push(second);
-                pending.push(first);
+                let half = rows.len() / 2;
+                let (first, second) = rows.split_at(half);
+                pending.push((at + half, second));
+                pending.push((at, first));
             }
             Outcome::Refused(error) => {
                 let row = &rows[0];
                 tracing::warn!(%error, trace_id = %row.trace_id, span_id = %row.span_id,
                     service = %row.service, "Postgres refused a span; dropped");
                 drops.record("spans", "refused_by_database", 1);
+                not_stored.push(at);
             }
             Outcome::GaveUp(error) => {
                 tracing::error!(%error, spans = rows.len(), "giving up on a span batch");
                 drops.record("spans", "write_failed", rows.len());
+                not_stored.extend(at..at + rows.len());
             }
         }
     }
+    not_stored
 }
 
 enum Outcome {
