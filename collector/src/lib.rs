@@ -3,7 +3,8 @@
 //! (4318) from any OpenTelemetry SDK ([`otlp`]), Istio metrics scraped from
 //! every connected proxy and turned into per-interval edge rollups
 //! ([`scrape`]), both written in batches with `COPY` ([`writer`]), and the
-//! daily partitions and retention of those tables ([`partitions`]).
+//! daily partitions and retention of those tables ([`partitions`]). Its own
+//! counters are on `GET /metrics` of the OTLP/HTTP port ([`metrics`]).
 //! It owns no schema (that is `loupe-db`'s) and no queries of the console.
 //!
 //! # What the rows mean (for readers of the tables)
@@ -51,6 +52,7 @@
 
 pub mod error;
 pub mod listen;
+pub mod metrics;
 pub mod otlp;
 pub mod partitions;
 pub mod scrape;
@@ -239,7 +241,8 @@ impl Collector {
         };
         let http = {
             let stop = stop_rx.clone();
-            let app = otlp::http::router(ingest.clone(), tuning.max_request_bytes);
+            let app = otlp::http::router(ingest.clone(), tuning.max_request_bytes)
+                .merge(metrics::router(&drops, ingest.queue.clone()));
             tokio::spawn(async move {
                 listen::serve_http(http_listener, app, limits, stop).await;
                 Ok(())

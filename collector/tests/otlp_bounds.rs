@@ -209,6 +209,23 @@ async fn attribute_count_and_value_length_are_capped_and_counted() {
         drops(&h, "attribute_values", "truncated_over_length_limit", 1).await,
         1
     );
+    // The same counts on the collector's own /metrics.
+    let metrics = reqwest::get(format!("http://{}/metrics", h.collector().otlp_http_addr()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"loupe_collector_telemetry_dropped_total{signal="span_attributes",reason="over_count_limit"} 72"#,
+        r#"loupe_collector_telemetry_dropped_total{signal="attribute_values",reason="truncated_over_length_limit"} 1"#,
+        "loupe_collector_span_queue_spans 0",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in:\n{metrics}"
+        );
+    }
 }
 
 #[tokio::test]
