@@ -241,8 +241,12 @@ impl Collector {
         };
         let http = {
             let stop = stop_rx.clone();
-            let app = otlp::http::router(ingest.clone(), tuning.max_request_bytes)
-                .merge(metrics::router(&drops, ingest.queue.clone()));
+            let app = otlp::http::router(
+                ingest.clone(),
+                tuning.max_request_bytes,
+                limits.body_read_timeout,
+            )
+            .merge(metrics::router(&drops, ingest.queue.clone()));
             tokio::spawn(async move {
                 listen::serve_http(http_listener, app, limits, stop).await;
                 Ok(())

@@ -3,7 +3,8 @@
 //! the cap waits in the kernel's backlog until one closes), at most
 //! `max_concurrent_requests` requests being served at once (others wait for
 //! a turn), and on HTTP/1 a deadline for a request's headers
-//! (`header_read_timeout`), so a client that opens connections and sends
+//! (`header_read_timeout`) and on OTLP/HTTP one for its body
+//! (`body_read_timeout`), so a client that opens connections and sends
 //! nothing, or a byte a minute, ties up nothing for long. HTTP/2 (gRPC, and
 //! h2c on the HTTP port) has no such header deadline in hyper; there the
 //! connection cap bounds what idle connections hold, keepalive pings close
@@ -32,6 +33,8 @@ pub struct ListenerLimits {
     pub max_concurrent_requests: usize,
     /// How long an HTTP/1 request's headers may take to arrive.
     pub header_read_timeout: Duration,
+    /// How long an OTLP/HTTP request's body may take to arrive.
+    pub body_read_timeout: Duration,
     /// Streams one HTTP/2 connection may have open.
     pub max_concurrent_streams: u32,
     /// The largest header block a request may send.
@@ -46,6 +49,7 @@ impl Default for ListenerLimits {
             max_connections: 1024,
             max_concurrent_requests: 64,
             header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
             max_concurrent_streams: 100,
             max_header_list_bytes: 64 * 1024,
             max_connection_age: Duration::from_secs(600),

@@ -146,3 +146,39 @@ async fn requests_past_the_concurrency_limit_wait_for_a_turn() {
     drop(slow);
     assert_eq!(post(&h).await.unwrap().status(), 200, "its turn came");
 }
+
+#[tokio::test]
+async fn a_body_that_trickles_in_is_cut_off_and_one_too_large_refused() {
+    let mut t = tuning(ListenerLimits {
+        body_read_timeout: Duration::from_millis(300),
+        ..ListenerLimits::default()
+    });
+    t.max_request_bytes = 64 * 1024;
+    let h = start(t).await;
+    let mut slow = TcpStream::connect(h.collector().otlp_http_addr())
+        .await
+        .unwrap();
+    slow.write_all(
+        b"POST /v1/traces HTTP/1.1\r\nHost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: 100\r\n\r\nab",
+    )
+    .await
+    .unwrap();
+    let mut answer = [0u8; 12];
+    tokio::time::timeout(Duration::from_secs(5), slow.read_exact(&mut answer))
+        .await
+        .expect("answered within 5 s")
+        .unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 408");
+
+    let response = reqwest::Client::new()
+        .post(format!(
+            "http://{}/v1/traces",
+            h.collector().otlp_http_addr()
+        ))
+        .header("content-type", "application/x-protobuf")
+        .body(vec![0u8; 100 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+}

@@ -16,7 +16,9 @@
 //! encoding of the request.
 
 use axum::Router;
-use axum::body::Bytes;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -52,24 +54,23 @@ impl Encoding {
 struct HttpState {
     ingest: Ingest,
     max_body_bytes: usize,
+    body_timeout: Duration,
 }
 
-/// The OTLP/HTTP routes, ready to serve.
-pub fn router(ingest: Ingest, max_body_bytes: usize) -> Router {
+/// The OTLP/HTTP routes, ready to serve. A body must arrive whole within
+/// `body_timeout` (a sender trickling it would hold a request slot).
+pub fn router(ingest: Ingest, max_body_bytes: usize, body_timeout: Duration) -> Router {
     Router::new()
         .route("/v1/traces", post(export_traces))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(HttpState {
             ingest,
             max_body_bytes,
+            body_timeout,
         })
 }
 
-async fn export_traces(
-    State(state): State<HttpState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn export_traces(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -84,6 +85,45 @@ async fn export_traces(
                 format!(
                     "unsupported Content-Type {content_type:?}: send application/x-protobuf or application/json"
                 ),
+            );
+        }
+    };
+    let body = match tokio::time::timeout(
+        state.body_timeout,
+        axum::body::to_bytes(body, state.max_body_bytes),
+    )
+    .await
+    {
+        Ok(Ok(body)) => body,
+        Ok(Err(error)) => {
+            let too_large = std::error::Error::source(&error)
+                .is_some_and(|e| e.is::<http_body_util::LengthLimitError>());
+            let (http, message) = if too_large {
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "body is over the {}-byte limit: send smaller batches",
+                        state.max_body_bytes
+                    ),
+                )
+            } else {
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("reading the body failed: {error}"),
+                )
+            };
+            return status(encoding, http, CODE_INVALID_ARGUMENT, message, false);
+        }
+        Err(_) => {
+            return status(
+                encoding,
+                StatusCode::REQUEST_TIMEOUT,
+                CODE_INVALID_ARGUMENT,
+                format!(
+                    "the body did not arrive within {}s",
+                    state.body_timeout.as_secs_f64()
+                ),
+                false,
             );
         }
     };
