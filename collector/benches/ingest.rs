@@ -45,6 +45,7 @@ fn row(i: usize, run: &str) -> SpanRow {
         })
         .to_string(),
         resource: None,
+        scope: None,
     }
 }
 

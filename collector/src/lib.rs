@@ -11,18 +11,18 @@
 //!
 //! - `spans`: one row per OTLP span. Ids are lowercase hex; `parent_span_id`
 //!   is NULL for a root; `service` is the resource's `service.name`
-//!   ("unknown" if absent); `operation` the span name; `kind` and
+//!   ("unknown" if absent; cut at 256 bytes); `operation` the span name; `kind` and
 //!   `status_code` are OTLP's numbers (`status_code` 2 = error);
 //!   `duration_us` = end − start. `attributes` is one flat JSON object of
 //!   the span's own attributes plus `otel.status_description` and
-//!   `otel.events` when present; `resource_id` names its row of
-//!   `span_resources` (see [`otlp::span_row`]).
-//! - `span_resources`: one row per distinct resource and scope, stored once
-//!   however many spans share it: resource attributes as `resource.<key>`,
-//!   plus `otel.scope.name`, `otel.scope.version`. The view
-//!   `spans_with_resource` is `spans` with both merged into `attributes`
-//!   (the one flat object of Loupe before 0006; older rows have
-//!   `resource_id` NULL and everything inline).
+//!   `otel.events` when present; `resource_id` and `scope_id` name its
+//!   resource's and scope's rows of `span_resources` (see [`otlp::span_row`]).
+//! - `span_resources`: one row per distinct resource (its attributes as
+//!   `resource.<key>`) and per distinct instrumentation scope
+//!   (`otel.scope.name`, `otel.scope.version`), stored once however many
+//!   spans share it. The view `spans_with_resource` is `spans` with both
+//!   merged into `attributes` (the one flat object of Loupe before 0006;
+//!   older rows have both ids NULL and everything inline).
 //! - `trace_summaries`: one row per trace, updated with every batch:
 //!   root = the span without a parent, start = earliest start, end = latest
 //!   end, `span_count`/`error_count` = spans/error spans stored so far,

@@ -9,12 +9,18 @@
 //! - span events as `otel.events`: `[{"name", "time_unix_nano", "attributes"}]`
 //!   (when there are any).
 //!
-//! What a resource and scope say is the same for every span under them, so
-//! it is stored once, as a [`SpanResource`] (`span_resources`), keyed by a
-//! hash of its content: resource attributes under `resource.` + key
-//! (`resource.service.name`, …) and the scope as `otel.scope.name` /
-//! `otel.scope.version`. The view `spans_with_resource` merges it back into
-//! `attributes`, giving the flat object above plus those keys.
+//! What a resource says is the same for every span under it, and so is what
+//! an instrumentation scope says: each is stored once, as a
+//! [`SpanResource`] (a row of `span_resources`) keyed by a hash of its
+//! content — resource attributes under `resource.` + key
+//! (`resource.service.name`, …), a scope as `otel.scope.name` /
+//! `otel.scope.version` — and a span names its two rows (`resource_id`,
+//! `scope_id`). The view `spans_with_resource` merges them back into
+//! `attributes`, giving the flat object above plus those keys. Kept apart,
+//! neither is ever copied per span or per scope: a request with one large
+//! resource and many scopes or spans holds it once. The one resource value
+//! copied into every span, `service.name` (the `service` column), is cut at
+//! [`MAX_SERVICE_BYTES`].
 //!
 //! Bounds (what one request may make the collector hold): at most
 //! [`SpanLimits::max_attributes`] attributes per span, resource or event (the
@@ -37,6 +43,9 @@ use sha2::{Digest, Sha256};
 
 /// `Status.code` of an error span (OTLP `STATUS_CODE_ERROR`).
 pub const STATUS_CODE_ERROR: i16 = 2;
+
+/// Bytes kept of `service.name`, which every span's row repeats.
+pub const MAX_SERVICE_BYTES: usize = 256;
 
 /// What one span, resource or request may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,16 +85,18 @@ pub struct SpanRow {
     pub status_code: i16,
     /// The span's own attributes, as JSON object text (see the module doc).
     pub attributes: String,
-    /// The resource and scope the span was sent under, shared by its siblings.
+    /// The resource the span was sent under, shared by its siblings.
     pub resource: Option<Arc<SpanResource>>,
+    /// Its instrumentation scope, shared likewise.
+    pub scope: Option<Arc<SpanResource>>,
 }
 
-/// The attributes of one resource and scope (a row of `span_resources`).
+/// The attributes of one resource or one scope (a row of `span_resources`).
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct SpanResource {
     /// Hex of the first 16 bytes of the SHA-256 of `attributes`.
     pub id: String,
-    /// JSON object text: `resource.<key>`, `otel.scope.name`, `otel.scope.version`.
+    /// JSON object text: `resource.<key>`…, or `otel.scope.name` and `otel.scope.version`.
     pub attributes: String,
 }
 
@@ -108,8 +119,8 @@ impl SpanRow {
         self.start_time + chrono::Duration::microseconds(self.duration_us)
     }
 
-    /// The memory the row holds, roughly (its resource not included: that is
-    /// shared, and counted once per request).
+    /// The memory the row holds, roughly (its resource and scope not
+    /// included: they are shared, and counted once per request).
     pub fn size_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.trace_id.len()
@@ -157,7 +168,7 @@ pub fn convert(request: &ExportTraceServiceRequest, limits: &SpanLimits) -> Conv
         truncated: 0,
     };
     // One `SpanResource` per distinct content in the request.
-    let mut resources: HashMap<String, Arc<SpanResource>> = HashMap::new();
+    let mut shared = Shared::default();
     for resource_spans in &request.resource_spans {
         let resource_attrs: &[KeyValue] = resource_spans
             .resource
@@ -170,35 +181,32 @@ pub fn convert(request: &ExportTraceServiceRequest, limits: &SpanLimits) -> Conv
             .and_then(
                 |kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
                     Some(any_value::Value::StringValue(s)) if !s.is_empty() => {
-                        Some(cleaner.text(s))
+                        Some(cleaner.text_within(s, MAX_SERVICE_BYTES))
                     }
                     _ => None,
                 },
             )
             .unwrap_or_else(|| "unknown".to_string());
-        let resource_entries = cleaner.object(resource_attrs, "resource.");
+        let resource = shared.get(cleaner.object(resource_attrs, "resource."));
         for scope_spans in &resource_spans.scope_spans {
-            let mut shared = resource_entries.clone();
+            if scope_spans.spans.is_empty() {
+                continue;
+            }
+            let mut scope_attrs = Map::new();
             if let Some(scope) = &scope_spans.scope {
                 if !scope.name.is_empty() {
-                    shared.insert("otel.scope.name".into(), cleaner.text(&scope.name).into());
+                    scope_attrs.insert("otel.scope.name".into(), cleaner.text(&scope.name).into());
                 }
                 if !scope.version.is_empty() {
-                    shared.insert(
+                    scope_attrs.insert(
                         "otel.scope.version".into(),
                         cleaner.text(&scope.version).into(),
                     );
                 }
             }
-            let resource = (!shared.is_empty()).then(|| {
-                let text = Value::Object(shared).to_string();
-                resources
-                    .entry(text)
-                    .or_insert_with_key(|text| Arc::new(SpanResource::new(text.clone())))
-                    .clone()
-            });
+            let scope = shared.get(scope_attrs);
             for span in &scope_spans.spans {
-                match row(span, &service, resource.as_ref(), &mut cleaner) {
+                match row(span, &service, &resource, &scope, &mut cleaner) {
                     Ok(row) => {
                         out.bytes += row.size_bytes();
                         out.rows.push(row);
@@ -211,19 +219,46 @@ pub fn convert(request: &ExportTraceServiceRequest, limits: &SpanLimits) -> Conv
             }
         }
     }
-    out.bytes += resources
-        .values()
-        .map(|r| r.id.len() + r.attributes.len())
-        .sum::<usize>();
+    out.bytes += shared.bytes();
     out.dropped_attributes = cleaner.dropped;
     out.truncated_values = cleaner.truncated;
     out
 }
 
+/// The resources and scopes of one request, one `Arc` per distinct content.
+#[derive(Default)]
+struct Shared {
+    by_content: HashMap<String, Arc<SpanResource>>,
+}
+
+impl Shared {
+    fn get(&mut self, attributes: Map<String, Value>) -> Option<Arc<SpanResource>> {
+        if attributes.is_empty() {
+            return None;
+        }
+        let text = Value::Object(attributes).to_string();
+        Some(
+            self.by_content
+                .entry(text)
+                .or_insert_with_key(|text| Arc::new(SpanResource::new(text.clone())))
+                .clone(),
+        )
+    }
+
+    /// What they hold (the key and the value each hold the text).
+    fn bytes(&self) -> usize {
+        self.by_content
+            .values()
+            .map(|r| r.id.len() + 2 * r.attributes.len())
+            .sum()
+    }
+}
+
 fn row(
     span: &Span,
     service: &str,
-    resource: Option<&Arc<SpanResource>>,
+    resource: &Option<Arc<SpanResource>>,
+    scope: &Option<Arc<SpanResource>>,
     cleaner: &mut Cleaner,
 ) -> Result<SpanRow, String> {
     let trace_id = valid_id(&span.trace_id, 16)
@@ -290,7 +325,8 @@ fn row(
         duration_us,
         status_code,
         attributes: Value::Object(attributes).to_string(),
-        resource: resource.cloned(),
+        resource: resource.clone(),
+        scope: scope.clone(),
     })
 }
 
@@ -304,7 +340,11 @@ struct Cleaner {
 impl Cleaner {
     /// `s` without U+0000, cut at `max_value_bytes` (on a character boundary).
     fn text(&mut self, s: &str) -> String {
-        let max = self.limits.max_value_bytes;
+        self.text_within(s, self.limits.max_value_bytes)
+    }
+
+    /// `s` without U+0000, cut at `max` bytes (on a character boundary).
+    fn text_within(&mut self, s: &str, max: usize) -> String {
         let s = if s.len() > max {
             self.truncated += 1;
             &s[..floor_char_boundary(s, max)]
@@ -468,7 +508,8 @@ mod tests {
         assert_eq!(attributes["otel.status_description"], "upstream reset");
         let resource = json(&row.resource.as_ref().unwrap().attributes);
         assert_eq!(resource["resource.service.name"], "reviews");
-        assert_eq!(resource["otel.scope.name"], "loupe-proxy");
+        let scope = json(&row.scope.as_ref().unwrap().attributes);
+        assert_eq!(scope["otel.scope.name"], "loupe-proxy");
         assert!(
             attributes.get("resource.service.name").is_none(),
             "stored once, apart"
@@ -575,7 +616,56 @@ mod tests {
                 .iter()
                 .all(|r| Arc::ptr_eq(r.resource.as_ref().unwrap(), first))
         );
-        // 400 KB of resource + 1000 small rows, not 1000 copies (400 MB).
-        assert!(out.bytes < 1_000_000, "{} bytes", out.bytes);
+        // 400 KB of resource (held as key and value) + 1000 small rows,
+        // not 1000 copies (400 MB).
+        assert!(out.bytes < 2_000_000, "{} bytes", out.bytes);
+    }
+
+    #[test]
+    fn many_scopes_under_one_large_resource_do_not_copy_it() {
+        let big = "x".repeat(4000);
+        let attributes = (0..100)
+            .map(|i| kv(&format!("r{i}"), any_value::Value::StringValue(big.clone())))
+            .collect();
+        let scope_spans = (0..1000u64)
+            .map(|i| ScopeSpans {
+                scope: Some(InstrumentationScope {
+                    name: format!("scope-{i}"),
+                    ..Default::default()
+                }),
+                spans: vec![Span {
+                    span_id: (i + 1).to_be_bytes().to_vec(),
+                    ..some_span()
+                }],
+                ..Default::default()
+            })
+            .collect();
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes,
+                    ..Default::default()
+                }),
+                scope_spans,
+                ..Default::default()
+            }],
+        };
+        let out = convert(&request, &SpanLimits::default());
+        assert_eq!(out.rows.len(), 1000);
+        // One 400 KB resource, a thousand small scopes: not 400 MB.
+        assert!(out.bytes < 2_000_000, "{} bytes", out.bytes);
+    }
+
+    #[test]
+    fn the_service_name_every_row_repeats_is_cut_short() {
+        let long = "s".repeat(10_000);
+        let out = convert(
+            &request(
+                vec![some_span()],
+                vec![kv("service.name", any_value::Value::StringValue(long))],
+            ),
+            &SpanLimits::default(),
+        );
+        assert_eq!(out.rows[0].service.len(), MAX_SERVICE_BYTES);
     }
 }

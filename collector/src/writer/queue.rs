@@ -243,6 +243,7 @@ mod tests {
                 status_code: 0,
                 attributes: "{}".into(),
                 resource: None,
+                scope: None,
             })
             .collect()
     }

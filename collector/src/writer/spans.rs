@@ -30,7 +30,7 @@ use super::queue::SpanQueueReceiver;
 use crate::otlp::span_row::SpanRow;
 
 const COPY_SPANS: &str = "COPY spans (trace_id, span_id, parent_span_id, service, operation, \
-     kind, start_time, duration_us, status_code, attributes, resource_id) FROM STDIN";
+     kind, start_time, duration_us, status_code, attributes, resource_id, scope_id) FROM STDIN";
 
 /// `last_seen` is refreshed at most hourly, so a busy resource is not
 /// rewritten by every batch; retention deletes resources not seen for days.
@@ -241,13 +241,14 @@ pub fn encode(batch: &[SpanRow]) -> CopyText {
             .int(row.duration_us)
             .int(row.status_code.into())
             .text(&row.attributes)
-            .opt_text(row.resource.as_ref().map(|r| r.id.as_str()));
+            .opt_text(row.resource.as_ref().map(|r| r.id.as_str()))
+            .opt_text(row.scope.as_ref().map(|r| r.id.as_str()));
         copy.end_row();
     }
     copy
 }
 
-/// The distinct resources of a batch, sorted by id (concurrent writers then
+/// The distinct resources and scopes of a batch, sorted by id (concurrent writers then
 /// lock rows in one order), as columns for `UNNEST`.
 #[derive(Debug, Default, PartialEq)]
 pub struct Resources {
@@ -259,7 +260,8 @@ impl Resources {
     pub fn of(batch: &[SpanRow]) -> Self {
         let distinct: BTreeMap<&str, &str> = batch
             .iter()
-            .filter_map(|row| row.resource.as_deref())
+            .flat_map(|row| [row.resource.as_deref(), row.scope.as_deref()])
+            .flatten()
             .map(|r| (r.id.as_str(), r.attributes.as_str()))
             .collect();
         let mut out = Resources::default();
@@ -360,6 +362,7 @@ mod tests {
             status_code: status,
             attributes: "{}".into(),
             resource: None,
+            scope: None,
         }
     }
 
@@ -391,14 +394,15 @@ mod tests {
     }
 
     #[test]
-    fn copy_rows_have_eleven_tab_separated_fields_and_null_parent() {
+    fn copy_rows_have_twelve_tab_separated_fields_and_null_parent() {
         let copy = encode(&[row("t", "s", None, "svc\tx", 0, 7, 0)]);
         let text = std::str::from_utf8(copy.as_bytes()).unwrap();
         let fields: Vec<&str> = text.trim_end_matches('\n').split('\t').collect();
-        assert_eq!(fields.len(), 11, "{text:?}");
+        assert_eq!(fields.len(), 12, "{text:?}");
         assert_eq!(fields[2], "\\N");
         assert_eq!(fields[3], "svc\\tx", "a tab in a value is escaped");
         assert_eq!(fields[9], "{}");
         assert_eq!(fields[10], "\\N", "no resource");
+        assert_eq!(fields[11], "\\N", "no scope");
     }
 }
