@@ -12,6 +12,7 @@
 
 pub mod grpc;
 pub mod http;
+pub mod limits;
 pub mod rpc_status;
 pub mod span_row;
 
