@@ -41,9 +41,11 @@ fn row(i: usize, run: &str) -> SpanRow {
         status_code: 0,
         attributes: serde_json::json!({
             "http.method": "GET", "http.status_code": 200,
-            "resource.service.name": format!("service-{}", i % SPANS_PER_TRACE),
             "upstream_cluster": "outbound|9080|v1|reviews.default.svc.cluster.local",
-        }),
+        })
+        .to_string(),
+        resource: None,
+        scope: None,
     }
 }
 
@@ -124,7 +126,7 @@ async fn main() {
         sqlx::query(
             "INSERT INTO spans (trace_id, span_id, parent_span_id, service, operation, kind,
                                 start_time, duration_us, status_code, attributes)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)",
         )
         .bind(&r.trace_id)
         .bind(&r.span_id)

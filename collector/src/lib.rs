@@ -3,19 +3,26 @@
 //! (4318) from any OpenTelemetry SDK ([`otlp`]), Istio metrics scraped from
 //! every connected proxy and turned into per-interval edge rollups
 //! ([`scrape`]), both written in batches with `COPY` ([`writer`]), and the
-//! daily partitions and retention of those tables ([`partitions`]).
+//! daily partitions and retention of those tables ([`partitions`]). Its own
+//! counters are on `GET /metrics` of the OTLP/HTTP port ([`metrics`]).
 //! It owns no schema (that is `loupe-db`'s) and no queries of the console.
 //!
 //! # What the rows mean (for readers of the tables)
 //!
 //! - `spans`: one row per OTLP span. Ids are lowercase hex; `parent_span_id`
 //!   is NULL for a root; `service` is the resource's `service.name`
-//!   ("unknown" if absent); `operation` the span name; `kind` and
+//!   ("unknown" if absent; cut at 256 bytes); `operation` the span name; `kind` and
 //!   `status_code` are OTLP's numbers (`status_code` 2 = error);
-//!   `duration_us` = end − start. `attributes` is one flat JSON object: span
-//!   attributes under their keys, resource attributes as `resource.<key>`,
-//!   plus `otel.scope.name`, `otel.scope.version`, `otel.status_description`
-//!   and `otel.events` when present (see [`otlp::span_row`]).
+//!   `duration_us` = end − start. `attributes` is one flat JSON object of
+//!   the span's own attributes plus `otel.status_description` and
+//!   `otel.events` when present; `resource_id` and `scope_id` name its
+//!   resource's and scope's rows of `span_resources` (see [`otlp::span_row`]).
+//! - `span_resources`: one row per distinct resource (its attributes as
+//!   `resource.<key>`) and per distinct instrumentation scope
+//!   (`otel.scope.name`, `otel.scope.version`), stored once however many
+//!   spans share it. The view `spans_with_resource` is `spans` with both
+//!   merged into `attributes` (the one flat object of Loupe before 0006;
+//!   older rows have both ids NULL and everything inline).
 //! - `trace_summaries`: one row per trace, updated with every batch:
 //!   root = the span without a parent, start = earliest start, end = latest
 //!   end, `span_count`/`error_count` = spans/error spans stored so far,
@@ -34,11 +41,18 @@
 //!   `reason`: `queue_full_refused_for_retry` / `shutting_down_refused_for_retry`
 //!   (refused with the protocol's retry signal — the sender may resend
 //!   them), `invalid_span` (no valid ids or start time; reported in OTLP's
-//!   `partial_success`), `write_failed` (Postgres refused a batch 5 times).
+//!   `partial_success`), `too_many_in_request` (the request was refused
+//!   whole), `refused_by_database` (the one row Postgres refused once its
+//!   batch was split down to it), `write_failed` (Postgres stayed unreachable
+//!   while shutting down). Not spans but counted alike: `span_attributes` /
+//!   `over_count_limit` (attributes and events past 128 dropped) and
+//!   `attribute_values` / `truncated_over_length_limit` (strings cut at 4 KiB).
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
 pub mod error;
+pub mod listen;
+pub mod metrics;
 pub mod otlp;
 pub mod partitions;
 pub mod scrape;
@@ -88,14 +102,26 @@ impl Options {
 pub struct Tuning {
     /// Spans held in memory (queued or being written) before senders are told to retry.
     pub queue_capacity: usize,
+    /// Bytes of spans held in memory (queued or being written) before
+    /// senders are told to retry: the bound that holds whatever the spans hold.
+    pub queue_capacity_bytes: usize,
+    /// Attributes, events and string lengths kept per span; spans per request.
+    pub span_limits: otlp::span_row::SpanLimits,
     /// Spans per COPY.
     pub batch_size: usize,
     /// Concurrent writer tasks (each with its own connection).
     pub writers: usize,
-    /// How long a batch waits to fill up.
+    /// How long a batch waits to fill up (senders wait for their batch's
+    /// commit, so this is also the least time an export takes).
     pub batch_timeout: Duration,
-    /// The largest OTLP request accepted (gRPC message or HTTP body).
+    /// How long an export waits for its spans to be committed before the
+    /// sender is told to retry.
+    pub ack_timeout: Duration,
+    /// The largest OTLP request accepted (gRPC message or HTTP body), after
+    /// decompression: a gzip body that inflates past it is refused.
     pub max_request_bytes: usize,
+    /// Connections, concurrent requests and header deadlines of each OTLP listener.
+    pub listener_limits: listen::ListenerLimits,
     /// How often drop counts are written to `telemetry_drops`.
     pub drop_flush_interval: Duration,
     /// How often partitions are created ahead and retention is applied.
@@ -106,10 +132,14 @@ impl Default for Tuning {
     fn default() -> Self {
         Tuning {
             queue_capacity: 100_000,
+            queue_capacity_bytes: 128 * 1024 * 1024,
+            span_limits: otlp::span_row::SpanLimits::default(),
             batch_size: 1_000,
             writers: 2,
-            batch_timeout: Duration::from_millis(500),
-            max_request_bytes: 16 * 1024 * 1024,
+            batch_timeout: Duration::from_millis(50),
+            ack_timeout: Duration::from_secs(10),
+            max_request_bytes: 8 * 1024 * 1024,
+            listener_limits: listen::ListenerLimits::default(),
             drop_flush_interval: Duration::from_secs(1),
             maintenance_interval: Duration::from_secs(3600),
         }
@@ -149,10 +179,15 @@ impl Collector {
         let http_addr = local_addr("HTTP", &http_listener, options.otlp_http)?;
 
         let drops = DropRecorder::default();
-        let (queue, queue_rx) = writer::queue::span_queue(tuning.queue_capacity);
+        let (queue, queue_rx) = writer::queue::span_queue(writer::queue::Occupancy {
+            spans: tuning.queue_capacity,
+            bytes: tuning.queue_capacity_bytes,
+        });
         let ingest = Ingest {
             queue,
             drops: drops.clone(),
+            limits: tuning.span_limits,
+            ack_timeout: tuning.ack_timeout,
         };
         let (stop_receivers, stop_rx) = watch::channel(false);
         let (stop_writer, writer_stop_rx) = watch::channel(false);
@@ -174,14 +209,25 @@ impl Collector {
             })
             .collect();
 
+        let limits = tuning.listener_limits;
         let grpc = {
             let mut stop = stop_rx.clone();
             let service = otlp::grpc::OtlpGrpc::server(ingest.clone(), tuning.max_request_bytes);
             tokio::spawn(async move {
                 tonic::transport::Server::builder()
+                    .layer(tower::limit::ConcurrencyLimitLayer::new(
+                        limits.max_concurrent_requests,
+                    ))
+                    .max_concurrent_streams(limits.max_concurrent_streams)
+                    .http2_max_header_list_size(limits.max_header_list_bytes)
+                    .http2_keepalive_interval(Some(Duration::from_secs(30)))
+                    .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+                    .max_connection_age(limits.max_connection_age)
+                    .max_connection_age_grace(Duration::from_secs(30))
+                    .timeout(Duration::from_secs(30))
                     .add_service(service)
                     .serve_with_incoming_shutdown(
-                        tonic::transport::server::TcpIncoming::from(grpc_listener),
+                        listen::incoming(grpc_listener, limits.max_connections),
                         async move {
                             let _ = stop.wait_for(|s| *s).await;
                         },
@@ -194,18 +240,16 @@ impl Collector {
             })
         };
         let http = {
-            let mut stop = stop_rx.clone();
-            let app = otlp::http::router(ingest.clone(), tuning.max_request_bytes);
+            let stop = stop_rx.clone();
+            let app = otlp::http::router(
+                ingest.clone(),
+                tuning.max_request_bytes,
+                limits.body_read_timeout,
+            )
+            .merge(metrics::router(&drops, ingest.queue.clone()));
             tokio::spawn(async move {
-                axum::serve(http_listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stop.wait_for(|s| *s).await;
-                    })
-                    .await
-                    .map_err(|e| CollectorError::Serve {
-                        protocol: "HTTP",
-                        message: e.to_string(),
-                    })
+                listen::serve_http(http_listener, app, limits, stop).await;
+                Ok(())
             })
         };
         drop(ingest);
@@ -284,6 +328,10 @@ impl Collector {
     /// Stops accepting, writes every queued span, records the last drop counts.
     pub async fn shutdown(self) -> Result<(), CollectorError> {
         let _ = self.stop_receivers.send(true);
+        // At once, not after the receivers: in-flight exports wait for the
+        // commit of their spans, which the draining writer gives them; the
+        // closed queue refuses (with the retry signal) what comes later.
+        let _ = self.stop_writer.send(true);
         let mut first_error = None;
         for receiver in self.receivers {
             // In-flight exports get a bounded time to finish.
@@ -295,7 +343,6 @@ impl Collector {
                 Err(_) => tracing::warn!("an OTLP receiver did not stop within 10s"),
             }
         }
-        let _ = self.stop_writer.send(true);
         for writer in self.writers {
             let _ = writer.await;
         }

@@ -102,7 +102,7 @@ pub async fn ensure_partition(
 /// Drops every daily partition older than `retention_days` before `today`
 /// (the partitions of the last `retention_days` days and today are kept),
 /// deletes older rows left in the DEFAULT partitions, older trace
-/// summaries and older drop counts. Returns the dropped partitions.
+/// summaries, span resources and drop counts. Returns the dropped partitions.
 pub async fn apply_retention(
     pool: &PgPool,
     today: NaiveDate,
@@ -153,6 +153,12 @@ pub async fn apply_retention(
         .execute(pool)
         .await
         .map_err(CollectorError::sql("deleting expired trace summaries"))?;
+    // A day more than the spans: a resource's `last_seen` is refreshed hourly.
+    sqlx::query("DELETE FROM span_resources WHERE last_seen < $1")
+        .bind(cutoff_time - chrono::Duration::days(1))
+        .execute(pool)
+        .await
+        .map_err(CollectorError::sql("deleting expired span resources"))?;
     sqlx::query("DELETE FROM telemetry_drops WHERE at < $1")
         .bind(cutoff_time)
         .execute(pool)

@@ -94,7 +94,7 @@ async fn grpc_export_writes_spans_and_a_trace_summary() {
     );
     let rows: Vec<SpanRow> = sqlx::query_as(
         "SELECT trace_id, span_id, parent_span_id, service, kind, duration_us, status_code, attributes
-         FROM spans ORDER BY start_time",
+         FROM spans_with_resource ORDER BY start_time",
     )
     .fetch_all(&h.pool)
     .await
@@ -215,8 +215,17 @@ async fn stalled_writer_answers_resource_exhausted_with_retry_info_and_counts_dr
                 .collect(),
         )])
     };
-    client.export(batch(0)).await.expect("4 of 10 fit");
-    client.export(batch(4)).await.expect("8 of 10 fit");
+    // Each export is answered once its spans are committed: these wait.
+    let waiting: Vec<_> = [0, 4]
+        .map(|first| {
+            let mut c = client.clone();
+            let b = batch(first);
+            tokio::spawn(async move { c.export(b).await })
+        })
+        .into_iter()
+        .collect();
+    // Both are queued (and wait) well within this.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let status = client.export(batch(8)).await.expect_err("12 > 10: refused");
     assert_eq!(status.code(), tonic::Code::ResourceExhausted);
     let details = loupe_collector::otlp::rpc_status::RpcStatus::decode(status.details())
@@ -245,7 +254,10 @@ async fn stalled_writer_answers_resource_exhausted_with_retry_info_and_counts_dr
     assert_eq!(http.headers()["retry-after"], "1");
 
     lock.rollback().await.unwrap();
-    assert_eq!(h.wait_count("SELECT count(*) FROM spans", 8).await, 8);
+    for w in waiting {
+        w.await.unwrap().expect("answered once committed");
+    }
+    assert_eq!(h.count("SELECT count(*) FROM spans").await, 8);
     let refused = h
         .wait_count(
             "SELECT coalesce(sum(count), 0)::bigint FROM telemetry_drops WHERE signal = 'spans' AND reason = 'queue_full_refused_for_retry'",
@@ -269,16 +281,23 @@ async fn shutdown_writes_every_queued_span() {
     let mut h = start(tuning).await;
     let mut client = client(&h).await;
     let t0 = now_ns();
-    client
-        .export(request(vec![resource_spans(
-            "svc",
-            (0..7)
-                .map(|i| span(1, i, None, "op", t0, 1000, false))
-                .collect(),
-        )]))
-        .await
-        .expect("export");
-    drop(client);
+    let export = tokio::spawn(async move {
+        client
+            .export(request(vec![resource_spans(
+                "svc",
+                (0..7)
+                    .map(|i| span(1, i, None, "op", t0, 1000, false))
+                    .collect(),
+            )]))
+            .await
+    });
+    // Queued, waiting for a batch that would take a minute to fill.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        h.count("SELECT count(*) FROM spans").await,
+        0,
+        "not written before shutdown"
+    );
     h.collector
         .take()
         .unwrap()
@@ -286,6 +305,10 @@ async fn shutdown_writes_every_queued_span() {
         .await
         .expect("clean shutdown");
     assert_eq!(h.count("SELECT count(*) FROM spans").await, 7);
+    export
+        .await
+        .unwrap()
+        .expect("the export is answered once shutdown wrote its spans");
 }
 
 #[tokio::test]
@@ -320,7 +343,9 @@ async fn spans_accepted_while_postgres_restarts_are_written_when_it_is_back() {
     options.otlp_grpc = "127.0.0.1:0".parse().unwrap();
     options.otlp_http = "127.0.0.1:0".parse().unwrap();
     options.scrape_interval = std::time::Duration::from_secs(3600);
-    let collector = loupe_collector::Collector::start(options, fast_tuning())
+    let mut tuning = fast_tuning();
+    tuning.ack_timeout = std::time::Duration::from_secs(1);
+    let collector = loupe_collector::Collector::start(options, tuning)
         .await
         .unwrap();
     let mut client = TraceServiceClient::connect(format!("http://{}", collector.otlp_grpc_addr()))
@@ -329,7 +354,7 @@ async fn spans_accepted_while_postgres_restarts_are_written_when_it_is_back() {
 
     pg.stop();
     let t0 = now_ns();
-    client
+    let status = client
         .export(request(vec![resource_spans(
             "svc",
             (0..5)
@@ -337,7 +362,14 @@ async fn spans_accepted_while_postgres_restarts_are_written_when_it_is_back() {
                 .collect(),
         )]))
         .await
-        .expect("accepted into the queue while the database is down");
+        .expect_err("not acknowledged while the database is down");
+    // Retryable, and the spans stay queued meanwhile.
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+    assert!(
+        status.message().contains("not committed"),
+        "{}",
+        status.message()
+    );
     // Longer than the refusal budget (5 attempts ≈ 3 s of backoff).
     tokio::time::sleep(std::time::Duration::from_secs(5)).await;
     let pg = loupe_db::PrivatePostgres::start_in(root.path(), port).unwrap();

@@ -109,7 +109,7 @@ async fn http_json_export_writes_rows_and_reports_invalid_spans() {
         i16,
         serde_json::Value,
     ) = sqlx::query_as(
-        "SELECT trace_id, span_id, service, kind, duration_us, status_code, attributes FROM spans",
+        "SELECT trace_id, span_id, service, kind, duration_us, status_code, attributes FROM spans_with_resource",
     )
     .fetch_one(&h.pool)
     .await

@@ -228,3 +228,68 @@ async fn running_collector_scrapes_registered_proxies_every_interval() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(h.count(sum).await, 8);
 }
+
+/// A server that answers every scrape with `response`.
+async fn fixed_server(response: axum::response::Response<String>) -> SocketAddr {
+    let response = Arc::new(response);
+    let app = Router::new().route(
+        "/stats/prometheus",
+        get(move || {
+            let r = response.clone();
+            async move {
+                let mut out = axum::response::Response::new(r.body().clone());
+                *out.status_mut() = r.status();
+                *out.headers_mut() = r.headers().clone();
+                out
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+#[tokio::test]
+async fn redirects_oversized_bodies_and_malformed_labels_are_refused() {
+    let pg = PrivatePostgres::start_temporary().unwrap();
+    let pool = loupe_db::connect(&pg.url(), 3).await.unwrap();
+    let good = exposition(&[("productpage", "200", 100, 900.0, 80)]);
+    let honest = metrics_server(Arc::new(Mutex::new(good.clone()))).await;
+    register(&pool, "honest", &honest.to_string()).await;
+
+    // Sends the scraper elsewhere (here to a valid exposition).
+    let redirect = axum::response::Response::builder()
+        .status(302)
+        .header("location", format!("http://{honest}/stats/prometheus"))
+        .body(String::new())
+        .unwrap();
+    register(
+        &pool,
+        "redirects",
+        &fixed_server(redirect).await.to_string(),
+    )
+    .await;
+
+    // Valid text, but 5 MiB of it.
+    let huge = format!("{}{good}", "# padding\n".repeat(512 * 1024));
+    let huge = axum::response::Response::builder().body(huge).unwrap();
+    register(&pool, "huge", &fixed_server(huge).await.to_string()).await;
+
+    // An unescaped quote inside a label value.
+    let bad = good.replacen("source_app=\"productpage\"", "source_app=\"a\"b\"", 1);
+    let bad = axum::response::Response::builder().body(bad).unwrap();
+    register(&pool, "malformed", &fixed_server(bad).await.to_string()).await;
+
+    // Not a HOST:PORT: a path rides in it.
+    register(&pool, "pathy", &format!("{honest}/x?")).await;
+
+    let mut scraper = Scraper::new(
+        pool.clone(),
+        Duration::from_secs(1),
+        DropRecorder::default(),
+    )
+    .unwrap();
+    let report = scraper.scrape_round().await.unwrap();
+    assert_eq!((report.targets, report.failed), (5, 4), "{report:?}");
+}

@@ -55,8 +55,9 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DbError>
     Ok(pool)
 }
 
-/// The URL without its password, for messages.
-fn redact(url: &str) -> String {
+/// The URL without its password, for messages and logs (the private
+/// server's URL has none: it authenticates by peer).
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.find('@')) {
         (Some(s), Some(at)) if at > s => {
             let creds = &url[s + 3..at];

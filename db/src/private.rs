@@ -2,6 +2,8 @@
 //! directory and port, no TCP listener. Started with `initdb` + `pg_ctl`
 //! from the Debian packages (`apt-get install -y postgresql`), stopped when
 //! dropped. As root, the server runs as the `postgres` user (initdb refuses root).
+//! Only the OS user who started it can connect (peer authentication on the
+//! socket, mapped to the `postgres` role); its directories are `0700`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -56,17 +58,35 @@ impl PrivatePostgres {
 
     /// Starts (initializing on first use) the server whose files live under
     /// `root` (`root/data`, `root/run`), listening on `port` on its socket only.
+    ///
+    /// Only the OS user who calls this can connect: peer authentication on
+    /// the socket, mapped to the `postgres` role. As root the server runs as
+    /// `postgres`, which must reach its files without anyone's permissions
+    /// being widened: if `postgres` cannot already traverse to `root` (root's
+    /// home is `0700`), the files live instead under
+    /// `/var/lib/loupe-postgres/<hash of root>`, a `postgres`-owned `0700`
+    /// directory, and `root/LOCATION` says where.
     pub fn start_in(root: &Path, port: u16) -> Result<Self, PrivatePostgresError> {
         let bin = find_bin_dir().ok_or(PrivatePostgresError::NotInstalled)?;
         let as_postgres_user = is_root();
-        let data_dir = root.join("data");
-        let socket_dir = root.join("run");
-        for dir in [root, &socket_dir] {
-            std::fs::create_dir_all(dir).map_err(|source| PrivatePostgresError::Io {
-                dir: dir.to_path_buf(),
-                source,
+        let client = os_user_name()?;
+        create_private_dir(root)?;
+        let home = if as_postgres_user && !traversable_by_others(root) {
+            let home = relocated(root)?;
+            let location = root.join("LOCATION");
+            std::fs::write(&location, format!("{}\n", home.display())).map_err(|source| {
+                PrivatePostgresError::Io {
+                    dir: location,
+                    source,
+                }
             })?;
-        }
+            home
+        } else {
+            root.to_path_buf()
+        };
+        let data_dir = home.join("data");
+        let socket_dir = home.join("run");
+        create_private_dir(&socket_dir)?;
         let pg = PrivatePostgres {
             bin,
             data_dir,
@@ -76,17 +96,12 @@ impl PrivatePostgres {
             _temp: None,
         };
         if as_postgres_user {
-            // The server runs as `postgres`: it must own (and reach) its directories.
+            // The server runs as `postgres`: it must own its directories.
             pg.run(
                 "chown",
-                &["-R", "postgres:postgres", &root.to_string_lossy()],
+                &["-R", "postgres:postgres", &home.to_string_lossy()],
                 false,
             )?;
-            let mut dir = Some(root);
-            while let Some(d) = dir {
-                let _ = pg.run("chmod", &["o+x", &d.to_string_lossy()], false);
-                dir = d.parent();
-            }
         }
         if !pg.data_dir.join("PG_VERSION").exists() {
             let initdb = pg.bin.join("initdb").to_string_lossy().into_owned();
@@ -96,8 +111,8 @@ impl PrivatePostgres {
                 &[
                     "-D",
                     &data,
-                    "-A",
-                    "trust",
+                    "--auth-local=peer",
+                    "--auth-host=reject",
                     "-U",
                     "postgres",
                     "--no-sync",
@@ -107,8 +122,41 @@ impl PrivatePostgres {
                 true,
             )?;
         }
+        // Written on every start, so a data directory initialized by an
+        // older Loupe with `trust` is closed too.
+        pg.write_config("pg_hba.conf", &hba_conf())?;
+        pg.write_config("pg_ident.conf", &ident_conf(&client))?;
         pg.pg_ctl_start()?;
         Ok(pg)
+    }
+
+    /// The data directory (mode `0700`).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The directory of the server's Unix socket (mode `0700`).
+    pub fn socket_dir(&self) -> &Path {
+        &self.socket_dir
+    }
+
+    fn write_config(&self, name: &str, text: &str) -> Result<(), PrivatePostgresError> {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.data_dir.join(name);
+        let io = |source| PrivatePostgresError::Io {
+            dir: self.data_dir.clone(),
+            source,
+        };
+        std::fs::write(&path, text).map_err(io)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        if self.as_postgres_user {
+            self.run(
+                "chown",
+                &["postgres:postgres", &path.to_string_lossy()],
+                false,
+            )?;
+        }
+        Ok(())
     }
 
     fn pg_ctl_start(&self) -> Result<(), PrivatePostgresError> {
@@ -120,7 +168,7 @@ impl PrivatePostgres {
             .to_string_lossy()
             .into_owned();
         let opts = format!(
-            "-k {} -p {} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+            "-k {} -p {} -c listen_addresses='' -c unix_socket_permissions=0700 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
             self.socket_dir.display(),
             self.port
         );
@@ -192,6 +240,114 @@ impl Drop for PrivatePostgres {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Only Unix-socket connections, only by peer (the client's OS user, as the
+/// kernel tells it), only as mapped in `pg_ident.conf`.
+fn hba_conf() -> String {
+    "# Written by loupe-db on every start: the OS user who started this server,\n\
+     # over its Unix socket, and no one else. No TCP listener is configured.\n\
+     local all all peer map=loupe\n"
+        .to_string()
+}
+
+fn ident_conf(client: &str) -> String {
+    format!(
+        "# Written by loupe-db on every start.\n# MAP  OS-USER  ROLE\nloupe {client} postgres\n"
+    )
+}
+
+/// The name of the OS user running this process, as peer authentication sees it.
+fn os_user_name() -> Result<String, PrivatePostgresError> {
+    let out = Command::new("id")
+        .arg("-un")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| PrivatePostgresError::Io {
+            dir: PathBuf::from("."),
+            source,
+        })?;
+    let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || name.is_empty() || name.contains(char::is_whitespace) {
+        return Err(PrivatePostgresError::Command {
+            command: "id -un".into(),
+            dir: PathBuf::from("."),
+            output: String::from_utf8_lossy(&[out.stdout, out.stderr].concat())
+                .trim()
+                .to_string(),
+        });
+    }
+    Ok(name)
+}
+
+/// Creates `dir` and any missing parents `0700` (existing parents are left
+/// as they are), and makes `dir` itself `0700`.
+fn create_private_dir(dir: &Path) -> Result<(), PrivatePostgresError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let io = |source| PrivatePostgresError::Io {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)
+}
+
+/// Whether every directory above `dir` lets others through (`o+x`) already,
+/// so `postgres` reaches `dir` without a permission being changed. A home
+/// directory is never used in place, even if it was opened up.
+fn traversable_by_others(dir: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let Ok(dir) = dir.canonicalize() else {
+        return false;
+    };
+    if home.as_deref().is_some_and(|h| dir.starts_with(h)) {
+        return false;
+    }
+    dir.ancestors()
+        .skip(1)
+        .all(|d| std::fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
+}
+
+/// Where root's server keeps the files of `root`: a `postgres`-owned `0700`
+/// directory under `/var/lib`, one per `root` path.
+fn relocated(root: &Path) -> Result<PathBuf, PrivatePostgresError> {
+    let base = PathBuf::from(RELOCATED_BASE);
+    create_private_dir(&base)?;
+    let status = Command::new("chown")
+        .args(["postgres:postgres", RELOCATED_BASE])
+        .stdin(Stdio::null())
+        .status()
+        .map_err(|source| PrivatePostgresError::Io {
+            dir: base.clone(),
+            source,
+        })?;
+    if !status.success() {
+        return Err(PrivatePostgresError::Command {
+            command: format!("chown postgres:postgres {RELOCATED_BASE}"),
+            dir: base,
+            output: status.to_string(),
+        });
+    }
+    let canonical = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let home = base.join(format!(
+        "{:016x}",
+        fnv1a(canonical.as_os_str().as_encoded_bytes())
+    ));
+    create_private_dir(&home)?;
+    Ok(home)
+}
+
+const RELOCATED_BASE: &str = "/var/lib/loupe-postgres";
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn find_bin_dir() -> Option<PathBuf> {

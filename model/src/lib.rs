@@ -36,5 +36,6 @@ mod serde_util;
 pub use analyze::{Diagnostic, Severity, analyze};
 pub use identity::SpiffeId;
 pub use meta::ObjectMeta;
+pub use parse::{MAX_DOCUMENTS, MAX_INPUT_BYTES};
 pub use request::Request;
 pub use resource::{Kind, ParsedFile, Resource, ResourceKey, parse_documents, to_yaml};

@@ -196,3 +196,125 @@ fn tab_indented_json_parses() {
     assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
     assert_eq!(parsed.resources.len(), 1);
 }
+
+/// A "billion laughs" body: ten anchors, each a list of ten aliases of the
+/// one before, and then aliases of the last until the body is 1 MiB.
+fn alias_bomb() -> String {
+    let mut text = String::from("apiVersion: networking.istio.io/v1\nkind: VirtualService\n");
+    text.push_str("metadata: {name: bomb}\nspec:\n  a0: &a0 [\"lol\"]\n");
+    for i in 1..10 {
+        let p = i - 1;
+        text.push_str(&format!(
+            "  a{i}: &a{i} [{}]\n",
+            vec![format!("*a{p}"); 10].join(",")
+        ));
+    }
+    text.push_str("  hosts:\n");
+    while text.len() < 1024 * 1024 {
+        text.push_str("  - *a9\n");
+    }
+    text
+}
+
+#[test]
+fn alias_bomb_is_refused_before_it_expands() {
+    let text = alias_bomb();
+    let started = std::time::Instant::now();
+    let parsed = parse_documents("bomb.yaml", &text);
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_millis(500),
+        "took {took:?}"
+    );
+    // Expanded, it would be gigabytes; refused, the process stays small.
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+        let peak_kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+            .unwrap_or(0);
+        assert!(peak_kib < 256 * 1024, "peak resident {peak_kib} KiB");
+    }
+    assert!(parsed.resources.is_empty());
+    assert_eq!(parsed.diagnostics.len(), 1, "{:?}", parsed.diagnostics);
+    let d = &parsed.diagnostics[0];
+    assert_eq!(d.severity, Severity::Error);
+    assert_eq!(d.resource, "bomb.yaml");
+    assert!(d.message.contains("document 1"), "{}", d.message);
+    assert!(d.message.contains("`&a0` at line 5"), "{}", d.message);
+    assert!(
+        d.message
+            .contains("expand the alias; anchors and aliases are not accepted"),
+        "{}",
+        d.message
+    );
+}
+
+#[test]
+fn an_alias_is_refused_and_earlier_documents_kept() {
+    let text = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: a}\nspec: {host: a}\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: b}\nspec: {host: *h}\n";
+    let parsed = parse_documents("f.yaml", text);
+    assert_eq!(parsed.resources.len(), 1);
+    assert_eq!(parsed.diagnostics.len(), 1, "{:?}", parsed.diagnostics);
+    let m = &parsed.diagnostics[0].message;
+    assert!(m.contains("document 2 has an alias `*h` at line 9"), "{m}");
+}
+
+#[test]
+fn a_star_in_a_value_is_not_an_alias() {
+    let text = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: a}\nspec:\n  rules:\n  - to:\n    - operation: {paths: [\"/api/*\"], hosts: ['*']}\n";
+    let parsed = parse_documents("f.yaml", text);
+    assert_eq!(parsed.resources.len(), 1, "{:?}", parsed.diagnostics);
+}
+
+#[test]
+fn too_many_documents_are_refused() {
+    let one = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: a}\nspec: {host: a}\n";
+    let text = vec![one; loupe_model::MAX_DOCUMENTS + 1].join("---\n");
+    let parsed = parse_documents("many.yaml", &text);
+    assert_eq!(parsed.resources.len(), loupe_model::MAX_DOCUMENTS);
+    let last = parsed.diagnostics.last().expect("a diagnostic");
+    assert_eq!(last.severity, Severity::Error);
+    assert!(
+        last.message.contains("more than 1000 documents"),
+        "{}",
+        last.message
+    );
+}
+
+#[test]
+fn too_large_an_input_is_refused() {
+    let text = format!("# {}\n", "x".repeat(loupe_model::MAX_INPUT_BYTES));
+    let parsed = parse_documents("big.yaml", &text);
+    assert!(parsed.resources.is_empty());
+    assert_eq!(parsed.diagnostics.len(), 1);
+    assert!(parsed.diagnostics[0].message.contains("at most 4 MiB"));
+}
+
+/// The event pass in front of serde_yaml_ng must not refuse real manifests:
+/// every YAML file the repository ships reads without a YAML error.
+#[test]
+fn the_guard_admits_every_manifest_in_the_repository() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dirs = ["deploy/demo", "model/tests/data", "cli/tests/corpus/authz"];
+    let mut files = 0;
+    for dir in dirs {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let parsed = parse_documents("f.yaml", &text);
+                for d in &parsed.diagnostics {
+                    assert!(
+                        !d.message.contains("YAML") && !d.message.contains("anchor"),
+                        "{}: {}",
+                        path.display(),
+                        d.message
+                    );
+                }
+                files += 1;
+            }
+        }
+    }
+    assert!(files >= 20, "{files} files");
+}

@@ -12,7 +12,10 @@ use tonic::codec::CompressionEncoding;
 use tonic::{Code, Request, Response, Status};
 
 use super::rpc_status::{CODE_RESOURCE_EXHAUSTED, CODE_UNAVAILABLE, retry_status_bytes};
-use super::{Ingest, RETRY_AFTER, refusal_message};
+use super::{
+    ExportError, Ingest, RETRY_AFTER, not_yet_written_message, refusal_message,
+    too_many_spans_message,
+};
 use crate::writer::queue::Refused;
 
 pub struct OtlpGrpc {
@@ -35,9 +38,21 @@ impl TraceService for OtlpGrpc {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        match self.ingest.export(request.get_ref()) {
+        match self.ingest.export(request.get_ref()).await {
             Ok(response) => Ok(Response::new(response)),
-            Err(refused) => {
+            Err(ExportError::TooManySpans { spans, max }) => {
+                Err(Status::invalid_argument(too_many_spans_message(spans, max)))
+            }
+            Err(ExportError::NotYetWritten { waited }) => {
+                let message = not_yet_written_message(waited);
+                let details = retry_status_bytes(CODE_UNAVAILABLE, &message, RETRY_AFTER);
+                Err(Status::with_details(
+                    Code::Unavailable,
+                    message,
+                    details.into(),
+                ))
+            }
+            Err(ExportError::Refused(refused)) => {
                 let message = refusal_message(refused);
                 let (code, number) = match refused {
                     Refused::Full { .. } => (Code::ResourceExhausted, CODE_RESOURCE_EXHAUSTED),

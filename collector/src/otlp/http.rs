@@ -7,13 +7,18 @@
 //! configured with compression send it; it is inflated up to the same size
 //! limit as plain bodies.
 //!
-//! Answers as the OTLP spec says: 200 with an `ExportTraceServiceResponse`,
+//! Answers as the OTLP spec says, once the spans are committed: 200 with an
+//! `ExportTraceServiceResponse`,
 //! 400 with a `google.rpc.Status` naming what was malformed, 429 with
 //! `Retry-After` when the writer is behind, 503 with `Retry-After` while
-//! shutting down — every body in the encoding of the request.
+//! shutting down or when the spans were not committed in time, 413 for
+//! too many spans or a body that inflates too far — every body in the
+//! encoding of the request.
 
 use axum::Router;
-use axum::body::Bytes;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -24,7 +29,10 @@ use prost::Message;
 use super::rpc_status::{
     CODE_INVALID_ARGUMENT, CODE_RESOURCE_EXHAUSTED, CODE_UNAVAILABLE, RpcStatus,
 };
-use super::{Ingest, RETRY_AFTER, refusal_message};
+use super::{
+    ExportError, Ingest, RETRY_AFTER, not_yet_written_message, refusal_message,
+    too_many_spans_message,
+};
 use crate::writer::queue::Refused;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -46,24 +54,23 @@ impl Encoding {
 struct HttpState {
     ingest: Ingest,
     max_body_bytes: usize,
+    body_timeout: Duration,
 }
 
-/// The OTLP/HTTP routes, ready to serve.
-pub fn router(ingest: Ingest, max_body_bytes: usize) -> Router {
+/// The OTLP/HTTP routes, ready to serve. A body must arrive whole within
+/// `body_timeout` (a sender trickling it would hold a request slot).
+pub fn router(ingest: Ingest, max_body_bytes: usize, body_timeout: Duration) -> Router {
     Router::new()
         .route("/v1/traces", post(export_traces))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(HttpState {
             ingest,
             max_body_bytes,
+            body_timeout,
         })
 }
 
-async fn export_traces(
-    State(state): State<HttpState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn export_traces(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -78,6 +85,45 @@ async fn export_traces(
                 format!(
                     "unsupported Content-Type {content_type:?}: send application/x-protobuf or application/json"
                 ),
+            );
+        }
+    };
+    let body = match tokio::time::timeout(
+        state.body_timeout,
+        axum::body::to_bytes(body, state.max_body_bytes),
+    )
+    .await
+    {
+        Ok(Ok(body)) => body,
+        Ok(Err(error)) => {
+            let too_large = std::error::Error::source(&error)
+                .is_some_and(|e| e.is::<http_body_util::LengthLimitError>());
+            let (http, message) = if too_large {
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "body is over the {}-byte limit: send smaller batches",
+                        state.max_body_bytes
+                    ),
+                )
+            } else {
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("reading the body failed: {error}"),
+                )
+            };
+            return status(encoding, http, CODE_INVALID_ARGUMENT, message, false);
+        }
+        Err(_) => {
+            return status(
+                encoding,
+                StatusCode::REQUEST_TIMEOUT,
+                CODE_INVALID_ARGUMENT,
+                format!(
+                    "the body did not arrive within {}s",
+                    state.body_timeout.as_secs_f64()
+                ),
+                false,
             );
         }
     };
@@ -123,7 +169,7 @@ async fn export_traces(
             );
         }
     };
-    match state.ingest.export(&request) {
+    match state.ingest.export(&request).await {
         Ok(response) => {
             let bytes = match encoding {
                 Encoding::Protobuf => response.encode_to_vec(),
@@ -133,7 +179,21 @@ async fn export_traces(
             };
             with_type(StatusCode::OK, encoding, bytes, false)
         }
-        Err(refused) => {
+        Err(ExportError::TooManySpans { spans, max }) => status(
+            encoding,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            CODE_INVALID_ARGUMENT,
+            too_many_spans_message(spans, max),
+            false,
+        ),
+        Err(ExportError::NotYetWritten { waited }) => status(
+            encoding,
+            StatusCode::SERVICE_UNAVAILABLE,
+            CODE_UNAVAILABLE,
+            not_yet_written_message(waited),
+            true,
+        ),
+        Err(ExportError::Refused(refused)) => {
             let (http, code) = match refused {
                 Refused::Full { .. } => (StatusCode::TOO_MANY_REQUESTS, CODE_RESOURCE_EXHAUSTED),
                 Refused::Closed => (StatusCode::SERVICE_UNAVAILABLE, CODE_UNAVAILABLE),

@@ -21,8 +21,8 @@
 
 use std::collections::HashMap;
 
+use super::text::{Sample, Scrape};
 use chrono::{DateTime, Utc};
-use prometheus_parse::{Scrape, Value};
 
 pub const REQUESTS_TOTAL: &str = "istio_requests_total";
 pub const DURATION: &str = "istio_request_duration_milliseconds";
@@ -243,8 +243,9 @@ fn add_buckets(rollup: &mut EdgeRollup, cumulative: &[(f64, f64)]) {
     }
 }
 
-fn series_id(labels: &prometheus_parse::Labels) -> SeriesId {
-    let mut id: SeriesId = labels
+fn series_id(sample: &Sample) -> SeriesId {
+    let mut id: SeriesId = sample
+        .labels
         .iter()
         .filter(|(k, _)| k.as_str() != "le")
         .map(|(k, v)| (k.clone(), v.clone()))
@@ -264,18 +265,11 @@ fn edge_key(id: &SeriesId) -> EdgeKey {
     })
 }
 
-fn number(value: &Value) -> Option<f64> {
-    match value {
-        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => Some(*v),
-        _ => None,
-    }
-}
-
 type HistogramSeries = Vec<(SeriesId, Histogram)>;
 
 /// The request counters and duration histograms of a scrape, per series.
-/// Works with and without `# TYPE` lines (without them the parser reports
-/// `_bucket` samples as plain samples with an `le` label).
+/// `# TYPE` lines are not needed: buckets are the `_bucket` samples with an
+/// `le` label.
 fn series_of(scrape: &Scrape) -> (Vec<(SeriesId, f64)>, HistogramSeries) {
     let bucket = format!("{DURATION}_bucket");
     let sum = format!("{DURATION}_sum");
@@ -284,31 +278,20 @@ fn series_of(scrape: &Scrape) -> (Vec<(SeriesId, f64)>, HistogramSeries) {
     let mut hists: HashMap<SeriesId, Histogram> = HashMap::new();
     for sample in &scrape.samples {
         let name = sample.metric.as_str();
+        let v = sample.value;
         if name == REQUESTS_TOTAL {
-            if let Some(v) = number(&sample.value) {
-                requests.push((series_id(&sample.labels), v));
-            }
+            requests.push((series_id(sample), v));
         } else if name == DURATION || name == bucket {
-            let hist = hists.entry(series_id(&sample.labels)).or_default();
-            match &sample.value {
-                Value::Histogram(buckets) => hist
+            let le = sample.label("le").and_then(super::text::parse_float);
+            if let Some(le) = le {
+                hists
+                    .entry(series_id(sample))
+                    .or_default()
                     .buckets
-                    .extend(buckets.iter().map(|b| (b.less_than, b.count))),
-                other => {
-                    let le = sample
-                        .labels
-                        .get("le")
-                        .and_then(|le| le.parse::<f64>().ok());
-                    if let (Some(le), Some(v)) = (le, number(other)) {
-                        hist.buckets.push((le, v));
-                    }
-                }
+                    .push((le, v));
             }
         } else if name == sum || name == count {
-            let Some(v) = number(&sample.value) else {
-                continue;
-            };
-            let hist = hists.entry(series_id(&sample.labels)).or_default();
+            let hist = hists.entry(series_id(sample)).or_default();
             if name == sum {
                 hist.sum = v;
             } else {
@@ -344,7 +327,7 @@ mod tests {
              istio_request_duration_milliseconds_sum{{{LABELS}}} {sum}\n\
              istio_request_duration_milliseconds_count{{{LABELS}}} {requests}\n"
         );
-        Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap()
+        Scrape::parse(&body).unwrap()
     }
 
     const IV: std::time::Duration = std::time::Duration::from_secs(5);

@@ -3,6 +3,9 @@
 //! and once more at shutdown) logs one warning per signal and reason with
 //! the count since the last flush — one line per second at most, however
 //! many requests were refused — and writes the counts to `telemetry_drops`.
+//! The same counts, since the collector started, are the counter
+//! `loupe_collector_telemetry_dropped_total{signal,reason}` of its
+//! `/metrics` ([`crate::metrics`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,10 +22,23 @@ struct Pending {
     db: Counts,
 }
 
+/// The labels of one drop counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub struct DropLabels {
+    pub signal: &'static str,
+    pub reason: &'static str,
+}
+
+pub type DropCounters = prometheus_client::metrics::family::Family<
+    DropLabels,
+    prometheus_client::metrics::counter::Counter,
+>;
+
 /// Shared drop counters (cheap to clone).
 #[derive(Clone, Default)]
 pub struct DropRecorder {
     pending: Arc<Mutex<Pending>>,
+    totals: DropCounters,
 }
 
 impl DropRecorder {
@@ -32,9 +48,17 @@ impl DropRecorder {
             return;
         }
         tracing::debug!(signal, reason, count, "telemetry dropped");
+        self.totals
+            .get_or_create(&DropLabels { signal, reason })
+            .inc_by(count as u64);
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         *pending.log.entry((signal, reason)).or_default() += count as i64;
         *pending.db.entry((signal, reason)).or_default() += count as i64;
+    }
+
+    /// Every count since the start, for `/metrics`.
+    pub fn totals(&self) -> DropCounters {
+        self.totals.clone()
     }
 
     /// Logs and writes the counts gathered since the last flush. On a failed

@@ -1,17 +1,25 @@
 //! The bounded span queue between the OTLP receivers and the span writer.
 //!
-//! Memory is bounded by counting spans, not requests: a request is admitted
-//! only if the spans already queued (including the batch being written) plus
-//! its own stay within `capacity`. An empty queue admits any one request, so
-//! a request larger than the capacity is not refused forever; memory is then
-//! bounded by `capacity` + the largest request the receivers accept.
-//! A refused request is answered with the protocol's retry signal.
+//! Memory is bounded by bytes and by spans: a request is admitted only if
+//! what is already queued (including the batches being written) plus its
+//! own stays within both `capacity_bytes` and `capacity_spans`. The bytes
+//! are those of the converted rows and, once per request, of the resources
+//! they share (see [`SpanRow::size_bytes`]). An empty queue admits any one
+//! request, so a request larger than the capacity is not refused forever;
+//! memory is then bounded by the capacity + the largest request the
+//! receivers accept. A refused request is answered with the protocol's
+//! retry signal.
+//!
+//! An admitted request gets an [`Ack`]: it resolves once the batch holding
+//! its rows has been written (committed, or given up on), with how many of
+//! them were not stored, so a receiver answers its sender only then.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex as SyncMutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::{Mutex, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::otlp::span_row::SpanRow;
@@ -19,31 +27,82 @@ use crate::otlp::span_row::SpanRow;
 /// Why a request was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
-    /// The writer is behind: retry later.
-    Full { queued: usize, capacity: usize },
+    /// The writer is behind: retry later. What is queued now.
+    Full { spans: usize, bytes: usize },
     /// The collector is shutting down.
     Closed,
+}
+
+/// What the queue holds, and may hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Occupancy {
+    pub spans: usize,
+    pub bytes: usize,
+}
+
+/// What became of a request's rows once their batch was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// Rows Postgres refused, or that could not be written before shutdown.
+    pub not_stored: usize,
+}
+
+/// Resolves when the request's rows are written; an error if the writer
+/// stopped without writing them.
+pub type Ack = oneshot::Receiver<Written>;
+
+/// The rows of one request, with the bytes they were admitted for.
+struct Chunk {
+    rows: Vec<SpanRow>,
+    bytes: usize,
+    ack: oneshot::Sender<Written>,
+}
+
+/// A batch for the writer: the rows, the room to give back when done, and
+/// whom to tell (one ack per request, in row order).
+pub struct Batch {
+    pub rows: Vec<SpanRow>,
+    pub bytes: usize,
+    acks: Vec<(usize, oneshot::Sender<Written>)>,
+}
+
+impl Batch {
+    /// Tells each request how many of its rows were not stored; `not_stored`
+    /// are indices into `rows`.
+    pub fn acknowledge(&mut self, not_stored: &[usize]) {
+        let mut start = 0;
+        for (len, ack) in self.acks.drain(..) {
+            let end = start + len;
+            let lost = not_stored
+                .iter()
+                .filter(|&&i| i >= start && i < end)
+                .count();
+            // The receiver may have stopped waiting (its sender timed out).
+            let _ = ack.send(Written { not_stored: lost });
+            start = end;
+        }
+    }
 }
 
 /// The receivers' side (cheap to clone).
 #[derive(Clone)]
 pub struct SpanQueue {
-    tx: mpsc::UnboundedSender<Vec<SpanRow>>,
-    queued: Arc<AtomicUsize>,
-    capacity: usize,
+    tx: mpsc::UnboundedSender<Chunk>,
+    queued: Arc<SyncMutex<Occupancy>>,
+    capacity: Occupancy,
 }
 
 /// The writers' side, shared by every writer task: one gathers a batch
 /// while another writes its own.
 pub struct SpanQueueReceiver {
-    rx: Mutex<mpsc::UnboundedReceiver<Vec<SpanRow>>>,
-    queued: Arc<AtomicUsize>,
+    rx: Mutex<mpsc::UnboundedReceiver<Chunk>>,
+    queued: Arc<SyncMutex<Occupancy>>,
     closing: AtomicBool,
 }
 
-pub fn span_queue(capacity: usize) -> (SpanQueue, SpanQueueReceiver) {
+pub fn span_queue(capacity: Occupancy) -> (SpanQueue, SpanQueueReceiver) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let queued = Arc::new(AtomicUsize::new(0));
+    let queued = Arc::new(SyncMutex::new(Occupancy::default()));
     (
         SpanQueue {
             tx,
@@ -59,41 +118,50 @@ pub fn span_queue(capacity: usize) -> (SpanQueue, SpanQueueReceiver) {
 }
 
 impl SpanQueue {
-    /// Queues `rows` if there is room (see the module doc for "room").
-    pub fn try_push(&self, rows: Vec<SpanRow>) -> Result<(), Refused> {
-        let n = rows.len();
-        if n == 0 {
-            return Ok(());
+    /// Queues `rows`, which hold `bytes`, if there is room (see the module doc).
+    pub fn try_push(&self, rows: Vec<SpanRow>, bytes: usize) -> Result<Ack, Refused> {
+        let spans = rows.len();
+        let (ack, acked) = oneshot::channel();
+        if spans == 0 {
+            let _ = ack.send(Written { not_stored: 0 });
+            return Ok(acked);
         }
-        let mut current = self.queued.load(Ordering::Acquire);
-        loop {
-            if current > 0 && current + n > self.capacity {
+        {
+            let mut queued = self.queued.lock().unwrap_or_else(|p| p.into_inner());
+            let empty = queued.spans == 0;
+            if !empty
+                && (queued.spans + spans > self.capacity.spans
+                    || queued.bytes + bytes > self.capacity.bytes)
+            {
                 return Err(Refused::Full {
-                    queued: current,
-                    capacity: self.capacity,
+                    spans: queued.spans,
+                    bytes: queued.bytes,
                 });
             }
-            match self.queued.compare_exchange_weak(
-                current,
-                current + n,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => break,
-                Err(actual) => current = actual,
-            }
+            queued.spans += spans;
+            queued.bytes += bytes;
         }
-        if self.tx.send(rows).is_err() {
-            self.queued.fetch_sub(n, Ordering::AcqRel);
+        if self.tx.send(Chunk { rows, bytes, ack }).is_err() {
+            self.release(spans, bytes);
             return Err(Refused::Closed);
         }
-        Ok(())
+        Ok(acked)
     }
 
-    /// Spans queued or being written right now.
-    pub fn queued(&self) -> usize {
-        self.queued.load(Ordering::Acquire)
+    fn release(&self, spans: usize, bytes: usize) {
+        release(&self.queued, spans, bytes);
     }
+
+    /// What is queued or being written right now.
+    pub fn queued(&self) -> Occupancy {
+        *self.queued.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn release(queued: &SyncMutex<Occupancy>, spans: usize, bytes: usize) {
+    let mut queued = queued.lock().unwrap_or_else(|p| p.into_inner());
+    queued.spans = queued.spans.saturating_sub(spans);
+    queued.bytes = queued.bytes.saturating_sub(bytes);
 }
 
 impl SpanQueueReceiver {
@@ -105,9 +173,9 @@ impl SpanQueueReceiver {
         size: usize,
         timeout: Duration,
         stop: &mut watch::Receiver<bool>,
-    ) -> Option<Vec<SpanRow>> {
+    ) -> Option<Batch> {
         let mut rx = self.rx.lock().await;
-        let mut batch = loop {
+        let first = loop {
             if self.is_closing() {
                 break rx.recv().await?;
             }
@@ -120,14 +188,25 @@ impl SpanQueueReceiver {
                 }
             }
         };
+        let mut batch = Batch {
+            acks: vec![(first.rows.len(), first.ack)],
+            rows: first.rows,
+            bytes: first.bytes,
+        };
         let deadline = Instant::now() + timeout;
-        while batch.len() < size {
+        while batch.rows.len() < size {
             let more = tokio::select! {
                 v = rx.recv() => v,
                 _ = tokio::time::sleep_until(deadline) => break,
+                // At shutdown, write what there is now: its senders are waiting.
+                _ = stop.wait_for(|s| *s), if !self.is_closing() => break,
             };
             match more {
-                Some(rows) => batch.extend(rows),
+                Some(chunk) => {
+                    batch.acks.push((chunk.rows.len(), chunk.ack));
+                    batch.rows.extend(chunk.rows);
+                    batch.bytes += chunk.bytes;
+                }
                 None => break,
             }
         }
@@ -139,9 +218,9 @@ impl SpanQueueReceiver {
         self.closing.load(Ordering::Acquire)
     }
 
-    /// Frees the room of `n` spans once they are written (or given up on).
-    pub fn release(&self, n: usize) {
-        self.queued.fetch_sub(n, Ordering::AcqRel);
+    /// Frees the room of a batch once it is written (or given up on).
+    pub fn release(&self, batch: &Batch) {
+        release(&self.queued, batch.rows.len(), batch.bytes);
     }
 }
 
@@ -162,40 +241,84 @@ mod tests {
                 start_time: Utc::now(),
                 duration_us: 1,
                 status_code: 0,
-                attributes: serde_json::json!({}),
+                attributes: "{}".into(),
+                resource: None,
+                scope: None,
             })
             .collect()
     }
 
+    fn capacity(spans: usize, bytes: usize) -> Occupancy {
+        Occupancy { spans, bytes }
+    }
+
     #[test]
     fn refuses_when_full_and_admits_again_after_release() {
-        let (queue, receiver) = span_queue(10);
-        assert_eq!(queue.try_push(rows(6)), Ok(()));
-        assert_eq!(queue.try_push(rows(4)), Ok(()));
+        let (queue, receiver) = span_queue(capacity(10, 1 << 20));
+        assert!(queue.try_push(rows(6), 60).is_ok());
+        assert!(queue.try_push(rows(4), 40).is_ok());
         assert_eq!(
-            queue.try_push(rows(1)),
-            Err(Refused::Full {
-                queued: 10,
-                capacity: 10
+            queue.try_push(rows(1), 10).err(),
+            Some(Refused::Full {
+                spans: 10,
+                bytes: 100
             })
         );
-        receiver.release(6);
-        assert_eq!(queue.try_push(rows(5)), Ok(()));
-        assert_eq!(queue.queued(), 9);
+        receiver.release(&Batch {
+            rows: rows(6),
+            bytes: 60,
+            acks: vec![],
+        });
+        assert!(queue.try_push(rows(5), 50).is_ok());
+        assert_eq!(queue.queued(), capacity(9, 90));
+    }
+
+    #[test]
+    fn bytes_bound_the_queue_whatever_the_span_count() {
+        let (queue, _receiver) = span_queue(capacity(1_000_000, 1000));
+        assert!(queue.try_push(rows(1), 900).is_ok());
+        assert_eq!(
+            queue.try_push(rows(1), 200).err(),
+            Some(Refused::Full {
+                spans: 1,
+                bytes: 900
+            })
+        );
+        assert!(queue.try_push(rows(1), 100).is_ok());
     }
 
     #[test]
     fn an_empty_queue_admits_an_oversized_request() {
-        let (queue, _receiver) = span_queue(3);
-        assert_eq!(queue.try_push(rows(5)), Ok(()));
-        assert!(matches!(queue.try_push(rows(1)), Err(Refused::Full { .. })));
+        let (queue, _receiver) = span_queue(capacity(3, 10));
+        assert!(queue.try_push(rows(5), 50).is_ok());
+        assert!(matches!(
+            queue.try_push(rows(1), 1),
+            Err(Refused::Full { .. })
+        ));
     }
 
     #[test]
     fn a_closed_queue_refuses() {
-        let (queue, receiver) = span_queue(3);
+        let (queue, receiver) = span_queue(capacity(3, 100));
         drop(receiver);
-        assert_eq!(queue.try_push(rows(1)), Err(Refused::Closed));
-        assert_eq!(queue.queued(), 0);
+        assert_eq!(queue.try_push(rows(1), 1).err(), Some(Refused::Closed));
+        assert_eq!(queue.queued(), Occupancy::default());
+    }
+
+    #[tokio::test]
+    async fn each_request_is_told_what_became_of_its_own_rows() {
+        let (queue, receiver) = span_queue(capacity(100, 1 << 20));
+        let first = queue.try_push(rows(3), 30).unwrap();
+        let second = queue.try_push(rows(2), 20).unwrap();
+        let (_stop_tx, mut stop) = watch::channel(false);
+        let mut batch = receiver
+            .next_batch(10, Duration::from_millis(10), &mut stop)
+            .await
+            .unwrap();
+        assert_eq!(batch.rows.len(), 5);
+        // Row 1 of the first request and row 0 of the second were refused.
+        batch.acknowledge(&[1, 3]);
+        assert_eq!(first.await.unwrap(), Written { not_stored: 1 });
+        assert_eq!(second.await.unwrap(), Written { not_stored: 1 });
     }
 }

@@ -5,11 +5,16 @@
 //! (one row per trace) in a single transaction, so a summary never counts
 //! spans that are not stored.
 //!
+//! The resources and scopes the batch's spans were sent under are upserted
+//! into `span_resources` in the same transaction, once each.
+//!
 //! A failed batch is retried with backoff while its spans keep their room in
 //! the queue, so a slow or absent database turns into backpressure on the
-//! senders. While the database is unreachable the writer waits for it; a
-//! batch the database refuses (bad data) is tried `MAX_ATTEMPTS` times, then
-//! counted as dropped.
+//! senders. While the database is unreachable the writer waits for it. A
+//! batch the database refuses (bad data) is split in halves, and each half
+//! written (or split again), so only the rows Postgres refuses on their own
+//! are dropped — counted as `refused_by_database` — and other senders'
+//! spans in the same batch are kept.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -25,7 +30,15 @@ use super::queue::SpanQueueReceiver;
 use crate::otlp::span_row::SpanRow;
 
 const COPY_SPANS: &str = "COPY spans (trace_id, span_id, parent_span_id, service, operation, \
-     kind, start_time, duration_us, status_code, attributes) FROM STDIN";
+     kind, start_time, duration_us, status_code, attributes, resource_id, scope_id) FROM STDIN";
+
+/// `last_seen` is refreshed at most hourly, so a busy resource is not
+/// rewritten by every batch; retention deletes resources not seen for days.
+const UPSERT_RESOURCES: &str = "
+INSERT INTO span_resources AS r (resource_id, attributes)
+SELECT u.id, u.attributes::jsonb FROM UNNEST($1::text[], $2::text[]) AS u(id, attributes)
+ON CONFLICT (resource_id) DO UPDATE SET last_seen = now()
+    WHERE r.last_seen < now() - interval '1 hour'";
 
 const UPSERT_SUMMARIES: &str = "
 INSERT INTO trace_summaries AS t
@@ -44,9 +57,6 @@ ON CONFLICT (trace_id) DO UPDATE SET
     error_count    = t.error_count + EXCLUDED.error_count,
     services       = ARRAY(SELECT DISTINCT s FROM unnest(t.services || EXCLUDED.services) AS s ORDER BY s)";
 
-/// Attempts at a batch the database refuses before it is counted as dropped.
-const MAX_ATTEMPTS: u32 = 5;
-
 #[derive(Debug, Clone, Copy)]
 pub struct BatchConfig {
     pub batch_size: usize,
@@ -62,25 +72,73 @@ pub async fn run(
     config: BatchConfig,
     mut stop: watch::Receiver<bool>,
 ) {
-    while let Some(batch) = receiver
+    while let Some(mut batch) = receiver
         .next_batch(config.batch_size, config.batch_timeout, &mut stop)
         .await
     {
-        write_with_retries(&pool, &batch, &drops, receiver.is_closing()).await;
-        receiver.release(batch.len());
+        let not_stored = write_bisecting(&pool, &batch.rows, &drops, receiver.is_closing()).await;
+        batch.acknowledge(&not_stored);
+        receiver.release(&batch);
     }
     tracing::debug!("span writer stopped: queue drained");
 }
 
-async fn write_with_retries(pool: &PgPool, batch: &[SpanRow], drops: &DropRecorder, closing: bool) {
+/// Writes `batch`; the parts Postgres refuses are halved until each refused
+/// row stands alone, and those rows are dropped and counted. Returns the
+/// indices (ascending) of the rows not stored.
+pub async fn write_bisecting(
+    pool: &PgPool,
+    batch: &[SpanRow],
+    drops: &DropRecorder,
+    closing: bool,
+) -> Vec<usize> {
+    let mut not_stored = Vec::new();
+    // (index of the first row in `batch`, rows), first half on top.
+    let mut pending = vec![(0, batch)];
+    while let Some((at, rows)) = pending.pop() {
+        match write_with_retries(pool, rows, closing).await {
+            Outcome::Written => {}
+            Outcome::Refused(error) if rows.len() > 1 => {
+                tracing::debug!(%error, spans = rows.len(), "span batch refused; splitting it");
+                let half = rows.len() / 2;
+                let (first, second) = rows.split_at(half);
+                pending.push((at + half, second));
+                pending.push((at, first));
+            }
+            Outcome::Refused(error) => {
+                let row = &rows[0];
+                tracing::warn!(%error, trace_id = %row.trace_id, span_id = %row.span_id,
+                    service = %row.service, "Postgres refused a span; dropped");
+                drops.record("spans", "refused_by_database", 1);
+                not_stored.push(at);
+            }
+            Outcome::GaveUp(error) => {
+                tracing::error!(%error, spans = rows.len(), "giving up on a span batch");
+                drops.record("spans", "write_failed", rows.len());
+                not_stored.extend(at..at + rows.len());
+            }
+        }
+    }
+    not_stored
+}
+
+enum Outcome {
+    Written,
+    /// The database refused this data.
+    Refused(sqlx::Error),
+    /// The database stayed unreachable while shutting down.
+    GaveUp(sqlx::Error),
+}
+
+async fn write_with_retries(pool: &PgPool, batch: &[SpanRow], closing: bool) -> Outcome {
     let copy = encode(batch);
     let summaries = TraceSummaries::of(batch);
+    let resources = Resources::of(batch);
     let mut backoff = Duration::from_millis(200);
-    let mut refusals = 0;
     let mut outages = 0;
     loop {
         let started = std::time::Instant::now();
-        let error = match write_batch(pool, &copy, &summaries).await {
+        let error = match write_batch(pool, &copy, &summaries, &resources).await {
             Ok(()) => {
                 tracing::debug!(
                     spans = batch.len(),
@@ -88,24 +146,18 @@ async fn write_with_retries(pool: &PgPool, batch: &[SpanRow], drops: &DropRecord
                     ms = started.elapsed().as_millis() as u64,
                     "span batch written"
                 );
-                return;
+                return Outcome::Written;
             }
             Err(error) => error,
         };
         // An unreachable or restarting database is waited for (the queue
-        // fills and senders are told to retry); a database that refuses
-        // this data is asked a few times only. At shutdown neither waits long.
-        let give_up = if is_transient(&error) {
-            outages += 1;
-            closing && outages >= 2
-        } else {
-            refusals += 1;
-            refusals >= MAX_ATTEMPTS || closing
-        };
-        if give_up {
-            tracing::error!(%error, spans = batch.len(), "giving up on a span batch");
-            drops.record("spans", "write_failed", batch.len());
-            return;
+        // fills and senders are told to retry); at shutdown not for long.
+        if !is_transient(&error) {
+            return Outcome::Refused(error);
+        }
+        outages += 1;
+        if closing && outages >= 2 {
+            return Outcome::GaveUp(error);
         }
         tracing::warn!(%error, spans = batch.len(), retry_in_ms = backoff.as_millis() as u64,
             "writing span batch failed; retrying");
@@ -135,15 +187,29 @@ fn is_transient(error: &sqlx::Error) -> bool {
 
 /// Writes one batch (COPY + trace summaries, one transaction), no retries.
 pub async fn write(pool: &PgPool, batch: &[SpanRow]) -> Result<(), sqlx::Error> {
-    write_batch(pool, &encode(batch), &TraceSummaries::of(batch)).await
+    write_batch(
+        pool,
+        &encode(batch),
+        &TraceSummaries::of(batch),
+        &Resources::of(batch),
+    )
+    .await
 }
 
 async fn write_batch(
     pool: &PgPool,
     copy: &CopyText,
     summaries: &TraceSummaries,
+    resources: &Resources,
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
+    if !resources.ids.is_empty() {
+        sqlx::query(UPSERT_RESOURCES)
+            .bind(&resources.ids)
+            .bind(&resources.attributes)
+            .execute(&mut *tx)
+            .await?;
+    }
     let mut copy_in = tx.copy_in_raw(COPY_SPANS).await?;
     copy_in.send(copy.as_bytes()).await?;
     copy_in.finish().await?;
@@ -174,10 +240,37 @@ pub fn encode(batch: &[SpanRow]) -> CopyText {
             .timestamp(row.start_time)
             .int(row.duration_us)
             .int(row.status_code.into())
-            .json(&row.attributes);
+            .text(&row.attributes)
+            .opt_text(row.resource.as_ref().map(|r| r.id.as_str()))
+            .opt_text(row.scope.as_ref().map(|r| r.id.as_str()));
         copy.end_row();
     }
     copy
+}
+
+/// The distinct resources and scopes of a batch, sorted by id (concurrent writers then
+/// lock rows in one order), as columns for `UNNEST`.
+#[derive(Debug, Default, PartialEq)]
+pub struct Resources {
+    pub ids: Vec<String>,
+    pub attributes: Vec<String>,
+}
+
+impl Resources {
+    pub fn of(batch: &[SpanRow]) -> Self {
+        let distinct: BTreeMap<&str, &str> = batch
+            .iter()
+            .flat_map(|row| [row.resource.as_deref(), row.scope.as_deref()])
+            .flatten()
+            .map(|r| (r.id.as_str(), r.attributes.as_str()))
+            .collect();
+        let mut out = Resources::default();
+        for (id, attributes) in distinct {
+            out.ids.push(id.to_string());
+            out.attributes.push(attributes.to_string());
+        }
+        out
+    }
 }
 
 /// One summary row per trace of a batch, as columns for `UNNEST`.
@@ -267,7 +360,9 @@ mod tests {
             start_time: DateTime::from_timestamp(start_s, 0).unwrap(),
             duration_us: dur_us,
             status_code: status,
-            attributes: serde_json::json!({}),
+            attributes: "{}".into(),
+            resource: None,
+            scope: None,
         }
     }
 
@@ -299,13 +394,15 @@ mod tests {
     }
 
     #[test]
-    fn copy_rows_have_ten_tab_separated_fields_and_null_parent() {
+    fn copy_rows_have_twelve_tab_separated_fields_and_null_parent() {
         let copy = encode(&[row("t", "s", None, "svc\tx", 0, 7, 0)]);
         let text = std::str::from_utf8(copy.as_bytes()).unwrap();
         let fields: Vec<&str> = text.trim_end_matches('\n').split('\t').collect();
-        assert_eq!(fields.len(), 10, "{text:?}");
+        assert_eq!(fields.len(), 12, "{text:?}");
         assert_eq!(fields[2], "\\N");
         assert_eq!(fields[3], "svc\\tx", "a tab in a value is escaped");
         assert_eq!(fields[9], "{}");
+        assert_eq!(fields[10], "\\N", "no resource");
+        assert_eq!(fields[11], "\\N", "no scope");
     }
 }

@@ -7,6 +7,10 @@
 //! struct, so schema errors carry both the YAML path and the line. Unknown
 //! fields are collected with `serde_ignored` and reported as warnings.
 //! `kind: List` objects and top-level sequences are read item by item.
+//!
+//! Before either, [`guard`] reads the text as YAML events and admits only
+//! what is cheap to expand: no anchors or aliases, a capped size and number
+//! of documents.
 
 use serde::Deserialize;
 use serde_yaml_ng::Value;
@@ -14,6 +18,9 @@ use serde_yaml_ng::Value;
 use crate::analyze::{Diagnostic, Severity};
 use crate::meta::DEFAULT_NAMESPACE;
 use crate::resource::{Kind, ParsedFile, Resource};
+
+mod guard;
+pub use guard::{MAX_DOCUMENTS, MAX_INPUT_BYTES};
 
 /// Metadata fields the API server fills in; reading them back from
 /// `kubectl get -o yaml` output is normal, so they are not reported.
@@ -33,8 +40,9 @@ const SERVER_METADATA: &[&str] = &[
 
 pub fn parse_documents(source: &str, text: &str) -> ParsedFile {
     let mut out = ParsedFile::default();
+    let admitted = guard::admit(source, text);
     let mut values = Vec::new();
-    for document in serde_yaml_ng::Deserializer::from_str(text) {
+    for document in serde_yaml_ng::Deserializer::from_str(text).take(admitted.documents) {
         match Value::deserialize(document) {
             Ok(value) => values.push(value),
             Err(err) => {
@@ -73,6 +81,7 @@ pub fn parse_documents(source: &str, text: &str) -> ParsedFile {
             _ => {}
         }
     }
+    out.diagnostics.extend(admitted.refused);
     out
 }
 
