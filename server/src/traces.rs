@@ -185,7 +185,7 @@ pub(crate) fn search_query(prefix: &'static str, s: Search) -> QueryBuilder<Post
     // Operation and tags need the spans: only those of the candidate trace
     // (the `spans_trace` index), and of the asked-for service if any.
     let span_of_service = |q: &mut QueryBuilder<Postgres>| {
-        q.push(" SELECT 1 FROM spans s WHERE s.trace_id = t.trace_id");
+        q.push(" SELECT 1 FROM spans_with_resource s WHERE s.trace_id = t.trace_id");
         if let Some(service) = &s.service {
             q.push(" AND s.service = ").push_bind(service.clone());
         }
@@ -215,7 +215,7 @@ pub(crate) const TRACE_SQL: &str =
     "SELECT span_id, NULLIF(parent_span_id, '') AS parent_span_id, service, operation, kind,
                 start_time AS start, duration_us::float8 / 1000.0 AS duration_ms,
                 status_code, attributes
-           FROM spans WHERE trace_id = $1
+           FROM spans_with_resource WHERE trace_id = $1
           ORDER BY start_time, span_id";
 
 #[derive(Debug, Serialize)]
