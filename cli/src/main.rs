@@ -1,7 +1,8 @@
 //! `loupe`: one command for the whole mesh. `loupe demo` runs everything on
 //! this machine; `analyze`, `route` and `authz check` answer questions about
 //! Istio YAML offline; `apply`, `get` and `history` work on the config store,
-//! `workload token` makes a proxy's bootstrap credential;
+//! `workload token` makes a proxy's bootstrap credential, `user add` and
+//! `user token` the console's users and API tokens;
 //! `control`, `collector` and `console` run each part alone.
 //!
 //! Each subcommand lives in `commands/` and only parses arguments, calls the
@@ -47,6 +48,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::workload::Command,
     },
+    /// Console users and their API tokens.
+    User {
+        #[command(subcommand)]
+        command: commands::user::Command,
+    },
     /// Run the control plane alone.
     Control(commands::control::Args),
     /// Run the telemetry collector alone.
@@ -66,6 +72,7 @@ fn main() -> ExitCode {
         Command::Get(args) => commands::config::get(args),
         Command::History(args) => commands::config::history(args),
         Command::Workload { command } => commands::workload::run(command),
+        Command::User { command } => commands::user::run(command),
         Command::Control(args) => commands::control::run(args),
         Command::Collector(args) => commands::collector::run(args),
         Command::Console(args) => commands::console::run(args),

@@ -9,4 +9,5 @@ pub mod control;
 pub mod demo;
 pub mod route;
 pub mod runtime;
+pub mod user;
 pub mod workload;

@@ -10,6 +10,7 @@
 //! ServiceEntry) and a bootstrap token each, the console, then apps and
 //! sidecars, the gateway, and only then the load.
 
+mod admin;
 mod state;
 mod supervisor;
 mod topology;
@@ -73,6 +74,9 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         .await
         .context("migrating the demo database")?;
     progress.done(&redact(&database_url));
+    let (console_login, token) = admin::create_admin(&database_url)
+        .await
+        .context("creating the console's admin user")?;
 
     let mut sup = Supervisor::new(logs.clone());
     let result = run_parts(
@@ -99,12 +103,16 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         pid: std::process::id(),
         logs: logs.clone(),
         workloads: topology.addresses(),
+        console_login,
+        token,
     };
     state.write(&opts.home)?;
     println!(
-        "\nLoupe is running ({:.1}s).\n\n  console:  http://{}\n  gateway:  http://{}/productpage\n  logs:     {}\n\nTry `loupe get vs` or `loupe apply -f FILE`. Press Ctrl-C to stop everything.",
+        "\nLoupe is running ({:.1}s).\n\n  console:  http://{}\n  login:    user {}, password in {} (console_login.password)\n  gateway:  http://{}/productpage\n  logs:     {}\n\nTry `loupe get vs` or `loupe apply -f FILE`. Press Ctrl-C to stop everything.",
         started.elapsed().as_secs_f64(),
         opts.console,
+        admin::ADMIN,
+        DemoState::path(&opts.home).display(),
         topology.gateway_listen,
         logs.display()
     );

@@ -1,5 +1,7 @@
 //! `$LOUPE_HOME/demo.json`: where a running demo is, so `loupe apply`,
-//! `loupe get` and tests find its database and console without flags.
+//! `loupe get` and tests find its database and console without flags, and
+//! the console's admin login and API token. It holds secrets, so it is
+//! mode 0600 from its first byte.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,17 @@ pub struct DemoState {
     pub logs: PathBuf,
     /// workload → where it listens.
     pub workloads: BTreeMap<String, WorkloadAddresses>,
+    /// The console's admin user, to log in with in the browser.
+    pub console_login: ConsoleLogin,
+    /// An API token of that admin, which the CLI sends by itself.
+    pub token: String,
+}
+
+/// A console user and password.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConsoleLogin {
+    pub user: String,
+    pub password: String,
 }
 
 /// One workload's addresses (`host:port`).
@@ -54,7 +67,7 @@ impl DemoState {
     pub fn write(&self, home: &Path) -> anyhow::Result<()> {
         let path = Self::path(home);
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)
+        write_private(&tmp, &serde_json::to_vec_pretty(self)?)
             .with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
         Ok(())
@@ -63,4 +76,15 @@ impl DemoState {
     pub fn remove(home: &Path) {
         let _ = std::fs::remove_file(Self::path(home));
     }
+}
+
+/// Writes a new file only its owner can read, from its first byte.
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let _ = std::fs::remove_file(path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents)
 }

@@ -79,3 +79,13 @@ pub struct AuditEntry {
     /// The revision the change wrote.
     pub revision: Option<i32>,
 }
+
+/// Which audit-log entries to read; `None` does not filter.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    /// Who made the change (a console user, or `loupe apply --author`).
+    pub actor: Option<String>,
+    pub kind: Option<loupe_model::Kind>,
+    pub namespace: Option<String>,
+    pub limit: i64,
+}
