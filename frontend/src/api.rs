@@ -1,6 +1,12 @@
 //! Every call the console makes to the console server's JSON API, and the
 //! shapes it reads. Fields the page does not need are ignored and missing
 //! ones default, so the console keeps working while the API grows.
+//!
+//! The session cookie rides along by itself (same origin); every write adds
+//! the session's CSRF token as `X-CSRF-Token` (from the login answer or
+//! `GET /api/whoami`), and any 401 sends the browser to the login page.
+
+use std::cell::RefCell;
 
 use gloo_net::http::{Request, Response};
 use loupe_model::Diagnostic;
@@ -26,6 +32,111 @@ pub enum ApiError {
         diagnostics: Vec<Diagnostic>,
         message: String,
     },
+}
+
+// ---- session -------------------------------------------------------------
+
+/// Who is logged in (`GET /api/whoami`, `POST /api/login`).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct WhoAmI {
+    pub user: String,
+    /// `viewer`, `editor` or `admin`.
+    pub role: String,
+    pub csrf_token: Option<String>,
+}
+
+impl WhoAmI {
+    /// Whether this user may change config (editor or admin).
+    pub fn can_edit(&self) -> bool {
+        matches!(self.role.as_str(), "editor" | "admin")
+    }
+}
+
+thread_local! {
+    /// The session's CSRF token, sent on every write.
+    static CSRF: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+fn remember(me: &WhoAmI) {
+    CSRF.with(|c| *c.borrow_mut() = me.csrf_token.clone());
+}
+
+fn csrf_token() -> Option<String> {
+    CSRF.with(|c| c.borrow().clone())
+}
+
+pub async fn whoami() -> Result<WhoAmI, ApiError> {
+    let me: WhoAmI = get_json("/api/whoami").await?;
+    remember(&me);
+    Ok(me)
+}
+
+/// Logs in; a wrong user or password is `Status { status: 401, .. }`.
+pub async fn login(user: &str, password: &str) -> Result<WhoAmI, ApiError> {
+    let url = "/api/login";
+    let body = serde_json::json!({ "user": user, "password": password });
+    let response = Request::post(url)
+        .json(&body)
+        .map_err(|e| ApiError::Decode {
+            url: url.into(),
+            message: e.to_string(),
+        })?
+        .send()
+        .await
+        .map_err(|e| network(url, e))?;
+    if !response.ok() {
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_string))
+            .unwrap_or(body);
+        return Err(ApiError::Status {
+            url: url.into(),
+            status,
+            body: message,
+        });
+    }
+    let me: WhoAmI = response.json().await.map_err(|e| ApiError::Decode {
+        url: url.into(),
+        message: e.to_string(),
+    })?;
+    remember(&me);
+    Ok(me)
+}
+
+pub async fn logout() -> Result<(), ApiError> {
+    let url = "/api/logout";
+    Request::post(url)
+        .send()
+        .await
+        .map_err(|e| network(url, e))?;
+    CSRF.with(|c| *c.borrow_mut() = None);
+    Ok(())
+}
+
+/// The login page, coming back to the current page after.
+pub fn go_to_login() {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let location = window.location();
+    let here = location.pathname().unwrap_or_default();
+    if here == "/login" {
+        return;
+    }
+    let search = location.search().unwrap_or_default();
+    let next = encode(&format!("{here}{search}"));
+    let _ = location.assign(&format!("/login?next={next}"));
+}
+
+/// A write request: the CSRF header added when the session has one.
+fn write_request(builder: gloo_net::http::RequestBuilder) -> gloo_net::http::RequestBuilder {
+    match csrf_token() {
+        Some(token) => builder.header("x-csrf-token", &token),
+        None => builder,
+    }
 }
 
 // ---- graph ---------------------------------------------------------------
@@ -222,7 +333,7 @@ pub async fn set_canary(
     update: &CanaryUpdate,
 ) -> Result<CanarySaved, ApiError> {
     let url = format!("/api/canary/{}/{}", encode(namespace), encode(name));
-    let request = Request::put(&url)
+    let request = write_request(Request::put(&url))
         .json(update)
         .map_err(|e| ApiError::Decode {
             url: url.clone(),
@@ -333,7 +444,7 @@ pub async fn put_config(
     yaml: String,
 ) -> Result<(), ApiError> {
     let url = config_path(kind, namespace, name);
-    let request = Request::put(&url)
+    let request = write_request(Request::put(&url))
         .header("content-type", "application/yaml")
         .body(yaml)
         .map_err(|e| ApiError::Decode {
@@ -405,6 +516,9 @@ async fn check(url: &str, response: Response) -> Result<Response, ApiError> {
         return Ok(response);
     }
     let status = response.status();
+    if status == 401 {
+        go_to_login();
+    }
     let body = response.text().await.unwrap_or_default();
     Err(ApiError::Status {
         url: url.to_string(),

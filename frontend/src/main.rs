@@ -15,6 +15,7 @@ mod diff;
 mod graph;
 mod live;
 mod pages;
+mod session;
 mod time;
 mod validate;
 mod weights;

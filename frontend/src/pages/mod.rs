@@ -3,4 +3,5 @@
 pub mod canary;
 pub mod config;
 pub mod graph;
+pub mod login;
 pub mod traces;
