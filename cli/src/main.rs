@@ -1,6 +1,7 @@
 //! `loupe`: one command for the whole mesh. `loupe demo` runs everything on
 //! this machine; `analyze`, `route` and `authz check` answer questions about
-//! Istio YAML offline; `apply`, `get` and `history` work on the config store,
+//! Istio YAML offline; `apply`, `get`, `history` and `audit` work on the
+//! config store through the console's API (as kubectl through the API server),
 //! `workload token` makes a proxy's bootstrap credential, `user add` and
 //! `user token` the console's users and API tokens;
 //! `control`, `collector` and `console` run each part alone.
@@ -43,6 +44,8 @@ enum Command {
     Get(commands::config::GetArgs),
     /// Show the revisions of one resource (KIND/NAMESPACE/NAME).
     History(commands::config::HistoryArgs),
+    /// Who changed which config when (the console's audit log).
+    Audit(commands::config::AuditArgs),
     /// Workload credentials (local mode).
     Workload {
         #[command(subcommand)]
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         Command::Apply(args) => commands::config::apply(args),
         Command::Get(args) => commands::config::get(args),
         Command::History(args) => commands::config::history(args),
+        Command::Audit(args) => commands::config::audit(args),
         Command::Workload { command } => commands::workload::run(command),
         Command::User { command } => commands::user::run(command),
         Command::Control(args) => commands::control::run(args),

@@ -8,6 +8,7 @@
 //! - `GET    /api/config/{kind}/{namespace}/{name}` — the resource and its revisions
 //! - `PUT    /api/config/{kind}/{namespace}/{name}` — replace it (YAML or JSON body)
 //! - `DELETE /api/config/{kind}/{namespace}/{name}`
+//! - `GET    /api/config/{kind}/{namespace}/{name}/history` — its revisions, newest first (deleted resources too)
 //! - `POST   /api/config/{kind}/{namespace}/{name}/rollback?revision=N`
 
 use axum::extract::rejection::QueryRejection;
@@ -41,6 +42,7 @@ pub fn router() -> Router<AppState> {
             "/config/{kind}/{namespace}/{name}",
             get(show).put(put).delete(delete),
         )
+        .route("/config/{kind}/{namespace}/{name}/history", get(history))
         .route("/config/{kind}/{namespace}/{name}/rollback", post(rollback))
 }
 
@@ -186,6 +188,14 @@ async fn show(
         resource: resource.into(),
         revisions,
     }))
+}
+
+async fn history(
+    State(state): State<AppState>,
+    Path((kind, namespace, name)): Path<(String, String, String)>,
+) -> Result<Json<Vec<Revision>>, ApiError> {
+    let key = key(&kind, &namespace, &name)?;
+    Ok(Json(state.store.history(&key).await?))
 }
 
 /// The body as text, YAML or JSON (JSON is YAML), when its `Content-Type`

@@ -36,7 +36,7 @@
 //!   → `[{"trace_id","root_service","root_operation","start","duration_ms","span_count","error_count","services"}]`, newest first;
 //!   `GET /api/traces/{trace_id}` → `{"trace_id","spans":[{"span_id","parent_span_id","service","operation","kind","start","duration_ms","status_code","attributes"}]}`.
 //! - `GET|POST /api/config`, `GET|PUT|DELETE /api/config/{kind}/{namespace}/{name}`,
-//!   `POST …/rollback?revision=N` (see [`config`]); bodies are YAML or JSON
+//!   `GET …/history`, `POST …/rollback?revision=N` (see [`config`]); bodies are YAML or JSON
 //!   by `Content-Type` (`application/yaml`, `application/x-yaml`,
 //!   `text/yaml`, `application/json`; anything else 415); `GET /api/canary`,
 //!   `PUT /api/canary/{namespace}/{name}` (see [`canary`]).

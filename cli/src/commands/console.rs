@@ -1,5 +1,8 @@
 //! `loupe console`: the console server alone (the API and the built
 //! frontend), e.g. as its own Deployment. `loupe demo` runs the same thing.
+//! Every API call needs a login or an API token (`loupe user add`, `loupe
+//! user token`; see docs/console-auth.md), unless `--anonymous-viewer` lets
+//! anyone read.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

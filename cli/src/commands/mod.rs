@@ -5,6 +5,7 @@ pub mod authz;
 pub mod collector;
 pub mod config;
 pub mod console;
+pub mod console_api;
 pub mod control;
 pub mod demo;
 pub mod route;
