@@ -486,6 +486,46 @@ pub fn invalid_from_body(body: &str) -> ApiError {
     }
 }
 
+// ---- audit ---------------------------------------------------------------
+
+/// One line of the audit log.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct AuditEntry {
+    pub at: Value,
+    #[serde(deserialize_with = "null_as_default")]
+    pub actor: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub action: String,
+    /// `Kind/namespace/name`.
+    #[serde(deserialize_with = "null_as_default")]
+    pub resource: String,
+    pub revision: Option<i64>,
+}
+
+/// Empty fields do not filter.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AuditQuery {
+    pub user: String,
+    pub kind: String,
+    pub namespace: String,
+    pub limit: u32,
+}
+
+pub async fn audit(q: &AuditQuery) -> Result<Vec<AuditEntry>, ApiError> {
+    let mut url = format!("/api/audit?limit={}", q.limit.max(1));
+    for (key, value) in [
+        ("user", &q.user),
+        ("kind", &q.kind),
+        ("namespace", &q.namespace),
+    ] {
+        if !value.trim().is_empty() {
+            url.push_str(&format!("&{key}={}", encode(value.trim())));
+        }
+    }
+    get_json(&url).await
+}
+
 // ---- plumbing ------------------------------------------------------------
 
 /// `null` reads as the type's default, like a missing field: the server

@@ -7,6 +7,7 @@ use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::path;
 
 use crate::live::{provide_live, use_stream_open};
+use crate::pages::audit::AuditPage;
 use crate::pages::canary::CanaryPage;
 use crate::pages::config::ConfigPage;
 use crate::pages::graph::GraphPage;
@@ -41,6 +42,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/canary") view=CanaryPage />
                     <Route path=path!("/config") view=ConfigPage />
                     <Route path=path!("/config/:kind/:ns/:name") view=ConfigPage />
+                    <Route path=path!("/audit") view=AuditPage />
                 </Routes>
             </main>
         </Router>
@@ -62,6 +64,7 @@ fn Nav() -> impl IntoView {
                 <A href="/traces" attr:data-testid="nav-traces">"Traces"</A>
                 <A href="/canary" attr:data-testid="nav-canary">"Canary"</A>
                 <A href="/config" attr:data-testid="nav-config">"Config"</A>
+                <A href="/audit" attr:data-testid="nav-audit">"Audit"</A>
             </nav>
             <span
                 class="live"

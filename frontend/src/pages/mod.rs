@@ -1,5 +1,6 @@
 //! One module per route.
 
+pub mod audit;
 pub mod canary;
 pub mod config;
 pub mod graph;
