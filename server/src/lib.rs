@@ -22,6 +22,8 @@
 //!   and the `loupe_session` cookie (`HttpOnly; SameSite=Strict; Path=/`);
 //!   a failure is 401 `invalid user or password` (slowed; 429 after repeated
 //!   failures); `POST /api/logout` → 204; `GET /api/whoami` → `{"user","role","csrf_token"?}`.
+//! - `GET /api/users` → `[{"name","role"}]`; `POST /api/users` with
+//!   `{"name","role","password"}` → 201 (admins only; 409 if taken).
 //! - `GET /api/audit?user=&kind=&namespace=&limit=` →
 //!   `[{"at","actor","action","resource","revision"}]`, newest first.
 //! - `GET /api/graph?type=versioned-app|app|workload|service&window=60s` →

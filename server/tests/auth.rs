@@ -499,3 +499,56 @@ async fn the_anonymous_viewer_reads_only_when_enabled() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(c.stored_v1_weight().await, 100);
 }
+
+#[tokio::test]
+async fn only_admins_manage_users() {
+    let c = console(AuthConfig::default(), 1 << 20).await;
+    let editor = Users::new(c.h.pool.clone())
+        .issue_token("eddie", "ci")
+        .await
+        .unwrap();
+    let new_user = json!({ "name": "nora", "role": "viewer", "password": "nora-password" });
+    let add = |token: String| {
+        c.client
+            .post(c.url("/api/users"))
+            .bearer_auth(token)
+            .json(&new_user)
+            .send()
+    };
+    assert_eq!(
+        add(editor.clone()).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    let r = c
+        .client
+        .get(c.url("/api/users"))
+        .bearer_auth(&editor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        add(c.h.token.clone()).await.unwrap().status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        add(c.h.token.clone()).await.unwrap().status(),
+        StatusCode::CONFLICT
+    );
+    let r = c
+        .client
+        .get(c.url("/api/users"))
+        .bearer_auth(&c.h.token)
+        .send()
+        .await
+        .unwrap();
+    let (_, users) = answer(r).await;
+    let names: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["eddie", "nora", "tester", "vera"]);
+    assert!(c.login("nora", "nora-password").await.is_ok());
+}

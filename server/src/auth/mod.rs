@@ -19,6 +19,7 @@
 //! Handlers then take the caller as a [`Principal`] and record its user as
 //! the author of what they change.
 
+mod admin;
 pub mod guard;
 mod login;
 mod origin;
@@ -105,10 +106,11 @@ impl Default for AuthConfig {
     }
 }
 
-/// `POST /login`, `POST /logout`, `GET /whoami`.
+/// `POST /login`, `POST /logout`, `GET /whoami`, `GET|POST /users` (admins).
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/login", post(login::login))
         .route("/logout", post(login::logout))
         .route("/whoami", get(login::whoami))
+        .route("/users", get(admin::list).post(admin::add))
 }
