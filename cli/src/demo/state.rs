@@ -88,3 +88,43 @@ pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path)?.write_all(contents)
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn the_state_file_is_private_and_holds_the_login() {
+        let home = tempfile::tempdir().unwrap();
+        let state = DemoState {
+            database_url: "postgres://x".into(),
+            console_url: "http://127.0.0.1:20001".into(),
+            control_url: "https://127.0.0.1:15010".into(),
+            ca_root: "root.pem".into(),
+            gateway_url: "http://127.0.0.1:21080".into(),
+            pid: 1,
+            logs: "logs".into(),
+            workloads: BTreeMap::new(),
+            console_login: ConsoleLogin {
+                user: "admin".into(),
+                password: "secret-password".into(),
+            },
+            token: "loupe_abc".into(),
+        };
+        // A stale, world-readable temp file must not keep its mode.
+        let tmp = DemoState::path(home.path()).with_extension("json.tmp");
+        std::fs::write(&tmp, "old").unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644)).unwrap();
+        state.write(home.path()).unwrap();
+        let path = DemoState::path(home.path());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(json["console_login"]["user"], "admin");
+        assert_eq!(json["console_login"]["password"], "secret-password");
+        assert_eq!(json["token"], "loupe_abc");
+    }
+}
