@@ -475,9 +475,10 @@ async fn bodies_over_the_limit_are_413() {
 }
 
 #[tokio::test]
-async fn the_anonymous_viewer_reads_only_when_enabled() {
+async fn the_anonymous_viewer_reads_only_when_enabled_and_cookies_can_be_secure() {
     let auth = AuthConfig {
         anonymous_viewer: true,
+        secure_cookies: true,
         ..AuthConfig::default()
     };
     let c = console(auth, 1 << 20).await;
@@ -498,6 +499,18 @@ async fn the_anonymous_viewer_reads_only_when_enabled() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(c.stored_v1_weight().await, 100);
+
+    // Behind TLS (`--secure-cookies`) the session cookie is `Secure`.
+    let r = c
+        .client
+        .post(c.url("/api/login"))
+        .json(&json!({ "user": "eddie", "password": "editor-password" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
 }
 
 #[tokio::test]
