@@ -26,8 +26,13 @@ for _ in $(seq 1 240); do
 done
 grep -q "console:" "$log" || { cat "$log"; echo "loupe demo did not come up"; exit 1; }
 cat "$log"
+# A viewer for the test that a viewer cannot save (the demo made the admin).
+printf 'viewer-password\n' >"$home/viewer.pw"
+LOUPE_HOME="$home" "$CARGO_TARGET_DIR/debug/loupe" user add viewer --role viewer \
+  --password-file "$home/viewer.pw"
 status=0
-(cd playwright && LOUPE_URL="http://$console" npx playwright test) || status=$?
+(cd playwright && LOUPE_URL="http://$console" LOUPE_DEMO_STATE="$home/demo.json" \
+  LOUPE_VIEWER_USER=viewer LOUPE_VIEWER_PASSWORD=viewer-password npx playwright test) || status=$?
 cleanup
 trap - EXIT
 sleep 1

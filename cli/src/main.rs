@@ -1,7 +1,9 @@
 //! `loupe`: one command for the whole mesh. `loupe demo` runs everything on
 //! this machine; `analyze`, `route` and `authz check` answer questions about
-//! Istio YAML offline; `apply`, `get` and `history` work on the config store,
-//! `workload token` makes a proxy's bootstrap credential;
+//! Istio YAML offline; `apply`, `get`, `history` and `audit` work on the
+//! config store through the console's API (as kubectl through the API server),
+//! `workload token` makes a proxy's bootstrap credential, `user add` and
+//! `user token` the console's users and API tokens;
 //! `control`, `collector` and `console` run each part alone.
 //!
 //! Each subcommand lives in `commands/` and only parses arguments, calls the
@@ -42,10 +44,17 @@ enum Command {
     Get(commands::config::GetArgs),
     /// Show the revisions of one resource (KIND/NAMESPACE/NAME).
     History(commands::config::HistoryArgs),
+    /// Who changed which config when (the console's audit log).
+    Audit(commands::config::AuditArgs),
     /// Workload credentials (local mode).
     Workload {
         #[command(subcommand)]
         command: commands::workload::Command,
+    },
+    /// Console users and their API tokens.
+    User {
+        #[command(subcommand)]
+        command: commands::user::Command,
     },
     /// Run the control plane alone.
     Control(commands::control::Args),
@@ -65,7 +74,9 @@ fn main() -> ExitCode {
         Command::Apply(args) => commands::config::apply(args),
         Command::Get(args) => commands::config::get(args),
         Command::History(args) => commands::config::history(args),
+        Command::Audit(args) => commands::config::audit(args),
         Command::Workload { command } => commands::workload::run(command),
+        Command::User { command } => commands::user::run(command),
         Command::Control(args) => commands::control::run(args),
         Command::Collector(args) => commands::collector::run(args),
         Command::Console(args) => commands::console::run(args),

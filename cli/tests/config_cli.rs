@@ -1,5 +1,6 @@
-//! `loupe apply`, `get` and `history`: the built binary against a private
-//! Postgres, through DATABASE_URL and through the demo's state file.
+//! `loupe apply`, `get`, `history` and `audit`: the built binary against a
+//! private Postgres, directly (DATABASE_URL) and through a `loupe console`
+//! found in the demo's state file, with its users' API tokens.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -249,32 +250,171 @@ fn apply_get_history_against_a_private_postgres() {
     assert!(stderr(&o).contains("unknown kind `pods`"), "{}", stderr(&o));
 }
 
+/// A `loupe console` child process, killed when dropped.
+struct ConsoleProcess(std::process::Child);
+
+impl Drop for ConsoleProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_console(database_url: &str) -> (ConsoleProcess, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = Command::new(env!("CARGO_BIN_EXE_loupe"))
+        .args([
+            "console",
+            "--database-url",
+            database_url,
+            "--listen",
+            &listen,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start loupe console");
+    let mut console = ConsoleProcess(child);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(&listen).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline && console.0.try_wait().unwrap().is_none(),
+            "loupe console did not listen on {listen}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (console, format!("http://{listen}"))
+}
+
+fn write_state(home: &Path, state: serde_json::Value) {
+    std::fs::create_dir_all(home).unwrap();
+    std::fs::write(home.join("demo.json"), state.to_string()).unwrap();
+}
+
 #[test]
-fn database_comes_from_the_demo_state_file_or_a_clear_error() {
-    let scratch = Scratch::new("dburl");
+fn without_a_database_url_the_cli_goes_through_the_console_as_the_tokens_user() {
+    let scratch = Scratch::new("console");
     let home = scratch.0.join("home");
 
+    // Neither a console nor a database: a clear error.
     let o = loupe(&home, None, &["get"]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(
-        err.contains("loupe demo") && err.contains("DATABASE_URL"),
+        err.contains("loupe demo") && err.contains("--console-url"),
         "{err}"
     );
 
     let pg = loupe_db::PrivatePostgres::start_temporary().expect("private postgres");
-    std::fs::create_dir_all(&home).unwrap();
-    let state =
-        serde_json::json!({ "database_url": pg.url(), "console_url": "http://127.0.0.1:20001" });
-    std::fs::write(home.join("demo.json"), state.to_string()).unwrap();
-    let file = scratch.file("dr.yaml", DR);
+    let url = pg.url();
+    let db = Some(url.as_str());
+    let pw = scratch.file("pw", "a-long-password\n");
+    let pw = pw.to_str().unwrap();
+    for (user, role) in [("ed", "editor"), ("vi", "viewer")] {
+        let o = loupe(
+            &home,
+            db,
+            &["user", "add", user, "--role", role, "--password-file", pw],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            stdout(&o).is_empty(),
+            "nothing secret printed: {}",
+            stdout(&o)
+        );
+    }
+    let token = |user: &str| {
+        ok(loupe(&home, db, &["user", "token", user]))
+            .trim()
+            .to_string()
+    };
+    let (ed, vi) = (token("ed"), token("vi"));
+    assert!(ed.starts_with("loupe_"), "{ed}");
+    let (_console, console_url) = start_console(&url);
+
+    // The demo's state file names the console and a token: flags not needed.
+    write_state(
+        &home,
+        serde_json::json!({ "database_url": url, "console_url": console_url, "token": ed }),
+    );
+    let file = scratch.file("bookinfo.yaml", &format!("{DR}---\n{}", vs(50, 50)));
     let out = ok(loupe(&home, None, &["apply", "-f", file.to_str().unwrap()]));
     assert!(
-        out.contains("destinationrule default/reviews created (revision 1)"),
+        out.contains("destinationrule default/reviews created (revision 1)")
+            && out.contains("virtualservice default/reviews created (revision 1)"),
         "{out}"
     );
-    let out = ok(loupe(&home, None, &["get", "destinationrules"]));
-    assert!(out.contains("reviews"), "{out}");
+    let canary = scratch.file("canary.yaml", &vs(0, 100));
+    let canary = canary.to_str().unwrap();
+    let out = ok(loupe(&home, None, &["apply", "-f", canary, "--dry-run"]));
+    assert_eq!(
+        out.trim(),
+        "virtualservice default/reviews configured (revision 2) (dry run)"
+    );
+    let out = ok(loupe(&home, None, &["apply", "-f", canary]));
+    assert_eq!(
+        out.trim(),
+        "virtualservice default/reviews configured (revision 2)"
+    );
+    let out = ok(loupe(&home, None, &["get", "vs"]));
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(out.contains("reviews") && out.contains("ed"), "{out}");
+    let out = ok(loupe(&home, None, &["history", "vs/default/reviews"]));
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert!(
+        rows.iter().all(|r| r.contains(" ed ")),
+        "the token's user: {out}"
+    );
+    let out = ok(loupe(
+        &home,
+        None,
+        &["audit", "--user", "ed", "--kind", "vs"],
+    ));
+    assert_eq!(out.lines().count(), 3, "{out}");
+    assert!(out.contains("VirtualService/default/reviews"), "{out}");
+
+    // Refused config comes back with its diagnostics.
+    let to_v9 = scratch.file("v9.yaml", &vs(50, 50).replace("subset: v3", "subset: v9"));
+    let o = loupe(&home, None, &["apply", "-f", to_v9.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("nothing was written") && stderr(&o).contains("v9"),
+        "{}",
+        stderr(&o)
+    );
+    let o = loupe(&home, None, &["history", "vs/default/nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("not in the config store"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A viewer's token reads but may not write.
+    let as_viewer = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_loupe"))
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env("LOUPE_HOME", &home)
+            .env("LOUPE_TOKEN", &vi)
+            .output()
+            .unwrap()
+    };
+    assert!(as_viewer(&["get", "dr"]).status.success());
+    let o = as_viewer(&["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("editor"), "{}", stderr(&o));
+
+    // No token at all: the console answers 401 and the CLI says what to do.
+    write_state(&home, serde_json::json!({ "console_url": console_url }));
+    let o = loupe(&home, None, &["get"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--token"), "{}", stderr(&o));
 }
 
 #[test]

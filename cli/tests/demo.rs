@@ -17,7 +17,7 @@ const BASE: u16 = 24000;
 async fn demo_carries_traffic_shifts_canary_and_stops_cleanly() {
     let mut demo = start_demo(BASE, &["--rps", "20"]);
     let console = demo.console.clone();
-    let client = reqwest::Client::new();
+    let client = demo.client();
     let started = Instant::now();
 
     // Within 60 s: ≥ 6 workload nodes, productpage → reviews edges with traffic.

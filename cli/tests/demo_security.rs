@@ -189,7 +189,7 @@ async fn the_chapters_security_set_holds_on_the_demo() {
 
     // The graph: every sidecar-to-sidecar edge is mTLS.
     let graph = get_json(
-        &client,
+        &demo.client(),
         &demo.console,
         "/api/graph?type=workload&window=30s",
     )

@@ -1,6 +1,12 @@
 //! Every call the console makes to the console server's JSON API, and the
 //! shapes it reads. Fields the page does not need are ignored and missing
 //! ones default, so the console keeps working while the API grows.
+//!
+//! The session cookie rides along by itself (same origin); every write adds
+//! the session's CSRF token as `X-CSRF-Token` (from the login answer or
+//! `GET /api/whoami`), and any 401 sends the browser to the login page.
+
+use std::cell::RefCell;
 
 use gloo_net::http::{Request, Response};
 use loupe_model::Diagnostic;
@@ -26,6 +32,111 @@ pub enum ApiError {
         diagnostics: Vec<Diagnostic>,
         message: String,
     },
+}
+
+// ---- session -------------------------------------------------------------
+
+/// Who is logged in (`GET /api/whoami`, `POST /api/login`).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct WhoAmI {
+    pub user: String,
+    /// `viewer`, `editor` or `admin`.
+    pub role: String,
+    pub csrf_token: Option<String>,
+}
+
+impl WhoAmI {
+    /// Whether this user may change config (editor or admin).
+    pub fn can_edit(&self) -> bool {
+        matches!(self.role.as_str(), "editor" | "admin")
+    }
+}
+
+thread_local! {
+    /// The session's CSRF token, sent on every write.
+    static CSRF: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+fn remember(me: &WhoAmI) {
+    CSRF.with(|c| *c.borrow_mut() = me.csrf_token.clone());
+}
+
+fn csrf_token() -> Option<String> {
+    CSRF.with(|c| c.borrow().clone())
+}
+
+pub async fn whoami() -> Result<WhoAmI, ApiError> {
+    let me: WhoAmI = get_json("/api/whoami").await?;
+    remember(&me);
+    Ok(me)
+}
+
+/// Logs in; a wrong user or password is `Status { status: 401, .. }`.
+pub async fn login(user: &str, password: &str) -> Result<WhoAmI, ApiError> {
+    let url = "/api/login";
+    let body = serde_json::json!({ "user": user, "password": password });
+    let response = Request::post(url)
+        .json(&body)
+        .map_err(|e| ApiError::Decode {
+            url: url.into(),
+            message: e.to_string(),
+        })?
+        .send()
+        .await
+        .map_err(|e| network(url, e))?;
+    if !response.ok() {
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_string))
+            .unwrap_or(body);
+        return Err(ApiError::Status {
+            url: url.into(),
+            status,
+            body: message,
+        });
+    }
+    let me: WhoAmI = response.json().await.map_err(|e| ApiError::Decode {
+        url: url.into(),
+        message: e.to_string(),
+    })?;
+    remember(&me);
+    Ok(me)
+}
+
+pub async fn logout() -> Result<(), ApiError> {
+    let url = "/api/logout";
+    Request::post(url)
+        .send()
+        .await
+        .map_err(|e| network(url, e))?;
+    CSRF.with(|c| *c.borrow_mut() = None);
+    Ok(())
+}
+
+/// The login page, coming back to the current page after.
+pub fn go_to_login() {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let location = window.location();
+    let here = location.pathname().unwrap_or_default();
+    if here == "/login" {
+        return;
+    }
+    let search = location.search().unwrap_or_default();
+    let next = encode(&format!("{here}{search}"));
+    let _ = location.assign(&format!("/login?next={next}"));
+}
+
+/// A write request: the CSRF header added when the session has one.
+fn write_request(builder: gloo_net::http::RequestBuilder) -> gloo_net::http::RequestBuilder {
+    match csrf_token() {
+        Some(token) => builder.header("x-csrf-token", &token),
+        None => builder,
+    }
 }
 
 // ---- graph ---------------------------------------------------------------
@@ -222,7 +333,7 @@ pub async fn set_canary(
     update: &CanaryUpdate,
 ) -> Result<CanarySaved, ApiError> {
     let url = format!("/api/canary/{}/{}", encode(namespace), encode(name));
-    let request = Request::put(&url)
+    let request = write_request(Request::put(&url))
         .json(update)
         .map_err(|e| ApiError::Decode {
             url: url.clone(),
@@ -333,7 +444,7 @@ pub async fn put_config(
     yaml: String,
 ) -> Result<(), ApiError> {
     let url = config_path(kind, namespace, name);
-    let request = Request::put(&url)
+    let request = write_request(Request::put(&url))
         .header("content-type", "application/yaml")
         .body(yaml)
         .map_err(|e| ApiError::Decode {
@@ -375,6 +486,46 @@ pub fn invalid_from_body(body: &str) -> ApiError {
     }
 }
 
+// ---- audit ---------------------------------------------------------------
+
+/// One line of the audit log.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct AuditEntry {
+    pub at: Value,
+    #[serde(deserialize_with = "null_as_default")]
+    pub actor: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub action: String,
+    /// `Kind/namespace/name`.
+    #[serde(deserialize_with = "null_as_default")]
+    pub resource: String,
+    pub revision: Option<i64>,
+}
+
+/// Empty fields do not filter.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AuditQuery {
+    pub user: String,
+    pub kind: String,
+    pub namespace: String,
+    pub limit: u32,
+}
+
+pub async fn audit(q: &AuditQuery) -> Result<Vec<AuditEntry>, ApiError> {
+    let mut url = format!("/api/audit?limit={}", q.limit.max(1));
+    for (key, value) in [
+        ("user", &q.user),
+        ("kind", &q.kind),
+        ("namespace", &q.namespace),
+    ] {
+        if !value.trim().is_empty() {
+            url.push_str(&format!("&{key}={}", encode(value.trim())));
+        }
+    }
+    get_json(&url).await
+}
+
 // ---- plumbing ------------------------------------------------------------
 
 /// `null` reads as the type's default, like a missing field: the server
@@ -405,6 +556,9 @@ async fn check(url: &str, response: Response) -> Result<Response, ApiError> {
         return Ok(response);
     }
     let status = response.status();
+    if status == 401 {
+        go_to_login();
+    }
     let body = response.text().await.unwrap_or_default();
     Err(ApiError::Status {
         url: url.to_string(),

@@ -1,17 +1,34 @@
-//! The app root: live-update context, the top navigation and the routes.
+//! The app root: the session and live-update contexts, the top navigation
+//! and the routes — or, on `/login`, the login page alone (no session to ask
+//! about, no event stream to open).
 
 use leptos::prelude::*;
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::path;
 
 use crate::live::{provide_live, use_stream_open};
+use crate::pages::audit::AuditPage;
 use crate::pages::canary::CanaryPage;
 use crate::pages::config::ConfigPage;
 use crate::pages::graph::GraphPage;
+use crate::pages::login::LoginPage;
 use crate::pages::traces::{TracePage, TracesPage};
+use crate::session::{log_out, provide_session, use_session};
 
 #[component]
 pub fn App() -> impl IntoView {
+    let path = web_sys::window()
+        .and_then(|w| w.location().pathname().ok())
+        .unwrap_or_default();
+    if path == "/login" {
+        return view! {
+            <main class="login-main">
+                <LoginPage />
+            </main>
+        }
+        .into_any();
+    }
+    provide_session();
     provide_live();
     view! {
         <Router>
@@ -25,10 +42,12 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/canary") view=CanaryPage />
                     <Route path=path!("/config") view=ConfigPage />
                     <Route path=path!("/config/:kind/:ns/:name") view=ConfigPage />
+                    <Route path=path!("/audit") view=AuditPage />
                 </Routes>
             </main>
         </Router>
     }
+    .into_any()
 }
 
 #[component]
@@ -45,6 +64,7 @@ fn Nav() -> impl IntoView {
                 <A href="/traces" attr:data-testid="nav-traces">"Traces"</A>
                 <A href="/canary" attr:data-testid="nav-canary">"Canary"</A>
                 <A href="/config" attr:data-testid="nav-config">"Config"</A>
+                <A href="/audit" attr:data-testid="nav-audit">"Audit"</A>
             </nav>
             <span
                 class="live"
@@ -53,6 +73,29 @@ fn Nav() -> impl IntoView {
             >
                 {move || if open.get() { "● live" } else { "○ polling" }}
             </span>
+            <UserMenu />
         </header>
+    }
+}
+
+/// The logged-in user, their role, and a logout button.
+#[component]
+fn UserMenu() -> impl IntoView {
+    let me = use_session();
+    move || {
+        me.get().map(|me| {
+            view! {
+                <span class="user-menu">
+                    <span data-testid="whoami" data-role=me.role.clone() title="Logged in">
+                        {me.user.clone()}
+                        " "
+                        <span class="badge">{me.role.clone()}</span>
+                    </span>
+                    <button class="small" data-testid="logout" on:click=move |_| log_out()>
+                        "Log out"
+                    </button>
+                </span>
+            }
+        })
     }
 }

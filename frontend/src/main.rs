@@ -1,7 +1,7 @@
 //! `loupe-frontend` is the Loupe console in the browser: a Leptos (CSR) app
 //! compiled to WASM and served by the console server from `frontend/dist/`.
 //! It owns the pages (service graph, traces and trace timeline, canary
-//! weights, config editor with history) and their layout and drawing; it
+//! weights, config editor with history, audit log, login) and their layout and drawing; it
 //! owns no data — everything comes from the console server's JSON API and
 //! its `/api/events` stream. YAML is validated here with `loupe-model`, the
 //! same code the control plane runs, before anything is saved.
@@ -15,6 +15,7 @@ mod diff;
 mod graph;
 mod live;
 mod pages;
+mod session;
 mod time;
 mod validate;
 mod weights;

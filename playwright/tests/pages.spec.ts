@@ -9,6 +9,7 @@ const pages: { path: string; ready: string[] }[] = [
   { path: '/traces', ready: ['traces-table', 'traces-empty'] },
   { path: '/canary', ready: ['canary-reviews', 'canary-empty'] },
   { path: '/config', ready: ['config-list'] },
+  { path: '/audit', ready: ['audit-table', 'audit-empty'] },
 ];
 
 for (const { path, ready } of pages) {
@@ -63,4 +64,18 @@ test('config editor shows diagnostics for invalid YAML and refuses to save it', 
   await expect(editor).toHaveValue(/kind"?:\s*"?VirtualService/);
   await expect(page.locator('[data-testid="diagnostics"] [data-severity="error"]')).toHaveCount(0);
   await expect(page.getByTestId('diff')).toHaveCount(0);
+});
+
+test('the audit log names who changed what, and filters by user', async ({ page }) => {
+  await openConsole(page, '/audit');
+  // The demo applied its mesh config as `loupe-demo` before the console started.
+  await expect(page.getByTestId('audit-row').first()).toBeVisible({ timeout: 30_000 });
+  await page.getByTestId('audit-user').fill('loupe-demo');
+  await page.getByTestId('audit-user').press('Enter');
+  await expect(page.getByTestId('audit-row').first()).toHaveAttribute('data-user', 'loupe-demo');
+  const users = await page.getByTestId('audit-row').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-user')));
+  expect(new Set(users)).toEqual(new Set(['loupe-demo']));
+  await page.getByTestId('audit-user').fill('nobody-at-all');
+  await page.getByTestId('audit-user').press('Enter');
+  await expect(page.getByTestId('audit-empty')).toBeVisible();
 });

@@ -6,7 +6,7 @@
 //! - `PUT /api/canary/{namespace}/{name}` with
 //!   `{"route_index":0,"weights":[{"subset":"v1","weight":0},…],"revision":N?}`
 //!   rewrites that route's weights and stores a new revision through the
-//!   config store (author `console`), which validates it like any change.
+//!   config store (author: the logged-in user), which validates it like any change.
 //!
 //! Weights are edited on the stored Kubernetes JSON, not on typed structs, so
 //! every other field of the VirtualService is written back exactly as it was.
@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::AppState;
-use crate::config::{AUTHOR, StoredResource};
+use crate::auth::Principal;
+use crate::config::StoredResource;
 use crate::error::ApiError;
 
 pub fn router() -> Router<AppState> {
@@ -151,6 +152,7 @@ struct WeightsResponse {
 
 async fn set_weights(
     State(state): State<AppState>,
+    principal: Principal,
     Path((namespace, name)): Path<(String, String)>,
     body: Result<Json<WeightsRequest>, JsonRejection>,
 ) -> Result<Json<WeightsResponse>, ApiError> {
@@ -175,7 +177,7 @@ async fn set_weights(
         context: "serializing the VirtualService",
         source: Box::new(e),
     })?;
-    let applied = state.store.put(&key, &body, AUTHOR).await?;
+    let applied = state.store.put(&key, &body, &principal.user).await?;
     tracing::info!(resource = %key, route = request.route_index, revision = applied.revision, "canary weights set");
     let route = CanaryRoute {
         index: request.route_index,

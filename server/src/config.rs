@@ -4,14 +4,16 @@
 //! would refuse. This file is the whole boundary with `loupe-control`.
 //!
 //! - `GET    /api/config?kind=K` — current resources
-//! - `POST   /api/config` — apply a multi-document YAML/JSON body
+//! - `POST   /api/config?source=FILE&dry_run=true` — apply a multi-document YAML/JSON body
 //! - `GET    /api/config/{kind}/{namespace}/{name}` — the resource and its revisions
 //! - `PUT    /api/config/{kind}/{namespace}/{name}` — replace it (YAML or JSON body)
 //! - `DELETE /api/config/{kind}/{namespace}/{name}`
+//! - `GET    /api/config/{kind}/{namespace}/{name}/history` — its revisions, newest first (deleted resources too)
 //! - `POST   /api/config/{kind}/{namespace}/{name}/rollback?revision=N`
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -22,10 +24,16 @@ use serde_json::Value;
 pub use loupe_control::store::{Applied, ConfigStore, Revision, StoreError, StoredResource};
 
 use crate::AppState;
+use crate::auth::Principal;
 use crate::error::ApiError;
 
-/// Who the store records for changes made here (until the console has logins).
-pub const AUTHOR: &str = "console";
+/// The body types a write reads (`Content-Type`, parameters ignored).
+pub const ACCEPTED_TYPES: [&str; 4] = [
+    "application/yaml",
+    "application/x-yaml",
+    "text/yaml",
+    "application/json",
+];
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -34,6 +42,7 @@ pub fn router() -> Router<AppState> {
             "/config/{kind}/{namespace}/{name}",
             get(show).put(put).delete(delete),
         )
+        .route("/config/{kind}/{namespace}/{name}/history", get(history))
         .route("/config/{kind}/{namespace}/{name}/rollback", post(rollback))
 }
 
@@ -181,9 +190,32 @@ async fn show(
     }))
 }
 
-/// The body as text: YAML and JSON both (JSON is YAML), whatever the
-/// `Content-Type` says, as `kubectl apply` reads either.
-fn body_text(body: &axum::body::Bytes) -> Result<&str, ApiError> {
+async fn history(
+    State(state): State<AppState>,
+    Path((kind, namespace, name)): Path<(String, String, String)>,
+) -> Result<Json<Vec<Revision>>, ApiError> {
+    let key = key(&kind, &namespace, &name)?;
+    Ok(Json(state.store.history(&key).await?))
+}
+
+/// The body as text, YAML or JSON (JSON is YAML), when its `Content-Type`
+/// says it is one of [`ACCEPTED_TYPES`]: a `text/plain` or form body, which a
+/// cross-site page can send without asking, is never read as config.
+fn body_text<'b>(headers: &HeaderMap, body: &'b axum::body::Bytes) -> Result<&'b str, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if !ACCEPTED_TYPES
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(essence))
+    {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Type {content_type:?} is not read here: send the config as one of {}",
+            ACCEPTED_TYPES.join(", ")
+        )));
+    }
     let text = std::str::from_utf8(body)
         .map_err(|e| ApiError::bad_request(format!("the body is not UTF-8 text: {e}")))?;
     if text.trim().is_empty() {
@@ -196,31 +228,57 @@ fn body_text(body: &axum::body::Bytes) -> Result<&str, ApiError> {
 
 async fn put(
     State(state): State<AppState>,
+    principal: Principal,
     Path((kind, namespace, name)): Path<(String, String, String)>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<AppliedJson>, ApiError> {
     let key = key(&kind, &namespace, &name)?;
-    let applied = state.store.put(&key, body_text(&body)?, AUTHOR).await?;
+    let text = body_text(&headers, &body)?;
+    let applied = state.store.put(&key, text, &principal.user).await?;
     Ok(Json(applied.into()))
 }
 
 async fn apply(
     State(state): State<AppState>,
+    principal: Principal,
+    query: Result<Query<ApplyQuery>, QueryRejection>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<Vec<AppliedJson>>, ApiError> {
-    let applied = state
-        .store
-        .apply("console", body_text(&body)?, AUTHOR)
-        .await?;
+    let Query(q) = query?;
+    let text = body_text(&headers, &body)?;
+    let source = q
+        .source
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("console");
+    let texts = [(source, text)];
+    let applied = if q.dry_run.unwrap_or(false) {
+        state.store.dry_run(&texts, &principal.user).await?
+    } else {
+        state.store.apply_all(&texts, &principal.user).await?
+    };
     Ok(Json(applied.into_iter().map(AppliedJson::from).collect()))
 }
 
 async fn delete(
     State(state): State<AppState>,
+    principal: Principal,
     Path((kind, namespace, name)): Path<(String, String, String)>,
 ) -> Result<Json<AppliedJson>, ApiError> {
     let key = key(&kind, &namespace, &name)?;
-    Ok(Json(state.store.delete(&key, AUTHOR).await?.into()))
+    Ok(Json(
+        state.store.delete(&key, &principal.user).await?.into(),
+    ))
+}
+
+#[derive(Deserialize)]
+struct ApplyQuery {
+    /// What the body is called in diagnostics and the revision message (a file name).
+    source: Option<String>,
+    /// Validate and answer what would change, writing nothing.
+    dry_run: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -230,6 +288,7 @@ struct RollbackQuery {
 
 async fn rollback(
     State(state): State<AppState>,
+    principal: Principal,
     Path((kind, namespace, name)): Path<(String, String, String)>,
     query: Result<Query<RollbackQuery>, QueryRejection>,
 ) -> Result<Json<AppliedJson>, ApiError> {
@@ -247,6 +306,10 @@ async fn rollback(
             ))
         })?;
     Ok(Json(
-        state.store.rollback(&key, revision, AUTHOR).await?.into(),
+        state
+            .store
+            .rollback(&key, revision, &principal.user)
+            .await?
+            .into(),
     ))
 }

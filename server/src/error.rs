@@ -15,6 +15,21 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),
+    /// No (valid) credentials: log in, or send `Authorization: Bearer TOKEN`.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Authenticated, but the role or the request's origin does not allow it.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The body's `Content-Type` is not one the endpoint reads.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The body is over the console's limit (`loupe console --max-body`).
+    #[error("the request body is too large")]
+    PayloadTooLarge,
+    /// Too many failed logins; `retry_after_s` says when to try again.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_s: u64 },
     /// Well-formed but refused config: the diagnostics say where and why.
     #[error("{message}")]
     Invalid {
@@ -73,6 +88,11 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -103,7 +123,14 @@ impl IntoResponse for ApiError {
             error: &shown,
             diagnostics,
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let ApiError::TooManyRequests { retry_after_s, .. } = &self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(*retry_after_s),
+            );
+        }
+        response
     }
 }
 
@@ -115,6 +142,13 @@ impl From<axum::extract::rejection::QueryRejection> for ApiError {
 
 impl From<axum::extract::rejection::JsonRejection> for ApiError {
     fn from(r: axum::extract::rejection::JsonRejection) -> Self {
-        ApiError::BadRequest(format!("bad JSON body: {}", r.body_text()))
+        use axum::extract::rejection::JsonRejection;
+        match r {
+            JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
+                "this endpoint reads JSON: send `Content-Type: application/json`".into(),
+            ),
+            r if r.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+            r => ApiError::BadRequest(format!("bad JSON body: {}", r.body_text())),
+        }
     }
 }

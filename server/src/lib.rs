@@ -7,8 +7,25 @@
 //!
 //! It owns no schema and no config logic: tables belong to `loupe-db`'s
 //! migrations, validation and revisions to `loupe-control`'s `ConfigStore`.
+//! It does own who may call it ([`auth`]): console users, sessions, API
+//! tokens (see `docs/console-auth.md`).
 //!
 //! # API
+//! Every route but login, logout and health needs credentials — the session
+//! cookie of `POST /api/login` or `Authorization: Bearer TOKEN` (`loupe user
+//! token NAME`) — else 401; reads need the viewer role, config and canary
+//! writes the editor role, anything else admin, else 403. A write made with
+//! the session cookie also needs `X-CSRF-Token` and an `Origin` (or
+//! `Referer`) equal to `Host`, else 403. Bodies are limited (1 MiB by
+//! default, 413) and every request has a deadline (30 s by default, 408).
+//! - `POST /api/login` with `{"user","password"}` → `{"user","role","csrf_token"}`
+//!   and the `loupe_session` cookie (`HttpOnly; SameSite=Strict; Path=/`);
+//!   a failure is 401 `invalid user or password` (slowed; 429 after repeated
+//!   failures); `POST /api/logout` → 204; `GET /api/whoami` → `{"user","role","csrf_token"?}`.
+//! - `GET /api/users` → `[{"name","role"}]`; `POST /api/users` with
+//!   `{"name","role","password"}` → 201 (admins only; 409 if taken).
+//! - `GET /api/audit?user=&kind=&namespace=&limit=` →
+//!   `[{"at","actor","action","resource","revision"}]`, newest first.
 //! - `GET /api/graph?type=versioned-app|app|workload|service&window=60s` →
 //!   `{"type","window_s","nodes":[{"id","node_type","namespace","app","version","workload","workloads","service"?,"health","rps_in","rps_out","error_rate"}],
 //!   "edges":[{"source","target","protocol","rps","error_rate","p50_ms","p95_ms","p99_ms","mtls","requests","responses"}]}`.
@@ -21,15 +38,20 @@
 //!   → `[{"trace_id","root_service","root_operation","start","duration_ms","span_count","error_count","services"}]`, newest first;
 //!   `GET /api/traces/{trace_id}` → `{"trace_id","spans":[{"span_id","parent_span_id","service","operation","kind","start","duration_ms","status_code","attributes"}]}`.
 //! - `GET|POST /api/config`, `GET|PUT|DELETE /api/config/{kind}/{namespace}/{name}`,
-//!   `POST …/rollback?revision=N` (see [`config`]); `GET /api/canary`,
+//!   `GET …/history`, `POST …/rollback?revision=N` (see [`config`]); bodies are YAML or JSON
+//!   by `Content-Type` (`application/yaml`, `application/x-yaml`,
+//!   `text/yaml`, `application/json`; anything else 415); `GET /api/canary`,
 //!   `PUT /api/canary/{namespace}/{name}` (see [`canary`]).
 //! - `GET /api/events` (SSE: `graph`, `config`), `GET /api/health`.
 //!
 //! Errors are `{"error": "..."}` (plus `"diagnostics"` on 422) with 400 for
-//! bad input, 404, 409, 422 for refused config, 503 without a database.
+//! bad input, 401, 403, 404, 409, 413, 415, 422 for refused config, 429,
+//! 503 without a database.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod audit;
+pub mod auth;
 pub mod canary;
 pub mod config;
 pub mod error;
@@ -46,24 +68,46 @@ pub mod traces;
 use std::path::Path;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::routing::any;
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::{ServeDir, ServeFile};
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 pub use serve::{Options, ServerError, serve, serve_until};
-pub use state::AppState;
+pub use state::{AppState, Limits};
 
-/// The API under `/api`, without static files.
+/// The API under `/api`, without static files. Every route is behind the
+/// auth guard ([`auth`]), a body limit and a timeout ([`Limits`]).
 pub fn app(state: AppState) -> Router {
+    let limits = state.limits;
     let api = Router::new()
+        .merge(auth::router())
         .merge(health::router())
         .merge(graph::router())
         .merge(traces::router())
         .merge(events::router())
         .merge(config::router())
         .merge(canary::router())
-        .fallback(any(api_not_found));
+        .merge(audit::router())
+        .fallback(any(api_not_found))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::guard::guard,
+        ))
+        // Outermost: an oversized body or a slow client is refused before
+        // any credential is looked up.
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+        .layer(RequestBodyTimeoutLayer::new(limits.request_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ));
     Router::new()
         .nest("/api", api)
         .layer(TraceLayer::new_for_http())

@@ -1,10 +1,30 @@
 //! Running the console server: connect (and migrate), bind, serve until
 //! Ctrl-C or SIGTERM, then finish in-flight requests and close event streams.
+//!
+//! The listener is hyper-util's, not `axum::serve`, for two bounds a public
+//! console needs: at most [`Options::max_connections`] connections at once
+//! (past that, new ones wait in the kernel's backlog) and a deadline for a
+//! request's headers ([`HEADER_READ_TIMEOUT`]), so slow clients cannot hold
+//! connections open forever.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 
 use crate::AppState;
+use crate::auth::AuthConfig;
+use crate::state::Limits;
+
+/// How long a client may take to send a request's headers (HTTP/1).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long shutdown waits for in-flight requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What `loupe console` passes in.
 #[derive(Clone, Debug)]
@@ -13,6 +33,24 @@ pub struct Options {
     pub listen: SocketAddr,
     /// The built frontend (`frontend/dist`); without it only `/api` is served.
     pub static_dir: Option<PathBuf>,
+    pub auth: AuthConfig,
+    pub limits: Limits,
+    /// Connections served at once.
+    pub max_connections: usize,
+}
+
+impl Options {
+    /// Logins required, default limits, no frontend.
+    pub fn new(database_url: impl Into<String>, listen: SocketAddr) -> Options {
+        Options {
+            database_url: database_url.into(),
+            listen,
+            static_dir: None,
+            auth: AuthConfig::default(),
+            limits: Limits::default(),
+            max_connections: 1024,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,12 +70,6 @@ pub enum ServerError {
         path.display()
     )]
     StaticDir { path: PathBuf },
-    #[error("serving HTTP on {addr} failed: {source}")]
-    Serve {
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 /// Serves until Ctrl-C or SIGTERM.
@@ -57,7 +89,9 @@ pub async fn serve_until(
         return Err(ServerError::StaticDir { path: dir.clone() });
     }
     let pool = loupe_db::connect(&options.database_url, 16).await?;
-    let state = AppState::new(pool);
+    let state = AppState::new(pool)
+        .with_auth(options.auth.clone())
+        .with_limits(options.limits);
     let app = match &options.static_dir {
         Some(dir) => crate::app_with_static(state.clone(), dir),
         None => crate::app(state.clone()),
@@ -67,15 +101,59 @@ pub async fn serve_until(
         .await
         .map_err(|source| ServerError::Bind { addr, source })?;
     let local = listener.local_addr().unwrap_or(addr);
-    tracing::info!(listen = %local, static_dir = ?options.static_dir, "console serving on http://{local}");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            stop.await;
-            tracing::info!("console shutting down");
-            state.shut_down();
-        })
+    tracing::info!(
+        listen = %local,
+        static_dir = ?options.static_dir,
+        anonymous_viewer = options.auth.anonymous_viewer,
+        "console serving on http://{local}"
+    );
+
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let slots = Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let slot = tokio::select! {
+            _ = &mut stop => break,
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+        };
+        let (stream, peer) = tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(error) => {
+                    // Out of file descriptors and the like: pause, not die.
+                    tracing::warn!(%error, "accepting a console connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%peer, %error, "console connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    tracing::info!("console shutting down");
+    state.shut_down();
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
-        .map_err(|source| ServerError::Serve { addr, source })
+        .is_err()
+    {
+        tracing::warn!("console connections still open after {DRAIN_TIMEOUT:?}; closing them");
+    }
+    Ok(())
 }
 
 /// Ctrl-C or SIGTERM (what `loupe demo` and Kubernetes send).

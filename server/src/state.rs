@@ -2,30 +2,72 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::PgPool;
 use tokio::sync::watch;
 
+use crate::auth::{AuthConfig, LoginThrottle, Users};
 use crate::config::ConfigStore;
+
+/// Bounds on every API request.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest request body read (413 past it).
+    pub max_body_bytes: usize,
+    /// Longest a handler may take to start its answer (408 past it; an
+    /// event stream's body runs on after its start).
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
     /// Every config read and write goes through the control plane's store.
     pub store: ConfigStore,
+    /// Console users, sessions and API tokens.
+    pub users: Users,
+    pub auth: Arc<AuthConfig>,
+    pub login_throttle: Arc<LoginThrottle>,
+    /// What [`crate::app`] allows per request (body size, time).
+    pub limits: Limits,
     /// Flipped once on shutdown so endless responses (SSE) end and the
     /// graceful shutdown does not wait for them forever.
     shutdown: Arc<watch::Sender<bool>>,
 }
 
 impl AppState {
-    /// State over an already migrated pool (`loupe_db::connect`).
+    /// State over an already migrated pool (`loupe_db::connect`), with
+    /// logins required and the default limits.
     pub fn new(pool: PgPool) -> AppState {
         AppState {
             store: ConfigStore::new(pool.clone()),
+            users: Users::new(pool.clone()),
+            auth: Arc::new(AuthConfig::default()),
+            login_throttle: Arc::new(LoginThrottle::default()),
+            limits: Limits::default(),
             pool,
             shutdown: Arc::new(watch::channel(false).0),
         }
+    }
+
+    pub fn with_auth(mut self, auth: AuthConfig) -> AppState {
+        self.auth = Arc::new(auth);
+        self
+    }
+
+    pub fn with_limits(mut self, limits: Limits) -> AppState {
+        self.limits = limits;
+        self
     }
 
     /// Ends every open event stream.

@@ -73,7 +73,10 @@ async fn events_announce_graph_data_and_config_changes() {
             .await
     });
 
-    let resp = reqwest::get(format!("http://{addr}/api/events"))
+    let resp = reqwest::Client::new()
+        .get(format!("http://{addr}/api/events"))
+        .bearer_auth(&h.token)
+        .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
@@ -154,7 +157,8 @@ async fn static_frontend_with_client_route_fallback() {
     );
     let (status, body) = get("/api/health").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(get("/api/nope").await.0, StatusCode::NOT_FOUND);
+    // Unknown API paths are behind the login like the rest of /api.
+    assert_eq!(get("/api/nope").await.0, StatusCode::UNAUTHORIZED);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -169,9 +173,11 @@ async fn serve_refuses_a_static_dir_without_index_html() {
     let dir = std::env::temp_dir().join(format!("loupe-empty-static-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let err = loupe_server::serve(loupe_server::Options {
-        database_url: "postgres://nobody@localhost/none".into(),
-        listen: "127.0.0.1:0".parse().unwrap(),
         static_dir: Some(dir.clone()),
+        ..loupe_server::Options::new(
+            "postgres://nobody@localhost/none",
+            "127.0.0.1:0".parse().unwrap(),
+        )
     })
     .await
     .unwrap_err();
@@ -188,11 +194,7 @@ async fn serve_answers_on_a_real_socket_and_stops_when_told() {
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(loupe_server::serve_until(
-        loupe_server::Options {
-            database_url: h.pg.url(),
-            listen: format!("127.0.0.1:{port}").parse().unwrap(),
-            static_dir: None,
-        },
+        loupe_server::Options::new(h.pg.url(), format!("127.0.0.1:{port}").parse().unwrap()),
         async move {
             let _ = stop_rx.await;
         },
@@ -209,7 +211,10 @@ async fn serve_answers_on_a_real_socket_and_stops_when_told() {
     assert_eq!(health.expect("the server answers")["status"], "ok");
 
     // An open event stream must not hold the shutdown up.
-    let events = reqwest::get(format!("http://127.0.0.1:{port}/api/events"))
+    let events = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/api/events"))
+        .bearer_auth(&h.token)
+        .send()
         .await
         .unwrap();
     assert_eq!(events.status(), 200);

@@ -127,7 +127,8 @@ async fn config_round_trip_put_yaml_json_rollback_delete() {
     ] {
         assert!(vs.get(field).is_some(), "{field} missing in {vs}");
     }
-    assert_eq!(vs["author"], "console");
+    // The user the request authenticated as (the harness's admin token).
+    assert_eq!(vs["author"], "tester");
     let (_, only_dr) = h.get("/api/config?kind=destinationrules").await;
     assert_eq!(only_dr.as_array().map(Vec::len), Some(1));
 
@@ -276,7 +277,12 @@ async fn body_for_another_resource_is_400() {
             "not a kind",
         ),
         (
-            body_req("PUT", "/api/config/vs/default/reviews", "text/plain", "  "),
+            body_req(
+                "PUT",
+                "/api/config/vs/default/reviews",
+                "application/yaml",
+                "  ",
+            ),
             "empty",
         ),
         (
@@ -356,7 +362,7 @@ async fn canary_lists_weighted_routes_and_writes_new_revisions() {
     assert_eq!(body["revision"], 2);
     let (_, got) = h.get("/api/config/VirtualService/default/reviews").await;
     assert_eq!(weights(&got["object"]), [0, 0, 100]);
-    assert_eq!(got["author"], "console");
+    assert_eq!(got["author"], "tester");
 
     // Refused: bad sums, negatives, unknown subsets — 422, nothing written.
     for bad in [

@@ -1,14 +1,20 @@
-//! `loupe apply`, `loupe get`, `loupe history`: the config store from the
-//! shell, printed the way kubectl prints.
+//! `loupe apply`, `loupe get`, `loupe history`, `loupe audit`: the config
+//! store from the shell, printed the way kubectl prints.
+//!
+//! They talk to the console's API (see [`super::console_api`]), so the
+//! console's users, roles and audit log apply. With `--database-url` (or
+//! `DATABASE_URL`) they work on the store directly instead — bootstrap and
+//! offline work, where `--author` says who made the change.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use loupe_control::{ConfigStore, StoreError, StoredResource};
+use loupe_control::{ConfigStore, Revision, StoreError, StoredResource};
 use loupe_model::{Diagnostic, Kind, ResourceKey};
 
+use super::console_api::{ConsoleApi, ConsoleArgs, Refused, segment};
 use super::runtime;
 
 /// Where the config store is: `--database-url`/`DATABASE_URL`.
@@ -19,6 +25,88 @@ pub struct DatabaseArgs {
     pub database_url: Option<String>,
 }
 
+/// The console's API, or (`--database-url`) the store itself.
+#[derive(clap::Args, Debug)]
+pub struct StoreArgs {
+    #[command(flatten)]
+    pub console: ConsoleArgs,
+    /// Work on the config store's Postgres directly instead of through the
+    /// console (bootstrap, offline); `DATABASE_URL` too.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+/// Where a command's requests go.
+enum Backend {
+    Store(String),
+    Console(ConsoleApi),
+}
+
+impl StoreArgs {
+    fn backend(&self) -> anyhow::Result<Backend> {
+        match self
+            .database_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        {
+            Some(url) => Ok(Backend::Store(url.to_string())),
+            None => Ok(Backend::Console(ConsoleApi::new(&self.console)?)),
+        }
+    }
+}
+
+/// What a write answered through the API (`AppliedJson`).
+#[derive(serde::Deserialize)]
+struct AppliedLine {
+    kind: String,
+    namespace: String,
+    name: String,
+    revision: i32,
+    outcome: String,
+}
+
+/// One resource as `GET /api/config` lists it.
+#[derive(serde::Deserialize)]
+struct ListedResource {
+    kind: String,
+    namespace: String,
+    name: String,
+    revision: i32,
+    yaml: String,
+    object: serde_json::Value,
+    author: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl ListedResource {
+    fn stored(self) -> anyhow::Result<StoredResource> {
+        Ok(StoredResource {
+            key: ResourceKey {
+                kind: parse_kind(&self.kind)?,
+                namespace: self.namespace,
+                name: self.name,
+            },
+            revision: self.revision,
+            yaml: self.yaml,
+            object: self.object,
+            author: self.author,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// A refusal of the console as the CLI reports it: diagnostics for refused
+/// config (exit 1), the message otherwise.
+fn report(refused: Refused) -> anyhow::Result<ExitCode> {
+    if refused.status == 422 {
+        eprintln!("error: config refused, nothing was written:");
+        print_diagnostics(&refused.diagnostics);
+    } else {
+        eprintln!("error: {}", refused.message);
+    }
+    Ok(ExitCode::from(1))
+}
+
 #[derive(clap::Args, Debug)]
 pub struct ApplyArgs {
     /// YAML or JSON file with Istio resources (`-` for stdin); repeatable. All
@@ -26,13 +114,14 @@ pub struct ApplyArgs {
     #[arg(short = 'f', long = "filename", required = true)]
     pub files: Vec<PathBuf>,
     /// Who made the change, for the history and audit log (default: $USER).
+    /// Only with --database-url: through the console, the token's user is.
     #[arg(long)]
     pub author: Option<String>,
     /// Validate and show what would change, writing nothing.
     #[arg(long)]
     pub dry_run: bool,
     #[command(flatten)]
-    pub db: DatabaseArgs,
+    pub store: StoreArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -48,7 +137,7 @@ pub struct GetArgs {
     #[arg(short, long, value_enum, default_value_t = GetOutput::Text)]
     pub output: GetOutput,
     #[command(flatten)]
-    pub db: DatabaseArgs,
+    pub store: StoreArgs,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -65,7 +154,7 @@ pub struct HistoryArgs {
     #[arg(short, long, value_enum, default_value_t = HistoryOutput::Text)]
     pub output: HistoryOutput,
     #[command(flatten)]
-    pub db: DatabaseArgs,
+    pub store: StoreArgs,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -75,28 +164,87 @@ pub enum HistoryOutput {
 }
 
 pub fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
-    let url = database_url(args.db.database_url.as_deref())?;
     let mut texts = Vec::with_capacity(args.files.len());
     for file in &args.files {
         texts.push((file.display().to_string(), read_input(file)?));
     }
-    let author = args
-        .author
+    let api = match args.store.backend()? {
+        Backend::Store(url) => return apply_to_store(&url, &texts, args.author, args.dry_run),
+        Backend::Console(api) => api,
+    };
+    if args.author.is_some() {
+        eprintln!("warning: --author is ignored: the console records the user of the API token");
+    }
+    // All files as one multi-document body: one all-or-nothing change.
+    let body = texts
+        .iter()
+        .map(|(_, t)| t.trim_end_matches('\n'))
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    let source = texts
+        .iter()
+        .map(|(s, _)| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let dry_run = if args.dry_run { "true" } else { "false" };
+    let answer = runtime::block_on(async move {
+        api.call::<Vec<AppliedLine>>(
+            reqwest::Method::POST,
+            "/api/config",
+            &[("source", source.as_str()), ("dry_run", dry_run)],
+            Some(body),
+        )
+        .await
+    })??;
+    let applied = match answer {
+        Ok(a) => a,
+        Err(refused) => return report(refused),
+    };
+    let texts: Vec<(&str, &str)> = texts
+        .iter()
+        .map(|(s, t)| (s.as_str(), t.as_str()))
+        .collect();
+    print_parse_warnings(&texts);
+    if applied.is_empty() {
+        eprintln!("no Istio resources found in the given files");
+    }
+    let dry = if args.dry_run { " (dry run)" } else { "" };
+    for a in applied {
+        println!(
+            "{} {}/{} {} (revision {}){dry}",
+            a.kind.to_ascii_lowercase(),
+            a.namespace,
+            a.name,
+            a.outcome,
+            a.revision
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `loupe apply --database-url`: straight into the store, as `author`.
+fn apply_to_store(
+    url: &str,
+    texts: &[(String, String)],
+    author: Option<String>,
+    dry_run: bool,
+) -> anyhow::Result<ExitCode> {
+    let author = author
         .or_else(|| std::env::var("USER").ok().filter(|a| !a.is_empty()))
         .or_else(|| std::env::var("LOGNAME").ok().filter(|a| !a.is_empty()))
         .unwrap_or_else(|| "unknown".to_string());
     runtime::block_on(async move {
-        let store = connect(&url).await?;
+        let store = connect(url).await?;
         let texts: Vec<(&str, &str)> = texts
             .iter()
             .map(|(s, t)| (s.as_str(), t.as_str()))
             .collect();
-        let result = if args.dry_run {
+        let result = if dry_run {
             store.dry_run(&texts, &author).await
         } else {
             store.apply_all(&texts, &author).await
         };
-        let dry = if args.dry_run { " (dry run)" } else { "" };
+        let dry = if dry_run { " (dry run)" } else { "" };
         match result {
             Ok(applied) => {
                 print_parse_warnings(&texts);
@@ -127,11 +275,25 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
 
 pub fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
     let kind = args.kind.as_deref().map(parse_kind).transpose()?;
-    let url = database_url(args.db.database_url.as_deref())?;
-    let mut resources = runtime::block_on(async move {
-        let store = connect(&url).await?;
-        anyhow::Ok(store.list(kind).await?)
-    })??;
+    let mut resources = match args.store.backend()? {
+        Backend::Store(url) => runtime::block_on(async move {
+            let store = connect(&url).await?;
+            anyhow::Ok(store.list(kind).await?)
+        })??,
+        Backend::Console(api) => {
+            let path = match kind {
+                Some(k) => format!("/api/config?kind={}", k.as_str()),
+                None => "/api/config".to_string(),
+            };
+            match runtime::block_on(async move { api.get::<Vec<ListedResource>>(&path).await })?? {
+                Ok(listed) => listed
+                    .into_iter()
+                    .map(ListedResource::stored)
+                    .collect::<anyhow::Result<Vec<_>>>()?,
+                Err(refused) => return report(refused),
+            }
+        }
+    };
     resources.retain(|r| {
         args.name.as_ref().is_none_or(|n| &r.key.name == n)
             && args
@@ -168,18 +330,33 @@ pub fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
 
 pub fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
     let key = parse_key(&args.resource)?;
-    let url = database_url(args.db.database_url.as_deref())?;
-    let revisions = runtime::block_on(async move {
-        let store = connect(&url).await?;
-        anyhow::Ok(store.history(&key).await)
-    })??;
-    let revisions = match revisions {
-        Ok(r) => r,
-        Err(e @ StoreError::NotFound { .. }) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(1));
+    let revisions = match args.store.backend()? {
+        Backend::Store(url) => {
+            let revisions = runtime::block_on(async move {
+                let store = connect(&url).await?;
+                anyhow::Ok(store.history(&key).await)
+            })??;
+            match revisions {
+                Ok(r) => r,
+                Err(e @ StoreError::NotFound { .. }) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::from(1));
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
-        Err(e) => return Err(e.into()),
+        Backend::Console(api) => {
+            let path = format!(
+                "/api/config/{}/{}/{}/history",
+                key.kind.as_str(),
+                segment(&key.namespace),
+                segment(&key.name)
+            );
+            match runtime::block_on(async move { api.get::<Vec<Revision>>(&path).await })?? {
+                Ok(r) => r,
+                Err(refused) => return report(refused),
+            }
+        }
     };
     match args.output {
         HistoryOutput::Json => println!("{}", serde_json::to_string_pretty(&revisions)?),
@@ -201,6 +378,73 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
                 })
                 .collect();
             print_columns(["REVISION", "CREATED", "AUTHOR", "CHANGE"], &rows);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AuditArgs {
+    /// Only the changes of this user.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only resources of this kind (`vs`, `DestinationRule`, …).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only resources in this namespace.
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// At most this many entries, newest first.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    #[arg(short, long, value_enum, default_value_t = HistoryOutput::Text)]
+    pub output: HistoryOutput,
+    #[command(flatten)]
+    pub console: ConsoleArgs,
+}
+
+/// `loupe audit`: who changed what when (`GET /api/audit`).
+pub fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
+    let kind = args.kind.as_deref().map(parse_kind).transpose()?;
+    let api = ConsoleApi::new(&args.console)?;
+    let limit = args.limit.to_string();
+    let mut query = vec![("limit", limit.as_str())];
+    if let Some(user) = &args.user {
+        query.push(("user", user));
+    }
+    if let Some(kind) = kind {
+        query.push(("kind", kind.as_str()));
+    }
+    if let Some(ns) = &args.namespace {
+        query.push(("namespace", ns));
+    }
+    let answer = runtime::block_on(api.call::<Vec<loupe_control::AuditEntry>>(
+        reqwest::Method::GET,
+        "/api/audit",
+        &query,
+        None,
+    ))??;
+    let entries = match answer {
+        Ok(e) => e,
+        Err(refused) => return report(refused),
+    };
+    match args.output {
+        HistoryOutput::Json => println!("{}", serde_json::to_string_pretty(&entries)?),
+        HistoryOutput::Text if entries.is_empty() => eprintln!("No changes found."),
+        HistoryOutput::Text => {
+            let rows: Vec<[String; 5]> = entries
+                .iter()
+                .map(|e| {
+                    [
+                        e.at.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+                        e.actor.clone(),
+                        e.action.clone(),
+                        e.resource.clone(),
+                        e.revision.map(|r| r.to_string()).unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            print_columns(["TIME", "USER", "ACTION", "RESOURCE", "REVISION"], &rows);
         }
     }
     Ok(ExitCode::SUCCESS)

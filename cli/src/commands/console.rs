@@ -1,5 +1,8 @@
 //! `loupe console`: the console server alone (the API and the built
 //! frontend), e.g. as its own Deployment. `loupe demo` runs the same thing.
+//! Every API call needs a login or an API token (`loupe user add`, `loupe
+//! user token`; see docs/console-auth.md), unless `--anonymous-viewer` lets
+//! anyone read.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,15 +23,34 @@ pub struct Args {
     /// The built frontend (e.g. `frontend/dist`); without it only `/api` is served.
     #[arg(long)]
     pub static_dir: Option<PathBuf>,
+    /// Let anyone read without logging in (Kiali's anonymous strategy,
+    /// read-only); writes still need a user with the editor role.
+    #[arg(long)]
+    pub anonymous_viewer: bool,
+    /// Mark the session cookie `Secure`: the console is reached over HTTPS
+    /// (e.g. behind a TLS-terminating ingress).
+    #[arg(long)]
+    pub secure_cookies: bool,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub max_body: usize,
+    /// Longest a request may take before its answer starts, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub request_timeout: u64,
+    /// Connections served at once (more wait to be accepted).
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_logging();
-    let options = loupe_server::Options {
-        database_url: args.database_url,
-        listen: args.listen,
-        static_dir: args.static_dir,
-    };
+    let mut options = loupe_server::Options::new(args.database_url, args.listen);
+    options.static_dir = args.static_dir;
+    options.auth.anonymous_viewer = args.anonymous_viewer;
+    options.auth.secure_cookies = args.secure_cookies;
+    options.limits.max_body_bytes = args.max_body;
+    options.limits.request_timeout = std::time::Duration::from_secs(args.request_timeout.max(1));
+    options.max_connections = args.max_connections;
     block_on(loupe_server::serve(options))?.context("console server")?;
     Ok(ExitCode::SUCCESS)
 }

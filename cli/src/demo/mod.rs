@@ -10,6 +10,7 @@
 //! ServiceEntry) and a bootstrap token each, the console, then apps and
 //! sidecars, the gateway, and only then the load.
 
+mod bootstrap;
 mod state;
 mod supervisor;
 mod topology;
@@ -73,6 +74,9 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         .await
         .context("migrating the demo database")?;
     progress.done(&redact(&database_url));
+    let (console_login, token) = bootstrap::create_admin(&database_url)
+        .await
+        .context("creating the console's admin user")?;
 
     let mut sup = Supervisor::new(logs.clone());
     let result = run_parts(
@@ -99,12 +103,16 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         pid: std::process::id(),
         logs: logs.clone(),
         workloads: topology.addresses(),
+        console_login,
+        token,
     };
     state.write(&opts.home)?;
     println!(
-        "\nLoupe is running ({:.1}s).\n\n  console:  http://{}\n  gateway:  http://{}/productpage\n  logs:     {}\n\nTry `loupe get vs` or `loupe apply -f FILE`. Press Ctrl-C to stop everything.",
+        "\nLoupe is running ({:.1}s).\n\n  console:  http://{}\n  login:    user {}, password in {} (console_login.password)\n  gateway:  http://{}/productpage\n  logs:     {}\n\nTry `loupe get vs` or `loupe apply -f FILE`. Press Ctrl-C to stop everything.",
         started.elapsed().as_secs_f64(),
         opts.console,
+        bootstrap::ADMIN,
+        DemoState::path(&opts.home).display(),
         topology.gateway_listen,
         logs.display()
     );
@@ -181,38 +189,17 @@ async fn run_parts(
     let config_file = opts.home.join("demo").join("bookinfo.yaml");
     std::fs::write(&config_file, DEMO_CONFIG)
         .with_context(|| format!("writing {}", config_file.display()))?;
-    sup.run_to_end(
-        "apply",
-        &loupe,
-        &[
-            "apply",
-            "-f",
-            &config_file.to_string_lossy(),
-            "--author",
-            "loupe-demo",
-            "--database-url",
-            database_url,
-        ],
-    )
-    .await?;
+    bootstrap::apply_config(database_url, &config_file.to_string_lossy(), DEMO_CONFIG).await?;
     progress.done("deploy/demo/bookinfo.yaml applied");
 
     progress.step("workload declarations and tokens");
     let declarations = opts.home.join("demo").join("workloads.yaml");
     std::fs::write(&declarations, topology.declarations())
         .with_context(|| format!("writing {}", declarations.display()))?;
-    sup.run_to_end(
-        "apply",
-        &loupe,
-        &[
-            "apply",
-            "-f",
-            &declarations.to_string_lossy(),
-            "--author",
-            "loupe-demo",
-            "--database-url",
-            database_url,
-        ],
+    bootstrap::apply_config(
+        database_url,
+        &declarations.to_string_lossy(),
+        &topology.declarations(),
     )
     .await?;
     let tokens = write_tokens(topology, database_url, &tokens_dir(opts)).await?;

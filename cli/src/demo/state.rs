@@ -1,5 +1,7 @@
 //! `$LOUPE_HOME/demo.json`: where a running demo is, so `loupe apply`,
-//! `loupe get` and tests find its database and console without flags.
+//! `loupe get` and tests find its database and console without flags, and
+//! the console's admin login and API token. It holds secrets, so it is
+//! mode 0600 from its first byte.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,17 @@ pub struct DemoState {
     pub logs: PathBuf,
     /// workload → where it listens.
     pub workloads: BTreeMap<String, WorkloadAddresses>,
+    /// The console's admin user, to log in with in the browser.
+    pub console_login: ConsoleLogin,
+    /// An API token of that admin, which the CLI sends by itself.
+    pub token: String,
+}
+
+/// A console user and password.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ConsoleLogin {
+    pub user: String,
+    pub password: String,
 }
 
 /// One workload's addresses (`host:port`).
@@ -54,7 +67,7 @@ impl DemoState {
     pub fn write(&self, home: &Path) -> anyhow::Result<()> {
         let path = Self::path(home);
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)
+        write_private(&tmp, &serde_json::to_vec_pretty(self)?)
             .with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
         Ok(())
@@ -62,5 +75,56 @@ impl DemoState {
 
     pub fn remove(home: &Path) {
         let _ = std::fs::remove_file(Self::path(home));
+    }
+}
+
+/// Writes a new file only its owner can read, from its first byte.
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let _ = std::fs::remove_file(path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn the_state_file_is_private_and_holds_the_login() {
+        let home = tempfile::tempdir().unwrap();
+        let state = DemoState {
+            database_url: "postgres://x".into(),
+            console_url: "http://127.0.0.1:20001".into(),
+            control_url: "https://127.0.0.1:15010".into(),
+            ca_root: "root.pem".into(),
+            gateway_url: "http://127.0.0.1:21080".into(),
+            pid: 1,
+            logs: "logs".into(),
+            workloads: BTreeMap::new(),
+            console_login: ConsoleLogin {
+                user: "admin".into(),
+                password: "secret-password".into(),
+            },
+            token: "loupe_abc".into(),
+        };
+        // A stale, world-readable temp file must not keep its mode.
+        let tmp = DemoState::path(home.path()).with_extension("json.tmp");
+        std::fs::write(&tmp, "old").unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644)).unwrap();
+        state.write(home.path()).unwrap();
+        let path = DemoState::path(home.path());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(json["console_login"]["user"], "admin");
+        assert_eq!(json["console_login"]["password"], "secret-password");
+        assert_eq!(json["token"], "loupe_abc");
     }
 }

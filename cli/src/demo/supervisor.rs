@@ -96,26 +96,6 @@ impl Supervisor {
         Ok(())
     }
 
-    /// Runs a short command to completion; its failure carries its output.
-    pub async fn run_to_end(
-        &mut self,
-        name: &str,
-        program: &str,
-        args: &[&str],
-    ) -> anyhow::Result<()> {
-        let status = self
-            .command(name, program, args, false)?
-            .status()
-            .await
-            .with_context(|| format!("running {name}"))?;
-        if !status.success() {
-            let log =
-                std::fs::read_to_string(self.logs.join(format!("{name}.log"))).unwrap_or_default();
-            anyhow::bail!("{name} failed ({status}):\n{log}");
-        }
-        Ok(())
-    }
-
     /// Waits until `addr` accepts connections, failing early if `name` exited.
     pub async fn wait_tcp(
         &mut self,

@@ -102,6 +102,24 @@ impl Demo {
         serde_json::from_slice(&std::fs::read(self.home.path().join("demo.json")).unwrap()).unwrap()
     }
 
+    /// A client that sends the demo admin's API token (from `demo.json`),
+    /// as the CLI does: the console answers 401 without credentials.
+    pub fn client(&self) -> reqwest::Client {
+        let token = self.state()["token"]
+            .as_str()
+            .expect("demo.json has the admin's API token")
+            .to_string();
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap()
+    }
+
     /// The processes of this demo still running.
     pub fn processes(&self) -> Vec<String> {
         demo_processes(&self.home.path().to_string_lossy(), self.base)

@@ -21,7 +21,7 @@ use sqlx::PgPool;
 
 pub use error::StoreError;
 pub use rows::NOTIFY_CHANNEL;
-pub use types::{Applied, AuditEntry, Outcome, Revision, StoredResource};
+pub use types::{Applied, AuditEntry, AuditFilter, Outcome, Revision, StoredResource};
 
 /// A change to make in one write.
 enum Change {
@@ -278,8 +278,17 @@ impl ConfigStore {
 
     /// The newest `limit` audit-log entries, newest first: who changed what.
     pub async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        self.audit(&AuditFilter {
+            limit,
+            ..AuditFilter::default()
+        })
+        .await
+    }
+
+    /// The newest audit-log entries that match `filter`, newest first.
+    pub async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
         let mut conn = self.conn().await?;
-        let rows = rows::audit_log(&mut conn, limit).await?;
+        let rows = rows::audit_log(&mut conn, filter).await?;
         Ok(rows
             .into_iter()
             .map(|r| AuditEntry {

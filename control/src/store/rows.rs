@@ -8,6 +8,7 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use super::StoreError;
+use super::types::AuditFilter;
 
 /// Serializes every writer of the config (one transaction at a time holds
 /// it), so revision numbers are assigned without races.
@@ -158,14 +159,21 @@ pub(crate) struct AuditRow {
 
 pub(crate) async fn audit_log(
     conn: &mut PgConnection,
-    limit: i64,
+    filter: &AuditFilter,
 ) -> Result<Vec<AuditRow>, StoreError> {
+    // `resource` is `Kind/namespace/name` (ResourceKey's Display).
     sqlx::query_as::<_, AuditRow>(
         "SELECT a.at, a.actor, a.action, a.resource, r.revision
          FROM audit_log a LEFT JOIN config_revisions r ON r.id = a.revision_id
+         WHERE ($2::text IS NULL OR a.actor = $2)
+           AND ($3::text IS NULL OR split_part(a.resource, '/', 1) = $3)
+           AND ($4::text IS NULL OR split_part(a.resource, '/', 2) = $4)
          ORDER BY a.id DESC LIMIT $1",
     )
-    .bind(limit.max(0))
+    .bind(filter.limit.max(0))
+    .bind(filter.actor.as_deref())
+    .bind(filter.kind.map(|k| k.as_str()))
+    .bind(filter.namespace.as_deref())
     .fetch_all(conn)
     .await
     .map_err(StoreError::db("reading the audit log"))

@@ -4,7 +4,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use loupe_model::ResourceKey;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// What a write did to one resource.
@@ -54,7 +54,7 @@ pub struct StoredResource {
 }
 
 /// One entry of a resource's history.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Revision {
     pub revision: i32,
     pub yaml: String,
@@ -68,7 +68,7 @@ pub struct Revision {
 }
 
 /// One line of the audit log.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AuditEntry {
     pub at: DateTime<Utc>,
     pub actor: String,
@@ -78,4 +78,14 @@ pub struct AuditEntry {
     pub resource: String,
     /// The revision the change wrote.
     pub revision: Option<i32>,
+}
+
+/// Which audit-log entries to read; `None` does not filter.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    /// Who made the change (a console user, or `loupe apply --author`).
+    pub actor: Option<String>,
+    pub kind: Option<loupe_model::Kind>,
+    pub namespace: Option<String>,
+    pub limit: i64,
 }

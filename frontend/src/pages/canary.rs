@@ -165,6 +165,7 @@ fn RouteSliders(
         }
     };
 
+    let can_edit = crate::session::use_can_edit();
     // Slider ids: `slider-<vs>-<subset>`; later routes add their index.
     let prefix = if index == 0 {
         sanitize_id(&vs)
@@ -194,6 +195,7 @@ fn RouteSliders(
                         step="1"
                         data-testid=testid
                         aria-label=format!("Weight of {label}")
+                        disabled=move || !can_edit.get()
                         prop:value=move || weights.get().get(i).copied().unwrap_or(0).to_string()
                         on:input=move |ev| {
                             let v = event_target_value(&ev).parse().unwrap_or(0);
@@ -211,6 +213,7 @@ fn RouteSliders(
                     <button
                         class="small"
                         data-testid=all_testid
+                        disabled=move || !can_edit.get()
                         on:click=move |_| {
                             weights.update(|w| *w = rebalance(w, i, 100));
                             save_all();

@@ -129,6 +129,7 @@ fn ResourceDetail(
     let diagnostics = Memo::new(move |_| validate_edit(&vk, &vn, &vm, &text.get(), &all.get()));
     let has_errors = move || diagnostics.with(|d| d.iter().any(|d| d.severity == Severity::Error));
 
+    let can_edit = crate::session::use_can_edit();
     let (sk, sn, sm) = (kind.clone(), ns.clone(), name.clone());
     let save = move |_| {
         let (k, n, m, body) = (sk.clone(), sn.clone(), sm.clone(), text.get_untracked());
@@ -168,7 +169,12 @@ fn ResourceDetail(
                     <button
                         class="primary"
                         data-testid="save-config"
-                        disabled=move || has_errors() || matches!(state.get(), SaveState::Saving)
+                        disabled=move || {
+                            has_errors() || !can_edit.get() || matches!(state.get(), SaveState::Saving)
+                        }
+                        title=move || {
+                            (!can_edit.get()).then_some("Viewers cannot change config: log in as an editor")
+                        }
                         on:click=save
                     >
                         "Save as new revision"

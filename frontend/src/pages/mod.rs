@@ -1,6 +1,8 @@
 //! One module per route.
 
+pub mod audit;
 pub mod canary;
 pub mod config;
 pub mod graph;
+pub mod login;
 pub mod traces;

@@ -15,6 +15,9 @@ use tower::ServiceExt;
 pub struct Harness {
     pub pool: PgPool,
     pub state: AppState,
+    /// An admin's API token, which [`Harness::send`] sends unless the
+    /// request carries credentials of its own.
+    pub token: String,
     // Last: dropped after the pool, stopping the server.
     pub pg: PrivatePostgres,
 }
@@ -29,7 +32,21 @@ impl Harness {
             .await
             .expect("connect and migrate");
         let state = AppState::new(pool.clone());
-        Harness { pool, state, pg }
+        let users = loupe_server::auth::Users::new(pool.clone());
+        users
+            .add("tester", loupe_server::auth::Role::Admin, "tester-password")
+            .await
+            .expect("add the test admin");
+        let token = users
+            .issue_token("tester", "tests")
+            .await
+            .expect("issue a token");
+        Harness {
+            pool,
+            state,
+            token,
+            pg,
+        }
     }
 
     pub fn app(&self) -> Router {
@@ -41,7 +58,19 @@ impl Harness {
             .await
     }
 
-    pub async fn send(&self, req: Request<Body>) -> (StatusCode, Value) {
+    /// Sends `req` as the test admin (bearer token) unless it carries an
+    /// `Authorization` or `Cookie` header already.
+    pub async fn send(&self, mut req: Request<Body>) -> (StatusCode, Value) {
+        let headers = req.headers_mut();
+        if !headers.contains_key("authorization") && !headers.contains_key("cookie") {
+            let bearer = format!("Bearer {}", self.token);
+            headers.insert("authorization", bearer.parse().expect("header"));
+        }
+        self.send_raw(req).await
+    }
+
+    /// Sends `req` exactly as it is.
+    pub async fn send_raw(&self, req: Request<Body>) -> (StatusCode, Value) {
         let resp = self.app().oneshot(req).await.expect("infallible");
         let status = resp.status();
         let bytes = resp.into_body().collect().await.expect("body").to_bytes();

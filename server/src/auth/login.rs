@@ -1,0 +1,108 @@
+//! `POST /api/login`, `POST /api/logout`, `GET /api/whoami`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::guard::{Principal, Via, session_cookie};
+use super::origin::check_same_origin;
+use super::throttle::FAILURE_DELAY;
+use super::{Role, SESSION_COOKIE};
+use crate::AppState;
+use crate::error::ApiError;
+
+#[derive(Deserialize)]
+pub struct LoginRequest {
+    pub user: String,
+    pub password: String,
+}
+
+/// Who is logged in; `csrf_token` only for a browser session (what its
+/// writes send as `X-CSRF-Token`).
+#[derive(Debug, Serialize)]
+pub struct WhoAmI {
+    pub user: String,
+    pub role: Role,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csrf_token: Option<String>,
+}
+
+/// The one answer to a wrong user, a wrong password, or both.
+const INVALID: &str = "invalid user or password";
+
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<LoginRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(req) = body?;
+    // Another site must not log a visitor in under its own account.
+    if headers.contains_key(header::ORIGIN) {
+        check_same_origin(&headers).map_err(ApiError::Forbidden)?;
+    }
+    if let Some(retry_after_s) = state.login_throttle.locked(&req.user) {
+        return Err(ApiError::TooManyRequests {
+            message: format!("too many failed logins; try again in {retry_after_s} s"),
+            retry_after_s,
+        });
+    }
+    let Some(user) = state.users.verify(&req.user, &req.password).await? else {
+        state.login_throttle.failed(&req.user);
+        tracing::warn!(user = %req.user, "failed console login");
+        tokio::time::sleep(FAILURE_DELAY).await;
+        return Err(ApiError::Unauthorized(INVALID.into()));
+    };
+    state.login_throttle.succeeded(&user.name);
+    let ttl = state.auth.session_ttl;
+    let session = state.users.open_session(&user.name, ttl).await?;
+    tracing::info!(user = %user.name, role = %user.role, "console login");
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
+        session.token,
+        ttl.as_secs(),
+        if state.auth.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        }
+    );
+    let body = WhoAmI {
+        user: user.name,
+        role: user.role,
+        csrf_token: Some(session.csrf_token),
+    };
+    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(token) = session_cookie(&headers) {
+        state.users.close_session(token).await?;
+    }
+    let cookie = format!(
+        "{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
+        if state.auth.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        }
+    );
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
+}
+
+pub async fn whoami(principal: Principal) -> Json<WhoAmI> {
+    let csrf_token = match principal.via {
+        Via::Session { csrf_token } => Some(csrf_token),
+        Via::Token | Via::Anonymous => None,
+    };
+    Json(WhoAmI {
+        user: principal.user,
+        role: principal.role,
+        csrf_token,
+    })
+}
