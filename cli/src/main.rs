@@ -46,6 +46,8 @@ enum Command {
     History(commands::config::HistoryArgs),
     /// Who changed which config when (the console's audit log).
     Audit(commands::config::AuditArgs),
+    /// Every proxy: connected, the config revision it applied, SYNCED or not (as istioctl proxy-status).
+    ProxyStatus(commands::proxy_status::Args),
     /// Workload credentials (local mode).
     Workload {
         #[command(subcommand)]
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
         Command::Get(args) => commands::config::get(args),
         Command::History(args) => commands::config::history(args),
         Command::Audit(args) => commands::config::audit(args),
+        Command::ProxyStatus(args) => commands::proxy_status::run(args),
         Command::Workload { command } => commands::workload::run(command),
         Command::User { command } => commands::user::run(command),
         Command::Control(args) => commands::control::run(args),

@@ -1,10 +1,11 @@
 //! The fault suite on the demo mesh: under a steady 200 requests/s through
 //! the gateway (each on a new connection, so a refused connection would
-//! show), `kill -9` the control plane, then the collector, then the
-//! console. Each is back within 10 s (answering on its port; for the
-//! control plane, every proxy connected again), a config change made after
-//! the control plane's recovery reaches every proxy, and not one
-//! application request fails — at the gateway or at any sidecar.
+//! show), `kill -9` the control plane, then the collector, the console and
+//! Postgres. Each is back within 10 s (answering on its port or health
+//! check; for the control plane, every proxy connected again), a config
+//! change made after the control plane's and after Postgres's recovery
+//! reaches every proxy, and not one application request fails — at the
+//! gateway or at any sidecar.
 
 mod support;
 
@@ -164,8 +165,84 @@ where
     }
 }
 
+/// `loupe proxy-status -o json` against the demo's console.
+async fn proxy_status(demo: &Demo) -> Option<serde_json::Value> {
+    let home = demo.home.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_loupe"))
+            .args(["proxy-status", "-o", "json"])
+            .env("LOUPE_HOME", &home)
+            .output()
+    })
+    .await
+    .ok()?
+    .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// Whether `loupe proxy-status` shows all `n` proxies connected (and, if
+/// `synced`, running the newest config revision).
+async fn all_connected(demo: &Demo, n: u64, synced: bool) -> bool {
+    proxy_status(demo).await.is_some_and(|s| {
+        s["connected"].as_u64() == Some(n) && (!synced || s["synced"].as_u64() == Some(n))
+    })
+}
+
+/// Applies a new ratings VirtualService (weights `n`/100-n would do; the
+/// text changes with `n`) with `loupe apply` and waits until every proxy
+/// runs a snapshot of a newer config revision.
+async fn change_reaches_every_proxy(
+    demo: &Demo,
+    client: &reqwest::Client,
+    admins: &[(String, String)],
+    n: u32,
+) {
+    let versions: Vec<u64> = sidecars(client, admins).await.iter().map(|s| s.1).collect();
+    let change = demo.home.path().join(format!("ratings-vs-{n}.yaml"));
+    std::fs::write(
+        &change,
+        format!("apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: ratings, namespace: default}}\nspec:\n  hosts: [ratings]\n  http:\n  - name: change-{n}\n    route:\n    - destination: {{host: ratings, subset: v1}}\n"),
+    )
+    .unwrap();
+    let home_path = demo.home.path().to_path_buf();
+    let applied = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_loupe"))
+            .arg("apply")
+            .arg("-f")
+            .arg(&change)
+            .env("LOUPE_HOME", &home_path)
+            .env_remove("DATABASE_URL")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(applied.status.success(), "loupe apply: {applied:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = sidecars(client, admins).await;
+        let behind: Vec<&str> = admins
+            .iter()
+            .zip(now.iter().zip(&versions))
+            .filter(|(_, ((_, v), v0))| v / 1_000_000 <= *v0 / 1_000_000)
+            .map(|((name, _), _)| name.as_str())
+            .collect();
+        if behind.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "change {n} did not reach {behind:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn killing_control_collector_and_console_fails_no_request() {
+async fn killing_control_collector_console_and_postgres_fails_no_request() {
     let demo = start_demo(BASE, &["--rps", "5"]);
     let home = demo.home.path().to_string_lossy().into_owned();
     let state = demo.state();
@@ -192,60 +269,20 @@ async fn killing_control_collector_and_console_fails_no_request() {
     let control = format!("127.0.0.1:{}", BASE + 102);
     let data_dir = format!("{home}/demo/control");
     let took = kill_and_wait_back("control", &["control", &data_dir], || async {
-        listening(&control).await
-            && sqlx::query_scalar::<_, i64>("SELECT count(*) FROM workloads WHERE connected")
-                .fetch_one(&pool)
-                .await
-                .is_ok_and(|n| n == 7)
+        listening(&control).await && all_connected(&demo, 7, false).await
     })
     .await;
     recovered.insert("control", took);
     tokio::time::sleep(Duration::from_secs(5)).await;
 
     // A change after the recovery reaches every proxy.
-    let versions: Vec<u64> = sidecars(&client, &admins)
-        .await
-        .iter()
-        .map(|s| s.1)
-        .collect();
-    let change = demo.home.path().join("ratings-vs.yaml");
-    std::fs::write(
-        &change,
-        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: ratings, namespace: default}\nspec:\n  hosts: [ratings]\n  http:\n  - route:\n    - destination: {host: ratings, subset: v1}\n",
-    )
-    .unwrap();
-    let home_path = demo.home.path().to_path_buf();
-    let applied = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_loupe"))
-            .arg("apply")
-            .arg("-f")
-            .arg(&change)
-            .env("LOUPE_HOME", &home_path)
-            .env_remove("DATABASE_URL")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(applied.status.success(), "loupe apply: {applied:?}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let now = sidecars(&client, &admins).await;
-        let behind: Vec<&str> = admins
-            .iter()
-            .zip(now.iter().zip(&versions))
-            .filter(|(_, ((_, v), v0))| v / 1_000_000 <= *v0 / 1_000_000)
-            .map(|((name, _), _)| name.as_str())
-            .collect();
-        if behind.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the change did not reach {behind:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    change_reaches_every_proxy(&demo, &client, &admins, 1).await;
+    assert!(
+        all_connected(&demo, 7, true).await,
+        "proxy-status: {:?}",
+        proxy_status(&demo).await
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
 
     // The collector: back when its OTLP ports listen.
     let otlp = format!("127.0.0.1:{}", BASE + 103);
@@ -267,6 +304,29 @@ async fn killing_control_collector_and_console_fails_no_request() {
     })
     .await;
     recovered.insert("console", took);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // Postgres (its postmaster; the backends follow it): back when it
+    // answers and the console says healthy again; then a change still
+    // reaches every proxy (the control plane's LISTEN reconnected).
+    let pg_port = (BASE + 105).to_string();
+    let took = kill_and_wait_back("postgres", &["-p", &pg_port], || async {
+        sqlx::query("SELECT 1").execute(&pool).await.is_ok()
+            && client
+                .get(format!("http://{console}/api/health"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            && all_connected(&demo, 7, false).await
+    })
+    .await;
+    recovered.insert("postgres", took);
+    change_reaches_every_proxy(&demo, &client, &admins, 2).await;
+    assert!(
+        all_connected(&demo, 7, true).await,
+        "proxy-status: {:?}",
+        proxy_status(&demo).await
+    );
 
     tokio::time::sleep(Duration::from_secs(3)).await;
     load_task.abort();

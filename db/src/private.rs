@@ -194,6 +194,20 @@ impl PrivatePostgres {
         self.port
     }
 
+    /// Whether the server is running (`pg_ctl status`: its postmaster alive).
+    pub fn is_running(&self) -> bool {
+        let pg_ctl = self.bin.join("pg_ctl").to_string_lossy().into_owned();
+        let data = self.data_dir.to_string_lossy().into_owned();
+        self.run(&pg_ctl, &["-D", &data, "status"], true).is_ok()
+    }
+
+    /// Starts a server that died (`kill -9`, OOM) again on the same files
+    /// and port; Postgres replays its write-ahead log first. Fails while
+    /// the dead server's backends still hold its shared memory: retry.
+    pub fn restart(&self) -> Result<(), PrivatePostgresError> {
+        self.pg_ctl_start()
+    }
+
     /// Stops the server now (also done on drop).
     pub fn stop(&self) {
         let pg_ctl = self.bin.join("pg_ctl").to_string_lossy().into_owned();

@@ -42,6 +42,9 @@
 //!   by `Content-Type` (`application/yaml`, `application/x-yaml`,
 //!   `text/yaml`, `application/json`; anything else 415); `GET /api/canary`,
 //!   `PUT /api/canary/{namespace}/{name}` (see [`canary`]).
+//! - `GET /api/proxy-status` → `{"config_revision","synced","connected","proxies":[{"namespace","workload",
+//!   "service_account","address","gateway","connected","acked_revision","nacked_revision","nack_error",
+//!   "last_seen","sync":"SYNCED|STALE|NACKED|DISCONNECTED"}]}` (see [`proxy_status`]).
 //! - `GET /api/events` (SSE: `graph`, `config`), `GET /api/health`.
 //!
 //! Errors are `{"error": "..."}` (plus `"diagnostics"` on 422) with 400 for
@@ -61,6 +64,7 @@ pub mod health;
 pub mod params;
 #[cfg(test)]
 mod plans;
+pub mod proxy_status;
 mod serve;
 mod state;
 pub mod traces;
@@ -88,6 +92,7 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .merge(auth::router())
         .merge(health::router())
+        .merge(proxy_status::router())
         .merge(graph::router())
         .merge(traces::router())
         .merge(events::router())

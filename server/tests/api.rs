@@ -257,3 +257,57 @@ async fn database_errors_map_to_409_or_an_opaque_500() {
         "internals must not leak: {text}"
     );
 }
+
+#[tokio::test]
+async fn proxy_status_says_who_runs_the_newest_config() {
+    let h = Harness::start().await;
+    let store = loupe_control::ConfigStore::new(h.pool.clone());
+    let vs = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews, namespace: default}\nspec:\n  hosts: [reviews]\n  http:\n  - route:\n    - destination: {host: reviews}\n";
+    store.apply("vs.yaml", vs, "alice").await.expect("apply");
+    let revision = store.version().await.expect("version");
+    assert!(revision > 0);
+    let m = 1_000_000i64;
+    for (name, connected, acked, nacked) in [
+        ("reviews-v1", true, Some(revision * m + 2), None),
+        (
+            "reviews-v2",
+            true,
+            Some((revision - 1) * m),
+            Some(revision * m),
+        ),
+        ("ratings-v1", false, Some(revision * m), None),
+    ] {
+        sqlx::query(
+            "INSERT INTO workloads (namespace, name, service_account, labels, services, inbound_address,
+                                    metrics_address, gateway, connected, acked_version, nacked_version, nack_error, last_seen)
+             VALUES ('default', $1, 'sa', '{}', '{}', '127.0.0.1:1', '127.0.0.1:2', FALSE, $2, $3, $4, $5, now())",
+        )
+        .bind(name)
+        .bind(connected)
+        .bind(acked)
+        .bind(nacked)
+        .bind(nacked.map(|_| "unknown field"))
+        .execute(&h.pool)
+        .await
+        .expect("insert workload");
+    }
+    let (status, body) = h.get("/api/proxy-status").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["config_revision"], revision);
+    assert_eq!(
+        (body["connected"].as_u64(), body["synced"].as_u64()),
+        (Some(2), Some(1)),
+        "{body}"
+    );
+    let sync_of = |name: &str| {
+        body["proxies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["workload"] == name)
+            .map(|p| p["sync"].as_str().unwrap().to_string())
+    };
+    assert_eq!(sync_of("reviews-v1").as_deref(), Some("SYNCED"));
+    assert_eq!(sync_of("reviews-v2").as_deref(), Some("NACKED"));
+    assert_eq!(sync_of("ratings-v1").as_deref(), Some("DISCONNECTED"));
+}

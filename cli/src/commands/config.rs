@@ -97,7 +97,7 @@ impl ListedResource {
 
 /// A refusal of the console as the CLI reports it: diagnostics for refused
 /// config (exit 1), the message otherwise.
-fn report(refused: Refused) -> anyhow::Result<ExitCode> {
+pub(crate) fn report(refused: Refused) -> anyhow::Result<ExitCode> {
     if refused.status == 422 {
         eprintln!("error: config refused, nothing was written:");
         print_diagnostics(&refused.diagnostics);
@@ -538,7 +538,7 @@ fn print_table(resources: &[StoredResource]) {
 }
 
 /// Left-aligned columns, three spaces apart, like kubectl.
-fn print_columns<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
+pub(crate) fn print_columns<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
     let mut widths = header.map(str::len);
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

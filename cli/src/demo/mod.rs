@@ -57,7 +57,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
 
     let mut progress = Progress::new(9);
     progress.step("Postgres");
-    let (database_url, _postgres) = match &opts.database_url {
+    let (database_url, postgres) = match &opts.database_url {
         Some(url) => (url.clone(), None),
         None => {
             let root = dir.join("postgres");
@@ -67,7 +67,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
             })
             .await?
             .context("starting the demo's private Postgres")?;
-            (pg.url(), Some(pg))
+            (pg.url(), Some(std::sync::Arc::new(pg)))
         }
     };
     loupe_db::connect(&database_url, 1)
@@ -122,11 +122,12 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         _ = sup.supervise(|restart| {
             eprintln!("  restarted {} (restart #{})", restart.part, restart.restarts);
         }) => {},
+        _ = supervise_postgres(postgres.clone()) => {},
     }
     eprintln!("\nstopping the demo…");
     sup.shutdown().await;
     DemoState::remove(&opts.home);
-    drop(_postgres);
+    drop(postgres);
     eprintln!("stopped.");
     Ok(())
 }
@@ -272,6 +273,43 @@ async fn run_parts(
     wait_first_request(topology.gateway_listen).await;
     progress.done("ok");
     Ok(())
+}
+
+/// Watches the demo's private Postgres (none: an external database, not
+/// ours to restart) and starts it again when it died, with the supervisor's
+/// backoff; the other parts reconnect by themselves. Never returns.
+async fn supervise_postgres(pg: Option<std::sync::Arc<loupe_db::PrivatePostgres>>) {
+    let Some(pg) = pg else {
+        return std::future::pending().await;
+    };
+    let mut backoff = supervisor::BACKOFF_MIN;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let check = pg.clone();
+        if tokio::task::spawn_blocking(move || check.is_running())
+            .await
+            .unwrap_or(true)
+        {
+            backoff = supervisor::BACKOFF_MIN;
+            continue;
+        }
+        eprintln!("  postgres exited; restarting");
+        loop {
+            let again = pg.clone();
+            match tokio::task::spawn_blocking(move || again.restart()).await {
+                Ok(Ok(())) => {
+                    eprintln!("  restarted postgres");
+                    break;
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, ?backoff, "postgres did not start; retrying");
+                }
+                Err(error) => tracing::warn!(%error, "postgres restart task failed"),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(supervisor::BACKOFF_MAX);
+        }
+    }
 }
 
 /// The root the control plane's CA writes (its `--data-dir` is the demo's
