@@ -526,6 +526,62 @@ pub async fn audit(q: &AuditQuery) -> Result<Vec<AuditEntry>, ApiError> {
     get_json(&url).await
 }
 
+// ---- proxy status and the mesh's parts ----------------------------------
+
+/// One proxy, as `GET /api/proxy-status` (and `istioctl proxy-status`) sees it.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct ProxyStatus {
+    pub namespace: String,
+    pub workload: String,
+    pub address: String,
+    pub gateway: bool,
+    pub connected: bool,
+    pub acked_revision: Option<i64>,
+    pub nacked_revision: Option<i64>,
+    pub nack_error: Option<String>,
+    pub last_seen: Value,
+    /// `SYNCED`, `STALE`, `NACKED` or `DISCONNECTED`.
+    pub sync: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct ProxyStatusList {
+    pub config_revision: i64,
+    pub synced: usize,
+    pub connected: usize,
+    pub proxies: Vec<ProxyStatus>,
+}
+
+pub async fn proxy_status() -> Result<ProxyStatusList, ApiError> {
+    get_json("/api/proxy-status").await
+}
+
+/// One of the mesh's own processes, from `loupe demo`'s supervisor.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Part {
+    pub name: String,
+    pub pid: Option<u32>,
+    pub running: bool,
+    pub restarts: u32,
+    pub started_at: Value,
+    pub last_exit: Option<String>,
+    pub last_exit_at: Option<Value>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct Components {
+    pub supervised: bool,
+    pub parts: Vec<Part>,
+}
+
+pub async fn components() -> Result<Components, ApiError> {
+    get_json("/api/components").await
+}
+
 // ---- plumbing ------------------------------------------------------------
 
 /// `null` reads as the type's default, like a missing field: the server

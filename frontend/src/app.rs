@@ -12,6 +12,7 @@ use crate::pages::canary::CanaryPage;
 use crate::pages::config::ConfigPage;
 use crate::pages::graph::GraphPage;
 use crate::pages::login::LoginPage;
+use crate::pages::mesh::MeshPage;
 use crate::pages::traces::{TracePage, TracesPage};
 use crate::session::{log_out, provide_session, use_session};
 
@@ -43,6 +44,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/config") view=ConfigPage />
                     <Route path=path!("/config/:kind/:ns/:name") view=ConfigPage />
                     <Route path=path!("/audit") view=AuditPage />
+                    <Route path=path!("/mesh") view=MeshPage />
                 </Routes>
             </main>
         </Router>
@@ -65,6 +67,7 @@ fn Nav() -> impl IntoView {
                 <A href="/canary" attr:data-testid="nav-canary">"Canary"</A>
                 <A href="/config" attr:data-testid="nav-config">"Config"</A>
                 <A href="/audit" attr:data-testid="nav-audit">"Audit"</A>
+                <A href="/mesh" attr:data-testid="nav-mesh">"Mesh"</A>
             </nav>
             <span
                 class="live"

@@ -1,6 +1,7 @@
 // Every page of the console renders against the real server, and the config
 // editor validates YAML in the browser (with loupe-model) before saving.
 import { test, expect } from '@playwright/test';
+import { execSync } from 'node:child_process';
 import { openConsole } from './helpers';
 
 const pages: { path: string; ready: string[] }[] = [
@@ -10,6 +11,7 @@ const pages: { path: string; ready: string[] }[] = [
   { path: '/canary', ready: ['canary-reviews', 'canary-empty'] },
   { path: '/config', ready: ['config-list'] },
   { path: '/audit', ready: ['audit-table', 'audit-empty'] },
+  { path: '/mesh', ready: ['proxy-table'] },
 ];
 
 for (const { path, ready } of pages) {
@@ -78,4 +80,21 @@ test('the audit log names who changed what, and filters by user', async ({ page 
   await page.getByTestId('audit-user').fill('nobody-at-all');
   await page.getByTestId('audit-user').press('Enter');
   await expect(page.getByTestId('audit-empty')).toBeVisible();
+});
+
+test('the mesh page shows every proxy synced, and a part the demo restarted', async ({ page }, testInfo) => {
+  await openConsole(page, '/mesh');
+  // All seven proxies of the demo, each running the newest config revision.
+  await expect(page.getByTestId('proxy-row')).toHaveCount(7, { timeout: 30_000 });
+  await expect(page.locator('[data-testid="proxy-row"][data-sync="SYNCED"]')).toHaveCount(7);
+  await expect(page.getByTestId('proxy-summary')).toContainText('applied by 7 of 7 connected proxies');
+  const loadgen = page.locator('[data-testid="part-row"][data-part="loadgen"]');
+  await expect(loadgen).toHaveAttribute('data-restarts', '0');
+  // kill -9 the demo's load generator: the supervisor starts it again and the page says so.
+  // (The bracket keeps the pattern from matching the shell that runs pkill.)
+  execSync("pkill -9 -f '[l]oupe-sample load --target 127.0.0.1:25080'");
+  await expect(loadgen).toHaveAttribute('data-restarts', '1', { timeout: 20_000 });
+  await expect(loadgen).toHaveAttribute('data-running', 'true', { timeout: 20_000 });
+  await expect(loadgen).toContainText('SIGKILL');
+  await page.screenshot({ path: testInfo.outputPath('mesh.png'), fullPage: true });
 });

@@ -45,6 +45,8 @@
 //! - `GET /api/proxy-status` → `{"config_revision","synced","connected","proxies":[{"namespace","workload",
 //!   "service_account","address","gateway","connected","acked_revision","nacked_revision","nack_error",
 //!   "last_seen","sync":"SYNCED|STALE|NACKED|DISCONNECTED"}]}` (see [`proxy_status`]).
+//! - `GET /api/components` → `{"supervised","parts":[{"name","pid","running","restarts","started_at",
+//!   "last_exit","last_exit_at"}]}`: `loupe demo`'s parts and their restarts (see [`components`]).
 //! - `GET /api/events` (SSE: `graph`, `config`), `GET /api/health`.
 //!
 //! Errors are `{"error": "..."}` (plus `"diagnostics"` on 422) with 400 for
@@ -56,6 +58,7 @@
 pub mod audit;
 pub mod auth;
 pub mod canary;
+pub mod components;
 pub mod config;
 pub mod error;
 pub mod events;
@@ -93,6 +96,7 @@ pub fn app(state: AppState) -> Router {
         .merge(auth::router())
         .merge(health::router())
         .merge(proxy_status::router())
+        .merge(components::router())
         .merge(graph::router())
         .merge(traces::router())
         .merge(events::router())

@@ -37,6 +37,8 @@ pub struct Options {
     pub limits: Limits,
     /// Connections served at once.
     pub max_connections: usize,
+    /// The supervisor's record of the mesh's parts (`loupe demo` passes it).
+    pub components_file: Option<PathBuf>,
 }
 
 impl Options {
@@ -49,6 +51,7 @@ impl Options {
             auth: AuthConfig::default(),
             limits: Limits::default(),
             max_connections: 1024,
+            components_file: None,
         }
     }
 }
@@ -91,7 +94,8 @@ pub async fn serve_until(
     let pool = loupe_db::connect(&options.database_url, 16).await?;
     let state = AppState::new(pool)
         .with_auth(options.auth.clone())
-        .with_limits(options.limits);
+        .with_limits(options.limits)
+        .with_components_file(options.components_file.clone());
     let app = match &options.static_dir {
         Some(dir) => crate::app_with_static(state.clone(), dir),
         None => crate::app(state.clone()),

@@ -40,6 +40,8 @@ pub struct AppState {
     pub login_throttle: Arc<LoginThrottle>,
     /// What [`crate::app`] allows per request (body size, time).
     pub limits: Limits,
+    /// The supervisor's record of the mesh's parts, if any ([`crate::components`]).
+    pub components_file: crate::components::ComponentsFile,
     /// Flipped once on shutdown so endless responses (SSE) end and the
     /// graceful shutdown does not wait for them forever.
     shutdown: Arc<watch::Sender<bool>>,
@@ -55,6 +57,7 @@ impl AppState {
             auth: Arc::new(AuthConfig::default()),
             login_throttle: Arc::new(LoginThrottle::default()),
             limits: Limits::default(),
+            components_file: Default::default(),
             pool,
             shutdown: Arc::new(watch::channel(false).0),
         }
@@ -67,6 +70,12 @@ impl AppState {
 
     pub fn with_limits(mut self, limits: Limits) -> AppState {
         self.limits = limits;
+        self
+    }
+
+    /// Where `loupe demo`'s supervisor keeps its record of the parts.
+    pub fn with_components_file(mut self, path: Option<std::path::PathBuf>) -> AppState {
+        self.components_file = crate::components::ComponentsFile(path);
         self
     }
 

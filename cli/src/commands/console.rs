@@ -40,6 +40,10 @@ pub struct Args {
     /// Connections served at once (more wait to be accepted).
     #[arg(long, default_value_t = 1024)]
     pub max_connections: usize,
+    /// A supervisor's record of the mesh's parts and their restarts, served
+    /// at `/api/components` (`loupe demo` passes its own).
+    #[arg(long)]
+    pub components_file: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -51,6 +55,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     options.limits.max_body_bytes = args.max_body;
     options.limits.request_timeout = std::time::Duration::from_secs(args.request_timeout.max(1));
     options.max_connections = args.max_connections;
+    options.components_file = args.components_file;
     block_on(loupe_server::serve(options))?.context("console server")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -78,7 +78,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         .await
         .context("creating the console's admin user")?;
 
-    let mut sup = Supervisor::new(logs.clone());
+    let mut sup = Supervisor::new(logs.clone(), components_record(&opts));
     let result = run_parts(
         &opts,
         &bins,
@@ -218,6 +218,8 @@ async fn run_parts(
         database_url.into(),
         "--listen".into(),
         opts.console.to_string(),
+        "--components-file".into(),
+        components_record(opts).to_string_lossy().into_owned(),
     ];
     match &static_dir {
         Some(dir) => {
@@ -320,6 +322,11 @@ fn ca_root(opts: &DemoOptions) -> PathBuf {
         .join("control")
         .join("ca")
         .join(loupe_control::ca::files::ROOT_CERT)
+}
+
+/// The supervisor's record of the parts, which the console serves.
+fn components_record(opts: &DemoOptions) -> PathBuf {
+    opts.home.join("demo").join("parts.json")
 }
 
 fn tokens_dir(opts: &DemoOptions) -> PathBuf {

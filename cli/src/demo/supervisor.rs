@@ -6,6 +6,8 @@
 //! [`BACKOFF_RESET`]), the restart logged to the demo's output and the
 //! part's log, nothing else stopped — and all stopped at the end (SIGTERM,
 //! then SIGKILL after a grace period) so nothing of the demo is left running.
+//! Every change is also written to a record the console serves at
+//! `/api/components` ([`loupe_server::components`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,18 +37,48 @@ struct Part {
     backoff: Duration,
     /// When a part that exited is started again.
     restart_at: Option<Instant>,
+    started_at: chrono::DateTime<chrono::Utc>,
+    last_exit: Option<(String, chrono::DateTime<chrono::Utc>)>,
 }
 
 pub struct Supervisor {
     logs: PathBuf,
     parts: Vec<Part>,
+    /// Where the record of the parts goes (see [`Supervisor::save`]).
+    record: PathBuf,
 }
 
 impl Supervisor {
-    pub fn new(logs: PathBuf) -> Self {
+    /// Logs in `logs/NAME.log`, the parts' record in `record`.
+    pub fn new(logs: PathBuf, record: PathBuf) -> Self {
         Supervisor {
             logs,
             parts: Vec::new(),
+            record,
+        }
+    }
+
+    /// Writes the parts' record for the console; a failure is only logged
+    /// (the demo runs on without it).
+    fn save(&self) {
+        let record = loupe_server::components::Components {
+            supervised: true,
+            parts: self
+                .parts
+                .iter()
+                .map(|p| loupe_server::components::Part {
+                    name: p.name.clone(),
+                    pid: p.child.as_ref().and_then(Child::id),
+                    running: p.child.is_some(),
+                    restarts: p.restarts,
+                    started_at: p.started_at,
+                    last_exit: p.last_exit.as_ref().map(|(s, _)| s.clone()),
+                    last_exit_at: p.last_exit.as_ref().map(|(_, at)| *at),
+                })
+                .collect(),
+        };
+        if let Err(error) = record.write(&self.record) {
+            tracing::warn!(%error, path = %self.record.display(), "cannot write the parts' record");
         }
     }
 
@@ -92,7 +124,10 @@ impl Supervisor {
             restarts: 0,
             backoff: BACKOFF_MIN,
             restart_at: None,
+            started_at: chrono::Utc::now(),
+            last_exit: None,
         });
+        self.save();
         Ok(())
     }
 
@@ -160,12 +195,16 @@ impl Supervisor {
     /// Watches every part for ever: one that exits is restarted after its
     /// backoff, and `on_restart` hears of it. Never returns; drop the future
     /// (e.g. in a `select!` with the shutdown signal) to stop supervising.
-    pub async fn supervise(&mut self, mut on_restart: impl FnMut(Restart<'_>)) {
+    pub async fn supervise(&mut self, mut on_restart: impl FnMut(Restart)) {
         loop {
             let now = Instant::now();
             for i in 0..self.parts.len() {
-                if let Some(restart) = self.tend(i, now) {
+                let (changed, restart) = self.tend(i, now);
+                if let Some(restart) = restart {
                     on_restart(restart);
+                }
+                if changed {
+                    self.save();
                 }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -173,13 +212,14 @@ impl Supervisor {
     }
 
     /// Notices part `i` exiting (and schedules its restart), or restarts it
-    /// when its backoff is over.
-    fn tend(&mut self, i: usize, now: Instant) -> Option<Restart<'_>> {
+    /// when its backoff is over; whether anything changed, and the restart.
+    fn tend(&mut self, i: usize, now: Instant) -> (bool, Option<Restart>) {
         let part = &mut self.parts[i];
         if let Some(child) = &mut part.child {
             let Ok(Some(status)) = child.try_wait() else {
-                return None;
+                return (false, None);
             };
+            part.last_exit = Some((status.to_string(), chrono::Utc::now()));
             if now.duration_since(part.started) >= BACKOFF_RESET {
                 part.backoff = BACKOFF_MIN;
             }
@@ -191,11 +231,11 @@ impl Supervisor {
                 "  {name} exited ({status}); restarting in {:.1}s",
                 part.backoff.as_secs_f64()
             );
-            return None;
+            return (true, None);
         }
         let due = part.restart_at.is_some_and(|at| at <= now);
         if !due {
-            return None;
+            return (false, None);
         }
         let (name, program, args) = (part.name.clone(), part.program.clone(), part.args.clone());
         let backoff = part.backoff;
@@ -209,17 +249,21 @@ impl Supervisor {
             Ok(child) => {
                 part.child = Some(child);
                 part.started = now;
+                part.started_at = chrono::Utc::now();
                 part.restart_at = None;
                 part.restarts += 1;
-                Some(Restart {
-                    part: &part.name,
-                    restarts: part.restarts,
-                })
+                (
+                    true,
+                    Some(Restart {
+                        part: part.name.clone(),
+                        restarts: part.restarts,
+                    }),
+                )
             }
             Err(error) => {
                 eprintln!("  cannot restart {name}: {error:#}; retrying");
                 part.restart_at = Some(now + part.backoff);
-                None
+                (false, None)
             }
         }
     }
@@ -247,9 +291,9 @@ impl Supervisor {
 }
 
 /// A part the supervisor just started again.
-#[derive(Clone, Copy, Debug)]
-pub struct Restart<'a> {
-    pub part: &'a str,
+#[derive(Clone, Debug)]
+pub struct Restart {
+    pub part: String,
     /// How often it has been restarted so far, this one included.
     pub restarts: u32,
 }

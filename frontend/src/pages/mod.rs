@@ -5,4 +5,5 @@ pub mod canary;
 pub mod config;
 pub mod graph;
 pub mod login;
+pub mod mesh;
 pub mod traces;
