@@ -39,6 +39,9 @@ pub enum ApiError {
     /// The request conflicts with the stored state (concurrent change, constraint).
     #[error("{0}")]
     Conflict(String),
+    /// A capped resource is full (e.g. event streams); retrying later may work.
+    #[error("{0}")]
+    Busy(String),
     /// The database is unreachable; retrying later may work.
     #[error("the database is unavailable")]
     Unavailable(#[source] sqlx::Error),
@@ -95,7 +98,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

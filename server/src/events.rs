@@ -4,9 +4,15 @@
 //! `config` (`{"version"}`) on connect and whenever a config revision is
 //! written (the newest `config_revisions.id`, checked every [`CONFIG_EVERY`]).
 //! Polling two indexed `max()`s keeps this independent of which process
-//! wrote; each stream ends when the server shuts down.
+//! wrote.
+//!
+//! One poller per console feeds every stream (a `watch` channel), so a
+//! hundred open consoles cost the database what one does; at most
+//! [`Limits::max_event_streams`](crate::Limits) streams are open at once
+//! (503 past it). Each stream ends when the server shuts down.
 
 use std::convert::Infallible;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -17,9 +23,12 @@ use chrono::{DateTime, Utc};
 use futures::Stream;
 use futures::StreamExt;
 use serde_json::json;
+use sqlx::PgPool;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::AppState;
+use crate::error::ApiError;
 
 pub const GRAPH_EVERY: Duration = Duration::from_secs(2);
 pub const CONFIG_EVERY: Duration = Duration::from_secs(1);
@@ -29,83 +38,145 @@ pub(crate) const LATEST_ROLLUP_SQL: &str = "SELECT max(ts) FROM edge_rollups";
 /// Served by the primary key.
 pub(crate) const CONFIG_VERSION_SQL: &str = "SELECT max(id) FROM config_revisions";
 
+/// What the poller last read; `None` until its first successful read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Marks {
+    graph_latest: Option<Option<DateTime<Utc>>>,
+    config_version: Option<i64>,
+}
+
+/// The console's one poller (started with the first stream) and the cap
+/// on open streams.
+pub struct EventsHub {
+    marks: OnceLock<watch::Receiver<Marks>>,
+    streams: Arc<Semaphore>,
+}
+
+impl EventsHub {
+    pub fn new(max_streams: usize) -> EventsHub {
+        EventsHub {
+            marks: OnceLock::new(),
+            streams: Arc::new(Semaphore::new(max_streams)),
+        }
+    }
+
+    fn subscribe(&self, state: &AppState) -> watch::Receiver<Marks> {
+        self.marks
+            .get_or_init(|| {
+                let (tx, rx) = watch::channel(Marks::default());
+                tokio::spawn(poll(state.pool.clone(), tx, state.shutdown_signal()));
+                rx
+            })
+            .clone()
+    }
+}
+
+/// Reads the two marks on their schedules until shutdown, publishing changes.
+async fn poll(
+    pool: PgPool,
+    tx: watch::Sender<Marks>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let run = async {
+        let mut tick = tokio::time::interval(CONFIG_EVERY);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut next_graph = Instant::now();
+        loop {
+            tick.tick().await;
+            let mut marks = tx.borrow().clone();
+            if Instant::now() >= next_graph {
+                next_graph = Instant::now() + GRAPH_EVERY;
+                if let Some(latest) = latest_rollup(&pool).await {
+                    marks.graph_latest = Some(latest);
+                }
+            }
+            if let Some(version) = config_version(&pool).await {
+                marks.config_version = Some(version);
+            }
+            tx.send_if_modified(|m| {
+                let changed = *m != marks;
+                *m = marks;
+                changed
+            });
+        }
+    };
+    tokio::select! {
+        _ = run => {},
+        _ = shutdown => {},
+    }
+}
+
+async fn latest_rollup(pool: &PgPool) -> Option<Option<DateTime<Utc>>> {
+    sqlx::query_scalar::<_, Option<DateTime<Utc>>>(LATEST_ROLLUP_SQL)
+        .fetch_one(pool)
+        .await
+        .inspect_err(|error| tracing::warn!(%error, "events: reading the newest rollup"))
+        .ok()
+}
+
+async fn config_version(pool: &PgPool) -> Option<i64> {
+    sqlx::query_scalar::<_, Option<i64>>(CONFIG_VERSION_SQL)
+        .fetch_one(pool)
+        .await
+        .inspect_err(|error| tracing::warn!(%error, "events: reading the config version"))
+        .ok()
+        .map(|v| v.unwrap_or(0))
+}
+
 pub fn router() -> Router<AppState> {
     Router::new().route("/events", get(events))
 }
 
 async fn events(
     State(state): State<AppState>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let Ok(permit) = state.events.streams.clone().try_acquire_owned() else {
+        return Err(ApiError::Busy(
+            "too many open event streams; the console polls every few seconds without one".into(),
+        ));
+    };
+    let marks = state.events.subscribe(&state);
     let shutdown = state.shutdown_signal();
-    let stream = futures::stream::unfold(Watch::new(state), |mut w| async move {
-        let event = w.next().await;
+    let watch = Watch {
+        marks,
+        sent: Marks::default(),
+        _permit: permit,
+    };
+    let stream = futures::stream::unfold(watch, |mut w| async move {
+        let event = w.next().await?;
         Some((Ok(event), w))
     })
     .take_until(shutdown);
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
-/// What the stream last told the client, and when to look again.
+/// One stream: what it last told its client, and its place under the cap.
 struct Watch {
-    state: AppState,
-    tick: tokio::time::Interval,
-    next_graph: Instant,
-    /// `None` until the first event of each kind is sent.
-    graph_latest: Option<Option<DateTime<Utc>>>,
-    config_version: Option<i64>,
+    marks: watch::Receiver<Marks>,
+    sent: Marks,
+    _permit: OwnedSemaphorePermit,
 }
 
 impl Watch {
-    fn new(state: AppState) -> Watch {
-        let mut tick = tokio::time::interval(CONFIG_EVERY);
-        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        Watch {
-            state,
-            tick,
-            next_graph: Instant::now(),
-            graph_latest: None,
-            config_version: None,
-        }
-    }
-
-    /// Waits for the next change worth telling.
-    async fn next(&mut self) -> Event {
+    /// The next change worth telling; `None` once the poller is gone.
+    async fn next(&mut self) -> Option<Event> {
         loop {
-            if self.graph_latest.is_none() || Instant::now() >= self.next_graph {
-                self.next_graph = Instant::now() + GRAPH_EVERY;
-                if let Some(latest) = self.latest_rollup().await
-                    && self.graph_latest != Some(latest)
-                {
-                    self.graph_latest = Some(latest);
-                    let data = json!({"at": Utc::now(), "latest": latest});
-                    return Event::default().event("graph").data(data.to_string());
-                }
-            }
-            if let Some(version) = self.config_version().await
-                && self.config_version != Some(version)
+            let now = self.marks.borrow_and_update().clone();
+            if let Some(latest) = now.graph_latest
+                && self.sent.graph_latest != Some(latest)
             {
-                self.config_version = Some(version);
-                let data = json!({"at": Utc::now(), "version": version});
-                return Event::default().event("config").data(data.to_string());
+                self.sent.graph_latest = Some(latest);
+                let data = json!({"at": Utc::now(), "latest": latest});
+                return Some(Event::default().event("graph").data(data.to_string()));
             }
-            self.tick.tick().await;
+            if let Some(version) = now.config_version
+                && self.sent.config_version != Some(version)
+            {
+                self.sent.config_version = Some(version);
+                let data = json!({"at": Utc::now(), "version": version});
+                return Some(Event::default().event("config").data(data.to_string()));
+            }
+            self.marks.changed().await.ok()?;
         }
-    }
-
-    async fn latest_rollup(&self) -> Option<Option<DateTime<Utc>>> {
-        sqlx::query_scalar::<_, Option<DateTime<Utc>>>(LATEST_ROLLUP_SQL)
-            .fetch_one(&self.state.pool)
-            .await
-            .inspect_err(|error| tracing::warn!(%error, "events: reading the newest rollup"))
-            .ok()
-    }
-
-    async fn config_version(&self) -> Option<i64> {
-        sqlx::query_scalar::<_, Option<i64>>(CONFIG_VERSION_SQL)
-            .fetch_one(&self.state.pool)
-            .await
-            .inspect_err(|error| tracing::warn!(%error, "events: reading the config version"))
-            .ok()
-            .map(|v| v.unwrap_or(0))
     }
 }

@@ -18,6 +18,8 @@ pub struct Limits {
     /// Longest a handler may take to start its answer (408 past it; an
     /// event stream's body runs on after its start).
     pub request_timeout: Duration,
+    /// Server-sent event streams open at once (503 past it).
+    pub max_event_streams: usize,
 }
 
 impl Default for Limits {
@@ -25,6 +27,7 @@ impl Default for Limits {
         Limits {
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            max_event_streams: 256,
         }
     }
 }
@@ -42,6 +45,8 @@ pub struct AppState {
     pub limits: Limits,
     /// The supervisor's record of the mesh's parts, if any ([`crate::components`]).
     pub components_file: crate::components::ComponentsFile,
+    /// The one poller behind every event stream, and their cap.
+    pub events: Arc<crate::events::EventsHub>,
     /// Flipped once on shutdown so endless responses (SSE) end and the
     /// graceful shutdown does not wait for them forever.
     shutdown: Arc<watch::Sender<bool>>,
@@ -58,6 +63,9 @@ impl AppState {
             login_throttle: Arc::new(LoginThrottle::default()),
             limits: Limits::default(),
             components_file: Default::default(),
+            events: Arc::new(crate::events::EventsHub::new(
+                Limits::default().max_event_streams,
+            )),
             pool,
             shutdown: Arc::new(watch::channel(false).0),
         }
@@ -70,6 +78,7 @@ impl AppState {
 
     pub fn with_limits(mut self, limits: Limits) -> AppState {
         self.limits = limits;
+        self.events = Arc::new(crate::events::EventsHub::new(limits.max_event_streams));
         self
     }
 

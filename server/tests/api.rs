@@ -311,3 +311,62 @@ async fn proxy_status_says_who_runs_the_newest_config() {
     assert_eq!(sync_of("reviews-v2").as_deref(), Some("NACKED"));
     assert_eq!(sync_of("ratings-v1").as_deref(), Some("DISCONNECTED"));
 }
+
+#[tokio::test]
+async fn event_streams_share_one_poller_and_are_capped() {
+    let h = Harness::start().await;
+    let limits = loupe_server::Limits {
+        max_event_streams: 40,
+        ..Default::default()
+    };
+    let state = h.state.clone().with_limits(limits);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = loupe_server::app(state.clone());
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { state.shutdown_signal().await })
+            .await
+    });
+    let client = reqwest::Client::new();
+    let open = || async {
+        client
+            .get(format!("http://{addr}/api/events"))
+            .bearer_auth(&h.token)
+            .send()
+            .await
+            .unwrap()
+    };
+    let mut streams = Vec::new();
+    for _ in 0..40 {
+        let s = open().await;
+        assert_eq!(s.status(), 200);
+        streams.push(s);
+    }
+    let refused = open().await;
+    assert_eq!(refused.status(), 503, "the 41st stream is refused");
+
+    // Forty open streams cost the database what one does: one poller
+    // (a config read each second, a rollup read every two).
+    let commits = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()",
+        )
+        .fetch_one(&h.pool)
+        .await
+        .unwrap()
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = commits().await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let per_second = (commits().await - before) as f64 / 5.0;
+    assert!(
+        per_second < 10.0,
+        "{per_second} transactions/s with 40 streams open (one poller makes ~2)"
+    );
+
+    // A closed stream frees its place.
+    streams.pop();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(open().await.status(), 200);
+}
