@@ -409,3 +409,57 @@ async fn canary_lists_weighted_routes_and_writes_new_revisions() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// This process's peak resident memory, in MiB (`VmHWM`).
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .expect("VmHWM")
+}
+
+#[tokio::test]
+async fn a_mebibyte_of_anchors_and_aliases_is_refused_fast_and_small() {
+    let h = seeded().await;
+    // A "billion laughs": each level aliases the previous one ten times.
+    let mut bomb = String::from(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews, namespace: default}\nspec:\n  hosts: [reviews]\n  l0: &l0 [\"lol\"]\n",
+    );
+    for i in 1..12 {
+        let prev = format!("*l{}", i - 1);
+        bomb.push_str(&format!("  l{i}: &l{i} [{}]\n", vec![prev; 10].join(", ")));
+    }
+    // Padded to just under the console's 1 MiB body limit.
+    bomb.push_str("  pad: \"");
+    bomb.push_str(&"x".repeat(1024 * 1024 - 200 - bomb.len()));
+    bomb.push_str("\"\n");
+    assert!(
+        bomb.len() > 1_000_000 && bomb.len() < 1024 * 1024,
+        "{}",
+        bomb.len()
+    );
+    let started = std::time::Instant::now();
+    let (status, body) = h
+        .send(body_req(
+            "PUT",
+            "/api/config/virtualservices/default/reviews",
+            "application/yaml",
+            bomb,
+        ))
+        .await;
+    let took = started.elapsed();
+    assert!(status.is_client_error(), "{status}: {body}");
+    assert!(body.to_string().contains("alias"), "{body}");
+    assert!(
+        took < std::time::Duration::from_secs(1),
+        "answered after {took:?}"
+    );
+    let peak = peak_rss_mib();
+    assert!(peak < 200.0, "peak RSS {peak:.0} MiB");
+    // The last good config is kept.
+    let (_, vs) = h.get("/api/config/VirtualService/default/reviews").await;
+    assert_eq!(vs["revision"], 1, "{vs}");
+}
