@@ -70,6 +70,7 @@ mod plans;
 pub mod proxy_status;
 mod serve;
 mod state;
+pub mod tls;
 pub mod traces;
 
 use std::path::Path;

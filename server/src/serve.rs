@@ -5,7 +5,8 @@
 //! console needs: at most [`Options::max_connections`] connections at once
 //! (past that, new ones wait in the kernel's backlog) and a deadline for a
 //! request's headers ([`HEADER_READ_TIMEOUT`]), so slow clients cannot hold
-//! connections open forever.
+//! connections open forever. With [`Options::tls`] it serves HTTPS
+//! ([`crate::tls`]); the handshake must finish within the same deadline.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +40,8 @@ pub struct Options {
     pub max_connections: usize,
     /// The supervisor's record of the mesh's parts (`loupe demo` passes it).
     pub components_file: Option<PathBuf>,
+    /// Serve HTTPS with this certificate and key (cookies become `Secure`).
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 impl Options {
@@ -52,6 +55,7 @@ impl Options {
             limits: Limits::default(),
             max_connections: 1024,
             components_file: None,
+            tls: None,
         }
     }
 }
@@ -73,6 +77,8 @@ pub enum ServerError {
         path.display()
     )]
     StaticDir { path: PathBuf },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Serves until Ctrl-C or SIGTERM.
@@ -91,9 +97,17 @@ pub async fn serve_until(
     {
         return Err(ServerError::StaticDir { path: dir.clone() });
     }
+    let tls = match &options.tls {
+        Some(files) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
+            files,
+        )?)),
+        None => None,
+    };
+    let mut auth = options.auth.clone();
+    auth.secure_cookies |= tls.is_some();
     let pool = loupe_db::connect(&options.database_url, 16).await?;
     let state = AppState::new(pool)
-        .with_auth(options.auth.clone())
+        .with_auth(auth)
         .with_limits(options.limits)
         .with_components_file(options.components_file.clone());
     let app = match &options.static_dir {
@@ -109,7 +123,8 @@ pub async fn serve_until(
         listen = %local,
         static_dir = ?options.static_dir,
         anonymous_viewer = options.auth.anonymous_viewer,
-        "console serving on http://{local}"
+        "console serving on {}://{local}",
+        if tls.is_some() { "https" } else { "http" }
     );
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -138,12 +153,27 @@ pub async fn serve_until(
             },
         };
         let service = TowerToHyperService::new(app.clone());
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let result = match tls {
+                None => {
+                    let conn =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    watcher.watch(conn.into_owned()).await
+                }
+                Some(acceptor) => {
+                    match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            let conn =
+                                builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+                            watcher.watch(conn.into_owned()).await
+                        }
+                        Ok(Err(error)) => Err(error.into()),
+                        Err(_) => Err("TLS handshake timed out".into()),
+                    }
+                }
+            };
+            if let Err(error) = result {
                 tracing::debug!(%peer, %error, "console connection ended with an error");
             }
             drop(slot);

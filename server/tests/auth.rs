@@ -565,3 +565,62 @@ async fn only_admins_manage_users() {
     assert_eq!(names, ["eddie", "nora", "tester", "vera"]);
     assert!(c.login("nora", "nora-password").await.is_ok());
 }
+
+#[tokio::test]
+async fn over_tls_the_console_serves_https_and_the_cookie_is_secure() {
+    let h = Harness::start().await;
+    let dir = tempfile_dir("loupe-console-tls");
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert_pem, key_pem) = (cert.cert.pem(), cert.signing_key.serialize_pem());
+    std::fs::write(dir.join("cert.pem"), &cert_pem).unwrap();
+    std::fs::write(dir.join("key.pem"), &key_pem).unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut options =
+        loupe_server::Options::new(h.pg.url(), format!("127.0.0.1:{port}").parse().unwrap());
+    options.tls = Some(loupe_server::tls::TlsFiles {
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(loupe_server::serve_until(options, async move {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert_pem.as_bytes()).unwrap())
+        .resolve("localhost", format!("127.0.0.1:{port}").parse().unwrap())
+        .build()
+        .unwrap();
+    let base = format!("https://localhost:{port}");
+    let mut health = None;
+    for _ in 0..200 {
+        if let Ok(r) = client.get(format!("{base}/api/health")).send().await {
+            health = Some(r.status());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(health, Some(StatusCode::OK));
+    let login = client
+        .post(format!("{base}/api/login"))
+        .json(&serde_json::json!({"user": "tester", "password": "tester-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.contains("Secure"), "{cookie}");
+    // Plaintext on the same port gets no HTTP answer.
+    let plain = reqwest::get(format!("http://127.0.0.1:{port}/api/health")).await;
+    assert!(plain.is_err(), "{plain:?}");
+    let _ = stop.send(());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn tempfile_dir(prefix: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -44,6 +44,13 @@ pub struct Args {
     /// at `/api/components` (`loupe demo` passes its own).
     #[arg(long)]
     pub components_file: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key); the
+    /// session cookie is then `Secure`.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -56,6 +63,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     options.limits.request_timeout = std::time::Duration::from_secs(args.request_timeout.max(1));
     options.max_connections = args.max_connections;
     options.components_file = args.components_file;
+    options.tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some(loupe_server::tls::TlsFiles { cert, key }),
+        _ => None,
+    };
     block_on(loupe_server::serve(options))?.context("console server")?;
     Ok(ExitCode::SUCCESS)
 }
