@@ -86,7 +86,7 @@ use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
-pub use serve::{Options, ServerError, serve, serve_until};
+pub use serve::{HEADER_READ_TIMEOUT, Options, ServerError, serve, serve_until};
 pub use state::{AppState, Limits};
 
 /// The API under `/api`, without static files. Every route is behind the

@@ -370,3 +370,93 @@ async fn event_streams_share_one_poller_and_are_capped() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(open().await.status(), 200);
 }
+
+/// A console on a real socket with at most `max_connections` connections.
+async fn serve_capped(h: &Harness, max_connections: usize) -> std::net::SocketAddr {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut options = loupe_server::Options::new(h.pg.url(), addr);
+    options.max_connections = max_connections;
+    tokio::spawn(loupe_server::serve_until(options, std::future::pending()));
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    addr
+}
+
+/// A raw `GET /api/health` on `s`; the status line, if one comes within `wait`.
+async fn health_on(s: &mut tokio::net::TcpStream, wait: Duration) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    s.write_all(b"GET /api/health HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .ok()?;
+    let mut buf = [0u8; 256];
+    let n = tokio::time::timeout(wait, s.read(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+    text.lines().next().map(str::to_string)
+}
+
+#[tokio::test]
+async fn past_its_connection_cap_the_console_serves_no_one_new_until_a_place_frees() {
+    let h = Harness::start().await;
+    let addr = serve_capped(&h, 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(
+        health_on(&mut first, Duration::from_secs(5))
+            .await
+            .is_some()
+    );
+    assert!(
+        health_on(&mut second, Duration::from_secs(5))
+            .await
+            .is_some()
+    );
+    // The third waits in the backlog: no answer while both places are held.
+    let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert_eq!(
+        health_on(&mut third, Duration::from_millis(800)).await,
+        None
+    );
+    drop(first);
+    // Its request was sent already; once a place frees, it is answered.
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf))
+        .await
+        .expect("answered once a place freed")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Harness::start().await;
+    let addr = serve_capped(&h, 16).await;
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /api/health HTTP/1.1\r\nhost: x\r\nx-slow: ")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 256];
+    let wait = loupe_server::HEADER_READ_TIMEOUT + Duration::from_secs(5);
+    loop {
+        match tokio::time::timeout(wait, slow.read(&mut buf)).await {
+            Err(_) => panic!("still open after {wait:?}"),
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(_)) => continue, // a 408 before the close is fine
+        }
+    }
+    assert!(started.elapsed() >= loupe_server::HEADER_READ_TIMEOUT - Duration::from_secs(1));
+}
