@@ -11,6 +11,8 @@ apt_pkgs=()
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || apt_pkgs+=(postgresql)
 [ -x /usr/bin/chromium ] || apt_pkgs+=(chromium)
 command -v curl >/dev/null || apt_pkgs+=(curl)
+command -v iptables-restore >/dev/null || [ -x /usr/sbin/iptables-restore ] || apt_pkgs+=(iptables)
+command -v ip >/dev/null || [ -x /usr/sbin/ip ] || apt_pkgs+=(iproute2)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   echo "==> apt-get install ${apt_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive

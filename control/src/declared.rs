@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use loupe_model::Resource;
 use loupe_model::registry::service_endpoints;
 use loupe_model::resource::Kind;
-use loupe_push::{Endpoint, Service};
+use loupe_push::{Endpoint, Service, ServicePort};
 
 use crate::authn::claims::Declared;
 
@@ -46,6 +46,16 @@ pub const TLS_MODE_LABEL: &str = "security.istio.io/tlsMode";
 pub struct Declarations {
     workloads: BTreeMap<EntryKey, Declared>,
     endpoints: Vec<HostEndpoint>,
+    /// Each host's virtual IPs and ports, from the ServiceEntries declaring it.
+    hosts: BTreeMap<String, HostShape>,
+}
+
+/// What captured traffic needs to know of a host: the addresses apps
+/// connect to and the protocol of each port.
+#[derive(Clone, Debug, Default)]
+struct HostShape {
+    addresses: Vec<String>,
+    ports: Vec<ServicePort>,
 }
 
 impl Declarations {
@@ -73,6 +83,28 @@ impl Declarations {
                         hosts: BTreeSet::new(),
                     },
                 );
+            }
+        }
+        let mut hosts: BTreeMap<String, HostShape> = BTreeMap::new();
+        for r in resources {
+            if let Resource::ServiceEntry(se) = r {
+                for host in &se.spec.hosts {
+                    let shape = hosts.entry(host.clone()).or_default();
+                    for a in &se.spec.addresses {
+                        if !shape.addresses.contains(a) {
+                            shape.addresses.push(a.clone());
+                        }
+                    }
+                    for p in &se.spec.ports {
+                        if !shape.ports.iter().any(|q| q.number == p.number) {
+                            shape.ports.push(ServicePort {
+                                number: p.number,
+                                name: p.name.clone(),
+                                protocol: p.protocol.to_ascii_uppercase(),
+                            });
+                        }
+                    }
+                }
             }
         }
         let mut endpoints = Vec::new();
@@ -134,6 +166,7 @@ impl Declarations {
                         namespace: e.entry.namespace.clone(),
                         service_account,
                         identity,
+                        service_port: service.port.number,
                     },
                     entry,
                 });
@@ -142,6 +175,7 @@ impl Declarations {
         Declarations {
             workloads,
             endpoints,
+            hosts,
         }
     }
 
@@ -172,9 +206,14 @@ impl Declarations {
         }
         hosts
             .into_iter()
-            .map(|(host, endpoints)| Service {
-                host: host.to_string(),
-                endpoints: endpoints.into_values().cloned().collect(),
+            .map(|(host, endpoints)| {
+                let shape = self.hosts.get(host).cloned().unwrap_or_default();
+                Service {
+                    host: host.to_string(),
+                    endpoints: endpoints.into_values().cloned().collect(),
+                    addresses: shape.addresses,
+                    ports: shape.ports,
+                }
             })
             .collect()
     }
@@ -216,6 +255,7 @@ kind: ServiceEntry
 metadata: {name: reviews, namespace: default}
 spec:
   hosts: [reviews.default.svc.cluster.local]
+  addresses: [10.96.0.10]
   location: MESH_INTERNAL
   resolution: STATIC
   ports: [{number: 9080, name: http, protocol: HTTP}]
@@ -277,6 +317,17 @@ spec:
             "spiffe://cluster.local/ns/default/sa/bookinfo-reviews"
         );
         assert_eq!(e.labels.get("version").map(String::as_str), Some("v1"));
+        assert_eq!(e.service_port, 9080);
+        // What captured traffic routes by: the virtual IP and the ports' protocols.
+        assert_eq!(services[1].addresses, ["10.96.0.10"]);
+        let ports: Vec<(u32, &str, &str)> = services[1]
+            .ports
+            .iter()
+            .map(|p| (p.number, p.name.as_str(), p.protocol.as_str()))
+            .collect();
+        assert_eq!(ports, [(9080, "http", "HTTP")]);
+        assert!(services[0].addresses.is_empty());
+        assert_eq!(services[0].ports[0].protocol, "TCP");
         // The DNS host needs no proxy, and has no identity.
         assert_eq!(services[0].endpoints[0].address, "db.internal:5432");
         assert_eq!(services[0].endpoints[0].identity, "");

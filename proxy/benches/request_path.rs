@@ -63,8 +63,10 @@ fn snapshot(services: usize) -> Snapshot {
                     namespace: "default".into(),
                     service_account: name.clone(),
                     identity: format!("spiffe://cluster.local/ns/default/sa/{name}"),
+                    service_port: 0,
                 })
                 .collect(),
+            ..Default::default()
         });
     }
     Snapshot {

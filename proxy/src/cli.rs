@@ -32,9 +32,34 @@ pub struct Args {
     /// Where the local app sends its outgoing requests.
     #[arg(long, env = "LOUPE_PROXY_OUTBOUND")]
     pub outbound: Option<SocketAddr>,
-    /// The admin listener: /stats/prometheus, /ready, /config_dump.
+    /// The admin listener: /stats/prometheus, /ready, /config_dump
+    /// (default with --capture: 0.0.0.0:15090).
     #[arg(long, env = "LOUPE_PROXY_ADMIN")]
-    pub admin: SocketAddr,
+    pub admin: Option<SocketAddr>,
+    /// Transparent capture (after `loupe-proxy iptables` in this network
+    /// namespace): Istio's ports — outbound 15001, inbound 15006, DNS 15053,
+    /// metrics 15090, health 15021 — on every address; the app's ports and
+    /// services come from the registry, no --inbound/--app/--outbound. Run
+    /// the proxy as UID 1337 so its own traffic is not captured.
+    #[arg(long, env = "LOUPE_PROXY_CAPTURE")]
+    pub capture: bool,
+    /// This workload's IP (Istio's INSTANCE_IP): where the collector scrapes
+    /// its metrics in capture mode.
+    #[arg(long, env = "INSTANCE_IP")]
+    pub pod_ip: Option<std::net::IpAddr>,
+    /// With --capture: what happens to traffic for destinations that are no
+    /// service of the mesh (Istio's `outboundTrafficPolicy.mode`).
+    #[arg(
+        long,
+        env = "LOUPE_PROXY_OUTBOUND_TRAFFIC_POLICY",
+        value_enum,
+        default_value = "ALLOW_ANY"
+    )]
+    pub outbound_traffic_policy: crate::capture::outbound::OutboundTrafficPolicy,
+    /// With --capture: where the DNS proxy forwards names that are no
+    /// service (default: the first nameserver of /etc/resolv.conf).
+    #[arg(long, env = "LOUPE_PROXY_DNS_UPSTREAM")]
+    pub dns_upstream: Option<SocketAddr>,
     /// The control plane (`https://127.0.0.1:15012`; `http://` only for
     /// tests without TLS).
     #[arg(long, env = "LOUPE_PROXY_CONTROL")]
@@ -113,16 +138,34 @@ impl Args {
             .unwrap_or_default()
     }
 
+    /// The admin listener's address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+            .unwrap_or(SocketAddr::from(([0, 0, 0, 0], crate::capture::ADMIN_PORT)))
+    }
+
     /// Which listeners the flags ask for, or what is missing.
     pub fn check(&self) -> Result<(), String> {
-        if self.gateway {
+        if self.capture {
+            if self.gateway
+                || self.inbound.is_some()
+                || self.app.is_some()
+                || self.outbound.is_some()
+            {
+                return Err("--capture takes Istio's ports itself: leave out --gateway, --inbound, --app and --outbound".into());
+            }
+        } else if self.admin.is_none() {
+            return Err("--admin ADDR is needed (without --capture)".into());
+        } else if self.gateway {
             if self.listen.is_none() {
                 return Err("--gateway needs --listen ADDR".into());
             }
         } else if self.inbound.is_some() != self.app.is_some() {
             return Err("--inbound and --app go together (inbound forwards to the app)".into());
         } else if self.inbound.is_none() && self.outbound.is_none() {
-            return Err("a sidecar needs --inbound/--app, --outbound, or both".into());
+            return Err(
+                "a sidecar needs --inbound/--app, --outbound, or both (or --capture)".into(),
+            );
         }
         if self.control.starts_with("https://") && self.ca_root.is_none() {
             return Err(

@@ -18,11 +18,13 @@
 #![deny(rust_2018_idioms)]
 
 pub mod admin;
+pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod context;
 pub mod control;
 pub mod discovery;
+pub mod dns;
 pub mod http;
 pub mod identity;
 pub mod inbound;
@@ -87,7 +89,10 @@ pub enum StartError {
     },
 }
 
-async fn bind(listener: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+pub(crate) async fn bind(
+    listener: &'static str,
+    addr: SocketAddr,
+) -> Result<TcpListener, StartError> {
     TcpListener::bind(addr)
         .await
         .map_err(|source| StartError::Bind {
@@ -159,12 +164,13 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<(), S
         credentials.clone(),
     ));
 
-    let admin = bind("admin", args.admin).await?;
+    let admin = bind("admin", args.admin_addr()).await?;
     let admin_state = Arc::new(Admin {
         store: store.clone(),
         metrics: metrics.clone(),
         credentials: credentials.clone(),
     });
+    let health_state = admin_state.clone();
     listeners.push(tokio::spawn(listen::serve(
         admin,
         "admin",
@@ -174,6 +180,9 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<(), S
         metrics.clone(),
         move |req, _| admin::handle(admin_state.clone(), req),
     )));
+    if args.capture {
+        listeners.extend(capture::listeners(&args, &ctx, health_state, &drain, limits).await?);
+    }
 
     let mut inbound_address = String::new();
     if let (Some(addr), Some(app)) = (args.inbound, &args.app) {
@@ -191,10 +200,11 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<(), S
         let mode_ctx = ctx.clone();
         let accept = Accept::Mesh(Arc::new(MeshAccept {
             credentials: credentials.clone(),
-            mode: Box::new(move || match mode_ctx.store.load() {
+            mode: Box::new(move |_| match mode_ctx.store.load() {
                 Some(config) => config.inbound_mtls(&mode_ctx.this, app_port),
                 None => loupe_model::peer_auth::MtlsMode::Permissive,
             }),
+            port: app_port,
             metrics: metrics.clone(),
         }));
         listeners.push(tokio::spawn(listen::serve(
@@ -247,7 +257,10 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<(), S
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         inbound_address,
-        metrics_address: args.admin.to_string(),
+        metrics_address: match (args.capture, args.pod_ip) {
+            (true, Some(ip)) => SocketAddr::new(ip, args.admin_addr().port()).to_string(),
+            _ => args.admin_addr().to_string(),
+        },
         services: args.services(),
         gateway: args.gateway,
     };
@@ -258,7 +271,8 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<(), S
         inbound = ?args.inbound,
         outbound = ?args.outbound,
         listen = ?args.listen,
-        admin = %args.admin,
+        admin = %args.admin_addr(),
+        capture = args.capture,
         control = %args.control,
         "loupe-proxy started"
     );

@@ -38,6 +38,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
+use crate::capture;
 use crate::http::BoxError;
 use crate::telemetry::metrics::Metrics;
 use crate::tls::{CredentialStore, PeerIdentity};
@@ -71,12 +72,27 @@ pub enum Accept {
     Plain,
     /// Mesh mTLS and plaintext on one port, as PeerAuthentication says.
     Mesh(Arc<MeshAccept>),
+    /// The captured outbound listener (15001): sorted by original destination.
+    CapturedOutbound(Arc<capture::outbound::OutboundCapture>),
+    /// The captured inbound listener (15006): mesh mTLS or plaintext to
+    /// the app's original port, HTTP or TCP.
+    CapturedInbound(Arc<capture::inbound::InboundCapture>),
+}
+
+impl Accept {
+    /// Whether the listener faces the app (or an external client) in
+    /// plaintext, where HTTP/2 comes with prior knowledge.
+    fn app_facing(&self) -> bool {
+        matches!(self, Accept::Plain | Accept::CapturedOutbound(_))
+    }
 }
 
 pub struct MeshAccept {
     pub credentials: Arc<CredentialStore>,
-    /// The PeerAuthentication mode in force now.
-    pub mode: Box<dyn Fn() -> MtlsMode + Send + Sync>,
+    /// The PeerAuthentication mode in force now for an app port.
+    pub mode: Box<dyn Fn(u16) -> MtlsMode + Send + Sync>,
+    /// The app port of connections that were not redirected.
+    pub port: u16,
     pub metrics: Arc<Metrics>,
 }
 
@@ -125,10 +141,18 @@ pub async fn serve<H, F, B>(
         let accept = accept.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let identity = match &accept {
-                Accept::Plain => Connection::Plain(stream),
-                Accept::Mesh(mesh) => match mesh_handshake(mesh, stream, peer).await {
-                    Some(c) => c,
+            let (identity, original) = match &accept {
+                Accept::Plain => (Connection::Plain(stream), None),
+                Accept::Mesh(mesh) => match mesh_handshake(mesh, stream, peer, mesh.port).await {
+                    Some(c) => (c, None),
+                    None => return,
+                },
+                Accept::CapturedOutbound(capture) => match capture.dispatch(stream).await {
+                    capture::outbound::Dispatched::Http(s, dst) => (Connection::Plain(s), dst),
+                    capture::outbound::Dispatched::Done => return,
+                },
+                Accept::CapturedInbound(capture) => match capture.dispatch(stream, peer).await {
+                    Some((c, dst)) => (c, Some(dst)),
                     None => return,
                 },
             };
@@ -136,6 +160,9 @@ pub async fn serve<H, F, B>(
                 service_fn(move |mut req: Request<Incoming>| {
                     if let Some(id) = &peer_identity {
                         req.extensions_mut().insert(id.clone());
+                    }
+                    if let Some(dst) = original {
+                        req.extensions_mut().insert(dst);
                     }
                     let response = handler(req, peer);
                     async move { Ok::<_, Infallible>(response.await) }
@@ -148,7 +175,7 @@ pub async fn serve<H, F, B>(
                 .header_read_timeout(limits.header_read_timeout);
             let result = match identity {
                 // The app-facing listeners: HTTP/1.1, or h2c with prior knowledge.
-                Connection::Plain(stream) if matches!(accept, Accept::Plain) => {
+                Connection::Plain(stream) if accept.app_facing() => {
                     match h2_prior_knowledge(&stream, limits.header_read_timeout).await {
                         None => return,
                         Some(true) => {
@@ -205,7 +232,7 @@ async fn h2_prior_knowledge(stream: &TcpStream, timeout: Duration) -> Option<boo
     tokio::time::timeout(timeout, peek).await.ok().flatten()
 }
 
-enum Connection {
+pub enum Connection {
     Plain(TcpStream),
     Mtls(
         Box<tokio_rustls::server::TlsStream<TcpStream>>,
@@ -215,10 +242,11 @@ enum Connection {
 
 /// Sorts a connection into mesh mTLS or plaintext and applies the mode;
 /// `None` when it is closed instead.
-async fn mesh_handshake(
+pub(crate) async fn mesh_handshake(
     mesh: &MeshAccept,
     stream: TcpStream,
     peer: SocketAddr,
+    port: u16,
 ) -> Option<Connection> {
     let mut first = [0u8; 1];
     let n = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first))
@@ -228,7 +256,7 @@ async fn mesh_handshake(
     if n == 0 {
         return None;
     }
-    let mode = (mesh.mode)();
+    let mode = (mesh.mode)(port);
     let is_tls = first[0] == 0x16;
     if !is_tls {
         if mode == MtlsMode::Strict {

@@ -1,5 +1,6 @@
-//! `loupe-proxy`: the sidecar / ingress gateway binary. See the crate docs
-//! of `loupe_proxy` and `loupe-proxy --help`.
+//! `loupe-proxy`: the sidecar / ingress gateway binary, and with
+//! `loupe-proxy iptables` the capture init command. See the crate docs of
+//! `loupe_proxy`, `loupe-proxy --help` and `loupe-proxy iptables --help`.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
@@ -17,6 +18,18 @@ fn main() -> ExitCode {
         // Colour only on a terminal: the demo writes proxy logs to files.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // `loupe-proxy iptables …`: the capture init command, then exit.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "iptables") {
+        let init = loupe_proxy::capture::iptables::Args::parse_from(&argv[1..]);
+        return match init.run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("loupe-proxy iptables: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let args = Args::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

@@ -106,42 +106,57 @@ impl tower::Service<Uri> for MeshConnector {
             } else {
                 credentials.client_http1.clone()
             };
-            let host = uri.host().unwrap_or("").trim_matches(['[', ']']);
-            let name = match host.parse::<std::net::IpAddr>() {
-                Ok(ip) => ServerName::IpAddress(ip.into()),
-                Err(_) => {
-                    ServerName::try_from(host.to_string()).map_err(|e| ConnectError::Handshake {
-                        endpoint: endpoint.clone(),
-                        source: io::Error::new(io::ErrorKind::InvalidInput, e),
-                    })?
-                }
-            };
-            let stream = TlsConnector::from(tls)
-                .connect(name, io.into_inner())
-                .await
-                .map_err(|source| ConnectError::Handshake {
-                    endpoint: endpoint.clone(),
-                    source,
-                })?;
+            let host = uri.host().unwrap_or("");
+            let stream = mesh_handshake(io.into_inner(), host, &endpoint, &target, tls).await?;
             let (_, session) = stream.get_ref();
-            let peer = session
-                .peer_certificates()
-                .and_then(PeerIdentity::of)
-                .map(|p| p.id);
-            if peer.as_ref() != Some(&target.identity) {
-                return Err(ConnectError::SecureNaming {
-                    endpoint,
-                    want: target.identity.uri(),
-                    got: peer
-                        .map(|p| p.uri())
-                        .unwrap_or_else(|| "no SPIFFE ID".into()),
-                }
-                .into());
-            }
             let h2 = alpn::is_h2(session.alpn_protocol());
             Ok(MeshStream::Tls(Box::new(TokioIo::new(stream)), h2))
         })
     }
+}
+
+/// Mesh mTLS over `io` to the endpoint at `endpoint` (`host` is its host
+/// part): the server's chain must lead to the trust bundle and carry the
+/// SPIFFE ID the registry names (secure naming), else the connection is
+/// refused before a byte of the caller's is written.
+pub async fn mesh_handshake(
+    io: TcpStream,
+    host: &str,
+    endpoint: &str,
+    target: &UpstreamTarget,
+    tls: Arc<rustls::ClientConfig>,
+) -> Result<TlsStream<TcpStream>, ConnectError> {
+    let host = host.trim_matches(['[', ']']);
+    let name = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ServerName::IpAddress(ip.into()),
+        Err(_) => ServerName::try_from(host.to_string()).map_err(|e| ConnectError::Handshake {
+            endpoint: endpoint.to_string(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, e),
+        })?,
+    };
+    let stream = TlsConnector::from(tls)
+        .connect(name, io)
+        .await
+        .map_err(|source| ConnectError::Handshake {
+            endpoint: endpoint.to_string(),
+            source,
+        })?;
+    let peer = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(PeerIdentity::of)
+        .map(|p| p.id);
+    if peer.as_ref() != Some(&target.identity) {
+        return Err(ConnectError::SecureNaming {
+            endpoint: endpoint.to_string(),
+            want: target.identity.uri(),
+            got: peer
+                .map(|p| p.uri())
+                .unwrap_or_else(|| "no SPIFFE ID".into()),
+        });
+    }
+    Ok(stream)
 }
 
 /// A connection of the connect stack: plain TCP or mesh mTLS.

@@ -79,6 +79,8 @@ pub struct Endpoint {
     /// It has a sidecar and its PeerAuthentication accepts mTLS (is not
     /// DISABLE): auto mTLS uses it.
     pub accepts_mtls: bool,
+    /// The service port it serves (0: every port).
+    pub service_port: u16,
 }
 
 /// Counts a request as active on its endpoint until dropped.
@@ -208,6 +210,7 @@ mod tests {
                     edge: edge.clone(),
                     active: AtomicUsize::new(0),
                     accepts_mtls: true,
+                    service_port: 0,
                 })
             })
             .collect::<Vec<_>>();

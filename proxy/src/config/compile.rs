@@ -5,7 +5,7 @@
 //! proxy never runs half a config.
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
@@ -18,7 +18,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::backend::{LoadBalancer, UpstreamSecurity};
-use super::{Backend, Endpoint, MeshConfig, ServiceEntry, route_id};
+use super::{Backend, Captured, Endpoint, MeshConfig, ServiceEntry, route_id};
+use crate::capture::Protocol;
 use crate::identity::{TRUST_DOMAIN, Workload, service_fqdn};
 use crate::outbound::policy::RoutePolicy;
 use crate::telemetry::metrics::{EdgeSpec, Metrics, Reporter};
@@ -166,6 +167,9 @@ pub fn compile(
         .collect();
     let mut upstreams: HashMap<Box<str>, UpstreamTarget> = HashMap::new();
     let mut services = HashMap::new();
+    let mut captured = HashMap::new();
+    let mut inbound_ports = HashMap::new();
+    let mut dns: HashMap<Box<str>, Vec<Ipv4Addr>> = HashMap::new();
     let mut dump_endpoints = serde_json::Map::new();
     for svc in &snapshot.services {
         let host: Arc<str> = svc.host.as_str().into();
@@ -230,7 +234,16 @@ pub fn compile(
                 edge,
                 active: AtomicUsize::new(0),
                 accepts_mtls,
+                service_port: u16::try_from(ep.service_port).unwrap_or(0),
             }));
+            if ep.workload == *this.name
+                && ep.namespace == *this.namespace
+                && let Some(p) = svc.ports.iter().find(|p| p.number == ep.service_port)
+            {
+                inbound_ports
+                    .entry(u16::try_from(p.number).unwrap_or(0))
+                    .or_insert((Protocol::of(&p.protocol, &p.name), host.clone()));
+            }
         }
         let mut by_subset = HashMap::new();
         let mut dump_subsets = serde_json::Map::new();
@@ -299,7 +312,32 @@ pub fn compile(
             unreached,
             peer_header: crate::peer::encode(this, &host),
         });
+        // Virtual IPs: single addresses (a CIDR block is not captured by
+        // address; `loupe analyze` says so).
+        let vips: Vec<Ipv4Addr> = svc
+            .addresses
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect();
+        for vip in &vips {
+            for p in &svc.ports {
+                let Ok(port) = u16::try_from(p.number) else {
+                    continue;
+                };
+                captured
+                    .entry(SocketAddr::from((*vip, port)))
+                    .or_insert_with(|| Captured {
+                        service: entry.clone(),
+                        port,
+                        protocol: Protocol::of(&p.protocol, &p.name),
+                    });
+            }
+        }
         for alias in aliases(&svc.host, &this.namespace) {
+            if !vips.is_empty() {
+                dns.entry(alias.to_ascii_lowercase().into())
+                    .or_insert_with(|| vips.clone());
+            }
             services.entry(alias).or_insert_with(|| entry.clone());
         }
     }
@@ -341,6 +379,9 @@ pub fn compile(
         peer_authentications,
         root_namespace,
         upstreams,
+        captured,
+        inbound_ports,
+        dns,
         dump: json!({
             "version": snapshot.version,
             "resources": objects,
@@ -397,6 +438,7 @@ mod tests {
             namespace: "default".to_string(),
             service_account: "bookinfo-reviews".to_string(),
             identity: "spiffe://cluster.local/ns/default/sa/bookinfo-reviews".to_string(),
+            service_port: 0,
         }
     }
 
@@ -416,6 +458,7 @@ mod tests {
                     endpoint("127.0.0.1:1002", "reviews-v2", "v2"),
                     endpoint("127.0.0.1:1003", "reviews-v2b", "v2"),
                 ],
+                ..Default::default()
             }],
             mesh: None,
             jwks: Default::default(),

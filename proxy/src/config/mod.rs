@@ -8,6 +8,7 @@ pub mod backend;
 pub mod compile;
 
 use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
@@ -16,6 +17,7 @@ use loupe_model::route::{CompiledRoute, Router};
 pub use backend::{Backend, Endpoint, UpstreamSecurity};
 pub use compile::{CompileError, compile};
 
+use crate::capture::Protocol;
 use crate::outbound::policy::RoutePolicy;
 use crate::telemetry::metrics::Edge;
 use crate::transport::UpstreamTarget;
@@ -42,6 +44,13 @@ impl ServiceEntry {
             Some(name) => self.subsets.get(name),
         }
     }
+}
+
+/// A service port that captured outbound traffic reaches by virtual IP.
+pub struct Captured {
+    pub service: Arc<ServiceEntry>,
+    pub port: u16,
+    pub protocol: Protocol,
 }
 
 /// A compiled snapshot.
@@ -76,12 +85,25 @@ pub struct MeshConfig {
     pub authenticator: crate::inbound::authn::Authenticator,
     /// What `/config_dump` shows.
     pub dump: serde_json::Value,
+    /// Captured outbound traffic: each service's virtual IP and port.
+    pub captured: HashMap<SocketAddr, Captured>,
+    /// The protocol of each port this workload serves as an endpoint, and
+    /// the service (FQDN) of that port.
+    pub inbound_ports: HashMap<u16, (Protocol, Arc<str>)>,
+    /// For the DNS proxy: every name an app here may use for a service
+    /// with virtual IPs (lower case, no trailing dot) → those IPs.
+    pub dns: HashMap<Box<str>, Vec<Ipv4Addr>>,
 }
 
 impl MeshConfig {
     /// The service an app means by `host` (no port), if the mesh knows it.
     pub fn service(&self, host: &str) -> Option<&Arc<ServiceEntry>> {
         self.services.get(host)
+    }
+
+    /// The service port a captured connection to `original_dst` is for.
+    pub fn captured(&self, original_dst: SocketAddr) -> Option<&Captured> {
+        self.captured.get(&original_dst)
     }
 
     /// How the connector reaches the endpoint at `address` over mTLS.

@@ -16,6 +16,7 @@ use http::header::{self};
 use http::{Request, Response, StatusCode, Uri};
 use hyper::body::{Body as _, Incoming};
 
+use crate::capture::OriginalDst;
 use crate::context::ProxyContext;
 use crate::http::{self as body, strip_hop_by_hop, text};
 use crate::identity::Workload;
@@ -48,6 +49,12 @@ pub async fn handle(
     let span_ctx = SpanContext::child_of(&parts.headers);
     let request_bytes = incoming.size_hint().exact().unwrap_or(0);
 
+    // Captured: the app listens on the port the caller connected to.
+    let app = match parts.extensions.get::<OriginalDst>() {
+        Some(dst) => http::uri::Authority::try_from(format!("127.0.0.1:{}", dst.0.port()))
+            .unwrap_or_else(|_| inbound.app.clone()),
+        None => inbound.app.clone(),
+    };
     let identity = parts.extensions.get::<PeerIdentity>().cloned();
     let edge = inbound_edge(ctx, &parts.headers, identity.as_ref());
     // Envoy's inbound operation name: the service the caller asked for.
@@ -61,7 +68,7 @@ pub async fn handle(
                     port.unwrap_or(80)
                 )
             })
-            .unwrap_or_else(|| format!("{}/*", inbound.app))
+            .unwrap_or_else(|| format!("{}/*", app))
     };
     let mut done = Completion {
         edge,
@@ -85,7 +92,7 @@ pub async fn handle(
             url: url(&parts),
             status_code: 0,
             flags: ResponseFlags::None,
-            upstream_cluster: format!("inbound|{}||", inbound.app.port_u16().unwrap_or(80)),
+            upstream_cluster: format!("inbound|{}||", app.port_u16().unwrap_or(80)),
             peer_address: Some(peer_addr),
             user_agent: header_string(&parts.headers, header::USER_AGENT),
             request_id: header_string(&parts.headers, crate::outbound::REQUEST_ID),
@@ -100,7 +107,7 @@ pub async fn handle(
     // requests are refused from then on, and the connection closed.
     if identity.is_none()
         && let Some(config) = ctx.store.load()
-        && config.inbound_mtls(&ctx.this, inbound.app.port_u16().unwrap_or(80))
+        && config.inbound_mtls(&ctx.this, app.port_u16().unwrap_or(80))
             == loupe_model::peer_auth::MtlsMode::Strict
     {
         ctx.metrics
@@ -143,7 +150,7 @@ pub async fn handle(
             peer_addr,
             identity.as_ref(),
             jwt,
-            inbound.app.port_u16().unwrap_or(80),
+            app.port_u16().unwrap_or(80),
         )
     {
         tracing::debug!(policy = ?denied.policy, path = %parts.uri.path(), "request denied by AuthorizationPolicy");
@@ -162,7 +169,7 @@ pub async fn handle(
         .unwrap_or("/");
     let uri = match Uri::builder()
         .scheme("http")
-        .authority(inbound.app.clone())
+        .authority(app.clone())
         .path_and_query(path)
         .build()
     {
@@ -214,7 +221,7 @@ pub async fn handle(
                     "connection termination",
                 )
             };
-            tracing::debug!(app = %inbound.app, error = %e, "local app unreachable");
+            tracing::debug!(app = %app, error = %e, "local app unreachable");
             done.code = status.as_u16();
             done.flags = flags;
             text(

@@ -15,6 +15,7 @@ use loupe_model::route::{Selection, WeightedDestination};
 use rand::Rng;
 
 use super::policy::RoutePolicy;
+use crate::capture::OriginalDst;
 use crate::config::{Backend, MeshConfig, ServiceEntry};
 use crate::context::ProxyContext;
 use crate::http::{Body, full, text};
@@ -137,6 +138,20 @@ pub fn route(ctx: &ProxyContext, traffic: Traffic, parts: &http::request::Parts)
             "the request names no service: send Host: SERVICE:PORT".to_string(),
         );
     }
+    // A captured connection to a service's virtual IP whose Host names no
+    // service (`curl http://10.96.0.5:9080/`) is that service's, as Istio
+    // lists a service's VIP among its route's domains.
+    let captured_authority;
+    let (host, port, authority) = match parts.extensions.get::<OriginalDst>() {
+        Some(dst) if config.service(host).is_none() => match config.captured(dst.0) {
+            Some(c) => {
+                captured_authority = format!("{}:{}", c.service.host, c.port);
+                (&*c.service.host, c.port, captured_authority.as_str())
+            }
+            None => (host, port, authority),
+        },
+        _ => (host, port, authority),
+    };
     let service = config.service(host).cloned();
     let request = model_request(ctx, &config, parts, authority, port);
     let fqdn = fqdn_of(service.as_ref(), host, &ctx.this.namespace);

@@ -113,6 +113,11 @@ pub struct EdgeSpec<'a> {
 
 impl EdgeSpec<'_> {
     fn render(&self) -> String {
+        self.render_for("http")
+    }
+
+    /// The labels with `request_protocol` set (`http`, `tcp`).
+    pub(crate) fn render_for(&self, request_protocol: &str) -> String {
         let (svc_name, svc_ns) = if self.destination_service == UNKNOWN {
             (UNKNOWN, UNKNOWN)
         } else {
@@ -152,7 +157,7 @@ impl EdgeSpec<'_> {
                 "destination_canonical_revision",
                 self.destination.canonical_revision(),
             ),
-            ("request_protocol", "http"),
+            ("request_protocol", request_protocol),
             // Only gRPC responses carry one; Istio leaves it empty for HTTP.
             ("grpc_response_status", ""),
             ("connection_security_policy", self.security_policy),
@@ -330,6 +335,11 @@ pub struct Metrics {
     pub mirrors_skipped: AtomicU64,
     /// Mirror copies outstanding now.
     pub mirrors_in_flight: AtomicU64,
+    /// Istio's TCP metrics, per edge.
+    pub tcp: super::tcp::TcpMetrics,
+    /// Captured connections to no service, passed through or refused.
+    pub passthrough: AtomicU64,
+    pub blackholed: AtomicU64,
 }
 
 impl Metrics {
@@ -448,7 +458,20 @@ impl Metrics {
                 pick(s).render(&mut out, name, &labels_of(e, s));
             }
         }
-        let own: [(&str, &str, &str, &AtomicU64); 12] = [
+        self.tcp.render(&mut out);
+        let own: [(&str, &str, &str, &AtomicU64); 14] = [
+            (
+                "loupe_proxy_passthrough_connections_total",
+                "counter",
+                "Captured connections to no service of the mesh, passed through (PassthroughCluster).",
+                &self.passthrough,
+            ),
+            (
+                "loupe_proxy_blackhole_connections_total",
+                "counter",
+                "Captured connections to no service of the mesh, refused under REGISTRY_ONLY (BlackHoleCluster).",
+                &self.blackholed,
+            ),
             (
                 "loupe_proxy_inbound_plaintext_refused_total",
                 "counter",

@@ -1,8 +1,9 @@
 //! What the proxy reports about the traffic it carries: Istio-standard
-//! Prometheus metrics ([`metrics`]) and OTLP spans ([`span`], [`export`]),
+//! Prometheus metrics ([`metrics`], [`tcp`] for opaque TCP) and OTLP spans ([`span`], [`export`]),
 //! with W3C/B3 context propagation ([`propagation`]).
 
 pub mod export;
 pub mod metrics;
 pub mod propagation;
 pub mod span;
+pub mod tcp;

@@ -83,6 +83,8 @@ pub struct Credentials {
     pub client_h2: Arc<ClientConfig>,
     /// Offers `istio-http/1.1`.
     pub client_http1: Arc<ClientConfig>,
+    /// Opaque TCP to another sidecar (ALPN `istio`).
+    pub client_tcp: Arc<ClientConfig>,
 }
 
 impl Credentials {
@@ -150,6 +152,7 @@ impl Credentials {
             server: Arc::new(server),
             client_h2: client(alpn::ISTIO_H2)?,
             client_http1: client(alpn::ISTIO_HTTP11)?,
+            client_tcp: client(alpn::ISTIO)?,
         })
     }
 

@@ -85,6 +85,16 @@ impl ControlPlane {
         )
     }
 
+    /// Serves on a listener the test bound (e.g. inside a network namespace).
+    pub fn start_on_listener(listener: std::net::TcpListener) -> ControlPlane {
+        Self::serve(
+            listener,
+            watch::channel(None).0,
+            Arc::default(),
+            Arc::new(TestCa::new("loupe test mesh")),
+        )
+    }
+
     fn start_with(
         port: u16,
         snapshot: watch::Sender<Option<Snapshot>>,
@@ -92,6 +102,15 @@ impl ControlPlane {
         ca: Arc<TestCa>,
     ) -> ControlPlane {
         let listener = std::net::TcpListener::bind(addr(port)).expect("bind control plane");
+        Self::serve(listener, snapshot, seen, ca)
+    }
+
+    fn serve(
+        listener: std::net::TcpListener,
+        snapshot: watch::Sender<Option<Snapshot>>,
+        seen: Arc<Mutex<Seen>>,
+        ca: Arc<TestCa>,
+    ) -> ControlPlane {
         listener.set_nonblocking(true).expect("nonblocking");
         let local = listener.local_addr().expect("control addr");
         let runtime = tokio::runtime::Builder::new_multi_thread()

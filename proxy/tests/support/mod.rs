@@ -139,6 +139,7 @@ pub fn endpoint(inbound: SocketAddr, workload: &str, app: &str, version: &str) -
         namespace: "default".to_string(),
         service_account: format!("bookinfo-{app}"),
         identity: format!("spiffe://cluster.local/ns/default/sa/bookinfo-{app}"),
+        service_port: 0,
     }
 }
 
@@ -155,6 +156,7 @@ pub fn service(name: &str, endpoints: Vec<Endpoint>) -> Service {
     Service {
         host: format!("{name}.default.svc.cluster.local"),
         endpoints,
+        ..Default::default()
     }
 }
 

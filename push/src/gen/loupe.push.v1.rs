@@ -139,6 +139,26 @@ pub struct Service {
     pub host: ::prost::alloc::string::String,
     #[prost(message, repeated, tag = "2")]
     pub endpoints: ::prost::alloc::vec::Vec<Endpoint>,
+    /// Its virtual IPs (ServiceEntry `addresses`; a Service's cluster IP on
+    /// Kubernetes): traffic a captured app sends to ADDRESS:PORT is this
+    /// service's. A CIDR block is kept as written (`10.0.0.0/24`).
+    #[prost(string, repeated, tag = "3")]
+    pub addresses: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// Its ports, with the protocol that decides how the proxy handles them.
+    #[prost(message, repeated, tag = "4")]
+    pub ports: ::prost::alloc::vec::Vec<ServicePort>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ServicePort {
+    #[prost(uint32, tag = "1")]
+    pub number: u32,
+    /// `http-web`: a protocol prefix in the name counts when `protocol` is empty.
+    #[prost(string, tag = "2")]
+    pub name: ::prost::alloc::string::String,
+    /// Istio's port protocol: HTTP, HTTP2, GRPC, HTTPS, TLS, TCP, MONGO, … (upper case).
+    #[prost(string, tag = "3")]
+    pub protocol: ::prost::alloc::string::String,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -160,6 +180,9 @@ pub struct Endpoint {
     /// what the endpoint claims.
     #[prost(string, tag = "6")]
     pub identity: ::prost::alloc::string::String,
+    /// The service port this endpoint serves (0: every port of the service).
+    #[prost(uint32, tag = "7")]
+    pub service_port: u32,
 }
 /// Generated client implementations.
 pub mod discovery_client {

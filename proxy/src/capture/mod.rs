@@ -1,0 +1,274 @@
+//! Transparent capture, as Istio's sidecar runs it: the init command
+//! ([`iptables`]) redirects the workload's TCP to the proxy — outbound to
+//! 15001, inbound to 15006 — and the proxy asks the kernel where each
+//! connection was going (`SO_ORIGINAL_DST`). The original destination
+//! decides what happens: a service's virtual IP and port routes as that
+//! service (HTTP through the request path, anything else as TCP, see
+//! [`tcp`]); any other destination passes through untouched (Istio's
+//! `PassthroughCluster`, `ALLOW_ANY`) or is refused (`BlackHoleCluster`,
+//! `REGISTRY_ONLY`). Inbound, the original port is the app's port.
+//!
+//! A port's protocol is Istio's: the port's `protocol`, else its name's
+//! prefix (`http-web`, `grpc`, `tcp-db`), else sniffed from the first bytes.
+
+pub mod inbound;
+pub mod iptables;
+pub mod outbound;
+pub mod tcp;
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use std::sync::Arc;
+
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::admin::Admin;
+use crate::cli::Args;
+use crate::context::ProxyContext;
+use crate::listen::{self, Accept, Limits, MeshAccept};
+use crate::{StartError, bind};
+
+/// Istio's capture ports.
+pub const OUTBOUND_PORT: u16 = 15001;
+pub const INBOUND_PORT: u16 = 15006;
+pub const DNS_PORT: u16 = 15053;
+pub const ADMIN_PORT: u16 = 15090;
+pub const HEALTH_PORT: u16 = 15021;
+/// The UID (and GID) the proxy runs as, whose own traffic is not captured.
+pub const PROXY_UID: u32 = 1337;
+
+/// Binds the capture listeners on every address — outbound 15001,
+/// inbound 15006, health 15021 — and the DNS proxy on 127.0.0.1:15053, and serves them.
+pub async fn listeners(
+    args: &Args,
+    ctx: &Arc<ProxyContext>,
+    admin: Arc<Admin>,
+    drain: &watch::Receiver<bool>,
+    limits: Limits,
+) -> Result<Vec<JoinHandle<()>>, StartError> {
+    let any = |port: u16| SocketAddr::from(([0, 0, 0, 0], port));
+    let mut tasks = Vec::new();
+
+    let outbound = bind("outbound", any(OUTBOUND_PORT)).await?;
+    let state = Arc::new(outbound::OutboundCapture {
+        ctx: ctx.clone(),
+        policy: args.outbound_traffic_policy,
+    });
+    let handler_ctx = ctx.clone();
+    tasks.push(tokio::spawn(listen::serve(
+        outbound,
+        "outbound",
+        drain.clone(),
+        Accept::CapturedOutbound(state),
+        limits,
+        ctx.metrics.clone(),
+        move |req, peer| {
+            crate::outbound::handle(
+                handler_ctx.clone(),
+                crate::outbound::Traffic::Sidecar,
+                req,
+                peer,
+            )
+        },
+    )));
+
+    let inbound = bind("inbound", any(INBOUND_PORT)).await?;
+    let mode_ctx = ctx.clone();
+    let state = Arc::new(inbound::InboundCapture {
+        ctx: ctx.clone(),
+        mesh: MeshAccept {
+            credentials: ctx.credentials.clone(),
+            mode: Box::new(move |port| match mode_ctx.store.load() {
+                Some(config) => config.inbound_mtls(&mode_ctx.this, port),
+                None => loupe_model::peer_auth::MtlsMode::Permissive,
+            }),
+            port: 0,
+            metrics: ctx.metrics.clone(),
+        },
+    });
+    let app = Arc::new(crate::inbound::Inbound {
+        ctx: ctx.clone(),
+        // Each request goes to its connection's original port instead.
+        app: http::uri::Authority::from_static("127.0.0.1:80"),
+    });
+    tasks.push(tokio::spawn(listen::serve(
+        inbound,
+        "inbound",
+        drain.clone(),
+        Accept::CapturedInbound(state),
+        limits,
+        ctx.metrics.clone(),
+        move |req, peer| crate::inbound::handle(app.clone(), req, peer),
+    )));
+
+    let health = bind("health", any(HEALTH_PORT)).await?;
+    tasks.push(tokio::spawn(listen::serve(
+        health,
+        "health",
+        drain.clone(),
+        Accept::Plain,
+        limits,
+        ctx.metrics.clone(),
+        move |req, _| crate::admin::handle(admin.clone(), req),
+    )));
+
+    // On loopback, as Istio's: iptables REDIRECTs the queries to 127.0.0.1,
+    // and a reply must leave from that address for conntrack to map it back.
+    let dns_addr = SocketAddr::from(([127, 0, 0, 1], DNS_PORT));
+    let dns = crate::dns::DnsProxy::bind(dns_addr, ctx.store.clone(), args.dns_upstream)
+        .await
+        .map_err(|source| StartError::Bind {
+            listener: "dns",
+            addr: dns_addr,
+            source,
+        })?;
+    tasks.push(tokio::spawn(dns.serve(drain.clone())));
+    Ok(tasks)
+}
+
+/// A request extension: where the captured connection it came on was
+/// going (`SO_ORIGINAL_DST`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OriginalDst(pub SocketAddr);
+
+/// Where a redirected connection was going before iptables sent it to us;
+/// a connection made to the listener itself reports the listener's address.
+pub fn original_dst(stream: &TcpStream) -> io::Result<SocketAddr> {
+    let sock = socket2::SockRef::from(stream);
+    let addr = if stream.local_addr()?.is_ipv6() {
+        sock.original_dst_v6()?
+    } else {
+        sock.original_dst_v4()?
+    };
+    addr.as_socket()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP address"))
+}
+
+/// How the proxy handles a port's traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.1, HTTP/2, gRPC: through the request path (routes, policies,
+    /// request metrics).
+    Http,
+    /// Opaque bytes (TCP, and TLS/HTTPS the proxy does not terminate).
+    Tcp,
+    /// Nothing declared: sniffed from the client's first bytes.
+    Sniff,
+}
+
+impl Protocol {
+    /// Istio's protocol selection for a service port: `protocol`, else the
+    /// name's prefix before `-`, else sniffing.
+    pub fn of(protocol: &str, name: &str) -> Protocol {
+        let declared = if protocol.is_empty() {
+            name.split('-').next().unwrap_or("")
+        } else {
+            protocol
+        };
+        match declared.to_ascii_uppercase().as_str() {
+            "" => Protocol::Sniff,
+            "HTTP" | "HTTP2" | "GRPC" | "GRPC-WEB" => Protocol::Http,
+            // A name without a known prefix says nothing.
+            _ if protocol.is_empty()
+                && !KNOWN.contains(&declared.to_ascii_uppercase().as_str()) =>
+            {
+                Protocol::Sniff
+            }
+            _ => Protocol::Tcp,
+        }
+    }
+}
+
+/// Istio's protocol names (besides the HTTP family).
+const KNOWN: [&str; 8] = [
+    "HTTPS", "TCP", "TLS", "MONGO", "MYSQL", "REDIS", "UDP", "GRPC-WEB",
+];
+
+/// How long sniffing waits for a client's first bytes before calling the
+/// connection TCP (server-first protocols send nothing).
+const SNIFF_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// Whether the client opens with HTTP: an HTTP/1.x request line (a method
+/// token then a space) or HTTP/2's preface.
+pub async fn sniff_http(stream: &TcpStream) -> bool {
+    let mut buf = [0u8; 16];
+    let peek = async {
+        loop {
+            let n = stream.peek(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                return false;
+            }
+            if let Some(answer) = looks_like_http(&buf[..n]) {
+                return answer;
+            }
+            if n == buf.len() {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    tokio::time::timeout(SNIFF_TIMEOUT, peek)
+        .await
+        .unwrap_or(false)
+}
+
+/// `Some` once the bytes decide.
+fn looks_like_http(bytes: &[u8]) -> Option<bool> {
+    const METHODS: [&[u8]; 10] = [
+        b"GET ",
+        b"POST ",
+        b"PUT ",
+        b"DELETE ",
+        b"HEAD ",
+        b"OPTIONS ",
+        b"PATCH ",
+        b"CONNECT ",
+        b"TRACE ",
+        b"PRI * HTTP/2.0",
+    ];
+    let mut undecided = false;
+    for m in METHODS {
+        let n = bytes.len().min(m.len());
+        if bytes[..n] == m[..n] {
+            if n == m.len() {
+                return Some(true);
+            }
+            undecided = true;
+        }
+    }
+    if undecided { None } else { Some(false) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_selection_follows_istio() {
+        assert_eq!(Protocol::of("HTTP", "x"), Protocol::Http);
+        assert_eq!(Protocol::of("grpc", ""), Protocol::Http);
+        assert_eq!(Protocol::of("TCP", "http"), Protocol::Tcp);
+        assert_eq!(Protocol::of("", "http-web"), Protocol::Http);
+        assert_eq!(Protocol::of("", "tcp-postgres"), Protocol::Tcp);
+        assert_eq!(Protocol::of("", "mongo"), Protocol::Tcp);
+        assert_eq!(Protocol::of("", "web"), Protocol::Sniff);
+        assert_eq!(Protocol::of("", ""), Protocol::Sniff);
+        assert_eq!(Protocol::of("TLS", ""), Protocol::Tcp);
+    }
+
+    #[test]
+    fn sniffing_tells_http_from_other_bytes() {
+        assert_eq!(looks_like_http(b"GET / HTTP/1.1\r\n"), Some(true));
+        assert_eq!(looks_like_http(b"PRI * HTTP/2.0\r\n"), Some(true));
+        assert_eq!(looks_like_http(b"PO"), None);
+        assert_eq!(
+            looks_like_http(b"\x00\x00\x00\x08\x04\xd2\x16\x2f"),
+            Some(false)
+        );
+        assert_eq!(looks_like_http(b"\x16\x03\x01"), Some(false));
+    }
+}
