@@ -121,6 +121,7 @@ fn request_path(c: &mut Criterion) {
                         endpoint.edge.record(&Observation {
                             code: 200,
                             flags: ResponseFlags::None,
+                            grpc_status: None,
                             duration: Duration::from_micros(1500),
                             request_bytes: 0,
                             response_bytes: 512,

@@ -71,6 +71,19 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// Whether a request (or response) is gRPC: `application/grpc`, with or
 /// without a `+proto`-style suffix. gRPC needs HTTP/2 on every hop.
+/// The `grpc-status` of a response (its trailers, or its headers for a
+/// trailers-only response), for Istio's `grpc_response_status` label.
+pub fn grpc_status(headers: &HeaderMap) -> Option<u16> {
+    headers
+        .get("grpc-status")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u16>()
+        .ok()
+        .filter(|s| *s <= 16)
+}
+
 pub fn is_grpc(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)

@@ -28,6 +28,8 @@ pub struct Completion {
     pub span: Option<(FinishedSpan, SpanSink)>,
     /// Set once recorded, so ending and dropping never count twice.
     pub recorded: bool,
+    /// A gRPC response's `grpc-status` (headers, or trailers when they come).
+    pub grpc_status: Option<u16>,
 }
 
 impl Completion {
@@ -45,6 +47,7 @@ impl Completion {
         self.edge.record(&Observation {
             code: self.code,
             flags,
+            grpc_status: self.grpc_status,
             duration,
             request_bytes: self.request_bytes,
             response_bytes,
@@ -120,6 +123,11 @@ impl HttpBody for ObservedBody {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     this.bytes += data.len() as u64;
+                } else if let Some(trailers) = frame.trailers_ref()
+                    && let Some(c) = this.completion.as_mut()
+                    && let Some(status) = crate::http::grpc_status(trailers)
+                {
+                    c.grpc_status = Some(status);
                 }
                 if this.inner.is_end_stream() {
                     this.complete(true);

@@ -180,4 +180,22 @@ async fn grpc_unary_errors_and_streams_cross_the_mesh_over_mtls() {
         ) >= 2,
         "{m}"
     );
+    // Istio's gRPC label: the unary success is OK (0), the refusal
+    // PERMISSION_DENIED (7), both with HTTP 200 — on both sides.
+    let client_side = caller.metrics().await;
+    for (metrics, reporter) in [(&m, "destination"), (&client_side, "source")] {
+        for status in ["0", "7"] {
+            assert!(
+                requests_total(
+                    metrics,
+                    &[
+                        ("reporter", reporter),
+                        ("grpc_response_status", status),
+                        ("response_code", "200"),
+                    ]
+                ) >= 1,
+                "grpc_response_status={status} ({reporter}) in\n{metrics}"
+            );
+        }
+    }
 }

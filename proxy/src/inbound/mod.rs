@@ -78,6 +78,7 @@ pub async fn handle(
         request_bytes,
         span: None,
         recorded: false,
+        grpc_status: None,
     };
     done = with_span(
         done,
@@ -203,6 +204,7 @@ pub async fn handle(
     match client.request(req).await {
         Ok(resp) => {
             done.code = resp.status().as_u16();
+            done.grpc_status = crate::http::grpc_status(resp.headers());
             let (mut rparts, rbody) = resp.into_parts();
             strip_hop_by_hop(&mut rparts.headers);
             Response::from_parts(rparts, ObservedBody::new(body::stream(rbody), done))

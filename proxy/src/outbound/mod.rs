@@ -250,6 +250,7 @@ pub async fn handle(
     match forwarded.result {
         Ok(resp) => {
             done.code = resp.status().as_u16();
+            done.grpc_status = crate::http::grpc_status(resp.headers());
             if forwarded.retries_exhausted && done.flags == ResponseFlags::None {
                 done.flags = ResponseFlags::UpstreamRetryLimitExceeded;
             }
@@ -316,6 +317,7 @@ fn completion(
         request_bytes,
         span: None,
         recorded: false,
+        grpc_status: None,
     }
 }
 

@@ -123,7 +123,7 @@ impl EdgeSpec<'_> {
         } else {
             service_name_namespace(self.destination_service)
         };
-        let pairs: [(&str, &str); 23] = [
+        let pairs: [(&str, &str); 22] = [
             ("reporter", self.reporter.as_str()),
             // Istio's cluster id when none is configured.
             ("source_cluster", "Kubernetes"),
@@ -158,8 +158,6 @@ impl EdgeSpec<'_> {
                 self.destination.canonical_revision(),
             ),
             ("request_protocol", request_protocol),
-            // Only gRPC responses carry one; Istio leaves it empty for HTTP.
-            ("grpc_response_status", ""),
             ("connection_security_policy", self.security_policy),
         ];
         let mut out = String::with_capacity(1024);
@@ -243,6 +241,7 @@ type HistogramOf = fn(&Series) -> &Histogram;
 /// The counters of one edge for one (response code, flags).
 struct Series {
     code: u16,
+    grpc: Option<u16>,
     flags: ResponseFlags,
     requests: AtomicU64,
     duration: Histogram,
@@ -261,6 +260,8 @@ pub struct Edge {
 pub struct Observation {
     pub code: u16,
     pub flags: ResponseFlags,
+    /// Only gRPC responses carry one; Istio leaves the label empty for HTTP.
+    pub grpc_status: Option<u16>,
     pub duration: Duration,
     pub request_bytes: u64,
     pub response_bytes: u64,
@@ -268,27 +269,29 @@ pub struct Observation {
 
 impl Edge {
     pub fn record(&self, o: &Observation) {
-        let series = self.series_for(o.code, o.flags);
+        let series = self.series_for(o.code, o.flags, o.grpc_status);
         series.requests.fetch_add(1, Relaxed);
         series.duration.observe(o.duration.as_secs_f64() * 1000.0);
         series.request_bytes.observe(o.request_bytes as f64);
         series.response_bytes.observe(o.response_bytes as f64);
     }
 
-    fn series_for(&self, code: u16, flags: ResponseFlags) -> Arc<Series> {
+    fn series_for(&self, code: u16, flags: ResponseFlags, grpc: Option<u16>) -> Arc<Series> {
+        let same = |s: &&Arc<Series>| s.code == code && s.flags == flags && s.grpc == grpc;
         {
             let list = self.series.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(s) = list.iter().find(|s| s.code == code && s.flags == flags) {
+            if let Some(s) = list.iter().find(same) {
                 return s.clone();
             }
         }
         let mut list = self.series.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(s) = list.iter().find(|s| s.code == code && s.flags == flags) {
+        if let Some(s) = list.iter().find(same) {
             return s.clone();
         }
         let s = Arc::new(Series {
             code,
             flags,
+            grpc,
             requests: AtomicU64::new(0),
             duration: Histogram::new(&DURATION_BUCKETS_MS),
             request_bytes: Histogram::new(&SIZE_BUCKETS),
@@ -419,8 +422,9 @@ impl Metrics {
             }
         }
         let labels_of = |e: &Edge, s: &Series| {
+            let grpc = s.grpc.map(|g| g.to_string()).unwrap_or_default();
             format!(
-                "{},response_code=\"{}\",response_flags=\"{}\"",
+                "{},grpc_response_status=\"{grpc}\",response_code=\"{}\",response_flags=\"{}\"",
                 e.labels,
                 s.code,
                 s.flags.as_str()
@@ -616,6 +620,7 @@ mod tests {
             a.record(&Observation {
                 code: 200,
                 flags: ResponseFlags::None,
+                grpc_status: None,
                 duration: Duration::from_millis(7),
                 request_bytes: 0,
                 response_bytes: 120,
@@ -637,6 +642,7 @@ mod tests {
             "source_principal=\"spiffe://cluster.local/ns/default/sa/bookinfo-productpage\"",
             "response_code=\"200\"",
             "response_flags=\"-\"",
+            "grpc_response_status=\"\"",
             "connection_security_policy=\"unknown\"",
         ] {
             assert!(line.contains(label), "{label} missing in {line}");
