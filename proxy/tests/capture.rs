@@ -23,6 +23,7 @@ use support::*;
 
 const VIP_REVIEWS: &str = "10.96.0.10";
 const VIP_DB: &str = "10.96.0.11";
+const VIP_GRPC: &str = "10.96.0.13";
 const HUB_IP: &str = "10.233.0.1";
 const CLIENT_IP: &str = "10.233.0.2";
 const SERVER_IP: &str = "10.233.0.3";
@@ -312,6 +313,50 @@ fn counter(metrics: &str, name: &str, labels: &[(&str, &str)]) -> u64 {
         .sum()
 }
 
+/// A Python with grpcio (PyPI), made once under the cargo cache.
+fn python_with_grpcio() -> String {
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let venv = Path::new(&home).join(".cache/loupe/venv-py");
+    let python = venv.join("bin/python");
+    let ready = Command::new(&python)
+        .args(["-c", "import grpc"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ready {
+        run("python3", &["-m", "venv", &venv.display().to_string()]);
+        run(
+            &venv.join("bin/pip").display().to_string(),
+            &["install", "-q", "grpcio"],
+        );
+    }
+    python.display().to_string()
+}
+
+fn grpc_call(ns: &str, python: &str, text: &str) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/grpc_echo.py");
+    let out = exec(
+        ns,
+        &[
+            "env",
+            "GRPC_DNS_RESOLVER=native",
+            python,
+            script,
+            "call",
+            "grpc-echo:50051",
+            text,
+        ],
+    );
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout).trim(),
+        if out.status.success() {
+            String::new()
+        } else {
+            String::from_utf8_lossy(&out.stderr).into_owned()
+        }
+    )
+}
+
 /// A PostgreSQL server inside `ns`, on 127.0.0.1:5432, trusting local TCP.
 fn start_postgres(mesh: &mut Mesh) {
     let bin = std::fs::read_dir("/usr/lib/postgresql")
@@ -384,6 +429,9 @@ async fn captured_apps_reach_services_by_name_over_mtls_http_and_tcp() {
         "http.log",
     );
     start_postgres(&mut mesh);
+    let python = python_with_grpcio();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/grpc_echo.py");
+    mesh.spawn(&server, &[&python, script, "serve", "50051"], "grpc.log");
     let client = mesh.client.clone();
     mesh.sidecar(&server, "reviews-v1", "reviews", SERVER_IP, &url);
     mesh.sidecar(&client, "productpage-v1", "productpage", CLIENT_IP, &url);
@@ -406,6 +454,14 @@ async fn captured_apps_reach_services_by_name_over_mtls_http_and_tcp() {
                 "tcp-postgres",
                 "TCP",
                 vec![endpoint(SERVER_IP, 5432, "reviews-v1", "reviews")],
+            ),
+            service(
+                "grpc-echo",
+                VIP_GRPC,
+                50051,
+                "grpc",
+                "GRPC",
+                vec![endpoint(SERVER_IP, 50051, "reviews-v1", "reviews")],
             ),
             service(
                 "productpage",
@@ -491,6 +547,15 @@ async fn captured_apps_reach_services_by_name_over_mtls_http_and_tcp() {
         mesh.log("reviews-v1.log")
     );
 
+    // gRPC by name, from grpcio: a reply, and the app's error status.
+    assert_eq!(
+        grpc_call(&client, &python, "hello"),
+        "echo:hello",
+        "{}",
+        mesh.log("productpage-v1.log")
+    );
+    assert_eq!(grpc_call(&client, &python, "deny"), "PERMISSION_DENIED");
+
     // What the sidecars report.
     let client_metrics = mesh.metrics(&client);
     let server_metrics = mesh.metrics(&server);
@@ -521,6 +586,27 @@ async fn captured_apps_reach_services_by_name_over_mtls_http_and_tcp() {
         ) >= 1,
         "{server_metrics}"
     );
+    let grpc = "grpc-echo.default.svc.cluster.local";
+    for (metrics, reporter) in [
+        (&client_metrics, "source"),
+        (&server_metrics, "destination"),
+    ] {
+        for status in ["0", "7"] {
+            assert!(
+                counter(
+                    metrics,
+                    "istio_requests_total",
+                    &[
+                        ("reporter", reporter),
+                        ("destination_service", grpc),
+                        ("grpc_response_status", status),
+                        ("response_code", "200")
+                    ]
+                ) >= 1,
+                "grpc_response_status={status} ({reporter}) in\n{metrics}"
+            );
+        }
+    }
     for (name, at_least) in [
         ("istio_tcp_connections_opened_total", 1),
         ("istio_tcp_connections_closed_total", 1),
