@@ -22,6 +22,8 @@ pub struct ProxyContext {
     pub client: UpstreamClient,
     /// HTTP/2 on every hop, for gRPC (see [`ProxyContext::client_for`]).
     pub grpc_client: UpstreamClient,
+    /// HTTP/1.1 on every hop, for protocol upgrades (WebSocket).
+    pub upgrade_client: UpstreamClient,
     /// The `source` of every request this proxy routes, built once.
     pub source: Source,
 }
@@ -42,12 +44,14 @@ impl ProxyContext {
         };
         let client = transport::client(credentials.clone(), store.clone());
         let grpc_client = transport::h2_client(credentials.clone(), store.clone());
+        let upgrade_client = transport::http1_client(credentials.clone(), store.clone());
         ProxyContext {
             this,
             store,
             metrics,
             client,
             grpc_client,
+            upgrade_client,
             spans,
             credentials,
             source,
@@ -55,10 +59,13 @@ impl ProxyContext {
     }
 
     /// The client for a request with `headers`: gRPC goes over HTTP/2
-    /// (h2c to plaintext upstreams), everything else as [`transport::client`].
+    /// (h2c to plaintext upstreams), upgrades (WebSocket) over HTTP/1.1,
+    /// everything else as [`transport::client`].
     pub fn client_for(&self, headers: &http::HeaderMap) -> &UpstreamClient {
         if crate::http::is_grpc(headers) {
             &self.grpc_client
+        } else if crate::http::upgrade_of(headers).is_some() {
+            &self.upgrade_client
         } else {
             &self.client
         }

@@ -71,6 +71,47 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// Whether a request (or response) is gRPC: `application/grpc`, with or
 /// without a `+proto`-style suffix. gRPC needs HTTP/2 on every hop.
+/// The protocol a request asks to switch to (`Connection: upgrade` with
+/// `Upgrade: websocket`, …), if it asks.
+pub fn upgrade_of(headers: &HeaderMap) -> Option<HeaderValue> {
+    let asks = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    if asks {
+        headers.get(header::UPGRADE).cloned()
+    } else {
+        None
+    }
+}
+
+/// Puts back the two hop-by-hop headers an upgrade needs on the next hop.
+pub fn keep_upgrade(headers: &mut HeaderMap, upgrade: &HeaderValue) {
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, upgrade.clone());
+}
+
+/// Once both sides have switched protocols (the upstream answered 101),
+/// the two connections are joined byte for byte until either closes, as
+/// Envoy's upgrade support does for WebSocket.
+pub fn splice(downstream: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    tokio::spawn(async move {
+        let (down, up) = tokio::join!(downstream, upstream);
+        match (down, up) {
+            (Ok(down), Ok(up)) => {
+                let mut down = hyper_util::rt::TokioIo::new(down);
+                let mut up = hyper_util::rt::TokioIo::new(up);
+                let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+            }
+            (down, up) => {
+                tracing::debug!(downstream = ?down.err(), upstream = ?up.err(), "protocol upgrade failed");
+            }
+        }
+    });
+}
+
 /// The `grpc-status` of a response (its trailers, or its headers for a
 /// trailers-only response), for Istio's `grpc_response_status` label.
 pub fn grpc_status(headers: &HeaderMap) -> Option<u16> {

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::{Body, Incoming};
-use hyper::server::conn::{http1, http2};
+use hyper::server::conn::http2;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -185,20 +185,22 @@ pub async fn serve<H, F, B>(
                             watcher.watch(conn).await.map_err(Into::into)
                         }
                         Some(false) => {
-                            let conn = http1::Builder::new()
-                                .timer(TokioTimer::new())
-                                .header_read_timeout(limits.header_read_timeout)
-                                .serve_connection(TokioIo::new(stream), serve(None));
-                            watcher.watch(conn).await.map_err(Into::into)
+                            // HTTP/1.1, with upgrades (WebSocket).
+                            let http1 = builder.http1_only();
+                            let conn = http1
+                                .serve_connection_with_upgrades(TokioIo::new(stream), serve(None));
+                            watcher.watch(conn.into_owned()).await
                         }
                     }
                 }
                 Connection::Plain(stream) => {
-                    let conn = builder.serve_connection(TokioIo::new(stream), serve(None));
+                    let conn =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), serve(None));
                     watcher.watch(conn.into_owned()).await
                 }
                 Connection::Mtls(stream, id) => {
-                    let conn = builder.serve_connection(TokioIo::new(stream), serve(Some(id)));
+                    let conn = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), serve(Some(id)));
                     watcher.watch(conn.into_owned()).await
                 }
             };

@@ -69,6 +69,8 @@ pub struct UpstreamTarget {
 #[derive(Clone)]
 pub struct MeshConnector {
     tcp: HttpConnector,
+    /// Offer only HTTP/1.1 over mesh mTLS (for protocol upgrades).
+    http1_only: bool,
     credentials: Arc<CredentialStore>,
     config: Arc<ConfigStore>,
 }
@@ -86,6 +88,7 @@ impl tower::Service<Uri> for MeshConnector {
         let mut tcp = self.tcp.clone();
         let credentials = self.credentials.clone();
         let config = self.config.clone();
+        let http1_only = self.http1_only;
         Box::pin(async move {
             let io = tcp.call(uri.clone()).await?;
             if uri.scheme() != Some(&Scheme::HTTPS) {
@@ -101,7 +104,7 @@ impl tower::Service<Uri> for MeshConnector {
                 .and_then(|c| c.upstream(&endpoint).cloned())
                 .ok_or_else(|| ConnectError::UnknownEndpoint(endpoint.clone()))?;
             let credentials = credentials.load().ok_or(ConnectError::NoCertificate)?;
-            let tls = if target.h2 {
+            let tls = if target.h2 && !http1_only {
                 credentials.client_h2.clone()
             } else {
                 credentials.client_http1.clone()
@@ -244,6 +247,7 @@ pub fn connector(credentials: Arc<CredentialStore>, config: Arc<ConfigStore>) ->
     tcp.enforce_http(false);
     MeshConnector {
         tcp,
+        http1_only: false,
         credentials,
         config,
     }
@@ -257,6 +261,17 @@ pub fn client(credentials: Arc<CredentialStore>, config: Arc<ConfigStore>) -> Up
         // The proxy forwards the app's own Host header.
         .set_host(false)
         .build(connector(credentials, config))
+}
+
+/// The upstream client for protocol upgrades: HTTP/1.1 on every hop
+/// (an upgrade cannot cross HTTP/2 without extended CONNECT).
+pub fn http1_client(credentials: Arc<CredentialStore>, config: Arc<ConfigStore>) -> UpstreamClient {
+    let mut connector = connector(credentials, config);
+    connector.http1_only = true;
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .set_host(false)
+        .build(connector)
 }
 
 /// The upstream client for gRPC: HTTP/2 on every connection, h2c (prior

@@ -313,20 +313,20 @@ fn counter(metrics: &str, name: &str, labels: &[(&str, &str)]) -> u64 {
         .sum()
 }
 
-/// A Python with grpcio (PyPI), made once under the cargo cache.
-fn python_with_grpcio() -> String {
+/// A Python with grpcio and websockets (PyPI), made once under the cargo cache.
+fn python_with_clients() -> String {
     let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
     let venv = Path::new(&home).join(".cache/loupe/venv-py");
     let python = venv.join("bin/python");
     let ready = Command::new(&python)
-        .args(["-c", "import grpc"])
+        .args(["-c", "import grpc, websockets"])
         .status()
         .is_ok_and(|s| s.success());
     if !ready {
         run("python3", &["-m", "venv", &venv.display().to_string()]);
         run(
             &venv.join("bin/pip").display().to_string(),
-            &["install", "-q", "grpcio"],
+            &["install", "-q", "grpcio", "websockets"],
         );
     }
     python.display().to_string()
@@ -429,9 +429,11 @@ async fn captured_apps_reach_services_by_name_over_mtls_http_and_tcp() {
         "http.log",
     );
     start_postgres(&mut mesh);
-    let python = python_with_grpcio();
+    let python = python_with_clients();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/grpc_echo.py");
     mesh.spawn(&server, &[&python, script, "serve", "50051"], "grpc.log");
+    let ws_script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ws_echo.py");
+    mesh.spawn(&server, &[&python, ws_script, "serve", "8765"], "ws.log");
     let client = mesh.client.clone();
     mesh.sidecar(&server, "reviews-v1", "reviews", SERVER_IP, &url);
     mesh.sidecar(&client, "productpage-v1", "productpage", CLIENT_IP, &url);
@@ -454,6 +456,14 @@ async fn captured_apps_reach_services_by_name_over_mtls_http_and_tcp() {
                 "tcp-postgres",
                 "TCP",
                 vec![endpoint(SERVER_IP, 5432, "reviews-v1", "reviews")],
+            ),
+            service(
+                "ws-echo",
+                "10.96.0.14",
+                8765,
+                "http-ws",
+                "",
+                vec![endpoint(SERVER_IP, 8765, "reviews-v1", "reviews")],
             ),
             service(
                 "grpc-echo",
@@ -556,6 +566,21 @@ async fn captured_apps_reach_services_by_name_over_mtls_http_and_tcp() {
     );
     assert_eq!(grpc_call(&client, &python, "deny"), "PERMISSION_DENIED");
 
+    // WebSocket by name: the HTTP upgrade crosses both sidecars, then
+    // messages flow both ways on the upgraded connection.
+    let out = exec(
+        &client,
+        &[&python, ws_script, "call", "ws://ws-echo:8765/", "m"],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "m0 m1 m2",
+        "websocket: {}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        mesh.log("productpage-v1.log"),
+        mesh.log("reviews-v1.log")
+    );
+
     // What the sidecars report.
     let client_metrics = mesh.metrics(&client);
     let server_metrics = mesh.metrics(&server);
@@ -585,6 +610,19 @@ async fn captured_apps_reach_services_by_name_over_mtls_http_and_tcp() {
             ]
         ) >= 1,
         "{server_metrics}"
+    );
+    assert!(
+        counter(
+            &server_metrics,
+            "istio_requests_total",
+            &[
+                ("reporter", "destination"),
+                ("destination_service", "ws-echo.default.svc.cluster.local"),
+                ("response_code", "101"),
+                ("connection_security_policy", "mutual_tls"),
+            ]
+        ) >= 1,
+        "the WebSocket upgrade (101) in\n{server_metrics}"
     );
     let grpc = "grpc-echo.default.svc.cluster.local";
     for (metrics, reporter) in [

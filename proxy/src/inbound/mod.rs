@@ -46,6 +46,10 @@ pub async fn handle(
     let started = Instant::now();
     let wall = SystemTime::now();
     let (mut parts, incoming) = req.into_parts();
+    let upgrade = crate::http::upgrade_of(&parts.headers);
+    let downstream_upgrade = upgrade
+        .as_ref()
+        .and_then(|_| parts.extensions.remove::<hyper::upgrade::OnUpgrade>());
     let span_ctx = SpanContext::child_of(&parts.headers);
     let request_bytes = incoming.size_hint().exact().unwrap_or(0);
 
@@ -161,6 +165,9 @@ pub async fn handle(
     }
 
     strip_hop_by_hop(&mut parts.headers);
+    if let Some(protocol) = &upgrade {
+        crate::http::keep_upgrade(&mut parts.headers, protocol);
+    }
     parts.headers.remove(peer::HEADER);
     span_ctx.inject(&mut parts.headers);
     let path = parts
@@ -202,11 +209,15 @@ pub async fn handle(
     };
     let req = Request::from_parts(parts, body::stream(incoming));
     match client.request(req).await {
-        Ok(resp) => {
+        Ok(mut resp) => {
             done.code = resp.status().as_u16();
             done.grpc_status = crate::http::grpc_status(resp.headers());
+            let switched = crate::outbound::upgraded(downstream_upgrade, &mut resp);
             let (mut rparts, rbody) = resp.into_parts();
             strip_hop_by_hop(&mut rparts.headers);
+            if let Some(protocol) = &switched {
+                crate::http::keep_upgrade(&mut rparts.headers, protocol);
+            }
             Response::from_parts(rparts, ObservedBody::new(body::stream(rbody), done))
         }
         Err(e) => {

@@ -63,6 +63,10 @@ pub async fn handle(
     let started = Instant::now();
     let wall = SystemTime::now();
     let (mut parts, incoming) = req.into_parts();
+    let upgrade = crate::http::upgrade_of(&parts.headers);
+    let downstream_upgrade = upgrade
+        .as_ref()
+        .and_then(|_| parts.extensions.remove::<hyper::upgrade::OnUpgrade>());
     // Envoy's request id: kept when the caller sent one, made otherwise, so
     // logs and spans of one request correlate across hops.
     if !parts.headers.contains_key(REQUEST_ID) {
@@ -182,6 +186,9 @@ pub async fn handle(
     }
     let headers = &mut parts.headers;
     strip_hop_by_hop(headers);
+    if let Some(protocol) = &upgrade {
+        crate::http::keep_upgrade(headers, protocol);
+    }
     headers.insert(peer::HEADER, target.service.peer_header.clone());
     span_ctx.inject(headers);
     if let Some(authority) = target.authority_rewrite()
@@ -248,14 +255,18 @@ pub async fn handle(
         span.peer_address = forwarded.endpoint.socket;
     }
     match forwarded.result {
-        Ok(resp) => {
+        Ok(mut resp) => {
             done.code = resp.status().as_u16();
             done.grpc_status = crate::http::grpc_status(resp.headers());
+            let switched = upgraded(downstream_upgrade, &mut resp);
             if forwarded.retries_exhausted && done.flags == ResponseFlags::None {
                 done.flags = ResponseFlags::UpstreamRetryLimitExceeded;
             }
             let (mut rparts, rbody) = resp.into_parts();
             strip_hop_by_hop(&mut rparts.headers);
+            if let Some(protocol) = &switched {
+                crate::http::keep_upgrade(&mut rparts.headers, protocol);
+            }
             Response::from_parts(rparts, ObservedBody::new(body::stream(rbody), done))
         }
         Err(failure) => {
@@ -270,6 +281,21 @@ pub async fn handle(
             text(status, failure.message()).map(|b| ObservedBody::new(b, done))
         }
     }
+}
+
+/// When the upstream switched protocols (101) for a request that asked,
+/// joins the two connections and says to which protocol.
+pub(crate) fn upgraded<B>(
+    downstream: Option<hyper::upgrade::OnUpgrade>,
+    resp: &mut Response<B>,
+) -> Option<HeaderValue> {
+    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        return None;
+    }
+    let downstream = downstream?;
+    let protocol = resp.headers().get(header::UPGRADE).cloned()?;
+    crate::http::splice(downstream, hyper::upgrade::on(resp));
+    Some(protocol)
 }
 
 /// The gateway's authentication and authorization; the refusal, if any.
