@@ -14,3 +14,6 @@
 pub mod crd;
 pub mod inject;
 pub mod manifest;
+pub mod selector;
+pub mod validate;
+pub mod webhook;
