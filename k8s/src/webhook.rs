@@ -47,8 +47,20 @@ pub fn router(state: WebhookState) -> Router {
         .with_state(state)
 }
 
+/// The AdmissionReview answering `response`, with `patch` as the base64
+/// string the API reference documents (kube serializes the bytes as a JSON
+/// array of numbers).
 fn answer(response: AdmissionResponse) -> Response {
-    axum::Json(response.into_review()).into_response()
+    let patch = response.patch.clone();
+    let mut review = match serde_json::to_value(response.into_review()) {
+        Ok(v) => v,
+        Err(e) => return (http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    };
+    if let Some(patch) = patch {
+        review["response"]["patch"] =
+            serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(patch));
+    }
+    axum::Json(review).into_response()
 }
 
 /// A body that is not an AdmissionReview gets an AdmissionReview saying so
