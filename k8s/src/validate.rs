@@ -34,10 +34,23 @@ pub fn validate(object: &serde_json::Value) -> Verdict {
     let parsed = parse_documents("admission request", &text);
     let mut diagnostics = parsed.diagnostics;
     diagnostics.extend(analyze(&parsed.resources));
+    for d in &mut diagnostics {
+        if d.severity == Severity::Error && is_reference(d) {
+            d.severity = Severity::Warning;
+        }
+    }
     let (errors, warnings) = diagnostics
         .into_iter()
         .partition(|d| d.severity == Severity::Error);
     Verdict { errors, warnings }
+}
+
+/// Findings about another object, which may simply not be created yet: a
+/// route's subset that no DestinationRule (of those `analyze` was given —
+/// here, none) defines. Every other error `analyze` reports about one object
+/// is about the object itself.
+fn is_reference(d: &Diagnostic) -> bool {
+    d.path.ends_with(".destination.subset") || d.path.ends_with(".mirror.subset")
 }
 
 /// One line per diagnostic: `spec.http[0].route: message`.
