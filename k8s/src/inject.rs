@@ -529,3 +529,71 @@ pub(crate) fn proxy_volumes() -> Vec<Volume> {
         },
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    use super::*;
+
+    fn generated(name: &str) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                generate_name: Some(name.into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn workload_names_drop_the_replica_set_and_pod_suffixes() {
+        assert_eq!(
+            workload_name(&generated("reviews-v1-7d8f9c6b5-")),
+            "reviews-v1"
+        );
+        assert_eq!(workload_name(&generated("web-")), "web");
+    }
+
+    #[test]
+    fn annotation_values_are_checked_as_istio_checks_them() {
+        assert!(cidrs("*").is_ok());
+        assert!(cidrs("").is_ok());
+        assert!(cidrs("10.0.0.0/8,fd00::/8").is_ok());
+        assert!(cidrs("10.0.0.0").is_err());
+        assert!(cidrs("10.0.0.0/33").is_err());
+        assert!(cidrs("fd00::/129").is_err());
+        assert!(ports("80,443").is_ok());
+        assert!(ports("0").is_err());
+        assert!(ports("http").is_err());
+        assert!(ports("70000").is_err());
+    }
+
+    #[test]
+    fn istio_booleans() {
+        for v in ["false", "False", "n", "no", "off", "0"] {
+            assert!(is_false(v), "{v}");
+        }
+        for v in ["true", "yes", "enabled", ""] {
+            assert!(!is_false(v), "{v}");
+        }
+    }
+
+    #[test]
+    fn a_pod_in_istio_system_is_never_injected() {
+        let pod = Pod {
+            spec: Some(Default::default()),
+            ..Default::default()
+        };
+        let settings =
+            InjectSettings::from_install(&Settings::for_profile(crate::manifest::Profile::Demo));
+        assert_eq!(
+            inject(&pod, "istio-system", &settings),
+            Ok(Injection::Skip("the namespace is never injected"))
+        );
+        assert!(matches!(
+            inject(&pod, "default", &settings),
+            Ok(Injection::Patch(_))
+        ));
+    }
+}

@@ -63,28 +63,24 @@ fn answer(response: AdmissionResponse) -> Response {
     axum::Json(review).into_response()
 }
 
-/// A body that is not an AdmissionReview gets an AdmissionReview saying so
-/// (the API server shows `status.message` to the user).
-fn read<T>(body: &[u8]) -> Result<AdmissionRequest<T>, Response>
+/// The request of an AdmissionReview body; what is wrong with it otherwise
+/// (answered as an invalid AdmissionReview: the API server shows
+/// `status.message` to the user).
+fn read<T>(body: &[u8]) -> Result<AdmissionRequest<T>, String>
 where
     T: kube::core::Resource + serde::de::DeserializeOwned,
 {
-    let review: AdmissionReview<T> = serde_json::from_slice(body).map_err(|e| {
-        answer(AdmissionResponse::invalid(format!(
-            "the body is not an AdmissionReview: {e}"
-        )))
-    })?;
-    review.try_into().map_err(|_| {
-        answer(AdmissionResponse::invalid(
-            "the AdmissionReview has no request",
-        ))
-    })
+    let review: AdmissionReview<T> = serde_json::from_slice(body)
+        .map_err(|e| format!("the body is not an AdmissionReview: {e}"))?;
+    review
+        .try_into()
+        .map_err(|_| "the AdmissionReview has no request".to_string())
 }
 
 async fn inject_handler(State(state): State<WebhookState>, body: Bytes) -> Response {
     let request: AdmissionRequest<Pod> = match read(&body) {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(problem) => return answer(AdmissionResponse::invalid(problem)),
     };
     let response = AdmissionResponse::from(&request);
     let Some(pod) = request.object.as_ref() else {
@@ -111,7 +107,7 @@ async fn inject_handler(State(state): State<WebhookState>, body: Bytes) -> Respo
 async fn validate_handler(body: Bytes) -> Response {
     let request: AdmissionRequest<DynamicObject> = match read(&body) {
         Ok(r) => r,
-        Err(response) => return response,
+        Err(problem) => return answer(AdmissionResponse::invalid(problem)),
     };
     let mut response = AdmissionResponse::from(&request);
     let Some(object) = request.object.as_ref() else {

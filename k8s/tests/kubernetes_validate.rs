@@ -8,6 +8,8 @@
 //! (`python3 -m venv` + `pip install kubernetes-validate`); `scripts/setup.sh`
 //! does the same. If it cannot be installed the test fails, never skips.
 
+mod tools;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -16,34 +18,15 @@ use loupe_k8s::manifest::{Profile, Settings, render};
 /// The Kubernetes version of the workspace's `k8s-openapi` feature.
 const KUBERNETES_VERSION: &str = "1.33.0";
 
-fn tool() -> PathBuf {
-    let home = std::env::var("HOME").expect("HOME is set");
-    let venv = Path::new(&home).join(".cache/loupe/venv-k8s");
-    let bin = venv.join("bin/kubernetes-validate");
-    if !bin.exists() {
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("python3 runs")
-            .success();
-        assert!(ok, "python3 -m venv {} failed", venv.display());
-        let ok = Command::new(venv.join("bin/pip"))
-            .args(["install", "-q", "kubernetes-validate"])
-            .status()
-            .expect("pip runs")
-            .success();
-        assert!(ok, "pip install kubernetes-validate failed");
-    }
-    bin
-}
-
 fn validate(files: &[PathBuf]) {
-    let out = Command::new(tool())
-        .args(["--strict", "--kubernetes-version", KUBERNETES_VERSION])
-        .args(files)
-        .output()
-        .expect("kubernetes-validate runs");
+    let out = Command::new(tools::pypi_tool(
+        "kubernetes-validate",
+        "kubernetes-validate",
+    ))
+    .args(["--strict", "--kubernetes-version", KUBERNETES_VERSION])
+    .args(files)
+    .output()
+    .expect("kubernetes-validate runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let passed = stdout
