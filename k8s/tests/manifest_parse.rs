@@ -513,3 +513,20 @@ fn the_check_reports_unknown_fields() {
         "{err}"
     );
 }
+
+/// `kubectl apply` (client-side) stores each object in the
+/// `last-applied-configuration` annotation, which the API server caps at
+/// 256 KiB: every object, the largest CRD included, must fit.
+#[test]
+fn every_object_fits_kubectl_applys_annotation_limit() {
+    for (profile, docs) in all_profiles() {
+        for doc in docs {
+            let size = serde_json::to_vec(&doc).unwrap().len();
+            assert!(
+                size < 256 * 1024,
+                "{profile}: {} is {size} bytes",
+                doc["metadata"]["name"]
+            );
+        }
+    }
+}
