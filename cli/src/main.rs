@@ -58,6 +58,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::user::Command,
     },
+    /// Kubernetes manifests of an install (CRDs, RBAC, parts, webhooks).
+    Manifest {
+        #[command(subcommand)]
+        command: commands::manifest::Command,
+    },
     /// Run the control plane alone.
     Control(commands::control::Args),
     /// Run the telemetry collector alone.
@@ -80,6 +85,7 @@ fn main() -> ExitCode {
         Command::ProxyStatus(args) => commands::proxy_status::run(args),
         Command::Workload { command } => commands::workload::run(command),
         Command::User { command } => commands::user::run(command),
+        Command::Manifest { command } => commands::manifest::run(command),
         Command::Control(args) => commands::control::run(args),
         Command::Collector(args) => commands::collector::run(args),
         Command::Console(args) => commands::console::run(args),

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_NAMESPACE: &str = "default";
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectMeta {
     #[serde(default)]

@@ -8,6 +8,7 @@ pub mod console;
 pub mod console_api;
 pub mod control;
 pub mod demo;
+pub mod manifest;
 pub mod proxy_status;
 pub mod route;
 pub mod runtime;

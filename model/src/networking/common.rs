@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 /// All three empty (`{}`) means "present" where Istio allows it (headers,
 /// query parameters).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct StringMatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -31,6 +32,7 @@ impl StringMatch {
 
 /// `PortSelector`: the port on the destination host.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PortSelector {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -40,6 +42,7 @@ pub struct PortSelector {
 /// `Destination`: a service host (short or fully qualified), an optional
 /// subset from a DestinationRule, and an optional port.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Destination {
     #[serde(default)]
@@ -52,6 +55,7 @@ pub struct Destination {
 
 /// `Percent`: a percentage in `[0, 100]`, fractions allowed.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Percent {
     #[serde(default, serialize_with = "crate::serde_util::compact_f64")]
@@ -60,6 +64,7 @@ pub struct Percent {
 
 /// `Headers.HeaderOperations`: set, add, remove.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct HeaderOperations {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -72,6 +77,7 @@ pub struct HeaderOperations {
 
 /// `Headers`: operations on request and response headers.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Headers {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,6 +88,7 @@ pub struct Headers {
 
 /// `WorkloadSelector` as DestinationRule and Sidecar use it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadSelector {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

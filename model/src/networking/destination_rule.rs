@@ -12,6 +12,7 @@ use super::traffic_policy::TrafficPolicy;
 use crate::meta::ObjectMeta;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DestinationRule {
     #[serde(default = "default_api_version")]
@@ -33,6 +34,7 @@ impl Default for DestinationRule {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DestinationRuleSpec {
     #[serde(default)]
@@ -50,6 +52,7 @@ pub struct DestinationRuleSpec {
 /// `Subset`: the endpoints of the host whose labels match, with an optional
 /// policy that overrides the rule's.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Subset {
     #[serde(default)]

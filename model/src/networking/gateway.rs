@@ -11,6 +11,7 @@ use crate::meta::ObjectMeta;
 use crate::serde_util::is_false;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Gateway {
     #[serde(default = "default_api_version")]
@@ -32,6 +33,7 @@ impl Default for Gateway {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct GatewaySpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -42,6 +44,7 @@ pub struct GatewaySpec {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Server {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -60,6 +63,7 @@ pub struct Server {
 
 /// `Port` of a Gateway server.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Port {
     #[serde(default)]
@@ -75,6 +79,7 @@ pub struct Port {
 
 /// `ServerTLSSettings`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ServerTlsSettings {
     #[serde(default, skip_serializing_if = "is_false")]
@@ -111,6 +116,7 @@ pub struct ServerTlsSettings {
 
 /// `ServerTLSSettings.TLSCertificate`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TlsCertificate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,6 +129,7 @@ pub struct TlsCertificate {
 
 /// `ServerTLSSettings.TLSmode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ServerTlsMode {
     Passthrough,
@@ -135,6 +142,7 @@ pub enum ServerTlsMode {
 
 /// `ServerTLSSettings.TLSProtocol`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub enum TlsProtocol {
     #[serde(rename = "TLS_AUTO")]
     TlsAuto,

@@ -8,6 +8,7 @@ use super::common::{Destination, Percent, StringMatch};
 
 /// `HTTPRedirect`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct HttpRedirect {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -26,6 +27,7 @@ pub struct HttpRedirect {
 
 /// `HTTPRedirect.RedirectPortSelection`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RedirectPortSelection {
     FromProtocolDefault,
@@ -34,6 +36,7 @@ pub enum RedirectPortSelection {
 
 /// `HTTPDirectResponse`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct HttpDirectResponse {
     #[serde(default)]
@@ -44,6 +47,7 @@ pub struct HttpDirectResponse {
 
 /// `HTTPBody`: `string` or base64 `bytes`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct HttpBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -54,6 +58,7 @@ pub struct HttpBody {
 
 /// `Delegate`: hand the route to another VirtualService.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Delegate {
     #[serde(default)]
@@ -64,6 +69,7 @@ pub struct Delegate {
 
 /// `HTTPRewrite`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct HttpRewrite {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,6 +82,7 @@ pub struct HttpRewrite {
 
 /// `RegexRewrite`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RegexRewrite {
     #[serde(rename = "match", default)]
@@ -86,6 +93,7 @@ pub struct RegexRewrite {
 
 /// `HTTPRetry`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct HttpRetry {
     #[serde(default)]
@@ -104,6 +112,7 @@ pub struct HttpRetry {
 
 /// `HTTPFaultInjection`: delay and/or abort a percentage of requests.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct HttpFaultInjection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -114,6 +123,7 @@ pub struct HttpFaultInjection {
 
 /// `HTTPFaultInjection.Delay`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Delay {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -129,6 +139,7 @@ pub struct Delay {
 
 /// `HTTPFaultInjection.Abort`: an HTTP status, a gRPC status or an HTTP/2 error.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Abort {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -143,6 +154,7 @@ pub struct Abort {
 
 /// `HTTPMirrorPolicy`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct HttpMirrorPolicy {
     #[serde(default)]
@@ -153,6 +165,7 @@ pub struct HttpMirrorPolicy {
 
 /// `CorsPolicy`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CorsPolicy {
     /// Deprecated exact-origin list.
@@ -176,6 +189,7 @@ pub struct CorsPolicy {
 
 /// `CorsPolicy.UnmatchedPreflights`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum UnmatchedPreflights {
     UnmatchedPreflightsUnspecified,

@@ -13,6 +13,7 @@ use super::workload_entry::WorkloadEntrySpec;
 use crate::meta::ObjectMeta;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceEntry {
     #[serde(default = "default_api_version")]
@@ -34,6 +35,7 @@ impl Default for ServiceEntry {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceEntrySpec {
     /// DNS names, possibly with a wildcard prefix (`*.example.com`).
@@ -75,6 +77,7 @@ impl ServiceEntrySpec {
 
 /// `ServicePort`: a port of the service.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ServicePort {
     #[serde(default)]
@@ -93,6 +96,7 @@ pub struct ServicePort {
 /// `ServiceEntry.Location`: whether the service is part of the mesh (its
 /// endpoints run sidecars and speak mTLS) or outside it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Location {
     #[default]
@@ -102,6 +106,7 @@ pub enum Location {
 
 /// `ServiceEntry.Resolution`: how the proxy finds the endpoints' addresses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Resolution {
     /// Forward to the address the caller connected to.
@@ -130,6 +135,7 @@ impl Resolution {
 /// networking.istio.io's `WorkloadSelector`, as ServiceEntry (and Sidecar)
 /// write it: `labels`, unlike security's `matchLabels`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LabelSelector {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::common::PortSelector;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TrafficPolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -28,6 +29,7 @@ pub struct TrafficPolicy {
 
 /// `TrafficPolicy.PortTrafficPolicy`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PortTrafficPolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,6 +46,7 @@ pub struct PortTrafficPolicy {
 
 /// `TrafficPolicy.TunnelSettings`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TunnelSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,6 +59,7 @@ pub struct TunnelSettings {
 
 /// `TrafficPolicy.ProxyProtocol`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ProxyProtocol {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -63,6 +67,7 @@ pub struct ProxyProtocol {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub enum ProxyProtocolVersion {
     V1,
     V2,
@@ -70,6 +75,7 @@ pub enum ProxyProtocolVersion {
 
 /// `LoadBalancerSettings`: one of `simple` or `consistentHash`, plus locality.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LoadBalancerSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -86,6 +92,7 @@ pub struct LoadBalancerSettings {
 
 /// `LoadBalancerSettings.SimpleLB`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SimpleLb {
     Unspecified,
@@ -98,6 +105,7 @@ pub enum SimpleLb {
 
 /// `LoadBalancerSettings.ConsistentHashLB`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ConsistentHashLb {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -118,6 +126,7 @@ pub struct ConsistentHashLb {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct HttpCookie {
     #[serde(default)]
@@ -131,6 +140,7 @@ pub struct HttpCookie {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CookieAttribute {
     #[serde(default)]
@@ -140,6 +150,7 @@ pub struct CookieAttribute {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RingHash {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -147,6 +158,7 @@ pub struct RingHash {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct MagLev {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -155,6 +167,7 @@ pub struct MagLev {
 
 /// `LocalityLoadBalancerSetting`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LocalityLbSetting {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -168,6 +181,7 @@ pub struct LocalityLbSetting {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LocalityDistribute {
     #[serde(default)]
@@ -177,6 +191,7 @@ pub struct LocalityDistribute {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LocalityFailover {
     #[serde(default)]
@@ -187,6 +202,7 @@ pub struct LocalityFailover {
 
 /// `WarmupConfiguration`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WarmupConfiguration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -199,6 +215,7 @@ pub struct WarmupConfiguration {
 
 /// `ConnectionPoolSettings`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionPoolSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -209,6 +226,7 @@ pub struct ConnectionPoolSettings {
 
 /// `ConnectionPoolSettings.TCPSettings`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TcpSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -224,6 +242,7 @@ pub struct TcpSettings {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TcpKeepalive {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -236,6 +255,7 @@ pub struct TcpKeepalive {
 
 /// `ConnectionPoolSettings.HTTPSettings`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct HttpSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -257,6 +277,7 @@ pub struct HttpSettings {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum H2UpgradePolicy {
     Default,
@@ -266,6 +287,7 @@ pub enum H2UpgradePolicy {
 
 /// `OutlierDetection`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct OutlierDetection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -295,6 +317,7 @@ pub struct OutlierDetection {
 
 /// `ClientTLSSettings`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ClientTlsSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -319,6 +342,7 @@ pub struct ClientTlsSettings {
 
 /// `ClientTLSSettings.TLSmode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ClientTlsMode {
     Disable,

@@ -17,6 +17,7 @@ use crate::meta::ObjectMeta;
 use crate::serde_util::is_false;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct VirtualService {
     #[serde(default = "default_api_version")]
@@ -38,6 +39,7 @@ impl Default for VirtualService {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct VirtualServiceSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -58,6 +60,7 @@ pub struct VirtualServiceSpec {
 
 /// `HTTPRoute`: matches, then where matching requests go and what happens on the way.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct HttpRoute {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -99,6 +102,7 @@ pub struct HttpRoute {
 /// `HTTPMatchRequest`: every condition set must hold (AND); a route's match
 /// entries are alternatives (OR).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct HttpMatchRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,6 +137,7 @@ pub struct HttpMatchRequest {
 
 /// `HTTPRouteDestination`: a destination, its weight, header operations.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct HttpRouteDestination {
     #[serde(default)]
@@ -147,6 +152,7 @@ pub struct HttpRouteDestination {
 
 /// `RouteDestination` (TLS and TCP routes).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RouteDestination {
     #[serde(default)]
@@ -157,6 +163,7 @@ pub struct RouteDestination {
 
 /// `TLSRoute`: routes TLS by SNI without terminating it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TlsRoute {
     #[serde(rename = "match", default, skip_serializing_if = "Vec::is_empty")]
@@ -167,6 +174,7 @@ pub struct TlsRoute {
 
 /// `TLSMatchAttributes`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TlsMatchAttributes {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -185,6 +193,7 @@ pub struct TlsMatchAttributes {
 
 /// `TCPRoute`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TcpRoute {
     #[serde(rename = "match", default, skip_serializing_if = "Vec::is_empty")]
@@ -195,6 +204,7 @@ pub struct TcpRoute {
 
 /// `L4MatchAttributes`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct L4MatchAttributes {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -11,6 +11,7 @@ use super::common::default_api_version;
 use crate::meta::ObjectMeta;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadEntry {
     #[serde(default = "default_api_version")]
@@ -34,6 +35,7 @@ impl Default for WorkloadEntry {
 /// Istio's `WorkloadEntry` message: the spec of the kind, and each item of a
 /// ServiceEntry's `endpoints`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadEntrySpec {
     /// An IP address, a DNS name (with `DNS` resolution) or `unix:///path`.

@@ -14,6 +14,7 @@ fn default_api_version() -> String {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AuthorizationPolicy {
     /// Kept as written (`security.istio.io/v1beta1` or `/v1`) so printing
@@ -37,6 +38,7 @@ impl Default for AuthorizationPolicy {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AuthorizationPolicySpec {
     /// Workloads in the policy's namespace (all namespaces for the root
@@ -67,6 +69,7 @@ impl AuthorizationPolicySpec {
 
 /// Case-sensitive as in Istio: `allow` is a schema error, not ALLOW.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Action {
     #[default]
@@ -88,6 +91,7 @@ impl Action {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ExtensionProvider {
     #[serde(default)]
@@ -97,6 +101,7 @@ pub struct ExtensionProvider {
 /// A rule matches when all of `from`, `to` and `when` match; an absent part
 /// matches everything, so `rules: [{}]` matches every request.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Rule {
     /// Any one of these sources (OR).
@@ -111,6 +116,7 @@ pub struct Rule {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct From {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -118,6 +124,7 @@ pub struct From {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct To {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,6 +134,7 @@ pub struct To {
 /// Who sends the request. Every set field must match (AND); within a field
 /// any value (OR); a `not*` field matches when none of its values do.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Source {
     /// Peer identities from mTLS: `cluster.local/ns/NS/sa/SA`.
@@ -163,6 +171,7 @@ pub struct Source {
 
 /// What the request does. Same AND/OR/not rules as [`Source`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Operation {
     /// `Host`/`:authority` as sent (with its port if it has one), case-insensitive.
@@ -188,6 +197,7 @@ pub struct Operation {
 /// `when`: one request attribute (`key`) against `values` (any) and
 /// `notValues` (none).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
     #[serde(default)]

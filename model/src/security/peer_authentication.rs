@@ -13,6 +13,7 @@ fn default_api_version() -> String {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PeerAuthentication {
     /// Kept as written so printing gives back what was parsed.
@@ -35,6 +36,7 @@ impl Default for PeerAuthentication {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PeerAuthenticationSpec {
     /// Absent: the policy is namespace-wide (mesh-wide in the root namespace).
@@ -49,6 +51,7 @@ pub struct PeerAuthenticationSpec {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct MutualTls {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -64,6 +67,7 @@ impl MutualTls {
 
 /// `PeerAuthentication.MutualTLS.Mode`, case-sensitive as in Istio.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum MutualTlsMode {
     /// Inherit from the parent level (namespace, then mesh).

@@ -15,6 +15,7 @@ fn default_api_version() -> String {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RequestAuthentication {
     /// Kept as written so printing gives back what was parsed.
@@ -37,6 +38,7 @@ impl Default for RequestAuthentication {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RequestAuthenticationSpec {
     /// Absent: every workload of the namespace (of the mesh in the root
@@ -53,6 +55,7 @@ pub struct RequestAuthenticationSpec {
 
 /// `JWTRule`: one issuer whose tokens are accepted.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct JwtRule {
     /// The `iss` the token must carry.
@@ -92,6 +95,7 @@ pub struct JwtRule {
 /// `JWTHeader`: a header that carries the token, with the prefix before it
 /// (`Bearer `).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct JwtHeader {
     #[serde(default)]
@@ -102,6 +106,7 @@ pub struct JwtHeader {
 
 /// `ClaimToHeader`: copy a claim of the verified token into a request header.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ClaimToHeader {
     #[serde(default)]

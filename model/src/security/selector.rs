@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// `istio.type.v1beta1.WorkloadSelector`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadSelector {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -25,6 +26,7 @@ impl WorkloadSelector {
 
 /// `istio.type.v1beta1.PolicyTargetReference`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyTargetReference {
     #[serde(default, skip_serializing_if = "String::is_empty")]
