@@ -61,11 +61,15 @@ fn workload_fields_not_enforced(spec: &WorkloadEntrySpec, path: &str, sink: &mut
 pub(super) fn check(se: &ServiceEntry, sink: &mut Sink<'_>) {
     let spec = &se.spec;
     let resolution = spec.resolution();
-    if !spec.addresses.is_empty() {
-        sink.not_enforced(
-            "spec.addresses",
-            "`addresses` (virtual IPs need transparent capture; apps name the host)",
-        );
+    // Single virtual IPs route captured traffic (`loupe-proxy --capture`);
+    // a CIDR block is not matched by address.
+    for (i, address) in spec.addresses.iter().enumerate() {
+        if address.contains('/') {
+            sink.not_enforced(
+                format!("spec.addresses[{i}]"),
+                "a CIDR block in `addresses` (captured traffic is matched by single virtual IPs)",
+            );
+        }
     }
     if !spec.subject_alt_names.is_empty() {
         sink.not_enforced(
