@@ -7,6 +7,8 @@
 //! anywhere: `curl http://reviews:9080/` (a Python HTTP server behind the
 //! reviews sidecar) and `psql -h db` (a real PostgreSQL server, as TCP),
 //! names answered by the sidecar's DNS proxy; sidecar to sidecar is mTLS.
+//! Also grpcio and a WebSocket client, passthrough to a non-service, and
+//! PeerAuthentication STRICT closing plaintext on the app's captured port.
 //! Needs root, `ip`, `iptables`, `curl`, `python3`, PostgreSQL: the test
 //! setup (`scripts/setup.sh`) installs them.
 
@@ -438,50 +440,51 @@ async fn captured_apps_reach_services_by_name_over_mtls_http_and_tcp() {
     mesh.sidecar(&server, "reviews-v1", "reviews", SERVER_IP, &url);
     mesh.sidecar(&client, "productpage-v1", "productpage", CLIENT_IP, &url);
 
+    let services = vec![
+        service(
+            "reviews",
+            VIP_REVIEWS,
+            9080,
+            "http",
+            "HTTP",
+            vec![endpoint(SERVER_IP, 9080, "reviews-v1", "reviews")],
+        ),
+        service(
+            "db",
+            VIP_DB,
+            5432,
+            "tcp-postgres",
+            "TCP",
+            vec![endpoint(SERVER_IP, 5432, "reviews-v1", "reviews")],
+        ),
+        service(
+            "ws-echo",
+            "10.96.0.14",
+            8765,
+            "http-ws",
+            "",
+            vec![endpoint(SERVER_IP, 8765, "reviews-v1", "reviews")],
+        ),
+        service(
+            "grpc-echo",
+            VIP_GRPC,
+            50051,
+            "grpc",
+            "GRPC",
+            vec![endpoint(SERVER_IP, 50051, "reviews-v1", "reviews")],
+        ),
+        service(
+            "productpage",
+            "10.96.0.12",
+            9080,
+            "http",
+            "HTTP",
+            vec![endpoint(CLIENT_IP, 9080, "productpage-v1", "productpage")],
+        ),
+    ];
     control.push(Snapshot {
         version: 1,
-        services: vec![
-            service(
-                "reviews",
-                VIP_REVIEWS,
-                9080,
-                "http",
-                "HTTP",
-                vec![endpoint(SERVER_IP, 9080, "reviews-v1", "reviews")],
-            ),
-            service(
-                "db",
-                VIP_DB,
-                5432,
-                "tcp-postgres",
-                "TCP",
-                vec![endpoint(SERVER_IP, 5432, "reviews-v1", "reviews")],
-            ),
-            service(
-                "ws-echo",
-                "10.96.0.14",
-                8765,
-                "http-ws",
-                "",
-                vec![endpoint(SERVER_IP, 8765, "reviews-v1", "reviews")],
-            ),
-            service(
-                "grpc-echo",
-                VIP_GRPC,
-                50051,
-                "grpc",
-                "GRPC",
-                vec![endpoint(SERVER_IP, 50051, "reviews-v1", "reviews")],
-            ),
-            service(
-                "productpage",
-                "10.96.0.12",
-                9080,
-                "http",
-                "HTTP",
-                vec![endpoint(CLIENT_IP, 9080, "productpage-v1", "productpage")],
-            ),
-        ],
+        services: services.clone(),
         ..Default::default()
     });
     eventually(
@@ -700,5 +703,76 @@ async fn captured_apps_reach_services_by_name_over_mtls_http_and_tcp() {
             &[]
         ) >= 1,
         "{client_metrics}"
+    );
+
+    // PeerAuthentication: a plaintext client without a sidecar (in the hub)
+    // reaches the app's captured port under PERMISSIVE, not under STRICT —
+    // while the client's sidecar, over mTLS, still does.
+    let plain = |mesh: &Mesh| {
+        let out = exec(
+            &mesh.hub,
+            &[
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "5",
+                &format!("http://{SERVER_IP}:9080/"),
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(plain(&mesh), "200", "PERMISSIVE serves plaintext");
+    control.push(Snapshot {
+        version: 2,
+        resources: vec![resource(
+            "PeerAuthentication",
+            "default",
+            serde_json::json!({
+                "apiVersion": "security.istio.io/v1",
+                "kind": "PeerAuthentication",
+                "metadata": {"name": "default", "namespace": "default"},
+                "spec": {"mtls": {"mode": "STRICT"}},
+            }),
+        )],
+        services,
+        ..Default::default()
+    });
+    control.wait_ack(2, 2).await;
+    assert_eq!(
+        plain(&mesh),
+        "000",
+        "STRICT closes plaintext on the captured port"
+    );
+    let out = exec(
+        &client,
+        &[
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "10",
+            "http://reviews:9080/",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "200",
+        "mTLS through the sidecars still passes"
+    );
+    let server_metrics = mesh.metrics(&server);
+    assert!(
+        counter(
+            &server_metrics,
+            "loupe_proxy_inbound_plaintext_refused_total",
+            &[]
+        ) >= 1,
+        "{server_metrics}"
     );
 }
