@@ -48,6 +48,9 @@
 //! - `GET /api/components` → `{"supervised","parts":[{"name","pid","running","restarts","started_at",
 //!   "last_exit","last_exit_at"}]}`: `loupe demo`'s parts and their restarts (see [`components`]).
 //! - `GET /api/events` (SSE: `graph`, `config`), `GET /api/health`.
+//! - `GET /api/openapi.json`: all of the above as an OpenAPI 3.1 document,
+//!   built from the same place as the router ([`api_routes`]); the JSON
+//!   types are `loupe-api`'s, shared with the frontend and the CLI.
 //!
 //! Errors are `{"error": "..."}` (plus `"diagnostics"` on 422) with 400 for
 //! bad input, 401, 403, 404, 409, 413, 415, 422 for refused config, 429,
@@ -64,6 +67,7 @@ pub mod error;
 pub mod events;
 pub mod graph;
 pub mod health;
+pub mod openapi;
 pub mod params;
 #[cfg(test)]
 mod plans;
@@ -84,16 +88,19 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 pub use error::ApiError;
 pub use serve::{HEADER_READ_TIMEOUT, Options, ServerError, serve, serve_until};
 pub use state::{AppState, Limits};
 
-/// The API under `/api`, without static files. Every route is behind the
-/// auth guard ([`auth`]), a body limit and a timeout ([`Limits`]).
-pub fn app(state: AppState) -> Router {
-    let limits = state.limits;
-    let api = Router::new()
+/// Every route under `/api` with its documentation, from one place: each
+/// module's `router()` registers its handlers with utoipa-axum's `routes!`,
+/// which adds a route and its `#[utoipa::path]` together, so the router and
+/// `/api/openapi.json` ([`openapi`]) cannot disagree.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(auth::router())
         .merge(health::router())
         .merge(proxy_status::router())
@@ -104,6 +111,15 @@ pub fn app(state: AppState) -> Router {
         .merge(config::router())
         .merge(canary::router())
         .merge(audit::router())
+        .merge(openapi::router())
+}
+
+/// The API under `/api`, without static files. Every route is behind the
+/// auth guard ([`auth`]), a body limit and a timeout ([`Limits`]).
+pub fn app(state: AppState) -> Router {
+    let limits = state.limits;
+    let (api, _) = api_routes().split_for_parts();
+    let api = api
         .fallback(any(api_not_found))
         .layer(middleware::from_fn_with_state(
             state.clone(),
