@@ -22,6 +22,7 @@ pub mod events;
 pub mod graph;
 pub mod health;
 pub mod mesh;
+pub mod metrics;
 pub mod traces;
 
 pub use encode::encode;

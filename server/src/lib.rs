@@ -34,6 +34,9 @@
 //!   (callers outside the mesh). `error_rate` is the 5xx share and `mtls` the
 //!   share of requests over mutual TLS, both 0..1; `health` is
 //!   `healthy|degraded|failure`.
+//! - `GET /api/metrics?entity=workload|app|service|edge&namespace=&name=&direction=&reporter=&range=10m&step=10s`
+//!   → `{"entity","namespace","name","direction","reporter","start","end","step_s","points":[{"at",
+//!   "request_rate","error_rate","responses","p50_ms","p95_ms","p99_ms"}]}` (see [`metrics`]).
 //! - `GET /api/traces?service=&operation=&tags=k:v&min_duration_ms=&max_duration_ms=&start=&end=&limit=`
 //!   → `[{"trace_id","root_service","root_operation","start","duration_ms","span_count","error_count","services"}]`, newest first;
 //!   `GET /api/traces/{trace_id}` → `{"trace_id","spans":[{"span_id","parent_span_id","service","operation","kind","start","duration_ms","status_code","attributes"}]}`.
@@ -67,6 +70,7 @@ pub mod error;
 pub mod events;
 pub mod graph;
 pub mod health;
+pub mod metrics;
 pub mod openapi;
 pub mod params;
 #[cfg(test)]
@@ -106,6 +110,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(proxy_status::router())
         .merge(components::router())
         .merge(graph::router())
+        .merge(metrics::router())
         .merge(traces::router())
         .merge(events::router())
         .merge(config::router())

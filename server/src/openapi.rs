@@ -20,7 +20,7 @@ pub const PREFIX: &str = "/api";
 #[openapi(
     info(
         title = "Loupe console API",
-        description = "The console's JSON API: service graph, traces, Istio config and its history, \
+        description = "The console's JSON API: service graph, metrics over time, traces, Istio config and its history, \
                        canary weights, audit log, proxy status. Every route but login, logout and \
                        health needs the `loupe_session` cookie (with `X-CSRF-Token` on writes) or \
                        `Authorization: Bearer TOKEN`; errors are `{\"error\": \"...\"}`."
@@ -29,6 +29,7 @@ pub const PREFIX: &str = "/api";
     security(("bearer" = []), ("session" = [])),
     tags(
         (name = "graph", description = "Kiali's service graph"),
+        (name = "metrics", description = "an entity's traffic over time"),
         (name = "traces", description = "Jaeger-style trace search"),
         (name = "config", description = "Istio config, its revisions and the audit log"),
         (name = "canary", description = "VirtualService weights"),

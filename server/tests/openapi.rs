@@ -91,6 +91,7 @@ fn the_document_has_the_consoles_routes_and_types() {
         ("GET", "/api/config/{kind}/{namespace}/{name}/history"),
         ("POST", "/api/config/{kind}/{namespace}/{name}/rollback"),
         ("GET", "/api/proxy-status"),
+        ("GET", "/api/metrics"),
         ("GET", "/api/canary"),
         ("GET", "/api/audit"),
         ("POST", "/api/login"),
@@ -104,7 +105,7 @@ fn the_document_has_the_consoles_routes_and_types() {
     let doc = serde_json::to_value(loupe_server::openapi::document()).expect("serialize");
     let schemas = doc["components"]["schemas"].as_object().expect("schemas");
     for schema in [
-        "Graph", "Node", "Edge", "Health", "TraceSummary", "Trace", "Span", "Resource",
+        "Graph", "Node", "Edge", "Health", "Metrics", "MetricsPoint", "TraceSummary", "Trace", "Span", "Resource",
         "ResourceWithHistory", "Revision", "Applied", "ProxyStatusList", "ErrorBody", "Diagnostic",
     ] {
         assert!(schemas.contains_key(schema), "no schema {schema}: {:?}", schemas.keys());
