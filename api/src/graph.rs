@@ -160,7 +160,10 @@ mod tests {
             assert_eq!(GraphType::parse(t.as_str()), Some(t));
             assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
         }
-        assert_eq!(GraphType::parse("versionedApp"), Some(GraphType::VersionedApp));
+        assert_eq!(
+            GraphType::parse("versionedApp"),
+            Some(GraphType::VersionedApp)
+        );
         assert_eq!(GraphType::parse("pods"), None);
     }
 }

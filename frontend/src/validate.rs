@@ -9,7 +9,6 @@
 
 use loupe_model::{Diagnostic, Kind, Resource, Severity, analyze, parse_documents};
 
-
 pub fn validate_edit(
     kind: &str,
     namespace: &str,

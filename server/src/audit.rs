@@ -2,9 +2,9 @@
 //! resource when, newest first, from the control plane's audit log. Every
 //! write through the console is recorded under the logged-in user.
 
+use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::Json;
 use loupe_api::audit::{AuditEntry, AuditQuery};
 use loupe_api::error::ErrorBody;
 use loupe_control::AuditFilter;

@@ -11,9 +11,9 @@
 //! Weights are edited on the stored Kubernetes JSON, not on typed structs, so
 //! every other field of the VirtualService is written back exactly as it was.
 
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::Json;
 use loupe_api::canary::{
     Canary, CanaryRoute, WeightRequest, WeightedDestination, WeightsRequest, WeightsResponse,
 };

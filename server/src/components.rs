@@ -10,8 +10,8 @@
 
 use std::path::{Path, PathBuf};
 
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
 use loupe_api::error::ErrorBody;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -87,11 +87,7 @@ mod tests {
         write(&record, &path).unwrap();
         assert_eq!(read(&path).unwrap(), record);
         std::fs::write(&path, "{").unwrap();
-        assert!(
-            read(&path)
-                .unwrap_err()
-                .contains("not a components record")
-        );
+        assert!(read(&path).unwrap_err().contains("not a components record"));
         let _ = std::fs::remove_dir_all(dir);
     }
 

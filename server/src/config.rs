@@ -11,10 +11,10 @@
 //! - `GET    /api/config/{kind}/{namespace}/{name}/history` — its revisions, newest first (deleted resources too)
 //! - `POST   /api/config/{kind}/{namespace}/{name}/rollback?revision=N`
 
+use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
-use axum::Json;
 use loupe_api::config::{
     self as json, ACCEPTED_TYPES, ApplyQuery, ListQuery, ResourceWithHistory, RollbackQuery,
 };
@@ -23,7 +23,9 @@ use loupe_model::{Kind, ResourceKey};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use loupe_control::store::{Applied, ConfigStore, Outcome, Revision, StoreError, StoredResource};
+pub use loupe_control::store::{
+    Applied, ConfigStore, Outcome, Revision, StoreError, StoredResource,
+};
 
 use crate::AppState;
 use crate::auth::Principal;
@@ -153,9 +155,7 @@ async fn list(
         Some(k) => Some(parse_kind(k)?),
     };
     let resources = state.store.list(kind).await?;
-    Ok(Json(
-        resources.into_iter().map(resource_json).collect(),
-    ))
+    Ok(Json(resources.into_iter().map(resource_json).collect()))
 }
 
 /// One resource and its revisions, newest first.

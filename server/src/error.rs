@@ -5,8 +5,8 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use loupe_model::Diagnostic;
 use loupe_api::error::ErrorBody;
+use loupe_model::Diagnostic;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

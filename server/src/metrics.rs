@@ -88,7 +88,10 @@ impl Selection {
         };
         let source = match entity {
             Entity::Edge => Some((
-                required("source_namespace", &given(q.source_namespace).unwrap_or_default())?,
+                required(
+                    "source_namespace",
+                    &given(q.source_namespace).unwrap_or_default(),
+                )?,
                 required("source_name", &given(q.source_name).unwrap_or_default())?,
             )),
             _ => None,
@@ -273,7 +276,8 @@ async fn metrics(
     let Query(q) = query?;
     let s = Selection::parse(q)?;
     let end = Utc::now();
-    let step = chrono::Duration::from_std(s.step).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let step =
+        chrono::Duration::from_std(s.step).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let n = s.points();
     let start = end - step * n as i32;
     let samples = samples_query(&s, start)
@@ -311,8 +315,14 @@ mod tests {
     #[test]
     fn defaults_and_refusals() {
         let s = Selection::parse(q("workload")).unwrap();
-        assert_eq!((s.direction, s.reporter), (Direction::Inbound, Reporter::Destination));
-        assert_eq!((s.range.as_secs(), s.step.as_secs(), s.points()), (600, 10, 60));
+        assert_eq!(
+            (s.direction, s.reporter),
+            (Direction::Inbound, Reporter::Destination)
+        );
+        assert_eq!(
+            (s.range.as_secs(), s.step.as_secs(), s.points()),
+            (600, 10, 60)
+        );
         let out = Selection::parse(MetricsQuery {
             direction: Some("outbound".into()),
             ..q("app")
@@ -322,10 +332,36 @@ mod tests {
         for (bad, says) in [
             (q("pod"), "entity"),
             (q("edge"), "source_namespace"),
-            (MetricsQuery { name: " ".into(), ..q("app") }, "name is required"),
-            (MetricsQuery { direction: Some("outbound".into()), ..q("service") }, "outbound"),
-            (MetricsQuery { range: Some("1m".into()), step: Some("2m".into()), ..q("app") }, "longer"),
-            (MetricsQuery { range: Some("7d".into()), step: Some("1s".into()), ..q("app") }, "points"),
+            (
+                MetricsQuery {
+                    name: " ".into(),
+                    ..q("app")
+                },
+                "name is required",
+            ),
+            (
+                MetricsQuery {
+                    direction: Some("outbound".into()),
+                    ..q("service")
+                },
+                "outbound",
+            ),
+            (
+                MetricsQuery {
+                    range: Some("1m".into()),
+                    step: Some("2m".into()),
+                    ..q("app")
+                },
+                "longer",
+            ),
+            (
+                MetricsQuery {
+                    range: Some("7d".into()),
+                    step: Some("1s".into()),
+                    ..q("app")
+                },
+                "points",
+            ),
         ] {
             match Selection::parse(bad) {
                 Err(ApiError::BadRequest(m)) => assert!(m.contains(says), "{m}"),

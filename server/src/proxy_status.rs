@@ -8,11 +8,11 @@
 //! `loupe_control::snapshot`), so the revision a proxy runs is its ACKed
 //! version divided by a million.
 
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
+use loupe_api::error::ErrorBody;
 use loupe_control::registry::{WorkloadStatus, workload_statuses};
 use loupe_control::snapshot::VERSIONS_PER_CONFIG;
-use loupe_api::error::ErrorBody;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

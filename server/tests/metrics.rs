@@ -30,7 +30,11 @@ async fn seeded() -> Harness {
             // The source's reports of the same traffic, a little different.
             at(15.0, "source", Row::new(pp, rv, "200", 60)),
             // Other traffic, and traffic older than the range.
-            at(15.0, "destination", Row::new(pp, ("ratings", "v1"), "200", 999)),
+            at(
+                15.0,
+                "destination",
+                Row::new(pp, ("ratings", "v1"), "200", 999),
+            ),
             at(300.0, "destination", Row::new(pp, rv, "200", 999)),
         ],
     )
@@ -59,7 +63,10 @@ async fn a_workloads_inbound_series_per_step() {
     assert!(older.at < newer.at);
     assert!((older.request_rate - 1.0).abs() < 1e-9, "{older:?}");
     assert_eq!(older.error_rate, 0.0);
-    assert!((newer.request_rate - 100.0 / 30.0).abs() < 1e-9, "{newer:?}");
+    assert!(
+        (newer.request_rate - 100.0 / 30.0).abs() < 1e-9,
+        "{newer:?}"
+    );
     assert_eq!(newer.error_rate, 0.5);
     assert!((newer.responses["503"] - 50.0 / 30.0).abs() < 1e-9);
     // Every seeded request took (5, 10] ms.
@@ -72,7 +79,12 @@ async fn a_workloads_inbound_series_per_step() {
 #[tokio::test]
 async fn entities_and_reporters_select_their_rows() {
     let h = seeded().await;
-    let total = |m: &Metrics| m.points.iter().map(|p| p.request_rate * m.step_s).sum::<f64>();
+    let total = |m: &Metrics| {
+        m.points
+            .iter()
+            .map(|p| p.request_rate * m.step_s)
+            .sum::<f64>()
+    };
     let q = "range=60s&step=60s";
     // The edge defaults to the source's report.
     let edge = metrics(
@@ -82,7 +94,11 @@ async fn entities_and_reporters_select_their_rows() {
     .await;
     assert_eq!(edge.reporter, Reporter::Source);
     assert!((total(&edge) - 60.0).abs() < 1e-6, "{edge:?}");
-    let service = metrics(&h, &format!("entity=service&namespace=default&name=reviews&{q}")).await;
+    let service = metrics(
+        &h,
+        &format!("entity=service&namespace=default&name=reviews&{q}"),
+    )
+    .await;
     assert!((total(&service) - 130.0).abs() < 1e-6, "{service:?}");
     let outbound = metrics(
         &h,
@@ -90,7 +106,12 @@ async fn entities_and_reporters_select_their_rows() {
     )
     .await;
     assert!((total(&outbound) - 1129.0).abs() < 1e-6, "{outbound:?}");
-    let (status, body) = h.get("/api/metrics?entity=edge&namespace=default&name=x").await;
+    let (status, body) = h
+        .get("/api/metrics?entity=edge&namespace=default&name=x")
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["error"].as_str().unwrap().contains("source_namespace"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("source_namespace"),
+        "{body}"
+    );
 }

@@ -53,7 +53,15 @@ fn every_route_is_registered_with_its_documentation() {
     let mut handlers = 0;
     for file in &files {
         let text = std::fs::read_to_string(file).expect("read");
-        for forbidden in [".route(", ".route_service(", "routing::get", "routing::post", "routing::put", "routing::delete", "routing::{"] {
+        for forbidden in [
+            ".route(",
+            ".route_service(",
+            "routing::get",
+            "routing::post",
+            "routing::put",
+            "routing::delete",
+            "routing::{",
+        ] {
             assert!(
                 !text.contains(forbidden),
                 "{} registers a route with `{forbidden}`: use `OpenApiRouter::routes(routes!(handler))` \
@@ -65,7 +73,10 @@ fn every_route_is_registered_with_its_documentation() {
         while let Some(at) = rest.find("routes!(") {
             rest = &rest[at + "routes!(".len()..];
             let end = rest.find(')').expect("routes!( closes");
-            handlers += rest[..end].split(',').filter(|h| !h.trim().is_empty()).count();
+            handlers += rest[..end]
+                .split(',')
+                .filter(|h| !h.trim().is_empty())
+                .count();
         }
     }
     assert_eq!(
@@ -105,10 +116,28 @@ fn the_document_has_the_consoles_routes_and_types() {
     let doc = serde_json::to_value(loupe_server::openapi::document()).expect("serialize");
     let schemas = doc["components"]["schemas"].as_object().expect("schemas");
     for schema in [
-        "Graph", "Node", "Edge", "Health", "Metrics", "MetricsPoint", "TraceSummary", "Trace", "Span", "Resource",
-        "ResourceWithHistory", "Revision", "Applied", "ProxyStatusList", "ErrorBody", "Diagnostic",
+        "Graph",
+        "Node",
+        "Edge",
+        "Health",
+        "Metrics",
+        "MetricsPoint",
+        "TraceSummary",
+        "Trace",
+        "Span",
+        "Resource",
+        "ResourceWithHistory",
+        "Revision",
+        "Applied",
+        "ProxyStatusList",
+        "ErrorBody",
+        "Diagnostic",
     ] {
-        assert!(schemas.contains_key(schema), "no schema {schema}: {:?}", schemas.keys());
+        assert!(
+            schemas.contains_key(schema),
+            "no schema {schema}: {:?}",
+            schemas.keys()
+        );
     }
     // The graph's query parameters are documented.
     let params: Vec<&str> = doc["paths"]["/api/graph"]["get"]["parameters"]
@@ -117,7 +146,10 @@ fn the_document_has_the_consoles_routes_and_types() {
         .iter()
         .filter_map(|p| p["name"].as_str())
         .collect();
-    assert_eq!(params, ["type", "window", "namespaces", "inject_service_nodes"]);
+    assert_eq!(
+        params,
+        ["type", "window", "namespaces", "inject_service_nodes"]
+    );
 }
 
 /// The other direction: each documented operation reaches a handler (not
@@ -140,7 +172,8 @@ async fn every_documented_operation_is_routed() {
             .expect("request");
         if path == "/api/events" {
             // The stream never ends: its status and type are enough.
-            req.headers_mut().insert("accept", "text/event-stream".parse().unwrap());
+            req.headers_mut()
+                .insert("accept", "text/event-stream".parse().unwrap());
             let resp = h.app().oneshot(req).await.expect("infallible");
             assert_eq!(resp.status(), StatusCode::OK, "{method} {uri}");
             continue;
@@ -149,7 +182,11 @@ async fn every_documented_operation_is_routed() {
         let status = resp.status();
         let body = resp.into_body().collect().await.expect("body").to_bytes();
         let text = String::from_utf8_lossy(&body);
-        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}: {text}");
+        assert_ne!(
+            status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {uri}: {text}"
+        );
         assert!(
             !text.contains("no API endpoint at"),
             "{method} {uri} is documented but not routed: {text}"
@@ -158,6 +195,9 @@ async fn every_documented_operation_is_routed() {
 
     let (status, doc) = h.get("/api/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")), "{doc}");
+    assert!(
+        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "{doc}"
+    );
     assert!(doc["paths"]["/api/graph"]["get"].is_object());
 }

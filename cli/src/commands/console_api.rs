@@ -5,10 +5,10 @@
 //! the demo's), so the console's roles and audit log apply to the CLI too.
 
 use anyhow::Context;
-use loupe_model::Diagnostic;
-use reqwest::Method;
 use loupe_api::encode;
 use loupe_api::error::ErrorBody;
+use loupe_model::Diagnostic;
+use reqwest::Method;
 use serde::de::DeserializeOwned;
 
 /// Where the console is and who to be there.

@@ -187,7 +187,10 @@ pub fn Timeline(trace: Trace) -> impl IntoView {
             .attributes
             .iter()
             .map(|(k, v)| {
-                let text = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+                let text = v
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string());
                 (k.clone(), text)
             })
             .collect();

@@ -71,7 +71,10 @@ mod tests {
 
     #[test]
     fn edges_use_the_shared_thresholds() {
-        assert_eq!(Health::of_edge(&edge(1.0, &[("200", 100)])), Health::Healthy);
+        assert_eq!(
+            Health::of_edge(&edge(1.0, &[("200", 100)])),
+            Health::Healthy
+        );
         assert_eq!(
             Health::of_edge(&edge(1.0, &[("200", 999), ("503", 1)])),
             Health::Degraded

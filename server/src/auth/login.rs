@@ -8,10 +8,10 @@ use axum::response::{IntoResponse, Response};
 use loupe_api::auth::{LoginRequest, WhoAmI};
 use loupe_api::error::ErrorBody;
 
+use super::SESSION_COOKIE;
 use super::guard::{Principal, Via, session_cookie};
 use super::origin::check_same_origin;
 use super::throttle::FAILURE_DELAY;
-use super::SESSION_COOKIE;
 use crate::AppState;
 use crate::error::ApiError;
 

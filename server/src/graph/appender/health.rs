@@ -70,6 +70,10 @@ mod tests {
         let node = |id: &str| &g.graph[g.index_of(id).unwrap()];
         assert_eq!(node("default/b-v1").health, Health::Healthy);
         assert_eq!(node("default/c-v1").health, Health::Degraded);
-        assert_eq!(node("default/c-v1").error_rate, 0.0, "error_rate is the 5xx share");
+        assert_eq!(
+            node("default/c-v1").error_rate,
+            0.0,
+            "error_rate is the 5xx share"
+        );
     }
 }
