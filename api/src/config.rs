@@ -132,3 +132,50 @@ pub struct Applied {
     pub revision: i32,
     pub outcome: Outcome,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resource_with_history_is_flat_on_the_wire_and_reads_back() {
+        let at: DateTime<Utc> = "2026-12-02T04:00:00Z".parse().unwrap();
+        let detail = ResourceWithHistory {
+            resource: Resource {
+                kind: Kind::VirtualService,
+                namespace: "default".into(),
+                name: "reviews".into(),
+                revision: 3,
+                yaml: "kind: VirtualService".into(),
+                object: serde_json::json!({"kind": "VirtualService"}),
+                author: "admin".into(),
+                created_at: at,
+            },
+            revisions: vec![Revision {
+                revision: 3,
+                yaml: "kind: VirtualService".into(),
+                author: "admin".into(),
+                created_at: at,
+                deleted: false,
+                message: "put".into(),
+            }],
+        };
+        let wire = serde_json::to_value(&detail).unwrap();
+        assert_eq!(wire["kind"], "VirtualService");
+        assert_eq!(wire["revision"], 3);
+        assert_eq!(wire["created_at"], "2026-12-02T04:00:00Z");
+        assert_eq!(wire["revisions"][0]["message"], "put");
+        let back: ResourceWithHistory = serde_json::from_value(wire).unwrap();
+        assert_eq!(back, detail);
+    }
+
+    #[test]
+    fn outcomes_are_lowercase_words() {
+        let applied: Applied = serde_json::from_str(
+            r#"{"kind":"DestinationRule","namespace":"default","name":"reviews","revision":1,"outcome":"unchanged"}"#,
+        )
+        .unwrap();
+        assert_eq!(applied.outcome, Outcome::Unchanged);
+        assert_eq!(applied.outcome.to_string(), "unchanged");
+    }
+}
