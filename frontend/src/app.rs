@@ -89,10 +89,10 @@ fn UserMenu() -> impl IntoView {
         me.get().map(|me| {
             view! {
                 <span class="user-menu">
-                    <span data-testid="whoami" data-role=me.role.clone() title="Logged in">
+                    <span data-testid="whoami" data-role=me.role.as_str() title="Logged in">
                         {me.user.clone()}
                         " "
-                        <span class="badge">{me.role.clone()}</span>
+                        <span class="badge">{me.role.as_str()}</span>
                     </span>
                     <button class="small" data-testid="logout" on:click=move |_| log_out()>
                         "Log out"

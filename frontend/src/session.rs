@@ -4,7 +4,9 @@
 
 use leptos::prelude::*;
 
-use crate::api::{self, WhoAmI};
+use loupe_api::auth::WhoAmI;
+
+use crate::api;
 
 #[derive(Clone, Copy)]
 pub struct Session(pub Signal<Option<WhoAmI>>);

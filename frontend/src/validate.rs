@@ -9,14 +9,12 @@
 
 use loupe_model::{Diagnostic, Kind, Resource, Severity, analyze, parse_documents};
 
-use crate::api::ConfigEntry;
-
 pub fn validate_edit(
     kind: &str,
     namespace: &str,
     name: &str,
     text: &str,
-    stored: &[ConfigEntry],
+    stored: &[loupe_api::config::Resource],
 ) -> Vec<Diagnostic> {
     let key = format!(
         "{}/{namespace}/{name}",
@@ -52,7 +50,7 @@ pub fn validate_edit(
 
     let others: Vec<Resource> = stored
         .iter()
-        .flat_map(|e| parse_documents("stored", &e.yaml_text()).resources)
+        .flat_map(|e| parse_documents("stored", &e.yaml).resources)
         .filter(|r| r.key().to_string() != key)
         .collect();
     let before = {
@@ -60,7 +58,7 @@ pub fn validate_edit(
         all.extend(
             stored
                 .iter()
-                .flat_map(|e| parse_documents("stored", &e.yaml_text()).resources)
+                .flat_map(|e| parse_documents("stored", &e.yaml).resources)
                 .filter(|r| r.key().to_string() == key),
         );
         analyze(&all)
@@ -107,10 +105,18 @@ spec:
         )
     }
 
-    fn stored(yaml: &str) -> ConfigEntry {
-        ConfigEntry {
-            yaml: Some(yaml.to_string()),
-            ..ConfigEntry::default()
+    fn stored(yaml: &str) -> loupe_api::config::Resource {
+        let parsed = parse_documents("stored", yaml).resources;
+        let key = parsed[0].key();
+        loupe_api::config::Resource {
+            kind: key.kind,
+            namespace: key.namespace,
+            name: key.name,
+            revision: 1,
+            yaml: yaml.to_string(),
+            object: serde_json::Value::Null,
+            author: "test".into(),
+            created_at: chrono::DateTime::UNIX_EPOCH,
         }
     }
 

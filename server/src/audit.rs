@@ -2,13 +2,15 @@
 //! resource when, newest first, from the control plane's audit log. Every
 //! write through the console is recorded under the logged-in user.
 
+use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
-use loupe_control::{AuditEntry, AuditFilter};
+use loupe_api::audit::{AuditEntry, AuditQuery};
+use loupe_api::error::ErrorBody;
+use loupe_control::AuditFilter;
 use loupe_model::Kind;
-use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -17,18 +19,13 @@ use crate::error::ApiError;
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/audit", get(audit))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(audit))
 }
 
-#[derive(Deserialize)]
-struct AuditQuery {
-    user: Option<String>,
-    kind: Option<String>,
-    namespace: Option<String>,
-    limit: Option<i64>,
-}
-
+/// Who changed which resource when, newest first.
+#[utoipa::path(get, path = "/audit", tag = "config", params(AuditQuery),
+    responses((status = 200, body = Vec<AuditEntry>), (status = 400, body = ErrorBody)))]
 async fn audit(
     State(state): State<AppState>,
     query: Result<Query<AuditQuery>, QueryRejection>,
@@ -57,5 +54,17 @@ async fn audit(
         namespace: given(q.namespace),
         limit,
     };
-    Ok(Json(state.store.audit(&filter).await?))
+    let entries = state.store.audit(&filter).await?;
+    Ok(Json(
+        entries
+            .into_iter()
+            .map(|e| AuditEntry {
+                at: e.at,
+                actor: e.actor,
+                action: e.action,
+                resource: e.resource,
+                revision: e.revision,
+            })
+            .collect(),
+    ))
 }

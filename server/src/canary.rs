@@ -11,51 +11,27 @@
 //! Weights are edited on the stored Kubernetes JSON, not on typed structs, so
 //! every other field of the VirtualService is written back exactly as it was.
 
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::routing::{get, put};
-use axum::{Json, Router};
+use loupe_api::canary::{
+    Canary, CanaryRoute, WeightRequest, WeightedDestination, WeightsRequest, WeightsResponse,
+};
+use loupe_api::error::ErrorBody;
 use loupe_model::{Diagnostic, Kind, ResourceKey, Severity};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::Principal;
 use crate::config::StoredResource;
 use crate::error::ApiError;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/canary", get(list))
-        .route("/canary/{namespace}/{name}", put(set_weights))
-}
-
-#[derive(Debug, Serialize, PartialEq)]
-pub struct Canary {
-    /// `VirtualService/NS/NAME`.
-    pub key: String,
-    pub namespace: String,
-    pub name: String,
-    pub revision: i32,
-    pub hosts: Vec<String>,
-    pub routes: Vec<CanaryRoute>,
-}
-
-#[derive(Debug, Serialize, PartialEq)]
-pub struct CanaryRoute {
-    /// Position in `spec.http`.
-    pub index: usize,
-    pub name: Option<String>,
-    pub destinations: Vec<WeightedDestination>,
-}
-
-#[derive(Debug, Serialize, PartialEq)]
-pub struct WeightedDestination {
-    pub host: String,
-    pub subset: Option<String>,
-    /// As Istio reads it: a lone destination without a weight takes 100, one
-    /// of several without a weight takes 0.
-    pub weight: i64,
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(set_weights))
 }
 
 /// The `spec.http[index].route` entries of a VirtualService object.
@@ -117,39 +93,20 @@ pub fn canary_of(vs: &StoredResource) -> Option<Canary> {
     })
 }
 
+/// Every VirtualService route that splits traffic, with its weights.
+#[utoipa::path(get, path = "/canary", tag = "canary",
+    responses((status = 200, body = Vec<Canary>)))]
 async fn list(State(state): State<AppState>) -> Result<Json<Vec<Canary>>, ApiError> {
     let services = state.store.list(Some(Kind::VirtualService)).await?;
     Ok(Json(services.iter().filter_map(canary_of).collect()))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct WeightsRequest {
-    pub route_index: usize,
-    pub weights: Vec<WeightRequest>,
-    /// The revision the slider was showing; if given and no longer current,
-    /// the change is refused (409) instead of overwriting someone's edit.
-    #[serde(default)]
-    pub revision: Option<i32>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct WeightRequest {
-    #[serde(default)]
-    pub subset: Option<String>,
-    /// Only needed when subsets alone do not tell the destinations apart.
-    #[serde(default)]
-    pub host: Option<String>,
-    pub weight: i64,
-}
-
-#[derive(Serialize)]
-struct WeightsResponse {
-    key: String,
-    revision: i32,
-    outcome: String,
-    route: CanaryRoute,
-}
-
+/// Sets one route's weights, writing a new revision as the logged-in user.
+#[utoipa::path(put, path = "/canary/{namespace}/{name}", tag = "canary",
+    params(("namespace" = String, Path), ("name" = String, Path, description = "the VirtualService")),
+    request_body = WeightsRequest,
+    responses((status = 200, body = WeightsResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn set_weights(
     State(state): State<AppState>,
     principal: Principal,
@@ -189,7 +146,7 @@ async fn set_weights(
     Ok(Json(WeightsResponse {
         key: key.to_string(),
         revision: applied.revision,
-        outcome: applied.outcome.to_string(),
+        outcome: crate::config::outcome_json(applied.outcome),
         route,
     }))
 }

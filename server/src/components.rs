@@ -10,61 +10,39 @@
 
 use std::path::{Path, PathBuf};
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use loupe_api::error::ErrorBody;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiError;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/components", get(components))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(components))
 }
 
-/// One supervised process.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Part {
-    pub name: String,
-    /// Its process while it runs.
-    pub pid: Option<u32>,
-    pub running: bool,
-    /// Restarts so far (0: still its first run).
-    pub restarts: u32,
-    /// When its current (or last) run started.
-    pub started_at: chrono::DateTime<chrono::Utc>,
-    /// How its last run ended (`signal: 9 (SIGKILL)`, `exit status: 1`).
-    pub last_exit: Option<String>,
-    pub last_exit_at: Option<chrono::DateTime<chrono::Utc>>,
+pub use loupe_api::mesh::{Components, Part};
+
+/// Writes the record to `path` whole (a temporary file renamed over it),
+/// so a reader never sees half of it.
+pub fn write(record: &Components, path: &Path) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(record)?)?;
+    std::fs::rename(&tmp, path)
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Components {
-    /// Whether a supervisor (`loupe demo`) reports its parts.
-    pub supervised: bool,
-    pub parts: Vec<Part>,
-}
-
-impl Components {
-    /// Writes the record to `path` whole (a temporary file renamed over it),
-    /// so a reader never sees half of it.
-    pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)?;
-        std::fs::rename(&tmp, path)
-    }
-
-    /// The record at `path`; none written yet reads as no parts.
-    pub fn read(path: &Path) -> Result<Components, String> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| format!("{} is not a components record: {e}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Components {
-                supervised: true,
-                parts: Vec::new(),
-            }),
-            Err(e) => Err(format!("reading {}: {e}", path.display())),
-        }
+/// The record at `path`; none written yet reads as no parts.
+pub fn read(path: &Path) -> Result<Components, String> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| format!("{} is not a components record: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Components {
+            supervised: true,
+            parts: Vec::new(),
+        }),
+        Err(e) => Err(format!("reading {}: {e}", path.display())),
     }
 }
 
@@ -72,14 +50,17 @@ impl Components {
 #[derive(Clone, Debug, Default)]
 pub struct ComponentsFile(pub Option<PathBuf>);
 
+/// `loupe demo`'s supervised parts and their restarts.
+#[utoipa::path(get, path = "/components", tag = "mesh",
+    responses((status = 200, body = Components), (status = 400, body = ErrorBody)))]
 async fn components(State(state): State<AppState>) -> Result<Json<Components>, ApiError> {
     let Some(path) = state.components_file.0.clone() else {
         return Ok(Json(Components::default()));
     };
-    let read = tokio::task::spawn_blocking(move || Components::read(&path))
+    let record = tokio::task::spawn_blocking(move || read(&path))
         .await
         .map_err(|e| ApiError::bad_request(format!("reading the components record: {e}")))?;
-    read.map(Json).map_err(ApiError::bad_request)
+    record.map(Json).map_err(ApiError::bad_request)
 }
 
 #[cfg(test)]
@@ -90,7 +71,7 @@ mod tests {
     fn a_record_round_trips_and_a_missing_one_has_no_parts() {
         let dir = tempfile_dir();
         let path = dir.join("parts.json");
-        assert_eq!(Components::read(&path).unwrap().parts, vec![]);
+        assert_eq!(read(&path).unwrap().parts, vec![]);
         let record = Components {
             supervised: true,
             parts: vec![Part {
@@ -103,14 +84,10 @@ mod tests {
                 last_exit_at: Some(chrono::Utc::now()),
             }],
         };
-        record.write(&path).unwrap();
-        assert_eq!(Components::read(&path).unwrap(), record);
+        write(&record, &path).unwrap();
+        assert_eq!(read(&path).unwrap(), record);
         std::fs::write(&path, "{").unwrap();
-        assert!(
-            Components::read(&path)
-                .unwrap_err()
-                .contains("not a components record")
-        );
+        assert!(read(&path).unwrap_err().contains("not a components record"));
         let _ = std::fs::remove_dir_all(dir);
     }
 

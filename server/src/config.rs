@@ -11,39 +11,32 @@
 //! - `GET    /api/config/{kind}/{namespace}/{name}/history` — its revisions, newest first (deleted resources too)
 //! - `POST   /api/config/{kind}/{namespace}/{name}/rollback?revision=N`
 
+use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use chrono::{DateTime, Utc};
+use loupe_api::config::{
+    self as json, ACCEPTED_TYPES, ApplyQuery, ListQuery, ResourceWithHistory, RollbackQuery,
+};
+use loupe_api::error::ErrorBody;
 use loupe_model::{Kind, ResourceKey};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub use loupe_control::store::{Applied, ConfigStore, Revision, StoreError, StoredResource};
+pub use loupe_control::store::{
+    Applied, ConfigStore, Outcome, Revision, StoreError, StoredResource,
+};
 
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
 
-/// The body types a write reads (`Content-Type`, parameters ignored).
-pub const ACCEPTED_TYPES: [&str; 4] = [
-    "application/yaml",
-    "application/x-yaml",
-    "text/yaml",
-    "application/json",
-];
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/config", get(list).post(apply))
-        .route(
-            "/config/{kind}/{namespace}/{name}",
-            get(show).put(put).delete(delete),
-        )
-        .route("/config/{kind}/{namespace}/{name}/history", get(history))
-        .route("/config/{kind}/{namespace}/{name}/rollback", post(rollback))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, apply))
+        .routes(routes!(show, put, delete))
+        .routes(routes!(history))
+        .routes(routes!(rollback))
 }
 
 impl From<StoreError> for ApiError {
@@ -94,85 +87,80 @@ fn parse_kind(kind: &str) -> Result<Kind, ApiError> {
     })
 }
 
-/// One current resource, flat, as the console lists it.
-#[derive(Debug, Serialize)]
-pub struct ResourceJson {
-    pub kind: Kind,
-    pub namespace: String,
-    pub name: String,
-    pub revision: i32,
-    pub yaml: String,
-    pub object: Value,
-    pub author: String,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<StoredResource> for ResourceJson {
-    fn from(r: StoredResource) -> Self {
-        ResourceJson {
-            kind: r.key.kind,
-            namespace: r.key.namespace,
-            name: r.key.name,
-            revision: r.revision,
-            yaml: r.yaml,
-            object: r.object,
-            author: r.author,
-            created_at: r.created_at,
-        }
+/// The API's view of a stored resource.
+pub fn resource_json(r: StoredResource) -> json::Resource {
+    json::Resource {
+        kind: r.key.kind,
+        namespace: r.key.namespace,
+        name: r.key.name,
+        revision: r.revision,
+        yaml: r.yaml,
+        object: r.object,
+        author: r.author,
+        created_at: r.created_at,
     }
 }
 
-/// What a write did: the resource's new (or unchanged) revision.
-#[derive(Debug, Serialize)]
-pub struct AppliedJson {
-    pub kind: Kind,
-    pub namespace: String,
-    pub name: String,
-    pub revision: i32,
-    /// `created`, `configured`, `unchanged` or `deleted`.
-    pub outcome: String,
-}
-
-impl From<Applied> for AppliedJson {
-    fn from(a: Applied) -> Self {
-        AppliedJson {
-            kind: a.key.kind,
-            namespace: a.key.namespace,
-            name: a.key.name,
-            revision: a.revision,
-            outcome: a.outcome.to_string(),
-        }
+pub fn revision_json(r: Revision) -> json::Revision {
+    json::Revision {
+        revision: r.revision,
+        yaml: r.yaml,
+        author: r.author,
+        created_at: r.created_at,
+        deleted: r.deleted,
+        message: r.message,
     }
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
-    kind: Option<String>,
+pub fn outcome_json(o: Outcome) -> json::Outcome {
+    match o {
+        Outcome::Created => json::Outcome::Created,
+        Outcome::Configured => json::Outcome::Configured,
+        Outcome::Unchanged => json::Outcome::Unchanged,
+        Outcome::Deleted => json::Outcome::Deleted,
+    }
 }
 
+pub fn applied_json(a: Applied) -> json::Applied {
+    json::Applied {
+        kind: a.key.kind,
+        namespace: a.key.namespace,
+        name: a.key.name,
+        revision: a.revision,
+        outcome: outcome_json(a.outcome),
+    }
+}
+
+/// The path of one resource, for the OpenAPI document.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+struct ResourcePath {
+    /// `VirtualService`, `vs`, `DestinationRule`, … (see `loupe_model::Kind`).
+    kind: String,
+    namespace: String,
+    name: String,
+}
+
+/// Current resources, all kinds or one.
+#[utoipa::path(get, path = "/config", tag = "config", params(ListQuery),
+    responses((status = 200, body = Vec<json::Resource>), (status = 400, body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Vec<ResourceJson>>, ApiError> {
+) -> Result<Json<Vec<json::Resource>>, ApiError> {
     let Query(q) = query?;
     let kind = match q.kind.as_deref() {
         None | Some("") => None,
         Some(k) => Some(parse_kind(k)?),
     };
     let resources = state.store.list(kind).await?;
-    Ok(Json(
-        resources.into_iter().map(ResourceJson::from).collect(),
-    ))
+    Ok(Json(resources.into_iter().map(resource_json).collect()))
 }
 
-#[derive(Serialize)]
-struct ResourceWithHistory {
-    #[serde(flatten)]
-    resource: ResourceJson,
-    /// Newest first, deletions included.
-    revisions: Vec<Revision>,
-}
-
+/// One resource and its revisions, newest first.
+#[utoipa::path(get, path = "/config/{kind}/{namespace}/{name}", tag = "config", params(ResourcePath),
+    responses((status = 200, body = ResourceWithHistory), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn show(
     State(state): State<AppState>,
     Path((kind, namespace, name)): Path<(String, String, String)>,
@@ -185,17 +173,21 @@ async fn show(
     })?;
     let revisions = state.store.history(&key).await?;
     Ok(Json(ResourceWithHistory {
-        resource: resource.into(),
-        revisions,
+        resource: resource_json(resource),
+        revisions: revisions.into_iter().map(revision_json).collect(),
     }))
 }
 
+/// A resource's revisions, newest first (deleted resources too).
+#[utoipa::path(get, path = "/config/{kind}/{namespace}/{name}/history", tag = "config", params(ResourcePath),
+    responses((status = 200, body = Vec<json::Revision>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn history(
     State(state): State<AppState>,
     Path((kind, namespace, name)): Path<(String, String, String)>,
-) -> Result<Json<Vec<Revision>>, ApiError> {
+) -> Result<Json<Vec<json::Revision>>, ApiError> {
     let key = key(&kind, &namespace, &name)?;
-    Ok(Json(state.store.history(&key).await?))
+    let revisions = state.store.history(&key).await?;
+    Ok(Json(revisions.into_iter().map(revision_json).collect()))
 }
 
 /// The body as text, YAML or JSON (JSON is YAML), when its `Content-Type`
@@ -226,26 +218,37 @@ fn body_text<'b>(headers: &HeaderMap, body: &'b axum::body::Bytes) -> Result<&'b
     Ok(text)
 }
 
+/// Replaces a resource with the body (YAML or JSON), validated like `loupe apply`.
+#[utoipa::path(put, path = "/config/{kind}/{namespace}/{name}", tag = "config", params(ResourcePath),
+    request_body(content = String, content_type = "application/yaml", description = "the resource, YAML or JSON"),
+    responses((status = 200, body = json::Applied), (status = 400, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn put(
     State(state): State<AppState>,
     principal: Principal,
     Path((kind, namespace, name)): Path<(String, String, String)>,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> Result<Json<AppliedJson>, ApiError> {
+) -> Result<Json<json::Applied>, ApiError> {
     let key = key(&kind, &namespace, &name)?;
     let text = body_text(&headers, &body)?;
     let applied = state.store.put(&key, text, &principal.user).await?;
-    Ok(Json(applied.into()))
+    Ok(Json(applied_json(applied)))
 }
 
+/// Applies a multi-document YAML/JSON body in one transaction (or, with
+/// `dry_run=true`, says what it would write).
+#[utoipa::path(post, path = "/config", tag = "config", params(ApplyQuery),
+    request_body(content = String, content_type = "application/yaml", description = "one or more resources, YAML or JSON"),
+    responses((status = 200, body = Vec<json::Applied>), (status = 400, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn apply(
     State(state): State<AppState>,
     principal: Principal,
     query: Result<Query<ApplyQuery>, QueryRejection>,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> Result<Json<Vec<AppliedJson>>, ApiError> {
+) -> Result<Json<Vec<json::Applied>>, ApiError> {
     let Query(q) = query?;
     let text = body_text(&headers, &body)?;
     let source = q
@@ -259,39 +262,34 @@ async fn apply(
     } else {
         state.store.apply_all(&texts, &principal.user).await?
     };
-    Ok(Json(applied.into_iter().map(AppliedJson::from).collect()))
+    Ok(Json(applied.into_iter().map(applied_json).collect()))
 }
 
+/// Deletes a resource (a deletion revision: its history stays).
+#[utoipa::path(delete, path = "/config/{kind}/{namespace}/{name}", tag = "config", params(ResourcePath),
+    responses((status = 200, body = json::Applied), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete(
     State(state): State<AppState>,
     principal: Principal,
     Path((kind, namespace, name)): Path<(String, String, String)>,
-) -> Result<Json<AppliedJson>, ApiError> {
+) -> Result<Json<json::Applied>, ApiError> {
     let key = key(&kind, &namespace, &name)?;
-    Ok(Json(
-        state.store.delete(&key, &principal.user).await?.into(),
-    ))
+    Ok(Json(applied_json(
+        state.store.delete(&key, &principal.user).await?,
+    )))
 }
 
-#[derive(Deserialize)]
-struct ApplyQuery {
-    /// What the body is called in diagnostics and the revision message (a file name).
-    source: Option<String>,
-    /// Validate and answer what would change, writing nothing.
-    dry_run: Option<bool>,
-}
-
-#[derive(Deserialize)]
-struct RollbackQuery {
-    revision: Option<String>,
-}
-
+/// Makes an earlier revision's content current again, as a new revision.
+#[utoipa::path(post, path = "/config/{kind}/{namespace}/{name}/rollback", tag = "config",
+    params(ResourcePath, RollbackQuery),
+    responses((status = 200, body = json::Applied), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn rollback(
     State(state): State<AppState>,
     principal: Principal,
     Path((kind, namespace, name)): Path<(String, String, String)>,
     query: Result<Query<RollbackQuery>, QueryRejection>,
-) -> Result<Json<AppliedJson>, ApiError> {
+) -> Result<Json<json::Applied>, ApiError> {
     let key = key(&kind, &namespace, &name)?;
     let Query(q) = query?;
     let revision = q
@@ -305,11 +303,10 @@ async fn rollback(
                 key.kind, key.namespace, key.name
             ))
         })?;
-    Ok(Json(
+    Ok(Json(applied_json(
         state
             .store
             .rollback(&key, revision, &principal.user)
-            .await?
-            .into(),
-    ))
+            .await?,
+    )))
 }

@@ -5,8 +5,8 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use loupe_api::error::ErrorBody;
 use loupe_model::Diagnostic;
-use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -52,13 +52,6 @@ pub enum ApiError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    diagnostics: Option<&'a [Diagnostic]>,
 }
 
 impl ApiError {
@@ -107,6 +100,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let retry_after = match &self {
+            ApiError::TooManyRequests { retry_after_s, .. } => Some(*retry_after_s),
+            _ => None,
+        };
         let shown = match &self {
             ApiError::Unavailable(source) => {
                 tracing::warn!(error = %source, "database unavailable");
@@ -118,19 +115,19 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let diagnostics = match &self {
-            ApiError::Invalid { diagnostics, .. } => Some(diagnostics.as_slice()),
-            _ => None,
+        let diagnostics = match self {
+            ApiError::Invalid { diagnostics, .. } => diagnostics,
+            _ => Vec::new(),
         };
-        let body = Body {
-            error: &shown,
+        let body = ErrorBody {
+            error: shown,
             diagnostics,
         };
         let mut response = (status, Json(body)).into_response();
-        if let ApiError::TooManyRequests { retry_after_s, .. } = &self {
+        if let Some(retry_after_s) = retry_after {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from(*retry_after_s),
+                axum::http::HeaderValue::from(retry_after_s),
             );
         }
         response

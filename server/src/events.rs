@@ -15,17 +15,18 @@ use std::convert::Infallible;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use futures::Stream;
 use futures::StreamExt;
-use serde_json::json;
+use loupe_api::error::ErrorBody;
+use loupe_api::events::{CONFIG_EVENT, ConfigEvent, GRAPH_EVENT, GraphEvent};
 use sqlx::PgPool;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::{Instant, MissedTickBehavior};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -123,10 +124,16 @@ async fn config_version(pool: &PgPool) -> Option<i64> {
         .map(|v| v.unwrap_or(0))
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/events", get(events))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(events))
 }
 
+/// Server-sent events: `graph` ([`GraphEvent`]) and `config` ([`ConfigEvent`]).
+#[utoipa::path(get, path = "/events", tag = "events",
+    responses(
+        (status = 200, description = "`graph` and `config` events whose data are GraphEvent and ConfigEvent",
+         content_type = "text/event-stream", body = String),
+        (status = 503, body = ErrorBody)))]
 async fn events(
     State(state): State<AppState>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
@@ -151,6 +158,11 @@ async fn events(
 }
 
 /// One stream: what it last told its client, and its place under the cap.
+fn json_event(name: &str, data: &impl serde::Serialize) -> Event {
+    let data = serde_json::to_string(data).unwrap_or_else(|_| "{}".into());
+    Event::default().event(name).data(data)
+}
+
 struct Watch {
     marks: watch::Receiver<Marks>,
     sent: Marks,
@@ -166,15 +178,21 @@ impl Watch {
                 && self.sent.graph_latest != Some(latest)
             {
                 self.sent.graph_latest = Some(latest);
-                let data = json!({"at": Utc::now(), "latest": latest});
-                return Some(Event::default().event("graph").data(data.to_string()));
+                let data = GraphEvent {
+                    at: Utc::now(),
+                    latest,
+                };
+                return Some(json_event(GRAPH_EVENT, &data));
             }
             if let Some(version) = now.config_version
                 && self.sent.config_version != Some(version)
             {
                 self.sent.config_version = Some(version);
-                let data = json!({"at": Utc::now(), "version": version});
-                return Some(Event::default().event("config").data(data.to_string()));
+                let data = ConfigEvent {
+                    at: Utc::now(),
+                    version,
+                };
+                return Some(json_event(CONFIG_EVENT, &data));
             }
             self.marks.changed().await.ok()?;
         }

@@ -34,6 +34,9 @@
 //!   (callers outside the mesh). `error_rate` is the 5xx share and `mtls` the
 //!   share of requests over mutual TLS, both 0..1; `health` is
 //!   `healthy|degraded|failure`.
+//! - `GET /api/metrics?entity=workload|app|service|edge&namespace=&name=&direction=&reporter=&range=10m&step=10s`
+//!   → `{"entity","namespace","name","direction","reporter","start","end","step_s","points":[{"at",
+//!   "request_rate","error_rate","responses","p50_ms","p95_ms","p99_ms"}]}` (see [`metrics`]).
 //! - `GET /api/traces?service=&operation=&tags=k:v&min_duration_ms=&max_duration_ms=&start=&end=&limit=`
 //!   → `[{"trace_id","root_service","root_operation","start","duration_ms","span_count","error_count","services"}]`, newest first;
 //!   `GET /api/traces/{trace_id}` → `{"trace_id","spans":[{"span_id","parent_span_id","service","operation","kind","start","duration_ms","status_code","attributes"}]}`.
@@ -48,6 +51,9 @@
 //! - `GET /api/components` → `{"supervised","parts":[{"name","pid","running","restarts","started_at",
 //!   "last_exit","last_exit_at"}]}`: `loupe demo`'s parts and their restarts (see [`components`]).
 //! - `GET /api/events` (SSE: `graph`, `config`), `GET /api/health`.
+//! - `GET /api/openapi.json`: all of the above as an OpenAPI 3.1 document,
+//!   built from the same place as the router ([`api_routes`]); the JSON
+//!   types are `loupe-api`'s, shared with the frontend and the CLI.
 //!
 //! Errors are `{"error": "..."}` (plus `"diagnostics"` on 422) with 400 for
 //! bad input, 401, 403, 404, 409, 413, 415, 422 for refused config, 429,
@@ -64,6 +70,8 @@ pub mod error;
 pub mod events;
 pub mod graph;
 pub mod health;
+pub mod metrics;
+pub mod openapi;
 pub mod params;
 #[cfg(test)]
 mod plans;
@@ -84,26 +92,39 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 pub use error::ApiError;
 pub use serve::{HEADER_READ_TIMEOUT, Options, ServerError, serve, serve_until};
 pub use state::{AppState, Limits};
 
-/// The API under `/api`, without static files. Every route is behind the
-/// auth guard ([`auth`]), a body limit and a timeout ([`Limits`]).
-pub fn app(state: AppState) -> Router {
-    let limits = state.limits;
-    let api = Router::new()
+/// Every route under `/api` with its documentation, from one place: each
+/// module's `router()` registers its handlers with utoipa-axum's `routes!`,
+/// which adds a route and its `#[utoipa::path]` together, so the router and
+/// `/api/openapi.json` ([`openapi`]) cannot disagree.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(auth::router())
         .merge(health::router())
         .merge(proxy_status::router())
         .merge(components::router())
         .merge(graph::router())
+        .merge(metrics::router())
         .merge(traces::router())
         .merge(events::router())
         .merge(config::router())
         .merge(canary::router())
         .merge(audit::router())
+        .merge(openapi::router())
+}
+
+/// The API under `/api`, without static files. Every route is behind the
+/// auth guard ([`auth`]), a body limit and a timeout ([`Limits`]).
+pub fn app(state: AppState) -> Router {
+    let limits = state.limits;
+    let (api, _) = api_routes().split_for_parts();
+    let api = api
         .fallback(any(api_not_found))
         .layer(middleware::from_fn_with_state(
             state.clone(),

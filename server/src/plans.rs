@@ -6,7 +6,9 @@
 use loupe_db::PrivatePostgres;
 use sqlx::{Connection, PgConnection};
 
-use crate::traces::{Search, SearchQuery, TRACE_SQL, search_query};
+use loupe_api::traces::TraceQuery;
+
+use crate::traces::{Search, TRACE_SQL, search_query};
 
 async fn explain(conn: &mut PgConnection, sql: &str, bind: Option<f64>) -> String {
     let explain = format!("EXPLAIN {sql}");
@@ -46,12 +48,12 @@ async fn hot_path_queries_are_served_by_indexes() {
     assert_indexed(&graph, "edge_rollups", "graph window");
 
     for (name, query) in [
-        ("newest traces", SearchQuery::default()),
+        ("newest traces", TraceQuery::default()),
         (
             "traces of a service",
-            SearchQuery {
+            TraceQuery {
                 service: Some("reviews".into()),
-                ..SearchQuery::default()
+                ..TraceQuery::default()
             },
         ),
     ] {

@@ -8,61 +8,23 @@
 //! `loupe_control::snapshot`), so the revision a proxy runs is its ACKed
 //! version divided by a million.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use loupe_api::error::ErrorBody;
 use loupe_control::registry::{WorkloadStatus, workload_statuses};
 use loupe_control::snapshot::VERSIONS_PER_CONFIG;
-use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiError;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/proxy-status", get(proxy_status))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(proxy_status))
 }
 
 /// A proxy's sync state, as istioctl names them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Sync {
-    /// Connected and running the newest config revision.
-    Synced,
-    /// Connected, but its last ACK is of an older revision (or none yet).
-    Stale,
-    /// Connected, and it refused the newest revision.
-    Nacked,
-    /// Not connected now.
-    Disconnected,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ProxyStatus {
-    pub namespace: String,
-    pub workload: String,
-    pub service_account: String,
-    pub address: String,
-    pub gateway: bool,
-    pub connected: bool,
-    /// The config revision of the last snapshot it applied.
-    pub acked_revision: Option<i64>,
-    /// The config revision of the last snapshot it refused, and why.
-    pub nacked_revision: Option<i64>,
-    pub nack_error: Option<String>,
-    pub last_seen: chrono::DateTime<chrono::Utc>,
-    pub sync: Sync,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ProxyStatusList {
-    /// The newest config revision in the store.
-    pub config_revision: i64,
-    /// Connected proxies running it.
-    pub synced: usize,
-    /// Connected proxies.
-    pub connected: usize,
-    pub proxies: Vec<ProxyStatus>,
-}
+pub use loupe_api::mesh::{ProxyStatus, ProxyStatusList, Sync};
 
 fn revision(version: Option<i64>) -> Option<i64> {
     version.map(|v| v / VERSIONS_PER_CONFIG as i64)
@@ -96,6 +58,9 @@ pub fn status(w: WorkloadStatus, config_revision: i64) -> ProxyStatus {
     }
 }
 
+/// Every proxy the control plane has seen and the config revision it runs.
+#[utoipa::path(get, path = "/proxy-status", tag = "mesh",
+    responses((status = 200, body = ProxyStatusList), (status = 503, body = ErrorBody)))]
 async fn proxy_status(State(state): State<AppState>) -> Result<Json<ProxyStatusList>, ApiError> {
     let config_revision = state.store.version().await?;
     let rows = workload_statuses(&state.pool)

@@ -7,11 +7,15 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use std::collections::BTreeMap;
+
+use axum::Json;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use loupe_api::error::ErrorBody;
+use loupe_api::traces::{Span, Trace, TraceQuery, TraceSummary};
 use sqlx::{Postgres, QueryBuilder};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -20,25 +24,12 @@ use crate::params;
 const DEFAULT_LIMIT: u64 = 20;
 const MAX_LIMIT: u64 = 1000;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/traces", get(search))
-        .route("/traces/{trace_id}", get(trace))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(search))
+        .routes(routes!(trace))
 }
 
-#[derive(Default, Deserialize)]
-pub(crate) struct SearchQuery {
-    pub(crate) service: Option<String>,
-    pub(crate) operation: Option<String>,
-    pub(crate) tags: Option<String>,
-    pub(crate) limit: Option<String>,
-    pub(crate) min_duration_ms: Option<String>,
-    pub(crate) max_duration_ms: Option<String>,
-    pub(crate) start: Option<String>,
-    pub(crate) end: Option<String>,
-}
-
-/// The search, parsed and checked.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct Search {
     service: Option<String>,
@@ -56,7 +47,7 @@ fn non_empty(v: Option<String>) -> Option<String> {
 }
 
 impl Search {
-    pub(crate) fn parse(q: SearchQuery) -> Result<Search, ApiError> {
+    pub(crate) fn parse(q: TraceQuery) -> Result<Search, ApiError> {
         let limit = match non_empty(q.limit) {
             Some(l) => params::bounded("limit", &l, 1, MAX_LIMIT)?,
             None => DEFAULT_LIMIT,
@@ -122,31 +113,49 @@ fn parse_tags(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, 
     Ok(tags)
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
-pub struct TraceSummary {
-    pub trace_id: String,
-    /// Empty while the root span has not arrived.
-    pub root_service: String,
-    pub root_operation: String,
-    pub start: DateTime<Utc>,
-    pub duration_ms: f64,
-    pub span_count: i32,
-    pub error_count: i32,
-    pub services: Vec<String>,
+/// A row of [`search_query`]; the API's `TraceSummary` without sqlx.
+#[derive(sqlx::FromRow)]
+struct SummaryRow {
+    trace_id: String,
+    root_service: String,
+    root_operation: String,
+    start: DateTime<Utc>,
+    duration_ms: f64,
+    span_count: i32,
+    error_count: i32,
+    services: Vec<String>,
 }
 
+impl From<SummaryRow> for TraceSummary {
+    fn from(r: SummaryRow) -> Self {
+        TraceSummary {
+            trace_id: r.trace_id,
+            root_service: r.root_service,
+            root_operation: r.root_operation,
+            start: r.start,
+            duration_ms: r.duration_ms,
+            span_count: r.span_count,
+            error_count: r.error_count,
+            services: r.services,
+        }
+    }
+}
+
+/// Traces that match, newest first.
+#[utoipa::path(get, path = "/traces", tag = "traces", params(TraceQuery),
+    responses((status = 200, body = Vec<TraceSummary>), (status = 400, body = ErrorBody)))]
 async fn search(
     State(state): State<AppState>,
-    query: Result<Query<SearchQuery>, QueryRejection>,
+    query: Result<Query<TraceQuery>, QueryRejection>,
 ) -> Result<Json<Vec<TraceSummary>>, ApiError> {
     let Query(q) = query?;
     let s = Search::parse(q)?;
     let rows = search_query("", s)
-        .build_query_as::<TraceSummary>()
+        .build_query_as::<SummaryRow>()
         .fetch_all(&state.pool)
         .await
         .map_err(ApiError::internal("searching trace_summaries"))?;
-    Ok(Json(rows))
+    Ok(Json(rows.into_iter().map(TraceSummary::from).collect()))
 }
 
 /// The search as SQL with only the filters asked for, so each plan can use
@@ -218,27 +227,40 @@ pub(crate) const TRACE_SQL: &str =
            FROM spans_with_resource WHERE trace_id = $1
           ORDER BY start_time, span_id";
 
-#[derive(Debug, Serialize)]
-pub struct Trace {
-    pub trace_id: String,
-    pub spans: Vec<Span>,
+/// A row of [`TRACE_SQL`]; the API's `Span` without sqlx.
+#[derive(sqlx::FromRow)]
+struct SpanRow {
+    span_id: String,
+    parent_span_id: Option<String>,
+    service: String,
+    operation: String,
+    kind: i16,
+    start: DateTime<Utc>,
+    duration_ms: f64,
+    status_code: i16,
+    attributes: sqlx::types::Json<BTreeMap<String, serde_json::Value>>,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
-pub struct Span {
-    pub span_id: String,
-    pub parent_span_id: Option<String>,
-    pub service: String,
-    pub operation: String,
-    /// OTLP span kind: 0 unspecified, 1 internal, 2 server, 3 client, 4 producer, 5 consumer.
-    pub kind: i16,
-    pub start: DateTime<Utc>,
-    pub duration_ms: f64,
-    /// OTLP status code: 0 unset, 1 ok, 2 error.
-    pub status_code: i16,
-    pub attributes: serde_json::Value,
+impl From<SpanRow> for Span {
+    fn from(r: SpanRow) -> Self {
+        Span {
+            span_id: r.span_id,
+            parent_span_id: r.parent_span_id,
+            service: r.service,
+            operation: r.operation,
+            kind: r.kind,
+            start: r.start,
+            duration_ms: r.duration_ms,
+            status_code: r.status_code,
+            attributes: r.attributes.0,
+        }
+    }
 }
 
+/// Every span of one trace, by start time.
+#[utoipa::path(get, path = "/traces/{trace_id}", tag = "traces",
+    params(("trace_id" = String, Path, description = "up to 32 hex digits")),
+    responses((status = 200, body = Trace), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn trace(
     State(state): State<AppState>,
     Path(trace_id): Path<String>,
@@ -249,11 +271,14 @@ async fn trace(
             "{trace_id:?} is not a trace id: expected up to 32 hex digits"
         )));
     }
-    let spans = sqlx::query_as::<_, Span>(TRACE_SQL)
+    let spans: Vec<Span> = sqlx::query_as::<_, SpanRow>(TRACE_SQL)
         .bind(&id)
         .fetch_all(&state.pool)
         .await
-        .map_err(ApiError::internal("reading spans"))?;
+        .map_err(ApiError::internal("reading spans"))?
+        .into_iter()
+        .map(Span::from)
+        .collect();
     if spans.is_empty() {
         return Err(ApiError::NotFound(format!("no trace with id {id}")));
     }
@@ -278,15 +303,10 @@ mod tests {
 
     #[test]
     fn inverted_ranges_are_refused() {
-        let q = SearchQuery {
-            service: None,
-            operation: None,
-            tags: None,
-            limit: None,
+        let q = TraceQuery {
             min_duration_ms: Some("10".into()),
             max_duration_ms: Some("5".into()),
-            start: None,
-            end: None,
+            ..TraceQuery::default()
         };
         assert!(Search::parse(q).is_err());
     }

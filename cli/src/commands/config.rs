@@ -11,10 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use loupe_control::{ConfigStore, Revision, StoreError, StoredResource};
+use loupe_api::config::{Applied, Resource, Revision};
+use loupe_api::encode;
+use loupe_control::{ConfigStore, StoreError, StoredResource};
 use loupe_model::{Diagnostic, Kind, ResourceKey};
 
-use super::console_api::{ConsoleApi, ConsoleArgs, Refused, segment};
+use super::console_api::{ConsoleApi, ConsoleArgs, Refused};
 use super::runtime;
 
 /// Where the config store is: `--database-url`/`DATABASE_URL`.
@@ -55,43 +57,19 @@ impl StoreArgs {
     }
 }
 
-/// What a write answered through the API (`AppliedJson`).
-#[derive(serde::Deserialize)]
-struct AppliedLine {
-    kind: String,
-    namespace: String,
-    name: String,
-    revision: i32,
-    outcome: String,
-}
-
-/// One resource as `GET /api/config` lists it.
-#[derive(serde::Deserialize)]
-struct ListedResource {
-    kind: String,
-    namespace: String,
-    name: String,
-    revision: i32,
-    yaml: String,
-    object: serde_json::Value,
-    author: String,
-    created_at: chrono::DateTime<chrono::Utc>,
-}
-
-impl ListedResource {
-    fn stored(self) -> anyhow::Result<StoredResource> {
-        Ok(StoredResource {
-            key: ResourceKey {
-                kind: parse_kind(&self.kind)?,
-                namespace: self.namespace,
-                name: self.name,
-            },
-            revision: self.revision,
-            yaml: self.yaml,
-            object: self.object,
-            author: self.author,
-            created_at: self.created_at,
-        })
+/// A resource the console listed, as the store's type (one table printer).
+fn stored(r: Resource) -> StoredResource {
+    StoredResource {
+        key: ResourceKey {
+            kind: r.kind,
+            namespace: r.namespace,
+            name: r.name,
+        },
+        revision: r.revision,
+        yaml: r.yaml,
+        object: r.object,
+        author: r.author,
+        created_at: r.created_at,
     }
 }
 
@@ -188,7 +166,7 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         .join(", ");
     let dry_run = if args.dry_run { "true" } else { "false" };
     let answer = runtime::block_on(async move {
-        api.call::<Vec<AppliedLine>>(
+        api.call::<Vec<Applied>>(
             reqwest::Method::POST,
             "/api/config",
             &[("source", source.as_str()), ("dry_run", dry_run)],
@@ -212,7 +190,7 @@ pub fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     for a in applied {
         println!(
             "{} {}/{} {} (revision {}){dry}",
-            a.kind.to_ascii_lowercase(),
+            a.kind.as_str().to_ascii_lowercase(),
             a.namespace,
             a.name,
             a.outcome,
@@ -285,11 +263,8 @@ pub fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
                 Some(k) => format!("/api/config?kind={}", k.as_str()),
                 None => "/api/config".to_string(),
             };
-            match runtime::block_on(async move { api.get::<Vec<ListedResource>>(&path).await })?? {
-                Ok(listed) => listed
-                    .into_iter()
-                    .map(ListedResource::stored)
-                    .collect::<anyhow::Result<Vec<_>>>()?,
+            match runtime::block_on(async move { api.get::<Vec<Resource>>(&path).await })?? {
+                Ok(listed) => listed.into_iter().map(stored).collect(),
                 Err(refused) => return report(refused),
             }
         }
@@ -337,7 +312,10 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
                 anyhow::Ok(store.history(&key).await)
             })??;
             match revisions {
-                Ok(r) => r,
+                Ok(r) => r
+                    .into_iter()
+                    .map(loupe_server::config::revision_json)
+                    .collect(),
                 Err(e @ StoreError::NotFound { .. }) => {
                     eprintln!("error: {e}");
                     return Ok(ExitCode::from(1));
@@ -349,8 +327,8 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
             let path = format!(
                 "/api/config/{}/{}/{}/history",
                 key.kind.as_str(),
-                segment(&key.namespace),
-                segment(&key.name)
+                encode(&key.namespace),
+                encode(&key.name)
             );
             match runtime::block_on(async move { api.get::<Vec<Revision>>(&path).await })?? {
                 Ok(r) => r,
@@ -418,7 +396,7 @@ pub fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
     if let Some(ns) = &args.namespace {
         query.push(("namespace", ns));
     }
-    let answer = runtime::block_on(api.call::<Vec<loupe_control::AuditEntry>>(
+    let answer = runtime::block_on(api.call::<Vec<loupe_api::audit::AuditEntry>>(
         reqwest::Method::GET,
         "/api/audit",
         &query,

@@ -5,9 +5,10 @@
 //! the demo's), so the console's roles and audit log apply to the CLI too.
 
 use anyhow::Context;
+use loupe_api::encode;
+use loupe_api::error::ErrorBody;
 use loupe_model::Diagnostic;
 use reqwest::Method;
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 /// Where the console is and who to be there.
@@ -29,13 +30,6 @@ pub struct Refused {
     pub message: String,
     /// On 422: what is wrong with the config, and where.
     pub diagnostics: Vec<Diagnostic>,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: String,
-    #[serde(default)]
-    diagnostics: Vec<Diagnostic>,
 }
 
 pub struct ConsoleApi {
@@ -100,7 +94,7 @@ impl ConsoleApi {
             } else {
                 '&'
             });
-            url.push_str(&format!("{k}={}", segment(v)));
+            url.push_str(&format!("{k}={}", encode(v)));
         }
         let mut request = self.http.request(method, &url);
         if let Some(token) = &self.token {
@@ -138,18 +132,4 @@ impl ConsoleApi {
             diagnostics,
         }))
     }
-}
-
-/// A path segment or query value, percent-encoded.
-pub fn segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }

@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use loupe_server::proxy_status::{ProxyStatusList, Sync};
+use loupe_api::mesh::{ProxyStatusList, Sync};
 
 use super::config::{HistoryOutput, print_columns, report};
 use super::console_api::{ConsoleApi, ConsoleArgs};

@@ -61,12 +61,12 @@ impl Supervisor {
     /// Writes the parts' record for the console; a failure is only logged
     /// (the demo runs on without it).
     fn save(&self) {
-        let record = loupe_server::components::Components {
+        let record = loupe_api::mesh::Components {
             supervised: true,
             parts: self
                 .parts
                 .iter()
-                .map(|p| loupe_server::components::Part {
+                .map(|p| loupe_api::mesh::Part {
                     name: p.name.clone(),
                     pid: p.child.as_ref().and_then(Child::id),
                     running: p.child.is_some(),
@@ -77,7 +77,7 @@ impl Supervisor {
                 })
                 .collect(),
         };
-        if let Err(error) = record.write(&self.record) {
+        if let Err(error) = loupe_server::components::write(&record, &self.record) {
             tracing::warn!(%error, path = %self.record.display(), "cannot write the parts' record");
         }
     }

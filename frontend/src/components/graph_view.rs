@@ -7,8 +7,9 @@ use std::collections::HashMap;
 
 use leptos::prelude::*;
 
-use crate::api::{Graph, GraphEdge, GraphNode};
-use crate::graph::health::{Health, node_health};
+use loupe_api::graph::{Edge, Graph, Node};
+
+use crate::graph::health::Health;
 use crate::graph::layout::{LayoutNode, NODE_H, NODE_W, Point, layout};
 use crate::graph::{edge_detail, edge_label, sanitize_id};
 
@@ -31,7 +32,7 @@ pub fn GraphView(
     selected: RwSignal<Option<Selection>>,
     show_idle: bool,
 ) -> impl IntoView {
-    let edges: Vec<GraphEdge> = graph
+    let edges: Vec<Edge> = graph
         .edges
         .iter()
         .filter(|e| show_idle || e.rps > 0.0)
@@ -43,7 +44,7 @@ pub fn GraphView(
         .map(|n| LayoutNode {
             id: &n.id,
             app: label_app(n),
-            version: n.version.as_deref().unwrap_or(""),
+            version: &n.version,
         })
         .collect();
     // Idle edges still shape the layout: a version that lost its traffic stays put.
@@ -54,19 +55,6 @@ pub fn GraphView(
         .collect();
     let l = layout(&layout_nodes, &pairs);
     let shapes = edge_shapes(&edges, &l.positions, &l.layers, l.height);
-
-    let mut incoming: HashMap<&str, Vec<(f64, f64)>> = HashMap::new();
-    let mut outgoing: HashMap<&str, Vec<(f64, f64)>> = HashMap::new();
-    for e in &graph.edges {
-        incoming
-            .entry(e.target.as_str())
-            .or_default()
-            .push((e.rps, e.error_rate));
-        outgoing
-            .entry(e.source.as_str())
-            .or_default()
-            .push((e.rps, e.error_rate));
-    }
 
     let boxes = l
         .app_boxes
@@ -86,13 +74,13 @@ pub fn GraphView(
         .zip(shapes)
         .filter_map(|(e, shape)| shape.map(|s| (e.clone(), s)))
         .map(|(e, shape)| {
-            let health = Health::of(e.rps, e.error_rate);
+            let health = Health::of_edge(&e);
             let testid = format!("edge-{}-{}", sanitize_id(&e.source), sanitize_id(&e.target));
             let key = Selection::Edge(e.source.clone(), e.target.clone());
             let key2 = key.clone();
             let key3 = key.clone();
             let label = edge_label(e.rps, e.error_rate);
-            let detail = edge_detail(e.p99_ms, !mtls_text(&e.mtls).is_empty());
+            let detail = edge_detail(Some(e.p99_ms), !mtls_text(e.mtls).is_empty());
             let (src, dst) = (node_of(&graph, &e.source), node_of(&graph, &e.target));
             view! {
                 <g
@@ -104,7 +92,7 @@ pub fn GraphView(
                     data-target=e.target.clone()
                     data-source-app=src.map(|n| n.app.clone()).unwrap_or_default()
                     data-target-app=dst.map(|n| n.app.clone()).unwrap_or_default()
-                    data-target-version=dst.and_then(|n| n.version.clone()).unwrap_or_default()
+                    data-target-version=dst.map(|n| n.version.clone()).unwrap_or_default()
                     data-rps=e.rps.to_string()
                     data-error-rate=e.error_rate.to_string()
                     tabindex="0"
@@ -134,25 +122,7 @@ pub fn GraphView(
         .iter()
         .filter_map(|n| l.positions.get(&n.id).map(|p| (n, *p)))
         .map(|(n, p)| {
-            let traffic = incoming
-                .get(n.id.as_str())
-                .filter(|v| v.iter().any(|(r, _)| *r > 0.0));
-            let computed = match traffic {
-                Some(v) => node_health(v.iter().copied()),
-                None => node_health(outgoing.get(n.id.as_str()).into_iter().flatten().copied()),
-            };
-            // The server's health appender decides when it says; a node
-            // without traffic is idle whatever it says.
-            let health = match (
-                computed,
-                n.extra
-                    .get("health")
-                    .and_then(|h| h.as_str())
-                    .and_then(Health::parse),
-            ) {
-                (Health::Idle, _) | (_, None) => computed,
-                (_, Some(server)) => server,
-            };
+            let health = Health::of_node(n);
             let key = Selection::Node(n.id.clone());
             let key2 = key.clone();
             let key3 = key.clone();
@@ -165,8 +135,8 @@ pub fn GraphView(
                     class:selected=move || selected.get().as_ref() == Some(&key)
                     data-testid=format!("node-{}", sanitize_id(&n.id))
                     data-app=n.app.clone()
-                    aria-label=format!("{} {}", n.app, n.version.clone().unwrap_or_default())
-                    data-version=n.version.clone().unwrap_or_default()
+                    aria-label=format!("{} {}", n.app, n.version)
+                    data-version=n.version.clone()
                     transform=format!("translate({},{})", p.x, p.y)
                     tabindex="0"
                     role="button"
@@ -234,16 +204,16 @@ pub fn GraphView(
     }
 }
 
-fn node_of<'a>(graph: &'a Graph, id: &str) -> Option<&'a GraphNode> {
+fn node_of<'a>(graph: &'a Graph, id: &str) -> Option<&'a Node> {
     graph.nodes.iter().find(|n| n.id == id)
 }
 
 /// The name a node is shown and grouped by: its app, else workload, else id.
-fn label_app(n: &GraphNode) -> &str {
+fn label_app(n: &Node) -> &str {
     if !n.app.is_empty() {
         &n.app
-    } else if let Some(w) = n.workload.as_deref().filter(|w| !w.is_empty()) {
-        w
+    } else if !n.workload.is_empty() {
+        &n.workload
     } else {
         &n.id
     }
@@ -258,29 +228,24 @@ fn ellipsize(s: &str, max: usize) -> String {
     }
 }
 
-fn node_subtitle(n: &GraphNode) -> String {
-    let version = n.version.as_deref().filter(|v| !v.is_empty());
-    match (version, n.workload.as_deref().filter(|w| !w.is_empty())) {
+fn node_subtitle(n: &Node) -> String {
+    let given = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
+    match (given(&n.version), given(&n.workload)) {
         (Some(v), _) => format!("{v} · {}", n.namespace),
         (None, Some(w)) if w != n.app => format!("{w} · {}", n.namespace),
         _ => n.namespace.clone(),
     }
 }
 
-/// The edge's `mtls` as the API sends it — the share (0..1) of requests
-/// over mutual TLS — in words: `mTLS`, `mTLS 40%`, or empty for plaintext.
-pub fn mtls_text(v: &Option<serde_json::Value>) -> String {
-    match v {
-        Some(serde_json::Value::Bool(true)) => "mTLS".into(),
-        Some(serde_json::Value::String(s)) if !s.is_empty() && !s.eq_ignore_ascii_case("none") => {
-            s.clone()
-        }
-        Some(serde_json::Value::Number(n)) => match n.as_f64().unwrap_or(0.0) {
-            share if share >= 0.995 => "mTLS".into(),
-            share if share > 0.0 => format!("mTLS {:.0}%", share * 100.0),
-            _ => String::new(),
-        },
-        _ => String::new(),
+/// The edge's `mtls` — the share (0..1) of requests over mutual TLS — in
+/// words: `mTLS`, `mTLS 40%`, or empty for plaintext.
+pub fn mtls_text(share: f64) -> String {
+    if share >= 0.995 {
+        "mTLS".into()
+    } else if share > 0.0 {
+        format!("mTLS {:.0}%", share * 100.0)
+    } else {
+        String::new()
     }
 }
 
@@ -288,7 +253,7 @@ pub fn mtls_text(v: &Option<serde_json::Value>) -> String {
 /// the next one's left side; ends are spread a little so parallel edges do
 /// not share a pixel. Edges that go back or stay in a column loop below.
 fn edge_shapes(
-    edges: &[GraphEdge],
+    edges: &[Edge],
     pos: &HashMap<String, Point>,
     layers: &HashMap<String, usize>,
     height: f64,
@@ -314,7 +279,7 @@ fn edge_shapes(
     // targets of a fan-out, towards the sources of a fan-in.
     let fan_out: HashMap<&str, usize> = by_source.iter().map(|(k, v)| (*k, v.len())).collect();
     let fan_in: HashMap<&str, usize> = by_target.iter().map(|(k, v)| (*k, v.len())).collect();
-    let label_t = |e: &GraphEdge| {
+    let label_t = |e: &Edge| {
         let out = fan_out.get(e.source.as_str()).copied().unwrap_or(1);
         let inn = fan_in.get(e.target.as_str()).copied().unwrap_or(1);
         match out.cmp(&inn) {

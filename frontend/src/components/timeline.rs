@@ -6,7 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use leptos::prelude::*;
 
-use crate::api::{Span, Trace};
+use loupe_api::traces::{Span, Trace};
+
 use crate::graph::format_ms;
 use crate::time::epoch_ms;
 
@@ -23,7 +24,7 @@ pub struct Row {
 /// parent is missing from the trace (not yet received) become roots.
 pub fn rows(trace: &Trace) -> (Vec<Row>, f64) {
     let ids: HashSet<&str> = trace.spans.iter().map(|s| s.span_id.as_str()).collect();
-    let start = |s: &Span| epoch_ms(&s.start).unwrap_or(0.0);
+    let start = |s: &Span| epoch_ms(&s.start);
     let t0 = trace.spans.iter().map(start).fold(f64::INFINITY, f64::min);
     let t0 = if t0.is_finite() { t0 } else { 0.0 };
     let end = trace
@@ -181,32 +182,18 @@ pub fn Timeline(trace: Trace) -> impl IntoView {
     let details = move || {
         let id = selected.get()?;
         let row = details_rows.iter().find(|r| r.span.span_id == id)?.clone();
-        let attrs: Vec<(String, String)> = match &row.span.attributes {
-            serde_json::Value::Object(m) => m
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        v.as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| v.to_string()),
-                    )
-                })
-                .collect(),
-            serde_json::Value::Array(a) => a
-                .iter()
-                .map(|kv| {
-                    let k = kv
-                        .get("key")
-                        .and_then(|k| k.as_str())
-                        .unwrap_or("")
-                        .to_string();
-                    let v = kv.get("value").map(|v| v.to_string()).unwrap_or_default();
-                    (k, v)
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
+        let attrs: Vec<(String, String)> = row
+            .span
+            .attributes
+            .iter()
+            .map(|(k, v)| {
+                let text = v
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string());
+                (k.clone(), text)
+            })
+            .collect();
         Some(view! {
             <div class="span-details" data-testid="span-details">
                 <h3>{row.span.service.clone()} " · " {row.span.operation.clone()}</h3>
@@ -249,7 +236,6 @@ pub fn Timeline(trace: Trace) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn span(id: &str, parent: Option<&str>, service: &str, start_ms: u64, dur: f64) -> Span {
         Span {
@@ -257,16 +243,19 @@ mod tests {
             parent_span_id: parent.map(Into::into),
             service: service.into(),
             operation: "GET".into(),
-            start: json!(1_795_612_200_000u64 + start_ms),
+            kind: 2,
+            start: chrono::DateTime::from_timestamp_millis(1_795_612_200_000 + start_ms as i64)
+                .unwrap(),
             duration_ms: dur,
-            attributes: json!({}),
+            status_code: 0,
+            attributes: Default::default(),
         }
     }
 
     #[test]
     fn rows_nest_children_under_parents_in_start_order() {
         let trace = Trace {
-            trace_id: None,
+            trace_id: "t".into(),
             spans: vec![
                 span("c2", Some("root"), "reviews", 20, 10.0),
                 span("root", None, "productpage", 0, 50.0),
@@ -291,7 +280,7 @@ mod tests {
     #[test]
     fn parent_cycles_still_show_every_span() {
         let trace = Trace {
-            trace_id: None,
+            trace_id: "t".into(),
             spans: vec![
                 span("a", Some("b"), "x", 0, 1.0),
                 span("b", Some("a"), "y", 1, 1.0),

@@ -1,7 +1,8 @@
-//! Health colours with Kiali's default request-health thresholds: an error
-//! rate of 0.1 % or more is degraded, 20 % or more is failure; no traffic is
-//! idle. `error_rate` is a fraction of requests (0.0–1.0), as the graph API
-//! sends it.
+//! Health colours. The thresholds are `loupe_api::health`'s — the same the
+//! server judges nodes by (Kiali's defaults) — so the browser only adds
+//! `idle`, for a node or edge without traffic in the window.
+
+use loupe_api::graph::{Edge, Node};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Health {
@@ -11,19 +12,30 @@ pub enum Health {
     Idle,
 }
 
-const DEGRADED: f64 = 0.001;
-const FAILURE: f64 = 0.20;
-
 impl Health {
-    pub fn of(rps: f64, error_rate: f64) -> Health {
-        if rps <= 0.0 {
+    fn judged(h: loupe_api::health::Health) -> Health {
+        match h {
+            loupe_api::health::Health::Healthy => Health::Healthy,
+            loupe_api::health::Health::Degraded => Health::Degraded,
+            loupe_api::health::Health::Failure => Health::Failure,
+        }
+    }
+
+    /// An edge by its responses per code.
+    pub fn of_edge(e: &Edge) -> Health {
+        if e.rps <= 0.0 {
             Health::Idle
-        } else if error_rate >= FAILURE {
-            Health::Failure
-        } else if error_rate >= DEGRADED {
-            Health::Degraded
         } else {
-            Health::Healthy
+            Health::judged(e.health())
+        }
+    }
+
+    /// A node as the server judged it, idle without traffic either way.
+    pub fn of_node(n: &Node) -> Health {
+        if n.rps_in <= 0.0 && n.rps_out <= 0.0 {
+            Health::Idle
+        } else {
+            Health::judged(n.health)
         }
     }
 
@@ -37,11 +49,6 @@ impl Health {
         }
     }
 
-    /// The server's spelling (`healthy`, `degraded`, `failure`, `idle`).
-    pub fn parse(s: &str) -> Option<Health> {
-        Health::ALL.into_iter().find(|h| h.class() == s)
-    }
-
     pub const ALL: [Health; 4] = [
         Health::Healthy,
         Health::Degraded,
@@ -50,40 +57,41 @@ impl Health {
     ];
 }
 
-/// A node's health from the traffic it receives: the request-weighted error
-/// rate of its incoming edges.
-pub fn node_health(incoming: impl Iterator<Item = (f64, f64)>) -> Health {
-    let (mut rps, mut errors) = (0.0, 0.0);
-    for (r, e) in incoming {
-        rps += r;
-        errors += r * e;
-    }
-    if rps <= 0.0 {
-        Health::Idle
-    } else {
-        Health::of(rps, errors / rps)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn thresholds_match_kiali() {
-        assert_eq!(Health::of(1.0, 0.0), Health::Healthy);
-        assert_eq!(Health::of(1.0, 0.01), Health::Degraded);
-        assert_eq!(Health::of(1.0, 0.5), Health::Failure);
-        assert_eq!(Health::of(0.0, 0.5), Health::Idle);
+    fn edge(rps: f64, codes: &[(&str, u64)]) -> Edge {
+        Edge {
+            rps,
+            responses: codes.iter().map(|(c, n)| (c.to_string(), *n)).collect(),
+            ..Edge::default()
+        }
     }
 
     #[test]
-    fn node_health_weights_by_rate() {
-        // 10 rps clean and 0.1 rps all failing: 1 % errors overall, degraded.
+    fn edges_use_the_shared_thresholds() {
         assert_eq!(
-            node_health([(10.0, 0.0), (0.1, 1.0)].into_iter()),
+            Health::of_edge(&edge(1.0, &[("200", 100)])),
+            Health::Healthy
+        );
+        assert_eq!(
+            Health::of_edge(&edge(1.0, &[("200", 999), ("503", 1)])),
             Health::Degraded
         );
-        assert_eq!(node_health(std::iter::empty()), Health::Idle);
+        assert_eq!(
+            Health::of_edge(&edge(1.0, &[("200", 90), ("500", 10)])),
+            Health::Failure
+        );
+        // 5 % 404s are fine; 10 % are degraded.
+        assert_eq!(
+            Health::of_edge(&edge(1.0, &[("200", 95), ("404", 5)])),
+            Health::Healthy
+        );
+        assert_eq!(
+            Health::of_edge(&edge(1.0, &[("200", 90), ("404", 10)])),
+            Health::Degraded
+        );
+        assert_eq!(Health::of_edge(&edge(0.0, &[("500", 10)])), Health::Idle);
     }
 }

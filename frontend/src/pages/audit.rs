@@ -3,7 +3,9 @@
 
 use leptos::prelude::*;
 
-use crate::api::{self, AuditEntry};
+use loupe_api::audit::AuditEntry;
+
+use crate::api;
 use crate::components::error_list::ErrorList;
 use crate::live::use_config_tick;
 use crate::time::{clock, epoch_ms};
@@ -75,7 +77,7 @@ fn AuditTable(entries: Vec<AuditEntry>) -> impl IntoView {
                         let href = format!("/config/{}", e.resource);
                         view! {
                             <tr data-testid="audit-row" data-user=e.actor.clone()>
-                                <td class="mono">{epoch_ms(&e.at).map(clock).unwrap_or_default()}</td>
+                                <td class="mono">{clock(epoch_ms(&e.at))}</td>
                                 <td>{e.actor.clone()}</td>
                                 <td>{e.action.clone()}</td>
                                 <td>

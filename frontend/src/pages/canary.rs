@@ -6,7 +6,9 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::api::{self, Canary, CanaryRoute, CanaryUpdate, SubsetWeight};
+use loupe_api::canary::{Canary, CanaryRoute, WeightRequest, WeightedDestination, WeightsRequest};
+
+use crate::api;
 use crate::components::error_list::ErrorList;
 use crate::graph::sanitize_id;
 use crate::weights::rebalance;
@@ -52,8 +54,8 @@ pub fn CanaryPage() -> impl IntoView {
 enum SaveState {
     Idle,
     Saving,
-    /// When, and the revision the server wrote (if it said).
-    Saved(String, Option<i64>),
+    /// When, and the revision the server wrote.
+    Saved(String, i32),
     Failed(String),
 }
 
@@ -73,8 +75,7 @@ fn CanaryCard(canary: Canary) -> impl IntoView {
         let (state, text) = match status.get() {
             SaveState::Idle => ("idle", String::new()),
             SaveState::Saving => ("saving", "Saving…".to_string()),
-            SaveState::Saved(at, Some(rev)) => ("saved", format!("Saved ✓ revision {rev} at {at}")),
-            SaveState::Saved(at, None) => ("saved", format!("Saved ✓ at {at}")),
+            SaveState::Saved(at, rev) => ("saved", format!("Saved ✓ revision {rev} at {at}")),
             SaveState::Failed(e) => ("error", format!("Save failed: {e}")),
         };
         view! {
@@ -90,7 +91,7 @@ fn CanaryCard(canary: Canary) -> impl IntoView {
                     {canary.name.clone()}
                     <span class="muted">" · " {canary.namespace.clone()}</span>
                     <span class="muted small">
-                        {move || revision.get().map(|r| format!(" · revision {r}")).unwrap_or_default()}
+                        {move || format!(" · revision {}", revision.get())}
                     </span>
                 </h2>
                 <a href=format!("/config/VirtualService/{}/{}", canary.namespace, canary.name)>"YAML & history"</a>
@@ -102,7 +103,7 @@ fn CanaryCard(canary: Canary) -> impl IntoView {
 }
 
 /// What a destination is called on the page and in the PUT body.
-fn subset_name(d: &api::Destination) -> String {
+fn subset_name(d: &WeightedDestination) -> String {
     d.subset
         .clone()
         .unwrap_or_else(|| d.host.split('.').next().unwrap_or(&d.host).to_string())
@@ -114,7 +115,7 @@ fn RouteSliders(
     vs: String,
     route: CanaryRoute,
     status: RwSignal<SaveState>,
-    revision: RwSignal<Option<i64>>,
+    revision: RwSignal<i32>,
 ) -> impl IntoView {
     let names: Vec<String> = route.destinations.iter().map(subset_name).collect();
     let hosts: Vec<String> = route.destinations.iter().map(|d| d.host.clone()).collect();
@@ -122,7 +123,7 @@ fn RouteSliders(
         route
             .destinations
             .iter()
-            .map(|d| d.weight)
+            .map(|d| d.weight.clamp(0, 100) as u32)
             .collect::<Vec<u32>>(),
     );
     let index = route.index;
@@ -131,29 +132,31 @@ fn RouteSliders(
         .clone()
         .unwrap_or_else(|| format!("route {}", route.index));
 
+    let destinations = route.destinations.clone();
     let save = {
-        let (namespace, vs, names) = (namespace.clone(), vs.clone(), names.clone());
+        let (namespace, vs) = (namespace.clone(), vs.clone());
         move || {
-            let update = CanaryUpdate {
+            // Host and subset together name a destination even where two
+            // share a subset name or one has none.
+            let update = WeightsRequest {
                 route_index: index,
-                weights: names
+                weights: destinations
                     .iter()
                     .zip(weights.get_untracked())
-                    .map(|(subset, weight)| SubsetWeight {
-                        subset: subset.clone(),
-                        weight,
+                    .map(|(d, weight)| WeightRequest {
+                        subset: d.subset.clone(),
+                        host: Some(d.host.clone()),
+                        weight: i64::from(weight),
                     })
                     .collect(),
-                revision: revision.get_untracked(),
+                revision: Some(revision.get_untracked()),
             };
             let (namespace, vs) = (namespace.clone(), vs.clone());
             status.set(SaveState::Saving);
             spawn_local(async move {
                 match api::set_canary(&namespace, &vs, &update).await {
                     Ok(saved) => {
-                        if saved.revision.is_some() {
-                            revision.set(saved.revision);
-                        }
+                        revision.set(saved.revision);
                         status.set(SaveState::Saved(now_clock(), saved.revision));
                     }
                     Err(api::ApiError::Status { status: 409, .. }) => status.set(SaveState::Failed(

@@ -8,7 +8,9 @@ use leptos::task::spawn_local;
 use leptos_router::hooks::use_params_map;
 use loupe_model::{Diagnostic, Severity};
 
-use crate::api::{self, ApiError, ConfigEntry};
+use loupe_api::config::Resource;
+
+use crate::api::{self, ApiError};
 use crate::components::diff_view::DiffView;
 use crate::components::error_list::ErrorList;
 use crate::graph::sanitize_id;
@@ -55,30 +57,33 @@ pub fn ConfigPage() -> impl IntoView {
 
 #[component]
 fn ResourceList(
-    entries: Vec<ConfigEntry>,
+    entries: Vec<Resource>,
     selected: Option<(String, String, String)>,
 ) -> impl IntoView {
     if entries.is_empty() {
         return view! { <p class="empty">"No resources yet. Apply some with `loupe apply -f`."</p> }.into_any();
     }
     let mut entries = entries;
-    entries.sort_by(|a, b| (&a.kind, &a.namespace, &a.name).cmp(&(&b.kind, &b.namespace, &b.name)));
-    let mut last_kind = String::new();
+    entries.sort_by(|a, b| {
+        (a.kind.as_str(), &a.namespace, &a.name).cmp(&(b.kind.as_str(), &b.namespace, &b.name))
+    });
+    let mut last_kind = None;
     entries
         .into_iter()
         .map(|e| {
-            let heading = (e.kind != last_kind).then(|| {
-                last_kind = e.kind.clone();
-                view! { <h4>{e.kind.clone()}</h4> }
+            let kind = e.kind.as_str();
+            let heading = (last_kind != Some(e.kind)).then(|| {
+                last_kind = Some(e.kind);
+                view! { <h4>{kind}</h4> }
             });
-            let is_selected = selected.as_ref() == Some(&(e.kind.clone(), e.namespace.clone(), e.name.clone()));
+            let is_selected = selected.as_ref() == Some(&(kind.to_string(), e.namespace.clone(), e.name.clone()));
             view! {
                 {heading}
                 <a
                     class="config-item"
                     class:selected=is_selected
-                    data-testid=format!("config-item-{}-{}-{}", sanitize_id(&e.kind), sanitize_id(&e.namespace), sanitize_id(&e.name))
-                    href=format!("/config/{}/{}/{}", e.kind, e.namespace, e.name)
+                    data-testid=format!("config-item-{}-{}-{}", sanitize_id(kind), sanitize_id(&e.namespace), sanitize_id(&e.name))
+                    href=format!("/config/{kind}/{}/{}", loupe_api::encode(&e.namespace), loupe_api::encode(&e.name))
                 >
                     {e.name.clone()}
                     <span class="muted">" · " {e.namespace.clone()}</span>
@@ -103,7 +108,7 @@ fn ResourceDetail(
     kind: String,
     ns: String,
     name: String,
-    all: Signal<Vec<ConfigEntry>>,
+    all: Signal<Vec<Resource>>,
 ) -> impl IntoView {
     let (k, n, m) = (kind.clone(), ns.clone(), name.clone());
     let detail = LocalResource::new(move || {
@@ -120,8 +125,8 @@ fn ResourceDetail(
         if let Some(Ok(d)) = detail.get()
             && !loaded.get_untracked()
         {
-            text.set(d.current.yaml_text());
-            stored.set(d.current.yaml_text());
+            text.set(d.resource.yaml.clone());
+            stored.set(d.resource.yaml);
             loaded.set(true);
         }
     });
@@ -136,7 +141,7 @@ fn ResourceDetail(
         state.set(SaveState::Saving);
         spawn_local(async move {
             match api::put_config(&k, &n, &m, body).await {
-                Ok(()) => {
+                Ok(_) => {
                     state.set(SaveState::Saved);
                     stored.set(text.get_untracked());
                     detail.refetch();
@@ -202,29 +207,23 @@ fn ResourceDetail(
                                             .into_iter()
                                             .map(|rev| {
                                                 let yaml = rev.yaml.clone();
-                                                let label = rev.rev.as_ref().map(value_text).unwrap_or_default();
                                                 view! {
                                                     <div class="revision" data-testid="revision">
-                                                        <strong>"#" {label}</strong>
+                                                        <strong>"#" {rev.revision}</strong>
                                                         " "
-                                                        {rev.deleted.unwrap_or(false).then(|| view! { <span class="badge failure">"deleted"</span> })}
+                                                        {rev.deleted.then(|| view! { <span class="badge failure">"deleted"</span> })}
                                                         <span class="muted">
-                                                            {rev.author.clone().unwrap_or_default()} " · "
-                                                            {rev.at.as_ref().map(value_text).unwrap_or_default()}
+                                                            {rev.author.clone()} " · "
+                                                            {rev.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)}
                                                         </span>
-                                                        <span class="revision-message">{rev.message.clone().unwrap_or_default()}</span>
-                                                        {yaml
-                                                            .map(|y| {
-                                                                view! {
-                                                                    <button
-                                                                        class="small"
-                                                                        title="Load this revision into the editor; save to roll back"
-                                                                        on:click=move |_| text.set(y.clone())
-                                                                    >
-                                                                        "Load"
-                                                                    </button>
-                                                                }
-                                                            })}
+                                                        <span class="revision-message">{rev.message.clone()}</span>
+                                                        <button
+                                                            class="small"
+                                                            title="Load this revision into the editor; save to roll back"
+                                                            on:click=move |_| text.set(yaml.clone())
+                                                        >
+                                                            "Load"
+                                                        </button>
                                                     </div>
                                                 }
                                             })
@@ -285,10 +284,4 @@ fn Diagnostics(diagnostics: Signal<Vec<Diagnostic>>, testid: &'static str) -> im
             }}
         </div>
     }
-}
-
-fn value_text(v: &serde_json::Value) -> String {
-    v.as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| v.to_string())
 }

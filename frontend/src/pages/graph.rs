@@ -102,10 +102,11 @@ pub fn GraphPage() -> impl IntoView {
                 />
                 " Idle edges"
             </label>
-            <span class="legend">
+            // `loupe_api::health`'s thresholds, in words.
+            <span class="legend" title="5xx: any is degraded, 10% failure; 4xx: 10% degraded, 20% failure; gRPC errors as 5xx">
                 <span class="swatch healthy"></span>"OK "
-                <span class="swatch degraded"></span>"≥0.1% err "
-                <span class="swatch failure"></span>"≥20% err "
+                <span class="swatch degraded"></span>"any 5xx / ≥10% 4xx "
+                <span class="swatch failure"></span>"≥10% 5xx / ≥20% 4xx "
                 <span class="swatch idle"></span>"no traffic"
             </span>
         </div>

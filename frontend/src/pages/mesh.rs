@@ -7,7 +7,9 @@
 
 use leptos::prelude::*;
 
-use crate::api::{self, Components, ProxyStatusList};
+use loupe_api::mesh::{Components, ProxyStatusList, Sync};
+
+use crate::api;
 use crate::components::error_list::ErrorList;
 use crate::live::{use_config_tick, use_graph_tick};
 use crate::time::{clock, epoch_ms};
@@ -67,20 +69,20 @@ fn ProxyTable(list: ProxyStatusList) -> impl IntoView {
                     .proxies
                     .into_iter()
                     .map(|p| {
-                        let sync = match (&p.sync[..], &p.nack_error) {
-                            ("NACKED", Some(why)) => format!("NACKED: {why}"),
-                            (s, _) => s.to_string(),
+                        let sync = match (p.sync, &p.nack_error) {
+                            (Sync::Nacked, Some(why)) => format!("NACKED: {why}"),
+                            (s, _) => s.as_str().to_string(),
                         };
                         let revision = |r: Option<i64>| r.map(|r| r.to_string()).unwrap_or_default();
                         view! {
                             <tr data-testid="proxy-row" data-workload=p.workload.clone()
-                                data-sync=p.sync.clone()>
+                                data-sync=p.sync.as_str()>
                                 <td>{format!("{}.{}", p.workload, p.namespace)}</td>
                                 <td class="mono">{p.address.clone()}</td>
-                                <td class=format!("sync {}", p.sync.to_lowercase())>{sync}</td>
+                                <td class=format!("sync {}", p.sync.as_str().to_lowercase())>{sync}</td>
                                 <td class="num">{revision(p.acked_revision)}</td>
                                 <td class="num">{revision(p.nacked_revision)}</td>
-                                <td class="mono">{epoch_ms(&p.last_seen).map(clock).unwrap_or_default()}</td>
+                                <td class="mono">{clock(epoch_ms(&p.last_seen))}</td>
                             </tr>
                         }
                     })
@@ -119,7 +121,7 @@ fn PartsTable(components: Components) -> impl IntoView {
                     .map(|p| {
                         let last_exit = match (&p.last_exit, &p.last_exit_at) {
                             (Some(how), Some(at)) => {
-                                format!("{how} at {}", epoch_ms(at).map(clock).unwrap_or_default())
+                                format!("{how} at {}", clock(epoch_ms(at)))
                             }
                             (Some(how), None) => how.clone(),
                             _ => String::new(),
@@ -133,7 +135,7 @@ fn PartsTable(components: Components) -> impl IntoView {
                                 <td class="num">{p.pid.map(|p| p.to_string()).unwrap_or_default()}</td>
                                 <td class="num" class:warn=restarted>{p.restarts}</td>
                                 <td>{last_exit}</td>
-                                <td class="mono">{epoch_ms(&p.started_at).map(clock).unwrap_or_default()}</td>
+                                <td class="mono">{clock(epoch_ms(&p.started_at))}</td>
                             </tr>
                         }
                     })

@@ -10,6 +10,7 @@ use crate::components::timeline::{Timeline, service_colour};
 use crate::graph::format_ms;
 use crate::live::use_graph_tick;
 use crate::time::{clock, epoch_ms};
+use loupe_api::traces::TraceSummary;
 
 #[component]
 pub fn TracesPage() -> impl IntoView {
@@ -126,7 +127,7 @@ pub fn TracesPage() -> impl IntoView {
                         .map(|r| {
                             r.map(|list| {
                                 let min = min_ms.get();
-                                let list: Vec<api::TraceSummary> =
+                                let list: Vec<TraceSummary> =
                                     list.into_iter().filter(|t| t.duration_ms >= min).collect();
                                 view! { <TraceTable traces=list /> }
                             })
@@ -138,7 +139,7 @@ pub fn TracesPage() -> impl IntoView {
 }
 
 #[component]
-fn TraceTable(traces: Vec<api::TraceSummary>) -> impl IntoView {
+fn TraceTable(traces: Vec<TraceSummary>) -> impl IntoView {
     if traces.is_empty() {
         return view! { <p class="empty" data-testid="traces-empty">"No traces match."</p> }
             .into_any();
@@ -173,7 +174,7 @@ fn TraceTable(traces: Vec<api::TraceSummary>) -> impl IntoView {
                                 class="clickable"
                                 on:click=move |_| nav(&href2, Default::default())
                             >
-                                <td class="mono">{epoch_ms(&t.start).map(clock).unwrap_or_default()}</td>
+                                <td class="mono">{clock(epoch_ms(&t.start))}</td>
                                 <td>
                                     {if t.root_service.is_empty() {
                                         view! {

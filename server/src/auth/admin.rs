@@ -6,23 +6,24 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
-use serde::Deserialize;
+use loupe_api::auth::NewUser;
+use loupe_api::error::ErrorBody;
 
-use super::{Principal, Role, User};
+use super::{Principal, User};
 use crate::AppState;
 use crate::error::ApiError;
 
-#[derive(Deserialize)]
-pub struct NewUser {
-    pub name: String,
-    pub role: Role,
-    pub password: String,
-}
-
+/// The console's users and their roles (admins).
+#[utoipa::path(get, path = "/users", tag = "auth",
+    responses((status = 200, body = Vec<User>), (status = 403, body = ErrorBody)))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<User>>, ApiError> {
     Ok(Json(state.users.list().await?))
 }
 
+/// Adds a user (admins; 409 if the name is taken).
+#[utoipa::path(post, path = "/users", tag = "auth", request_body = NewUser,
+    responses((status = 201, body = User), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
 pub async fn add(
     State(state): State<AppState>,
     admin: Principal,

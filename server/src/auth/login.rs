@@ -5,34 +5,23 @@ use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use loupe_api::auth::{LoginRequest, WhoAmI};
+use loupe_api::error::ErrorBody;
 
+use super::SESSION_COOKIE;
 use super::guard::{Principal, Via, session_cookie};
 use super::origin::check_same_origin;
 use super::throttle::FAILURE_DELAY;
-use super::{Role, SESSION_COOKIE};
 use crate::AppState;
 use crate::error::ApiError;
-
-#[derive(Deserialize)]
-pub struct LoginRequest {
-    pub user: String,
-    pub password: String,
-}
-
-/// Who is logged in; `csrf_token` only for a browser session (what its
-/// writes send as `X-CSRF-Token`).
-#[derive(Debug, Serialize)]
-pub struct WhoAmI {
-    pub user: String,
-    pub role: Role,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub csrf_token: Option<String>,
-}
 
 /// The one answer to a wrong user, a wrong password, or both.
 const INVALID: &str = "invalid user or password";
 
+/// Opens a browser session: the `loupe_session` cookie and the CSRF token.
+#[utoipa::path(post, path = "/login", tag = "auth", security(()), request_body = LoginRequest,
+    responses((status = 200, body = WhoAmI, description = "and `Set-Cookie: loupe_session=…`"),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -77,6 +66,9 @@ pub async fn login(
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
+/// Closes the session of the cookie, if any.
+#[utoipa::path(post, path = "/logout", tag = "auth", security(()),
+    responses((status = 204, description = "logged out; the cookie is cleared")))]
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -95,6 +87,9 @@ pub async fn logout(
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
 }
 
+/// Who the credentials are.
+#[utoipa::path(get, path = "/whoami", tag = "auth",
+    responses((status = 200, body = WhoAmI), (status = 401, body = ErrorBody)))]
 pub async fn whoami(principal: Principal) -> Json<WhoAmI> {
     let csrf_token = match principal.via {
         Via::Session { csrf_token } => Some(csrf_token),

@@ -30,9 +30,8 @@ pub mod users;
 
 use std::time::Duration;
 
-use axum::Router;
-use axum::routing::{get, post};
-use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use guard::Principal;
 pub use throttle::LoginThrottle;
@@ -45,43 +44,7 @@ pub const SESSION_COOKIE: &str = "loupe_session";
 /// The header a session's writes carry the CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// What a user may do; each role may do everything the ones before it may.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Viewer,
-    Editor,
-    Admin,
-}
-
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Viewer, Role::Editor, Role::Admin];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Editor => "editor",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Role, String> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| format!("unknown role {s:?}: use viewer, editor or admin"))
-    }
-}
+pub use loupe_api::auth::Role;
 
 /// How the console authenticates (`loupe console` flags).
 #[derive(Clone, Debug)]
@@ -107,10 +70,10 @@ impl Default for AuthConfig {
 }
 
 /// `POST /login`, `POST /logout`, `GET /whoami`, `GET|POST /users` (admins).
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/login", post(login::login))
-        .route("/logout", post(login::logout))
-        .route("/whoami", get(login::whoami))
-        .route("/users", get(admin::list).post(admin::add))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login::login))
+        .routes(routes!(login::logout))
+        .routes(routes!(login::whoami))
+        .routes(routes!(admin::list, admin::add))
 }

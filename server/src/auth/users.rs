@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::PgPool;
 
 use super::Role;
@@ -36,12 +35,7 @@ fn db(action: &'static str) -> impl FnOnce(sqlx::Error) -> UserError {
     move |source| UserError::Database { action, source }
 }
 
-/// A user as the API shows it (never the hash).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct User {
-    pub name: String,
-    pub role: Role,
-}
+pub use loupe_api::auth::User;
 
 /// A new browser session: the cookie's token and the page's CSRF token.
 #[derive(Clone, Debug)]

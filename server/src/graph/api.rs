@@ -2,13 +2,14 @@
 //! `namespaces` (as in Kiali) keeps the traffic with either end in one of them;
 //! `inject_service_nodes=true` puts service nodes between callers and workloads.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use loupe_api::error::ErrorBody;
+use loupe_api::graph::{Edge as EdgeJson, Graph as GraphJson, GraphQuery};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::model::{Graph, GraphType, Node};
 use crate::AppState;
@@ -17,91 +18,51 @@ use crate::params;
 
 const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/graph", get(graph))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(graph))
 }
 
-#[derive(Deserialize)]
-struct GraphQuery {
-    #[serde(rename = "type")]
-    graph_type: Option<String>,
-    window: Option<String>,
-    namespaces: Option<String>,
-    inject_service_nodes: Option<String>,
-}
-
-#[derive(Debug, Serialize, PartialEq)]
-pub struct GraphResponse {
-    #[serde(rename = "type")]
-    pub graph_type: String,
-    pub window_s: f64,
-    pub nodes: Vec<Node>,
-    pub edges: Vec<EdgeJson>,
-}
-
-#[derive(Debug, Serialize, PartialEq)]
-pub struct EdgeJson {
-    pub source: String,
-    pub target: String,
-    pub protocol: String,
-    pub rps: f64,
-    /// Share (0..1) of 5xx responses.
-    pub error_rate: f64,
-    pub p50_ms: f64,
-    pub p95_ms: f64,
-    pub p99_ms: f64,
-    /// Share (0..1) of requests over mutual TLS.
-    pub mtls: f64,
-    /// Requests in the window, in total and per response code.
-    pub requests: u64,
-    pub responses: BTreeMap<String, u64>,
-}
-
-impl GraphResponse {
-    pub(super) fn from_graph(g: &Graph) -> GraphResponse {
-        let mut nodes: Vec<&Node> = g.graph.node_weights().collect();
-        nodes.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut edges: Vec<EdgeJson> = g
-            .graph
-            .edge_indices()
-            .filter_map(|e| {
-                let (from, to) = g.graph.edge_endpoints(e)?;
-                let edge = &g.graph[e];
-                Some(EdgeJson {
-                    source: g.graph[from].id.clone(),
-                    target: g.graph[to].id.clone(),
-                    protocol: "http".into(),
-                    rps: edge.rps,
-                    error_rate: edge.error_rate,
-                    p50_ms: edge.p50_ms,
-                    p95_ms: edge.p95_ms,
-                    p99_ms: edge.p99_ms,
-                    mtls: edge.mtls,
-                    requests: edge.traffic.requests,
-                    responses: edge.traffic.codes.clone(),
-                })
+/// The graph's JSON: nodes and edges sorted by id, so answers are stable.
+pub(super) fn response(g: &Graph) -> GraphJson {
+    let mut nodes: Vec<Node> = g.graph.node_weights().cloned().collect();
+    nodes.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut edges: Vec<EdgeJson> = g
+        .graph
+        .edge_indices()
+        .filter_map(|e| {
+            let (from, to) = g.graph.edge_endpoints(e)?;
+            let edge = &g.graph[e];
+            Some(EdgeJson {
+                source: g.graph[from].id.clone(),
+                target: g.graph[to].id.clone(),
+                protocol: "http".into(),
+                rps: edge.rps,
+                error_rate: edge.error_rate,
+                p50_ms: edge.p50_ms,
+                p95_ms: edge.p95_ms,
+                p99_ms: edge.p99_ms,
+                mtls: edge.mtls,
+                requests: edge.traffic.requests,
+                responses: edge.traffic.codes.clone(),
             })
-            .collect();
-        edges.sort_by(|a, b| (&a.source, &a.target).cmp(&(&b.source, &b.target)));
-        GraphResponse {
-            graph_type: match g.graph_type {
-                GraphType::VersionedApp => "versioned-app",
-                GraphType::App => "app",
-                GraphType::Workload => "workload",
-                GraphType::Service => "service",
-            }
-            .into(),
-            window_s: g.window.as_secs_f64(),
-            nodes: nodes.into_iter().cloned().collect(),
-            edges,
-        }
+        })
+        .collect();
+    edges.sort_by(|a, b| (&a.source, &a.target).cmp(&(&b.source, &b.target)));
+    GraphJson {
+        graph_type: g.graph_type,
+        window_s: g.window.as_secs_f64(),
+        nodes,
+        edges,
     }
 }
 
+/// The service graph of the last `window`.
+#[utoipa::path(get, path = "/graph", tag = "graph", params(GraphQuery),
+    responses((status = 200, body = GraphJson), (status = 400, body = ErrorBody)))]
 async fn graph(
     State(state): State<AppState>,
     query: Result<Query<GraphQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<GraphResponse>, ApiError> {
+) -> Result<Json<GraphJson>, ApiError> {
     let Query(q) = query?;
     let graph_type = match q.graph_type.as_deref() {
         None | Some("") => GraphType::VersionedApp,

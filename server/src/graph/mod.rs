@@ -19,7 +19,8 @@ pub mod rollup;
 
 use std::time::Duration;
 
-pub use api::{GraphResponse, router};
+pub use api::router;
+
 pub use model::GraphType;
 
 pub use rollup::Rollup;
@@ -34,7 +35,7 @@ pub struct GraphOptions {
 
 /// The whole pipeline over rows already read: pure, so tests and the
 /// benchmark run it without a database.
-pub fn build(options: GraphOptions, rows: &[Rollup]) -> GraphResponse {
+pub fn build(options: GraphOptions, rows: &[Rollup]) -> loupe_api::graph::Graph {
     let mut g = model::Graph::new(options.graph_type, options.window);
     g.inject_service_nodes = options.inject_service_nodes;
     appender::traffic::append(&mut g, rows);
@@ -43,5 +44,5 @@ pub fn build(options: GraphOptions, rows: &[Rollup]) -> GraphResponse {
     appender::throughput::append(&mut g);
     appender::security::append(&mut g);
     appender::health::append(&mut g);
-    GraphResponse::from_graph(&g)
+    api::response(&g)
 }

@@ -5,84 +5,22 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableDiGraph};
-use serde::Serialize;
+
+use loupe_api::health::RequestCounts;
 
 use super::histogram::Histogram;
 
-/// Kiali's graph types: what a node stands for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GraphType {
-    /// One node per (app, version); workloads without an `app` label stay workloads.
-    VersionedApp,
-    /// One node per app, all versions together.
-    App,
-    /// One node per workload (Deployment).
-    Workload,
-    /// One node per service: sources are their app's service, targets the `destination_service`.
-    Service,
-}
-
-impl GraphType {
-    pub fn parse(s: &str) -> Option<GraphType> {
-        Some(match s {
-            "versioned-app" | "versionedApp" => GraphType::VersionedApp,
-            "app" => GraphType::App,
-            "workload" => GraphType::Workload,
-            "service" => GraphType::Service,
-            _ => return None,
-        })
-    }
-}
-
-/// What a node is, in Kiali's words (`nodeType`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NodeType {
-    App,
-    #[serde(rename = "versionedApp")]
-    VersionedApp,
-    Workload,
-    Service,
-    /// Traffic whose source the mesh could not identify (outside callers).
-    Unknown,
-}
-
-/// Node colour, by error rate (see `appender::health`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Health {
-    #[default]
-    Healthy,
-    Degraded,
-    Failure,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Node {
-    pub id: String,
-    pub node_type: NodeType,
-    pub namespace: String,
-    pub app: String,
-    pub version: String,
-    /// The node's workload when it has exactly one, else empty (see `workloads`).
-    pub workload: String,
-    pub workloads: Vec<String>,
-    /// Service nodes: the short service name.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub service: String,
-    pub health: Health,
-    /// Requests per second into and out of the node (sums of its edges).
-    pub rps_in: f64,
-    pub rps_out: f64,
-    /// Error share (0..1) of the traffic that decides its health.
-    pub error_rate: f64,
-}
+pub use loupe_api::graph::{GraphType, Node, NodeType};
+pub use loupe_api::health::Health;
 
 /// Raw counts summed over the window for one edge.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Traffic {
     pub requests: u64,
+    /// 5xx responses (the edge's `error_rate`).
     pub errors: u64,
+    /// Requests by error class, which health is judged on.
+    pub counts: RequestCounts,
     /// Requests the destination's proxy reported, and how many of them
     /// arrived over mutual TLS: only the server side of a connection knows
     /// (the source reports `connection_security_policy="unknown"`, as in

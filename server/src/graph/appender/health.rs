@@ -1,47 +1,30 @@
-//! Health: colours each node by the 5xx share of the requests it served
-//! (its inbound edges) — or, for a node nothing calls (the ingress, an
-//! outside client), of the requests it sent. Thresholds are Kiali's defaults
-//! for 5xx: any error is `degraded`, 10 % or more is `failure`.
+//! Health: colours each node by the requests it served (its inbound edges)
+//! — or, for a node nothing calls (the ingress, an outside client), the
+//! requests it sent — judged by `loupe_api::health`'s thresholds (Kiali's
+//! defaults, the same the browser uses). `error_rate` stays the 5xx share.
 
+use loupe_api::health::RequestCounts;
 use petgraph::Direction;
 
-use crate::graph::model::{Graph, Health};
-
-pub const FAILURE_AT: f64 = 0.10;
-
-pub fn classify(error_rate: f64) -> Health {
-    if error_rate >= FAILURE_AT {
-        Health::Failure
-    } else if error_rate > 0.0 {
-        Health::Degraded
-    } else {
-        Health::Healthy
-    }
-}
+use crate::graph::model::Graph;
 
 pub fn append(g: &mut Graph) {
     let nodes: Vec<_> = g.graph.node_indices().collect();
     for n in nodes {
         let totals = |dir| {
-            g.graph
-                .edges_directed(n, dir)
-                .fold((0u64, 0u64), |(r, e), edge| {
-                    let t = &edge.weight().traffic;
-                    (r + t.requests, e + t.errors)
-                })
+            let mut counts = RequestCounts::default();
+            for edge in g.graph.edges_directed(n, dir) {
+                counts.merge(&edge.weight().traffic.counts);
+            }
+            counts
         };
-        let (requests, errors) = match totals(Direction::Incoming) {
-            (0, _) => totals(Direction::Outgoing),
+        let counts = match totals(Direction::Incoming) {
+            c if c.requests == 0 => totals(Direction::Outgoing),
             inbound => inbound,
         };
-        let rate = if requests > 0 {
-            errors as f64 / requests as f64
-        } else {
-            0.0
-        };
         let node = &mut g.graph[n];
-        node.error_rate = rate;
-        node.health = classify(rate);
+        node.error_rate = counts.share(loupe_api::health::ErrorClass::Http5xx);
+        node.health = counts.health();
     }
 }
 
@@ -51,7 +34,7 @@ mod tests {
 
     use super::*;
     use crate::graph::appender::{testdata::row, traffic};
-    use crate::graph::model::GraphType;
+    use crate::graph::model::{GraphType, Health};
 
     #[test]
     fn nodes_are_coloured_by_inbound_errors() {
@@ -74,9 +57,23 @@ mod tests {
     }
 
     #[test]
-    fn thresholds() {
-        assert_eq!(classify(0.0), Health::Healthy);
-        assert_eq!(classify(0.001), Health::Degraded);
-        assert_eq!(classify(0.1), Health::Failure);
+    fn client_errors_count_from_ten_percent() {
+        let rows = vec![
+            row(("a", "v1"), ("b", "v1"), "200", 91),
+            row(("a", "v1"), ("b", "v1"), "404", 9),
+            row(("a", "v1"), ("c", "v1"), "200", 85),
+            row(("a", "v1"), ("c", "v1"), "403", 15),
+        ];
+        let mut g = Graph::new(GraphType::Workload, Duration::from_secs(60));
+        traffic::append(&mut g, &rows);
+        append(&mut g);
+        let node = |id: &str| &g.graph[g.index_of(id).unwrap()];
+        assert_eq!(node("default/b-v1").health, Health::Healthy);
+        assert_eq!(node("default/c-v1").health, Health::Degraded);
+        assert_eq!(
+            node("default/c-v1").error_rate,
+            0.0,
+            "error_rate is the 5xx share"
+        );
     }
 }

@@ -71,6 +71,7 @@ fn add(g: &mut Graph, from: NodeIndex, to: NodeIndex, r: &Rollup) {
     if r.response_code.starts_with('5') {
         t.errors += n;
     }
+    t.counts.add_http(&r.response_code, n);
     t.duration_sum_ms += r.duration_sum_ms;
     *t.codes.entry(r.response_code.clone()).or_default() += n;
     t.histogram.merge(&Histogram::from_row(
