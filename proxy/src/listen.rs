@@ -161,8 +161,8 @@ pub async fn serve<H, F, B>(
                     if let Some(id) = &peer_identity {
                         req.extensions_mut().insert(id.clone());
                     }
-                    if let Some(dst) = original {
-                        req.extensions_mut().insert(dst);
+                    if let Some(dst) = &original {
+                        req.extensions_mut().insert(dst.clone());
                     }
                     let response = handler(req, peer);
                     async move { Ok::<_, Infallible>(response.await) }

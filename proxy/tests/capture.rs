@@ -52,6 +52,25 @@ fn exec(ns: &str, args: &[&str]) -> std::process::Output {
         .expect("ip netns exec")
 }
 
+/// curl's HTTP status for `url` from inside `ns` (`000`: no response).
+fn http_code(ns: &str, url: &str) -> String {
+    let out = exec(
+        ns,
+        &[
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "10",
+            url,
+        ],
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The namespaces, their processes and files; all removed on drop.
 struct Mesh {
     hub: String,
@@ -511,21 +530,7 @@ async fn captured_apps_reach_services_by_name_over_mtls_http_and_tcp() {
     );
 
     // HTTP by name: curl knows nothing of any proxy.
-    let out = exec(
-        &client,
-        &[
-            "curl",
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--max-time",
-            "10",
-            "http://reviews:9080/",
-        ],
-    );
-    let code = String::from_utf8_lossy(&out.stdout).into_owned();
+    let code = http_code(&client, "http://reviews:9080/");
     assert_eq!(
         code,
         "200",
@@ -708,23 +713,7 @@ async fn captured_apps_reach_services_by_name_over_mtls_http_and_tcp() {
     // PeerAuthentication: a plaintext client without a sidecar (in the hub)
     // reaches the app's captured port under PERMISSIVE, not under STRICT —
     // while the client's sidecar, over mTLS, still does.
-    let plain = |mesh: &Mesh| {
-        let out = exec(
-            &mesh.hub,
-            &[
-                "curl",
-                "-s",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "--max-time",
-                "5",
-                &format!("http://{SERVER_IP}:9080/"),
-            ],
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let plain = |mesh: &Mesh| http_code(&mesh.hub, &format!("http://{SERVER_IP}:9080/"));
     assert_eq!(plain(&mesh), "200", "PERMISSIVE serves plaintext");
     control.push(Snapshot {
         version: 2,
@@ -747,22 +736,8 @@ async fn captured_apps_reach_services_by_name_over_mtls_http_and_tcp() {
         "000",
         "STRICT closes plaintext on the captured port"
     );
-    let out = exec(
-        &client,
-        &[
-            "curl",
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--max-time",
-            "10",
-            "http://reviews:9080/",
-        ],
-    );
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        http_code(&client, "http://reviews:9080/"),
         "200",
         "mTLS through the sidecars still passes"
     );

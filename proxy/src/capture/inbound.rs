@@ -60,7 +60,7 @@ impl InboundCapture {
             },
         };
         if http {
-            return Some((connection, OriginalDst(dst)));
+            return Some((connection, OriginalDst::new(dst)));
         }
         let service = declared.map(|d| d.1);
         self.relay_to_app(connection, port, service.as_deref())

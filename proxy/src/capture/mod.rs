@@ -131,9 +131,22 @@ pub async fn listeners(
 }
 
 /// A request extension: where the captured connection it came on was
-/// going (`SO_ORIGINAL_DST`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OriginalDst(pub SocketAddr);
+/// going (`SO_ORIGINAL_DST`), and the app's authority for that port —
+/// built once per connection, so requests only clone it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OriginalDst {
+    pub addr: SocketAddr,
+    /// `127.0.0.1:PORT`: where the app listens for inbound traffic to it.
+    pub app: http::uri::Authority,
+}
+
+impl OriginalDst {
+    pub fn new(addr: SocketAddr) -> OriginalDst {
+        let app = http::uri::Authority::try_from(format!("127.0.0.1:{}", addr.port()))
+            .unwrap_or_else(|_| http::uri::Authority::from_static("127.0.0.1:80"));
+        OriginalDst { addr, app }
+    }
+}
 
 /// Where a redirected connection was going before iptables sent it to us;
 /// a connection made to the listener itself reports the listener's address.
@@ -169,15 +182,12 @@ impl Protocol {
         } else {
             protocol
         };
-        match declared.to_ascii_uppercase().as_str() {
+        let declared = declared.to_ascii_uppercase();
+        match declared.as_str() {
             "" => Protocol::Sniff,
             "HTTP" | "HTTP2" | "GRPC" | "GRPC-WEB" => Protocol::Http,
             // A name without a known prefix says nothing.
-            _ if protocol.is_empty()
-                && !KNOWN.contains(&declared.to_ascii_uppercase().as_str()) =>
-            {
-                Protocol::Sniff
-            }
+            d if protocol.is_empty() && !KNOWN.contains(&d) => Protocol::Sniff,
             _ => Protocol::Tcp,
         }
     }

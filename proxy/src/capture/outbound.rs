@@ -76,7 +76,7 @@ async fn dispatch(
                 Protocol::Sniff => sniff_http(&stream).await,
             };
             if http {
-                return Dispatched::Http(stream, Some(OriginalDst(dst)));
+                return Dispatched::Http(stream, Some(OriginalDst::new(dst)));
             }
             to_service(ctx, c, stream).await;
         }

@@ -55,8 +55,7 @@ pub async fn handle(
 
     // Captured: the app listens on the port the caller connected to.
     let app = match parts.extensions.get::<OriginalDst>() {
-        Some(dst) => http::uri::Authority::try_from(format!("127.0.0.1:{}", dst.0.port()))
-            .unwrap_or_else(|_| inbound.app.clone()),
+        Some(dst) => dst.app.clone(),
         None => inbound.app.clone(),
     };
     let identity = parts.extensions.get::<PeerIdentity>().cloned();

@@ -143,7 +143,7 @@ pub fn route(ctx: &ProxyContext, traffic: Traffic, parts: &http::request::Parts)
     // lists a service's VIP among its route's domains.
     let captured_authority;
     let (host, port, authority) = match parts.extensions.get::<OriginalDst>() {
-        Some(dst) if config.service(host).is_none() => match config.captured(dst.0) {
+        Some(dst) if config.service(host).is_none() => match config.captured(dst.addr) {
             Some(c) => {
                 captured_authority = format!("{}:{}", c.service.host, c.port);
                 (&*c.service.host, c.port, captured_authority.as_str())
