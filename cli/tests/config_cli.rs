@@ -410,6 +410,38 @@ fn without_a_database_url_the_cli_goes_through_the_console_as_the_tokens_user() 
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("editor"), "{}", stderr(&o));
 
+    // Revoking the viewer's token, then removing ed: refused from the next command.
+    let out = ok(loupe(&home, db, &["user", "tokens", "vi"]));
+    assert!(
+        out.lines().nth(1).is_some_and(|l| l.starts_with("cli ")),
+        "{out}"
+    );
+    assert!(!out.contains(&vi), "a token is never listed: {out}");
+    ok(loupe(
+        &home,
+        db,
+        &["user", "revoke-token", "vi", "--token-name", "cli"],
+    ));
+    let o = as_viewer(&["get", "dr"]);
+    assert_eq!(o.status.code(), Some(1), "a revoked token reads nothing");
+    let o = loupe(
+        &home,
+        db,
+        &["user", "revoke-token", "vi", "--token-name", "cli"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no API token named"), "{}", stderr(&o));
+    ok(loupe(&home, db, &["user", "remove", "ed"]));
+    let o = loupe(&home, None, &["get", "dr"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a removed user's token reads nothing"
+    );
+    let o = loupe(&home, db, &["user", "remove", "ed"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no console user"), "{}", stderr(&o));
+
     // No token at all: the console answers 401 and the CLI says what to do.
     write_state(&home, serde_json::json!({ "console_url": console_url }));
     let o = loupe(&home, None, &["get"]);

@@ -4,8 +4,9 @@
 //! Postgres. Each is back within 10 s (answering on its port or health
 //! check; for the control plane, every proxy connected again), a config
 //! change made after the control plane's and after Postgres's recovery
-//! reaches every proxy, and not one application request fails — at the
-//! gateway or at any sidecar.
+//! reaches every proxy, not one application request fails — at the
+//! gateway or at any sidecar — and every span the collector acknowledged
+//! is stored.
 
 mod support;
 
@@ -141,6 +142,23 @@ async fn sidecars(client: &reqwest::Client, admins: &[(String, String)]) -> Vec<
         out.push((failed, version));
     }
     out
+}
+
+/// Spans the sidecars' exporters had acknowledged by the collector, and
+/// spans they dropped or lost in failed exports (`loupe_proxy_spans_*`).
+async fn spans_exported(client: &reqwest::Client, admins: &[(String, String)]) -> (u64, u64) {
+    let (mut exported, mut failed_exports) = (0, 0);
+    for (_, admin) in admins {
+        let text = scrape(client, admin).await;
+        let value = |name: &str| -> u64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                .unwrap_or(0)
+        };
+        exported += value("loupe_proxy_spans_exported_total");
+        failed_exports += value("loupe_proxy_span_export_failures_total");
+    }
+    (exported, failed_exports)
 }
 
 /// Kills the process with `words` in its command line and waits until
@@ -365,6 +383,26 @@ async fn killing_control_collector_console_and_postgres_fails_no_request() {
     assert!(
         ok as f64 >= expected,
         "only {ok} requests through the gateway in {sent_for:?}"
+    );
+    // No span the collector acknowledged was lost across the kills (it
+    // acknowledges after the commit): the sidecars' exporters flush within
+    // a few seconds of the load stopping.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (exported, failed_exports) = spans_exported(&client, &admins).await;
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM spans s JOIN span_resources c ON c.resource_id = s.scope_id
+          WHERE c.attributes->>'otel.scope.name' = 'loupe-proxy'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    println!(
+        "spans: {exported} acknowledged by the collector, {stored} stored, {failed_exports} failed exports (counted)"
+    );
+    assert!(exported > 0, "the sidecars exported spans");
+    assert!(
+        stored as u64 >= exported,
+        "{exported} spans acknowledged but only {stored} stored"
     );
     let after = sidecars(&client, &admins).await;
     for ((name, _), ((failed0, _), (failed, _))) in admins.iter().zip(before.iter().zip(&after)) {

@@ -24,6 +24,7 @@ pub mod authn;
 pub mod ca;
 pub mod certificates;
 mod config_watch;
+pub mod debounce;
 pub mod declared;
 pub mod jwks;
 pub mod mesh;

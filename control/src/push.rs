@@ -24,6 +24,9 @@ use crate::snapshot::{Published, Publisher};
 
 /// How long a new stream may take to say Hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a new workload's stream waits for the debounced push that
+/// lists it (see [`crate::debounce`]) before it starts with what there is.
+const FIRST_PUSH_WAIT: Duration = Duration::from_secs(11);
 
 /// The `Discovery` service. Clone-cheap; one per server.
 #[derive(Clone)]
@@ -117,14 +120,16 @@ impl Discovery for PushService {
 
         let namespace = workload.namespace.clone();
         let (id, changed) = self.registry.connect(workload).await;
-        // Publish before subscribing, so the first snapshot already lists
-        // this workload among the endpoints — only when it was not listed
-        // yet: proxies reconnecting within their grace (a restarted control
-        // plane's whole mesh) change nothing and publish nothing.
+        let mut snapshots = self.publisher.subscribe();
+        // A workload not listed yet asks for a (debounced) push and waits
+        // for it, so its first snapshot already lists it among the
+        // endpoints. Proxies reconnecting within their grace (a restarted
+        // control plane's whole mesh) change nothing and push nothing.
         if changed {
-            self.publisher.publish();
+            snapshots.borrow_and_update();
+            self.publisher.publish_soon();
+            let _ = tokio::time::timeout(FIRST_PUSH_WAIT, snapshots.changed()).await;
         }
-        let snapshots = self.publisher.subscribe();
 
         let (tx, rx) = mpsc::channel(4);
         let conn = StreamTask {
@@ -168,7 +173,7 @@ impl StreamTask {
         }
         // Everyone else's endpoints change now, or when the grace runs out.
         if self.registry.disconnect(self.id).await {
-            self.publisher.publish();
+            self.publisher.publish_soon();
         }
     }
 

@@ -93,6 +93,7 @@ pub struct ControlPlane {
     shutdown: watch::Sender<bool>,
     watcher: tokio::task::JoinHandle<()>,
     sweeper: tokio::task::JoinHandle<()>,
+    debouncer: tokio::task::JoinHandle<()>,
 }
 
 impl ControlPlane {
@@ -144,6 +145,10 @@ impl ControlPlane {
             .map_err(ControlError::Listen)?;
         publisher.refresh_config().await?;
         let sweeper = tokio::spawn(sweep_departed(registry.clone(), publisher.clone()));
+        let debouncer = tokio::spawn(crate::debounce::run(
+            publisher.clone(),
+            crate::debounce::Debounce::default(),
+        ));
         Ok(ControlPlane {
             ca,
             authenticator: Arc::new(BootstrapTokens::new(pool.clone())),
@@ -153,6 +158,7 @@ impl ControlPlane {
             shutdown,
             watcher,
             sweeper,
+            debouncer,
         })
     }
 
@@ -232,6 +238,7 @@ impl ControlPlane {
     pub async fn stop(self) {
         self.shutdown.send_replace(true);
         self.sweeper.abort();
+        self.debouncer.abort();
         let _ = self.watcher.await;
         if let Err(error) = self.registry.mark_all_disconnected().await {
             tracing::warn!(%error, "could not mark workloads disconnected");
@@ -245,7 +252,7 @@ async fn sweep_departed(registry: Arc<Registry>, publisher: Arc<Publisher>) {
     loop {
         tick.tick().await;
         if registry.expire(std::time::Instant::now()) {
-            publisher.publish();
+            publisher.publish_soon();
         }
     }
 }

@@ -20,6 +20,7 @@ use loupe_push::Snapshot;
 use tokio::sync::watch;
 
 use crate::authn::claims::Declared;
+use crate::debounce::PushRequests;
 use crate::declared::Declarations;
 use crate::registry::Registry;
 use crate::scope::Scope;
@@ -75,6 +76,7 @@ pub struct Publisher {
     config: Mutex<Config>,
     sender: watch::Sender<Arc<Published>>,
     jwks: crate::jwks::JwksFetcher,
+    requests: Arc<PushRequests>,
 }
 
 impl Publisher {
@@ -98,6 +100,7 @@ impl Publisher {
             }),
             sender,
             jwks: Default::default(),
+            requests: Arc::default(),
         }
     }
 
@@ -169,7 +172,17 @@ impl Publisher {
         Ok(true)
     }
 
-    /// Builds and publishes a snapshot of the current config and registry.
+    /// Asks for a debounced push (see [`crate::debounce`]): registry changes.
+    pub fn publish_soon(&self) {
+        self.requests.ask();
+    }
+
+    /// Where [`Publisher::publish_soon`]'s asks go, for [`crate::debounce::run`].
+    pub fn push_requests(&self) -> Arc<PushRequests> {
+        self.requests.clone()
+    }
+
+    /// Builds and publishes a snapshot of the current config and registry now.
     pub fn publish(&self) -> u64 {
         // The config lock is held while publishing so versions go out in order.
         let config = self.lock();

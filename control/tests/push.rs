@@ -582,3 +582,48 @@ async fn a_proxy_reconnecting_within_its_grace_publishes_nothing() {
     );
     cp.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_burst_of_connecting_proxies_is_pushed_in_a_few_snapshots() {
+    let db = db().await;
+    let cp = control(&db.pool).await;
+    let hellos: Vec<_> = (0..30u16)
+        .map(|i| {
+            let inbound = format!("127.0.0.1:{}", 8100 + i);
+            hello(&format!("reviews-{i}"), "v1", "reviews", &inbound)
+        })
+        .collect();
+    let mut tokens = Vec::new();
+    for h in &hellos {
+        cp.declare(h).await;
+        tokens.push(cp.token(&h.namespace, &h.workload).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = cp.published.borrow().snapshot.version;
+
+    let connects = hellos
+        .iter()
+        .zip(&tokens)
+        .map(|(h, t)| Proxy::connect_with_token(&cp, t, h.clone()));
+    let mut proxies = futures::future::join_all(connects).await;
+    for (i, p) in proxies.iter_mut().enumerate() {
+        let first = p.next().await;
+        assert!(
+            endpoints(&first, REVIEWS).contains(&format!("127.0.0.1:{}", 8100 + i)),
+            "proxy {i}'s first snapshot lists it"
+        );
+    }
+    eventually(
+        Duration::from_secs(2),
+        "all 30 endpoints published",
+        || async { cp.published_endpoints(REVIEWS).len() == 30 },
+    )
+    .await;
+    let builds = cp.published.borrow().snapshot.version - before;
+    println!("30 proxies connecting at once: {builds} snapshot builds");
+    assert!(
+        builds <= 5,
+        "{builds} snapshots built for one burst of 30 connections (one each without debouncing)"
+    );
+    cp.shutdown().await;
+}

@@ -15,7 +15,8 @@
 //! [`PeerIdentity`]; a plaintext request has none.
 //!
 //! Every listener has [`Limits`]: a client must send a request's headers
-//! within the header-read timeout (slowloris), and beyond the connection cap
+//! within the header-read timeout (slowloris; over HTTP/2, a connection's
+//! first request), and beyond the connection cap
 //! a new connection is closed at once and counted
 //! (`loupe_proxy_connections_over_limit_total`) while the others are served.
 
@@ -23,6 +24,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
@@ -156,8 +158,13 @@ pub async fn serve<H, F, B>(
                     None => return,
                 },
             };
+            // HTTP/1.1's header-read timeout is hyper's; HTTP/2 has none, so
+            // a connection must bring its first request in that time.
+            let first_request = Arc::new(AtomicBool::new(false));
             let serve = |peer_identity: Option<PeerIdentity>| {
+                let first_request = first_request.clone();
                 service_fn(move |mut req: Request<Incoming>| {
+                    first_request.store(true, Relaxed);
                     if let Some(id) = &peer_identity {
                         req.extensions_mut().insert(id.clone());
                     }
@@ -173,36 +180,46 @@ pub async fn serve<H, F, B>(
                 .http1()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_read_timeout);
-            let result = match identity {
-                // The app-facing listeners: HTTP/1.1, or h2c with prior knowledge.
-                Connection::Plain(stream) if accept.app_facing() => {
-                    match h2_prior_knowledge(&stream, limits.header_read_timeout).await {
-                        None => return,
-                        Some(true) => {
-                            let conn = http2::Builder::new(TokioExecutor::new())
-                                .timer(TokioTimer::new())
-                                .serve_connection(TokioIo::new(stream), serve(None));
-                            watcher.watch(conn).await.map_err(Into::into)
-                        }
-                        Some(false) => {
-                            // HTTP/1.1, with upgrades (WebSocket).
-                            let http1 = builder.http1_only();
-                            let conn = http1
-                                .serve_connection_with_upgrades(TokioIo::new(stream), serve(None));
-                            watcher.watch(conn.into_owned()).await
+            let served = async move {
+                match identity {
+                    // The app-facing listeners: HTTP/1.1, or h2c with prior knowledge.
+                    Connection::Plain(stream) if accept.app_facing() => {
+                        match h2_prior_knowledge(&stream, limits.header_read_timeout).await {
+                            None => Ok(()),
+                            Some(true) => {
+                                let conn = http2::Builder::new(TokioExecutor::new())
+                                    .timer(TokioTimer::new())
+                                    .serve_connection(TokioIo::new(stream), serve(None));
+                                watcher.watch(conn).await.map_err(Into::into)
+                            }
+                            Some(false) => {
+                                // HTTP/1.1, with upgrades (WebSocket).
+                                let http1 = builder.http1_only();
+                                let conn = http1.serve_connection_with_upgrades(
+                                    TokioIo::new(stream),
+                                    serve(None),
+                                );
+                                watcher.watch(conn.into_owned()).await
+                            }
                         }
                     }
+                    Connection::Plain(stream) => {
+                        let conn = builder
+                            .serve_connection_with_upgrades(TokioIo::new(stream), serve(None));
+                        watcher.watch(conn.into_owned()).await
+                    }
+                    Connection::Mtls(stream, id) => {
+                        let conn = builder
+                            .serve_connection_with_upgrades(TokioIo::new(stream), serve(Some(id)));
+                        watcher.watch(conn.into_owned()).await
+                    }
                 }
-                Connection::Plain(stream) => {
-                    let conn =
-                        builder.serve_connection_with_upgrades(TokioIo::new(stream), serve(None));
-                    watcher.watch(conn.into_owned()).await
-                }
-                Connection::Mtls(stream, id) => {
-                    let conn = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), serve(Some(id)));
-                    watcher.watch(conn.into_owned()).await
-                }
+            };
+            let Some(result) =
+                with_first_request(served, &first_request, limits.header_read_timeout).await
+            else {
+                tracing::debug!(listener = name, %peer, "no request within the header-read timeout; closed");
+                return;
             };
             if let Err(error) = result {
                 tracing::debug!(listener = name, %peer, %error, "connection ended with an error");
@@ -211,6 +228,26 @@ pub async fn serve<H, F, B>(
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// Runs `conn` to its end, unless no request has arrived on it within
+/// `timeout` (`first_request` still false): then drops it, closing the
+/// connection, and gives `None`.
+async fn with_first_request<F: Future>(
+    conn: F,
+    first_request: &AtomicBool,
+    timeout: Duration,
+) -> Option<F::Output> {
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        out = &mut conn => return Some(out),
+        _ = tokio::time::sleep(timeout) => {}
+    }
+    if first_request.load(Relaxed) {
+        Some(conn.await)
+    } else {
+        None
+    }
 }
 
 /// Whether a plaintext connection opens with HTTP/2's preface

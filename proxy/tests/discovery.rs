@@ -140,3 +140,68 @@ async fn the_proxy_keeps_serving_without_a_control_plane_and_reconnects() {
     assert_eq!((status, body.as_str()), (200, "reviews-v2"));
     control.stop();
 }
+
+/// `n` DestinationRules for other hosts, each with an annotation of
+/// `bytes` bytes (each resource stays under the config parser's own caps).
+fn padding(n: usize, bytes: usize) -> Vec<loupe_push::Resource> {
+    (0..n)
+        .map(|i| {
+            let mut rule = destination_rule(&format!("padding-{i}"), &[]);
+            let mut object: serde_json::Value = serde_json::from_str(&rule.json).expect("JSON");
+            object["metadata"]["annotations"] = serde_json::json!({ "padding": "x".repeat(bytes) });
+            rule.json = object.to_string();
+            rule
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_past_the_size_cap_is_refused_and_the_last_good_routes_stay() {
+    let control = ControlPlane::start().await;
+    let v1 = App::start("reviews-v1").await;
+    let v2 = App::start("reviews-v2").await;
+    let proxy =
+        ProxySpec::sidecar("productpage-v1", "productpage", "v1", &control.url()).with_outbound();
+    let _task = proxy.spawn_task();
+    let snapshot = |version, bytes: usize, app: &App, subset| Snapshot {
+        version,
+        resources: [destination_rule("reviews", &[subset])]
+            .into_iter()
+            .chain(padding(bytes / (64 << 10), 64 << 10))
+            .collect(),
+        services: vec![service(
+            "reviews",
+            vec![endpoint(
+                app.addr,
+                &format!("reviews-{subset}"),
+                "reviews",
+                subset,
+            )],
+        )],
+        mesh: None,
+        jwks: Default::default(),
+    };
+    // 8 MiB: past gRPC's 4 MiB default, within the 64 MiB cap: applied.
+    control.push(snapshot(1, 8 << 20, &v1, "v1"));
+    proxy.wait_ready().await;
+    control.wait_ack(1, 1).await;
+
+    // 65 MiB: refused before it is decoded; the last good config stays.
+    control.push(snapshot(
+        2,
+        loupe_push::MAX_SNAPSHOT_SIZE + (1 << 20),
+        &v2,
+        "v2",
+    ));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !control.acked(2),
+        "a snapshot past the cap is never applied"
+    );
+    let outbound = proxy.outbound.expect("outbound");
+    for _ in 0..3 {
+        let (status, body) = get(outbound, "reviews:9080", "/").await.expect("request");
+        assert_eq!((status, body.as_str()), (200, "reviews-v1"));
+    }
+    assert_eq!(v2.count(), 0);
+}

@@ -1,6 +1,6 @@
 //! Every listener's limits against slow and greedy clients: a client that
-//! never finishes its headers is disconnected after the header-read
-//! timeout (slowloris), and past the connection cap new connections are
+//! never finishes its headers (or, over HTTP/2, never sends a request) is
+//! disconnected after the header-read timeout (slowloris), and past the connection cap new connections are
 //! closed on arrival and counted while the open ones are still served.
 
 mod support;
@@ -60,6 +60,31 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     // A client that finishes in time is served (503: no config yet).
     let (status, _) = get(outbound, "reviews:9080", "/").await.expect("answer");
     assert_eq!(status, 503);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_client_that_never_sends_a_request_is_disconnected() {
+    let control = ControlPlane::start().await;
+    let proxy = ProxySpec::sidecar("productpage-v1", "productpage", "v1", &control.url())
+        .without_identity()
+        .with_outbound()
+        .with_flags(&["--header-read-timeout", "500ms"]);
+    let _task = proxy.spawn_task();
+    up(&proxy).await;
+    let outbound = proxy.outbound.expect("outbound");
+
+    // The HTTP/2 preface and an empty SETTINGS frame, then silence.
+    let mut slow = TcpStream::connect(outbound).await.unwrap();
+    slow.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let closed = closed_within(&mut slow, Duration::from_secs(5))
+        .await
+        .expect("the silent HTTP/2 client was disconnected");
+    assert!(
+        closed >= Duration::from_millis(400),
+        "closed after {closed:?}: before the timeout"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,23 +161,38 @@ async fn distinct_host_headers_do_not_grow_the_metrics() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_mirror_that_never_answers_holds_at_most_a_thousand_copies() {
-    let control = ControlPlane::start().await;
-    let v1 = App::start("reviews-v1").await;
-    // The mirror accepts connections and never answers.
+/// A mirror that accepts connections and never answers.
+async fn silent_listener() -> std::net::SocketAddr {
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let silent_addr = silent.local_addr().unwrap();
+    let addr = silent.local_addr().unwrap();
     tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((s, _)) = silent.accept().await {
             held.push(s);
         }
     });
+    addr
+}
+
+/// A proxy routing reviews to v1 (`v1`) and mirroring every request to v2
+/// (`mirror`), with the route's `timeout` if given.
+async fn mirroring_proxy(
+    control: &ControlPlane,
+    v1: std::net::SocketAddr,
+    mirror: std::net::SocketAddr,
+    timeout: Option<&str>,
+) -> (ProxySpec, tokio::task::JoinHandle<()>) {
     let proxy = ProxySpec::sidecar("productpage-v1", "productpage", "v1", &control.url())
         .without_identity()
         .with_outbound();
-    let _task = proxy.spawn_task();
+    let task = proxy.spawn_task();
+    let mut route = serde_json::json!({
+        "route": [{"destination": {"host": "reviews", "subset": "v1"}}],
+        "mirror": {"host": "reviews", "subset": "v2"},
+        "mirrorPercentage": {"value": 100.0}});
+    if let Some(t) = timeout {
+        route["timeout"] = t.into();
+    }
     let vs = resource(
         "VirtualService",
         "reviews",
@@ -160,10 +200,7 @@ async fn a_mirror_that_never_answers_holds_at_most_a_thousand_copies() {
             "apiVersion": "networking.istio.io/v1",
             "kind": "VirtualService",
             "metadata": {"name": "reviews", "namespace": "default"},
-            "spec": {"hosts": ["reviews"], "http": [{
-                "route": [{"destination": {"host": "reviews", "subset": "v1"}}],
-                "mirror": {"host": "reviews", "subset": "v2"},
-                "mirrorPercentage": {"value": 100.0}}]},
+            "spec": {"hosts": ["reviews"], "http": [route]},
         }),
     );
     control.push(loupe_push::Snapshot {
@@ -172,26 +209,68 @@ async fn a_mirror_that_never_answers_holds_at_most_a_thousand_copies() {
         services: vec![service(
             "reviews",
             vec![
-                endpoint(v1.addr, "reviews-v1", "reviews", "v1"),
-                endpoint(silent_addr, "reviews-v2", "reviews", "v2"),
+                endpoint(v1, "reviews-v1", "reviews", "v1"),
+                endpoint(mirror, "reviews-v2", "reviews", "v2"),
             ],
         )],
         mesh: None,
         jwks: Default::default(),
     });
     proxy.wait_ready().await;
+    (proxy, task)
+}
+
+/// A counter or gauge without labels from `/stats/prometheus`.
+fn value(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} "))?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} in {metrics}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_that_never_answers_holds_at_most_a_thousand_copies() {
+    let control = ControlPlane::start().await;
+    let v1 = App::start("reviews-v1").await;
+    let (proxy, _task) = mirroring_proxy(&control, v1.addr, silent_listener().await, None).await;
     let outbound = proxy.outbound.expect("outbound");
     for _ in 0..1_100 {
         let (status, body) = get(outbound, "reviews:9080", "/").await.expect("answer");
         assert_eq!((status, body.as_str()), (200, "reviews-v1"));
     }
     let metrics = proxy.metrics().await;
-    let value = |name: &str| -> u64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{name} "))?.parse().ok())
-            .unwrap_or_else(|| panic!("{name} in {metrics}"))
-    };
-    assert_eq!(value("loupe_proxy_mirrors_in_flight"), 1_000);
-    assert_eq!(value("loupe_proxy_mirrors_skipped_total"), 100);
+    assert_eq!(value(&metrics, "loupe_proxy_mirrors_in_flight"), 1_000);
+    assert_eq!(value(&metrics, "loupe_proxy_mirrors_skipped_total"), 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirrored_copy_is_abandoned_after_the_route_timeout() {
+    let control = ControlPlane::start().await;
+    let v1 = App::start("reviews-v1").await;
+    let silent = silent_listener().await;
+    let (proxy, _task) = mirroring_proxy(&control, v1.addr, silent, Some("1s")).await;
+    let outbound = proxy.outbound.expect("outbound");
+    for _ in 0..50 {
+        let (status, _) = get(outbound, "reviews:9080", "/").await.expect("answer");
+        assert_eq!(status, 200);
+    }
+    let held = value(&proxy.metrics().await, "loupe_proxy_mirrors_in_flight");
+    assert!(
+        held > 0,
+        "the copies are outstanding while the mirror is silent"
+    );
+    let started = Instant::now();
+    eventually("mirrored copies abandoned", Duration::from_secs(4), || {
+        let proxy = &proxy;
+        async move {
+            let n = value(&proxy.metrics().await, "loupe_proxy_mirrors_in_flight");
+            (n == 0).then_some(())
+        }
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "abandoned after {:?}: the route's 1 s timeout bounds each copy",
+        started.elapsed()
+    );
 }

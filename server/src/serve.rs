@@ -152,7 +152,11 @@ pub async fn serve_until(
                 }
             },
         };
-        let service = TowerToHyperService::new(app.clone());
+        // Handlers see the client's address (`ConnectInfo`), e.g. the login throttle.
+        let service = TowerToHyperService::new(tower::Layer::layer(
+            &axum::Extension(axum::extract::ConnectInfo(peer)),
+            app.clone(),
+        ));
         let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
             let result = match tls {

@@ -126,8 +126,17 @@ impl Console {
     }
 
     async fn login(&self, user: &str, password: &str) -> Result<Session, (StatusCode, Value)> {
-        let r = self
-            .client
+        self.login_with(&self.client, user, password).await
+    }
+
+    /// Logs in through `client` (e.g. one bound to another source address).
+    async fn login_with(
+        &self,
+        client: &reqwest::Client,
+        user: &str,
+        password: &str,
+    ) -> Result<Session, (StatusCode, Value)> {
+        let r = client
             .post(self.url("/api/login"))
             .header("origin", &self.origin)
             .json(&json!({ "user": user, "password": password }))
@@ -252,7 +261,7 @@ async fn a_wrong_password_or_user_says_only_invalid_and_is_slowed() {
         assert_eq!(body["error"], "invalid user or password");
         assert!(started.elapsed() >= Duration::from_millis(300), "slowed");
     }
-    // Repeated failures lock the name for a while, even for the right password.
+    // Repeated failures lock the name (from this address) for a while, even for the right password.
     for _ in 0..4 {
         assert!(c.login("eddie", "wrong-password").await.is_err());
     }
@@ -263,6 +272,18 @@ async fn a_wrong_password_or_user_says_only_invalid_and_is_slowed() {
     assert!(
         c.login("vera", "viewer-password").await.is_ok(),
         "others are not locked"
+    );
+    // The lock is for that name from that address: a guesser elsewhere
+    // cannot lock eddie out of his own machine.
+    let elsewhere = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    assert!(
+        c.login_with(&elsewhere, "eddie", "editor-password")
+            .await
+            .is_ok(),
+        "eddie logs in from another address"
     );
 }
 
@@ -564,6 +585,81 @@ async fn only_admins_manage_users() {
         .collect();
     assert_eq!(names, ["eddie", "nora", "tester", "vera"]);
     assert!(c.login("nora", "nora-password").await.is_ok());
+}
+
+#[tokio::test]
+async fn a_removed_user_and_a_revoked_token_are_refused_from_the_next_request() {
+    let c = console(AuthConfig::default(), 1 << 20).await;
+    let users = Users::new(c.h.pool.clone());
+    let ci = users.issue_token("eddie", "ci").await.unwrap();
+    let laptop = users.issue_token("eddie", "laptop").await.unwrap();
+    let whoami = |auth: (&'static str, String)| {
+        c.client
+            .get(c.url("/api/whoami"))
+            .header(auth.0, auth.1)
+            .send()
+    };
+    let bearer = |t: &str| ("authorization", format!("Bearer {t}"));
+    assert_eq!(whoami(bearer(&ci)).await.unwrap().status(), StatusCode::OK);
+    let names: Vec<String> = users
+        .tokens("eddie")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["ci", "laptop"]);
+
+    assert_eq!(users.revoke_tokens("eddie", "ci").await.unwrap(), 1);
+    assert_eq!(
+        whoami(bearer(&ci)).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        whoami(bearer(&laptop)).await.unwrap().status(),
+        StatusCode::OK
+    );
+
+    // An admin removes eddie: his open session and his last token stop working.
+    let session = c.login("eddie", "editor-password").await.unwrap();
+    let cookie = ("cookie", session.cookie.clone());
+    assert_eq!(
+        whoami(cookie.clone()).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let remove = |name: &str, token: &str| {
+        c.client
+            .delete(c.url(&format!("/api/users/{name}")))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(
+        remove("eddie", &laptop).await.unwrap().status(),
+        StatusCode::FORBIDDEN,
+        "an editor removes no one"
+    );
+    assert_eq!(
+        remove("eddie", &c.h.token).await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        remove("eddie", &c.h.token).await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        remove("tester", &c.h.token).await.unwrap().status(),
+        StatusCode::CONFLICT,
+        "not oneself"
+    );
+    assert_eq!(
+        whoami(cookie).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        whoami(bearer(&laptop)).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(c.login("eddie", "editor-password").await.is_err());
 }
 
 #[tokio::test]

@@ -1,6 +1,9 @@
-//! `loupe user add NAME --role viewer|editor|admin` and `loupe user token
-//! NAME`: the console's local users, straight in its database (how the
-//! first admin is made, before anyone can log in). Passwords come from a
+//! `loupe user add NAME --role viewer|editor|admin`, `loupe user token
+//! NAME`, `loupe user tokens NAME`, `loupe user revoke-token NAME
+//! --token-name T` and `loupe user remove NAME`: the console's local users,
+//! straight in its database (how the first admin is made, before anyone can
+//! log in). Removing a user or revoking a token takes effect at the next
+//! request of any session or script that used it. Passwords come from a
 //! file, stdin, or a prompt without echo, and are never printed unless
 //! generated here; a token is printed once.
 
@@ -22,6 +25,19 @@ pub enum Command {
     Token(TokenArgs),
     /// List the console's users and their roles.
     List(ListArgs),
+    /// List a user's API tokens: names, when made, when last used.
+    Tokens(UserArgs),
+    /// Revoke a user's API tokens of one name.
+    RevokeToken(TokenArgs),
+    /// Remove a user, with their sessions and API tokens.
+    Remove(UserArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct UserArgs {
+    pub name: String,
+    #[command(flatten)]
+    pub db: config::DatabaseArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -64,7 +80,78 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Add(args) => add(args),
         Command::Token(args) => token(args),
         Command::List(args) => list(args),
+        Command::Tokens(args) => tokens(args),
+        Command::RevokeToken(args) => revoke_token(args),
+        Command::Remove(args) => remove(args),
     }
+}
+
+/// Runs `f` on the console's users in the database `db` names.
+fn with_users<T, F, Fut>(db: &config::DatabaseArgs, f: F) -> anyhow::Result<T>
+where
+    F: FnOnce(Users) -> Fut,
+    Fut: std::future::Future<Output = Result<T, loupe_server::auth::UserError>>,
+{
+    let url = config::database_url(db.database_url.as_deref())?;
+    runtime::block_on(async move {
+        let pool = loupe_db::connect(&url, 1).await?;
+        anyhow::Ok(f(Users::new(pool)).await?)
+    })?
+}
+
+fn tokens(args: UserArgs) -> anyhow::Result<ExitCode> {
+    let name = args.name.clone();
+    let tokens = with_users(&args.db, |users| async move { users.tokens(&name).await })?;
+    let width = tokens
+        .iter()
+        .map(|t| t.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!("{:<width$}   CREATED                LAST USED", "NAME");
+    for t in tokens {
+        let last = t.last_used_at.map_or("never".to_string(), |t| {
+            t.format("%Y-%m-%d %H:%M:%S").to_string()
+        });
+        println!(
+            "{:<width$}   {}    {last}",
+            t.name,
+            t.created_at.format("%Y-%m-%d %H:%M:%S")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn revoke_token(args: TokenArgs) -> anyhow::Result<ExitCode> {
+    let (user, token_name) = (args.name.clone(), args.token_name.clone());
+    let n = with_users(&args.db, |users| async move {
+        users.revoke_tokens(&user, &token_name).await
+    })?;
+    if n == 0 {
+        eprintln!(
+            "console user {} has no API token named {:?} (see `loupe user tokens {}`)",
+            args.name, args.token_name, args.name
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    eprintln!(
+        "revoked {n} API token(s) named {:?} of console user {}",
+        args.token_name, args.name
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn remove(args: UserArgs) -> anyhow::Result<ExitCode> {
+    let name = args.name.clone();
+    if !with_users(&args.db, |users| async move { users.remove(&name).await })? {
+        eprintln!("there is no console user named {:?}", args.name);
+        return Ok(ExitCode::FAILURE);
+    }
+    eprintln!(
+        "console user {} removed; their sessions and API tokens no longer work",
+        args.name
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn add(args: AddArgs) -> anyhow::Result<ExitCode> {

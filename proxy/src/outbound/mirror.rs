@@ -2,8 +2,9 @@
 //! mirror service with `-shadow` appended to its Host, as Envoy does; the
 //! copy is sent from its own task and its answer is dropped, so the mirror
 //! never slows or changes the real response. Only bodies the proxy
-//! buffered (small ones) are mirrored. Each copy is bounded in time
-//! ([`MIRROR_TIMEOUT`]) and at most [`MAX_IN_FLIGHT`] are outstanding; past
+//! buffered (small ones) are mirrored. Each copy is bounded in time — by
+//! the route's `timeout` as Envoy bounds its shadows, and by
+//! [`MIRROR_TIMEOUT`] at most — and at most [`MAX_IN_FLIGHT`] are outstanding; past
 //! that, copies are skipped and counted (`loupe_proxy_mirrors_skipped_total`),
 //! so a slow mirror costs bounded memory.
 
@@ -21,7 +22,7 @@ use crate::http::full;
 use crate::peer;
 use crate::telemetry::metrics::Metrics;
 
-/// How long a mirrored request may take before it is abandoned.
+/// The longest a mirrored request may take before it is abandoned.
 pub const MIRROR_TIMEOUT: Duration = Duration::from_secs(15);
 /// Mirrored requests outstanding at most, per proxy.
 pub const MAX_IN_FLIGHT: u64 = 1_000;
@@ -32,7 +33,9 @@ pub fn send(
     original: &http::request::Parts,
     path_and_query: &str,
     body: Bytes,
+    route_timeout: Option<Duration>,
 ) {
+    let timeout = route_timeout.map_or(MIRROR_TIMEOUT, |t| t.min(MIRROR_TIMEOUT));
     let Some(endpoint) = mirror.backend.pick() else {
         return;
     };
@@ -72,7 +75,7 @@ pub fn send(
     let target = endpoint.authority.clone();
     tokio::spawn(async move {
         let _guard = guard;
-        match tokio::time::timeout(MIRROR_TIMEOUT, client.request(req)).await {
+        match tokio::time::timeout(timeout, client.request(req)).await {
             Ok(Ok(_)) => {}
             Ok(Err(error)) => {
                 tracing::debug!(mirror = %target, %error, "mirrored request failed")

@@ -214,7 +214,14 @@ pub async fn handle(
     if let (Some(mirror), Replay::Buffered(body)) = (&target.mirror, &replay)
         && roll(mirror.percent)
     {
-        mirror::send(&ctx, mirror, &parts, &path_and_query, body.clone());
+        mirror::send(
+            &ctx,
+            mirror,
+            &parts,
+            &path_and_query,
+            body.clone(),
+            target.policy.timeout,
+        );
     }
     let outgoing = Outgoing {
         method: &parts.method,

@@ -1,10 +1,12 @@
 //! `POST /api/login`, `POST /api/logout`, `GET /api/whoami`.
 
-use axum::Json;
-use axum::extract::State;
+use std::net::SocketAddr;
+
 use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use loupe_api::auth::{LoginRequest, WhoAmI};
 use loupe_api::error::ErrorBody;
 
@@ -24,6 +26,7 @@ const INVALID: &str = "invalid user or password";
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Result<Json<LoginRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
@@ -32,19 +35,20 @@ pub async fn login(
     if headers.contains_key(header::ORIGIN) {
         check_same_origin(&headers).map_err(ApiError::Forbidden)?;
     }
-    if let Some(retry_after_s) = state.login_throttle.locked(&req.user) {
+    let client = client.map(|Extension(ConnectInfo(addr))| addr.ip());
+    if let Some(retry_after_s) = state.login_throttle.locked(&req.user, client) {
         return Err(ApiError::TooManyRequests {
             message: format!("too many failed logins; try again in {retry_after_s} s"),
             retry_after_s,
         });
     }
     let Some(user) = state.users.verify(&req.user, &req.password).await? else {
-        state.login_throttle.failed(&req.user);
-        tracing::warn!(user = %req.user, "failed console login");
+        state.login_throttle.failed(&req.user, client);
+        tracing::warn!(user = %req.user, ?client, "failed console login");
         tokio::time::sleep(FAILURE_DELAY).await;
         return Err(ApiError::Unauthorized(INVALID.into()));
     };
-    state.login_throttle.succeeded(&user.name);
+    state.login_throttle.succeeded(&user.name, client);
     let ttl = state.auth.session_ttl;
     let session = state.users.open_session(&user.name, ttl).await?;
     tracing::info!(user = %user.name, role = %user.role, "console login");

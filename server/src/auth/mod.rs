@@ -76,4 +76,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(login::logout))
         .routes(routes!(login::whoami))
         .routes(routes!(admin::list, admin::add))
+        .routes(routes!(admin::remove))
 }

@@ -45,6 +45,14 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
 }
 
+/// An API token as listed: its name and use, never its value.
+#[derive(Clone, Debug)]
+pub struct ApiToken {
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
 #[derive(Clone, Debug)]
 pub struct Users {
     pool: PgPool,
@@ -215,6 +223,71 @@ impl Users {
         }
         tracing::info!(user, token_name = name, "console API token issued");
         Ok(token)
+    }
+
+    /// Removes a user; their sessions and API tokens go with them, so a
+    /// logged-in browser or a script holding a token is refused from its
+    /// next request. Whether there was such a user.
+    pub async fn remove(&self, name: &str) -> Result<bool, UserError> {
+        let r = sqlx::query("DELETE FROM console_users WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(db("removing a console user"))?;
+        if r.rows_affected() > 0 {
+            tracing::info!(
+                user = name,
+                "console user removed; its sessions and tokens revoked"
+            );
+        }
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// `user`'s API tokens (never the tokens themselves), oldest first.
+    pub async fn tokens(&self, user: &str) -> Result<Vec<ApiToken>, UserError> {
+        let rows: Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "SELECT name, created_at, last_used_at FROM console_api_tokens
+              WHERE user_name = $1 ORDER BY created_at, name",
+        )
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("listing API tokens"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, created_at, last_used_at)| ApiToken {
+                name,
+                created_at,
+                last_used_at,
+            })
+            .collect())
+    }
+
+    /// Revokes `user`'s API tokens named `name`; how many there were.
+    pub async fn revoke_tokens(&self, user: &str, name: &str) -> Result<u64, UserError> {
+        let r = sqlx::query("DELETE FROM console_api_tokens WHERE user_name = $1 AND name = $2")
+            .bind(user)
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(db("revoking API tokens"))?;
+        tracing::info!(
+            user,
+            token_name = name,
+            revoked = r.rows_affected(),
+            "API tokens revoked"
+        );
+        Ok(r.rows_affected())
+    }
+
+    /// Ends every browser session of `user` (e.g. after a password change).
+    pub async fn close_sessions(&self, user: &str) -> Result<u64, UserError> {
+        let r = sqlx::query("DELETE FROM console_sessions WHERE user_name = $1")
+            .bind(user)
+            .execute(&self.pool)
+            .await
+            .map_err(db("closing sessions"))?;
+        Ok(r.rows_affected())
     }
 
     /// The user an API token speaks for (and notes its use).
