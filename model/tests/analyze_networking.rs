@@ -215,6 +215,20 @@ fn each_problem_gives_its_diagnostic() {
             "ISTIO_MUTUAL",
         ),
         (
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\nspec:\n  host: d.example.com\n  subsets:\n  - name: v1\n    trafficPolicy:\n      tls: {mode: SIMPLE}\n".to_string(),
+            Warning,
+            "DestinationRule/default/d",
+            "spec.subsets[0].trafficPolicy.tls.mode",
+            "per host",
+        ),
+        (
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d}\nspec:\n  host: d.example.com\n  trafficPolicy:\n    tls: {mode: SIMPLE, subjectAltNames: ['spiffe://cluster.local/ns/a/sa/b']}\n".to_string(),
+            Error,
+            "DestinationRule/default/d",
+            "spec.trafficPolicy.tls.subjectAltNames[0]",
+            "DNS",
+        ),
+        (
             vs("  - route:\n    - destination: {host: reviews}\n    fault:\n      abort: {httpStatus: 503, percentage: {value: 150}}\n"),
             Error,
             "VirtualService/default/reviews",

@@ -9,7 +9,9 @@
 //! SPIFFE ID the control plane registered it under and whether to offer
 //! HTTP/2, verifies the server's chain to the trust bundle, and refuses the
 //! connection — before any request is written — when the server's identity
-//! is not that one (Istio's secure naming).
+//! is not that one (Istio's secure naming). A destination outside the
+//! mesh whose DestinationRule asks for TLS origination has a client of its
+//! own ([`origination_client`]).
 
 use std::future::Future;
 use std::io;
@@ -73,6 +75,10 @@ pub struct MeshConnector {
     http1_only: bool,
     credentials: Arc<CredentialStore>,
     config: Arc<ConfigStore>,
+    /// Set: this connector originates this TLS to every endpoint instead
+    /// (one client per DestinationRule TLS setting; see
+    /// [`crate::tls::origination`]).
+    originate: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
 }
 
 impl tower::Service<Uri> for MeshConnector {
@@ -89,8 +95,18 @@ impl tower::Service<Uri> for MeshConnector {
         let credentials = self.credentials.clone();
         let config = self.config.clone();
         let http1_only = self.http1_only;
+        let originate = self.originate.clone();
         Box::pin(async move {
             let io = tcp.call(uri.clone()).await?;
+            if let Some((tls, name)) = originate {
+                let endpoint = uri.authority().map_or("", |a| a.as_str()).to_string();
+                let stream = TlsConnector::from(tls)
+                    .connect(name, io.into_inner())
+                    .await
+                    .map_err(|source| ConnectError::Handshake { endpoint, source })?;
+                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                return Ok(MeshStream::Tls(Box::new(TokioIo::new(stream)), h2));
+            }
             if uri.scheme() != Some(&Scheme::HTTPS) {
                 return Ok(MeshStream::Plain(io));
             }
@@ -250,7 +266,24 @@ pub fn connector(credentials: Arc<CredentialStore>, config: Arc<ConfigStore>) ->
         http1_only: false,
         credentials,
         config,
+        originate: None,
     }
+}
+
+/// A client that originates `tls` (SNI `server_name`) to every endpoint it
+/// is sent to, with a pool of its own (so a changed setting never reuses
+/// a connection made under the old one).
+pub fn origination_client(
+    tls: Arc<rustls::ClientConfig>,
+    server_name: ServerName<'static>,
+) -> UpstreamClient {
+    let mut connector = connector(Arc::default(), Arc::default());
+    connector.originate = Some((tls, server_name));
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(64)
+        .set_host(false)
+        .build(connector)
 }
 
 /// The upstream client: HTTP/1.1 in plaintext, HTTP/2 over mesh mTLS (ALPN).

@@ -34,6 +34,8 @@ impl LoadBalancer {
 
 use crate::identity::Workload;
 use crate::telemetry::metrics::Edge;
+use crate::tls::origination::Origination;
+use crate::transport::UpstreamClient;
 
 /// How the outbound side secures connections to a backend's endpoints:
 /// the DestinationRule's `trafficPolicy.tls.mode` for the host or subset,
@@ -48,19 +50,27 @@ pub enum UpstreamSecurity {
     IstioMutual,
     /// `DISABLE`: plaintext.
     Disable,
+    /// `SIMPLE` or `MUTUAL`: TLS origination to a destination outside the
+    /// mesh, through the backend's own client ([`crate::tls::origination`]).
+    Originate,
 }
 
 impl UpstreamSecurity {
-    /// What a DestinationRule (or subset) traffic policy's `tls` says, if
-    /// anything. `SIMPLE` and `MUTUAL` (TLS origination with files, for
-    /// destinations outside the mesh) are not run by the proxy yet:
-    /// `loupe analyze` says so, and such traffic stays on auto mTLS.
+    /// What a DestinationRule's host-level traffic policy's `tls` says, if
+    /// anything.
     pub fn of(policy: Option<&TrafficPolicy>) -> Option<UpstreamSecurity> {
         match policy?.tls.as_ref()?.mode? {
             ClientTlsMode::IstioMutual => Some(UpstreamSecurity::IstioMutual),
             ClientTlsMode::Disable => Some(UpstreamSecurity::Disable),
-            ClientTlsMode::Simple | ClientTlsMode::Mutual => None,
+            ClientTlsMode::Simple | ClientTlsMode::Mutual => Some(UpstreamSecurity::Originate),
         }
+    }
+
+    /// What a subset's traffic policy says. Origination is per host (the
+    /// endpoints' connections are shared by every subset), so a subset's
+    /// `SIMPLE`/`MUTUAL` is not run (`loupe analyze` says so): the host's holds.
+    pub fn of_subset(policy: Option<&TrafficPolicy>) -> Option<UpstreamSecurity> {
+        Self::of(policy).filter(|s| *s != UpstreamSecurity::Originate)
     }
 }
 
@@ -107,6 +117,9 @@ pub struct Backend {
     pub endpoints: Vec<Arc<Endpoint>>,
     pub lb: LoadBalancer,
     pub security: UpstreamSecurity,
+    /// With [`UpstreamSecurity::Originate`]: the client that originates
+    /// the DestinationRule's TLS.
+    pub origination: Option<Arc<Origination>>,
     next: AtomicUsize,
 }
 
@@ -123,6 +136,7 @@ impl Backend {
             endpoints,
             lb,
             security: UpstreamSecurity::Auto,
+            origination: None,
             next: AtomicUsize::new(0),
         }
     }
@@ -132,10 +146,24 @@ impl Backend {
         self
     }
 
+    /// Sets the origination client, used while the security is
+    /// [`UpstreamSecurity::Originate`].
+    pub fn with_origination(mut self, origination: Option<Arc<Origination>>) -> Backend {
+        if self.security == UpstreamSecurity::Originate {
+            self.origination = origination;
+        }
+        self
+    }
+
+    /// The client for this backend: its origination's, else `mesh`.
+    pub fn client<'a>(&'a self, mesh: &'a UpstreamClient) -> &'a UpstreamClient {
+        self.origination.as_ref().map_or(mesh, |o| &o.client)
+    }
+
     /// The URI scheme that selects the connect stack for `endpoint`:
-    /// `https` is mesh mTLS, `http` plaintext (see `transport`).
+    /// `https` is TLS (mesh mTLS, or origination), `http` plaintext (see `transport`).
     pub fn scheme(&self, endpoint: &Endpoint, has_identity: bool) -> &'static str {
-        if self.mtls_to(endpoint, has_identity) {
+        if self.security == UpstreamSecurity::Originate || self.mtls_to(endpoint, has_identity) {
             "https"
         } else {
             "http"
@@ -148,7 +176,7 @@ impl Backend {
     pub fn mtls_to(&self, endpoint: &Endpoint, has_identity: bool) -> bool {
         match self.security {
             UpstreamSecurity::IstioMutual => true,
-            UpstreamSecurity::Disable => false,
+            UpstreamSecurity::Disable | UpstreamSecurity::Originate => false,
             UpstreamSecurity::Auto => has_identity && endpoint.accepts_mtls,
         }
     }

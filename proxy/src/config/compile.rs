@@ -23,6 +23,7 @@ use crate::capture::Protocol;
 use crate::identity::{TRUST_DOMAIN, Workload, service_fqdn};
 use crate::outbound::policy::RoutePolicy;
 use crate::telemetry::metrics::{EdgeSpec, Metrics, Reporter};
+use crate::tls::origination::Origination;
 use crate::transport::UpstreamTarget;
 
 /// The endpoint label by which Istio marks workloads with a sidecar.
@@ -53,6 +54,8 @@ pub enum CompileError {
         workload: String,
         address: String,
     },
+    #[error("resource {resource}: TLS origination: {message}")]
+    Origination { resource: String, message: String },
 }
 
 /// The few fields the proxy reads straight from the Kubernetes object; the
@@ -111,6 +114,7 @@ pub fn compile(
     let mut subsets: HashMap<String, Vec<&Subset>> = HashMap::new();
     let mut host_lb: HashMap<String, LoadBalancer> = HashMap::new();
     let mut host_security: HashMap<String, UpstreamSecurity> = HashMap::new();
+    let mut host_origination: HashMap<String, Arc<Origination>> = HashMap::new();
     let mut host_h2: HashMap<String, bool> = HashMap::new();
     let mesh = snapshot.mesh.clone().unwrap_or_default();
     let root_namespace = if mesh.root_namespace.is_empty() {
@@ -135,6 +139,21 @@ pub fn compile(
                 }
                 if let Some(sec) = UpstreamSecurity::of(policy) {
                     host_security.entry(host.clone()).or_insert(sec);
+                }
+                if let Some(tls) = policy.and_then(|p| p.tls.as_ref())
+                    && !host_origination.contains_key(&host)
+                    && let Some(origination) =
+                        Origination::of(tls, &host, h2_upgrade(policy).unwrap_or(false))
+                {
+                    let origination = origination.map_err(|e| CompileError::Origination {
+                        resource: format!(
+                            "DestinationRule/{}/{}",
+                            dr.metadata.namespace(),
+                            dr.metadata.name
+                        ),
+                        message: e.to_string(),
+                    })?;
+                    host_origination.insert(host.clone(), origination);
                 }
                 if let Some(h2) = h2_upgrade(policy) {
                     host_h2.entry(host.clone()).or_insert(h2);
@@ -253,6 +272,7 @@ pub fn compile(
             .get(svc.host.as_str())
             .copied()
             .unwrap_or_default();
+        let origination = host_origination.get(svc.host.as_str()).cloned();
         for s in subsets.get(svc.host.as_str()).into_iter().flatten() {
             let members: Vec<Arc<Endpoint>> = endpoints
                 .iter()
@@ -280,8 +300,9 @@ pub fn compile(
                         LoadBalancer::of(s.traffic_policy.as_ref()).unwrap_or(lb),
                     )
                     .with_security(
-                        UpstreamSecurity::of(s.traffic_policy.as_ref()).unwrap_or(security),
-                    ),
+                        UpstreamSecurity::of_subset(s.traffic_policy.as_ref()).unwrap_or(security),
+                    )
+                    .with_origination(origination.clone()),
                 ),
             );
         }
@@ -307,7 +328,11 @@ pub fn compile(
         });
         let entry = Arc::new(ServiceEntry {
             host: host.clone(),
-            all: Arc::new(Backend::new(host.clone(), None, endpoints, lb).with_security(security)),
+            all: Arc::new(
+                Backend::new(host.clone(), None, endpoints, lb)
+                    .with_security(security)
+                    .with_origination(origination),
+            ),
             subsets: by_subset,
             unreached,
             peer_header: crate::peer::encode(this, &host),

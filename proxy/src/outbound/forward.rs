@@ -104,7 +104,7 @@ pub async fn forward(
         let can_retry = attempt < retry.attempts && matches!(replay, Replay::Buffered(_));
         let scheme = backend.scheme(&endpoint, has_identity);
         let result = send(
-            client,
+            backend.client(client),
             scheme,
             &endpoint,
             request,

@@ -71,7 +71,7 @@ pub fn send(
             headers.insert(header::HOST, v);
         }
     }
-    let client = ctx.client.clone();
+    let client = mirror.backend.client(&ctx.client).clone();
     let target = endpoint.authority.clone();
     tokio::spawn(async move {
         let _guard = guard;

@@ -5,11 +5,13 @@
 //! which requires a client certificate of the mesh, and the outbound
 //! connector's, which verifies the server's chain and then checks its
 //! SPIFFE ID against the identity the endpoint registered under
-//! ([`verify`], Istio's secure naming).
+//! ([`verify`], Istio's secure naming). TLS to destinations outside the
+//! mesh (DestinationRule `SIMPLE`/`MUTUAL`) is [`origination`].
 
 pub mod alpn;
 pub mod credentials;
 pub mod issue;
+pub mod origination;
 pub mod verify;
 
 pub use credentials::{CredentialStore, Credentials};

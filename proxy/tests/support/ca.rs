@@ -79,6 +79,25 @@ impl TestCa {
     }
 }
 
+impl TestCa {
+    /// A key and certificate (PEMs) for the DNS name `dns`, with `cn` as
+    /// its common name: a server outside the mesh, or a client of one.
+    pub fn dns_leaf(&self, dns: &str, cn: &str) -> (String, String) {
+        let key = KeyPair::generate().expect("leaf key");
+        let mut params = CertificateParams::new(vec![dns.to_string()]).expect("DNS name");
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, cn);
+        params.distinguished_name = dn;
+        let csr = params
+            .serialize_request(&key)
+            .expect("csr")
+            .pem()
+            .expect("pem");
+        let cert = self.sign(&csr, Duration::from_secs(3600)).expect("sign");
+        (cert, key.serialize_pem())
+    }
+}
+
 fn rand_serial() -> Vec<u8> {
     let mut b: [u8; 16] = rand::random();
     b[0] &= 0x7f;

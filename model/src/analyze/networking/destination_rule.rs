@@ -274,16 +274,51 @@ fn outlier_detection(sink: &mut Sink<'_>, path: &str, od: &OutlierDetection) {
 }
 
 fn client_tls(sink: &mut Sink<'_>, path: &str, tls: &ClientTlsSettings) {
-    if matches!(
+    let originates = matches!(
         tls.mode,
         Some(ClientTlsMode::Simple | ClientTlsMode::Mutual)
-    ) {
+    );
+    // Origination is run per host: the host-level policy's (portLevelSettings
+    // are reported as a whole above).
+    if originates && path.starts_with("spec.subsets[") {
         sink.warning(
             format!("{path}.mode"),
-            "SIMPLE and MUTUAL (TLS origination to a destination outside the mesh) are accepted \
-             but not yet enforced by Loupe's proxies: such traffic keeps the mesh's own security \
-             (auto mTLS to sidecars, plaintext otherwise)",
+            "SIMPLE/MUTUAL on a subset is accepted but not enforced by Loupe's proxies (TLS \
+             origination is per host: set it in `spec.trafficPolicy.tls`); the host's TLS settings apply",
         );
+    }
+    if originates {
+        if tls.credential_name.is_some() {
+            sink.not_enforced(
+                format!("{path}.credentialName"),
+                "`credentialName` (a Kubernetes Secret; in local mode give `caCertificates`, \
+                 `clientCertificate` and `privateKey` as files on the proxy's host)",
+            );
+        }
+        if tls.ca_crl.is_some() {
+            sink.not_enforced(
+                format!("{path}.caCrl"),
+                "`caCrl` (certificate revocation lists)",
+            );
+        }
+        for (i, san) in tls.subject_alt_names.iter().enumerate() {
+            if !is_dns_name_or_ip(san) {
+                sink.error(
+                    format!("{path}.subjectAltNames[{i}]"),
+                    format!(
+                        "{san:?}: Loupe matches a server's DNS or IP SANs only; write a DNS name or an IP address"
+                    ),
+                );
+            }
+        }
+        if let Some(sni) = &tls.sni
+            && !is_dns_name_or_ip(sni)
+        {
+            sink.error(
+                format!("{path}.sni"),
+                format!("{sni:?} is not a DNS name or an IP address"),
+            );
+        }
     }
     if tls.mode == Some(ClientTlsMode::Mutual)
         && tls.credential_name.is_none()
@@ -345,4 +380,21 @@ pub(super) fn check_conflicting_hosts(
             });
         }
     }
+}
+
+/// A name TLS can verify a server certificate against: a DNS name
+/// (letters, digits, `-`, dots; `*.` first for a wildcard) or an IP address.
+fn is_dns_name_or_ip(s: &str) -> bool {
+    if s.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    let s = s.strip_prefix("*.").unwrap_or(s);
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
