@@ -94,6 +94,7 @@ pub struct ControlPlane {
     watcher: tokio::task::JoinHandle<()>,
     sweeper: tokio::task::JoinHandle<()>,
     debouncer: tokio::task::JoinHandle<()>,
+    ca_reloader: tokio::task::JoinHandle<()>,
 }
 
 impl ControlPlane {
@@ -145,6 +146,7 @@ impl ControlPlane {
             .map_err(ControlError::Listen)?;
         publisher.refresh_config().await?;
         let sweeper = tokio::spawn(sweep_departed(registry.clone(), publisher.clone()));
+        let ca_reloader = tokio::spawn(reload_ca(ca.clone()));
         let debouncer = tokio::spawn(crate::debounce::run(
             publisher.clone(),
             crate::debounce::Debounce::default(),
@@ -159,6 +161,7 @@ impl ControlPlane {
             watcher,
             sweeper,
             debouncer,
+            ca_reloader,
         })
     }
 
@@ -239,6 +242,7 @@ impl ControlPlane {
         self.shutdown.send_replace(true);
         self.sweeper.abort();
         self.debouncer.abort();
+        self.ca_reloader.abort();
         let _ = self.watcher.await;
         if let Err(error) = self.registry.mark_all_disconnected().await {
             tracing::warn!(%error, "could not mark workloads disconnected");
@@ -253,6 +257,18 @@ async fn sweep_departed(registry: Arc<Registry>, publisher: Arc<Publisher>) {
         tick.tick().await;
         if registry.expire(std::time::Instant::now()) {
             publisher.publish_soon();
+        }
+    }
+}
+
+/// Follows the CA directory: a changed file is read again (see
+/// [`crate::ca`]); one that does not open keeps the last good CA.
+async fn reload_ca(ca: Arc<CertificateAuthority>) {
+    let mut tick = tokio::time::interval(crate::ca::RELOAD_INTERVAL);
+    loop {
+        tick.tick().await;
+        if let Err(error) = ca.reload() {
+            tracing::error!(dir = %ca.dir().display(), %error, "the CA directory changed but does not open; still signing with the last good CA");
         }
     }
 }

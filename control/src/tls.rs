@@ -1,6 +1,6 @@
 //! TLS on the control plane's gRPC port: every connection is TLS (HTTP/2
 //! by ALPN) with a server certificate from the mesh CA, renewed at
-//! half-life while the control plane runs; a plaintext client gets no
+//! half-life while the control plane runs and whenever the CA reloads; a plaintext client gets no
 //! further than a failed handshake. Handshakes run off the accept loop, so
 //! a slow or silent client holds up no one else, and at most
 //! [`MAX_CONNECTIONS`] connections are open at once (more are closed on
@@ -70,7 +70,8 @@ struct RenewingCertificate {
     ca: Arc<CertificateAuthority>,
     ips: Vec<IpAddr>,
     provider: Arc<CryptoProvider>,
-    current: Mutex<(Arc<CertifiedKey>, SystemTime)>,
+    /// The certificate, when to renew it, and the CA generation it is from.
+    current: Mutex<(Arc<CertifiedKey>, SystemTime, u64)>,
 }
 
 impl std::fmt::Debug for RenewingCertificate {
@@ -101,7 +102,8 @@ fn issue(
     ca: &CertificateAuthority,
     ips: &[IpAddr],
     provider: &CryptoProvider,
-) -> Result<(Arc<CertifiedKey>, SystemTime), TlsError> {
+) -> Result<(Arc<CertifiedKey>, SystemTime, u64), TlsError> {
+    let generation = ca.generation();
     let cert = ca.server_certificate(ips)?;
     let key = provider
         .key_provider
@@ -112,13 +114,19 @@ fn issue(
         .duration_since(SystemTime::now())
         .unwrap_or_default();
     let renew_at = SystemTime::now() + lifetime / 2;
-    Ok((Arc::new(CertifiedKey::new(cert.chain, key)), renew_at))
+    Ok((
+        Arc::new(CertifiedKey::new(cert.chain, key)),
+        renew_at,
+        generation,
+    ))
 }
 
 impl ResolvesServerCert for RenewingCertificate {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        if SystemTime::now() >= current.1 {
+        // Past half-life, or the CA changed (a reloaded directory: the
+        // certificate must chain to what signs now).
+        if SystemTime::now() >= current.1 || self.ca.generation() != current.2 {
             match issue(&self.ca, &self.ips, &self.provider) {
                 Ok(fresh) => {
                     tracing::info!("renewed the control plane's server certificate");

@@ -10,7 +10,7 @@ use rcgen::{
     IsCa, KeyUsagePurpose, PublicKeyData, SanType,
 };
 
-use super::{CaError, CertificateAuthority, serial, validity};
+use super::{CaError, Signing, serial, validity};
 
 /// A CSR's URI SAN, checked against the identity its sender authenticated as.
 pub(super) fn checked_csr(
@@ -69,7 +69,7 @@ fn leaf_params(sans: Vec<SanType>, lifetime: Duration) -> CertificateParams {
     params
 }
 
-impl CertificateAuthority {
+impl Signing {
     pub(super) fn sign_leaf(
         &self,
         public_key: &impl PublicKeyData,

@@ -62,7 +62,8 @@ fn generate(dir: &CaDir, trust_domain: &str) -> Result<Opened, CaError> {
     })
 }
 
-fn open(dir: &CaDir) -> Result<Opened, CaError> {
+/// Opens the CA files that are in `dir` (never generating any).
+pub fn open(dir: &CaDir) -> Result<Opened, CaError> {
     dir.check_private_mode(CA_KEY);
     let key = KeyPair::from_pem(&dir.read(CA_KEY)?).map_err(|e| bad(dir, CA_KEY, e))?;
     let signer = single(dir, CA_CERT)?;

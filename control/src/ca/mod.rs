@@ -17,22 +17,26 @@
 //!   cert-chain's intermediates after them.
 //!
 //! `root-cert.pem` is the trust bundle proxies start from and receive with
-//! every certificate. It may hold two roots, which is how a root is rotated
-//! without a failed handshake (every step is a file edit and a restart of
-//! the control plane; proxies take the new bundle with their next
+//! every certificate. The control plane re-reads the directory when a file
+//! changes (checked every [`RELOAD_INTERVAL`], as istiod follows its
+//! plugged-in `cacerts`), so no step below needs a restart; a change that
+//! does not open (a key that is not ca-cert's, a half-copied file) is
+//! logged and the last good CA keeps signing until the files are whole.
+//! The bundle may hold two roots, which is how a root is rotated without a
+//! failed handshake (proxies take the new bundle with their next
 //! certificate, at the latest one leaf lifetime later):
 //!
-//! 1. **Trust both.** Append the new root to `root-cert.pem` (old first);
-//!    restart. Wait one leaf lifetime (`--cert-ttl`): every proxy now
-//!    trusts both roots.
+//! 1. **Trust both.** Append the new root to `root-cert.pem` (old first).
+//!    Wait one leaf lifetime (`--cert-ttl`): every proxy now trusts both.
 //! 2. **Sign with the new one.** Replace `ca-cert.pem`/`ca-key.pem` (and
 //!    `cert-chain.pem`) with the new root's (or an intermediate under it);
-//!    keep both roots in `root-cert.pem`; restart. New leaves chain to the
-//!    new root, old ones still verify under the old. Wait one leaf lifetime.
-//! 3. **Drop the old.** Remove the old root from `root-cert.pem`; restart.
+//!    keep both roots in `root-cert.pem`. New leaves, and the control
+//!    plane's own server certificate, chain to the new root; old leaves
+//!    still verify under the old. Wait one leaf lifetime.
+//! 3. **Drop the old.** Remove the old root from `root-cert.pem`.
 //!
-//! The control plane's own server certificate follows the signing key, so
-//! a proxy must have the two-root bundle before step 2 to keep reaching the
+//! The control plane's server certificate follows the signing key, so a
+//! proxy must have the two-root bundle before step 2 to keep reaching the
 //! control plane (restart proxies that were started with only the old
 //! `root-cert.pem` and have not renewed since step 1).
 
@@ -46,7 +50,11 @@ mod pem;
 mod root;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
 
 use loupe_model::SpiffeId;
 use rcgen::{Issuer, KeyPair, SanType, SerialNumber};
@@ -94,11 +102,25 @@ pub struct ServerCertificate {
     pub not_after: SystemTime,
 }
 
-pub struct CertificateAuthority {
+/// How often the CA directory is checked for changed files.
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What signs: the issuer, what follows a leaf, the bundle — replaced
+/// whole when the directory changes.
+pub(crate) struct Signing {
     issuer: Issuer<'static, KeyPair>,
     /// What follows a leaf (ca-cert when it is not a root, intermediates).
     chain: Vec<PemCert>,
     bundle: TrustBundle,
+}
+
+pub struct CertificateAuthority {
+    signing: ArcSwap<Signing>,
+    /// The files as last read (size and modification time of each).
+    seen: Mutex<Vec<Option<(u64, SystemTime)>>>,
+    /// Bumped on each reload, so holders of derived state (the server
+    /// certificate) know to renew.
+    generation: AtomicU64,
     dir: CaDir,
     trust_domain: String,
     lifetimes: Lifetimes,
@@ -113,13 +135,50 @@ impl CertificateAuthority {
             tracing::debug!(signer = %opened.signer.subject(), "signing with an existing CA");
         }
         Ok(CertificateAuthority {
-            issuer: opened.issuer,
-            chain: opened.chain,
-            bundle: opened.bundle,
+            seen: Mutex::new(stamp(&dir)),
+            signing: ArcSwap::from_pointee(Signing {
+                issuer: opened.issuer,
+                chain: opened.chain,
+                bundle: opened.bundle,
+            }),
+            generation: AtomicU64::new(0),
             dir,
             trust_domain: opts.trust_domain.clone(),
             lifetimes: opts.lifetimes,
         })
+    }
+
+    /// Re-reads the directory if a file changed since it was last read:
+    /// `Ok(true)` when the CA now signs with what is there; an error (the
+    /// last good CA kept) when the files do not open. Each change is tried
+    /// once; the next edit is tried again.
+    pub fn reload(&self) -> Result<bool, CaError> {
+        let now = stamp(&self.dir);
+        {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            if *seen == now {
+                return Ok(false);
+            }
+            *seen = now;
+        }
+        let opened = load::open(&self.dir)?;
+        tracing::info!(
+            signer = %opened.signer.subject(),
+            roots = opened.bundle.roots().len(),
+            "CA directory changed: signing with what it holds now"
+        );
+        self.signing.store(Arc::new(Signing {
+            issuer: opened.issuer,
+            chain: opened.chain,
+            bundle: opened.bundle,
+        }));
+        self.generation.fetch_add(1, Relaxed);
+        Ok(true)
+    }
+
+    /// Changes with every successful [`CertificateAuthority::reload`].
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Relaxed)
     }
 
     pub fn trust_domain(&self) -> &str {
@@ -130,8 +189,9 @@ impl CertificateAuthority {
         self.lifetimes
     }
 
-    pub fn trust_bundle(&self) -> &TrustBundle {
-        &self.bundle
+    /// The roots a peer's chain may end at, now.
+    pub fn trust_bundle(&self) -> TrustBundle {
+        self.signing.load().bundle.clone()
     }
 
     /// `<ca-dir>/root-cert.pem`: what proxies (`--ca-root`) start from.
@@ -163,13 +223,14 @@ impl CertificateAuthority {
         let uri = identity.uri();
         let san = rcgen::string::Ia5String::try_from(uri.clone())
             .map_err(|e| CaError::BadCsr(format!("{uri}: {e}")))?;
-        let der = self.sign_leaf(&csr.public_key, vec![SanType::URI(san)], lifetime, &uri)?;
+        let signing = self.signing.load();
+        let der = signing.sign_leaf(&csr.public_key, vec![SanType::URI(san)], lifetime, &uri)?;
         tracing::info!(identity = %uri, lifetime_s = lifetime.as_secs(), "workload certificate issued");
         let mut cert_chain = vec![pem::encode(&der)];
-        cert_chain.extend(self.chain.iter().map(|c| c.pem.clone()));
+        cert_chain.extend(signing.chain.iter().map(|c| c.pem.clone()));
         Ok(Issued {
             cert_chain,
-            trust_bundle: self.bundle.pems(),
+            trust_bundle: signing.bundle.pems(),
             not_after: SystemTime::now() + lifetime,
         })
     }
@@ -198,15 +259,32 @@ impl CertificateAuthority {
             }
         }
         let lifetime = self.lifetimes.default;
-        let der = self.sign_leaf(&key, sans, lifetime, subject)?;
+        let signing = self.signing.load();
+        let der = signing.sign_leaf(&key, sans, lifetime, subject)?;
         let mut chain = vec![CertificateDer::from(der)];
-        chain.extend(self.chain.iter().map(|c| c.der.clone()));
+        chain.extend(signing.chain.iter().map(|c| c.der.clone()));
         Ok(ServerCertificate {
             chain,
             key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
             not_after: SystemTime::now() + lifetime,
         })
     }
+}
+
+/// Size and modification time of each of the CA's files (`None`: absent).
+fn stamp(dir: &CaDir) -> Vec<Option<(u64, SystemTime)>> {
+    [
+        files::CA_CERT,
+        files::CA_KEY,
+        files::ROOT_CERT,
+        files::CERT_CHAIN,
+    ]
+    .iter()
+    .map(|f| {
+        let meta = std::fs::metadata(dir.path(f)).ok()?;
+        Some((meta.len(), meta.modified().ok()?))
+    })
+    .collect()
 }
 
 /// A random positive 128-bit serial number (RFC 5280 allows up to 20 octets).
