@@ -2,7 +2,8 @@
 //! `loupe-model` and compiled into its `Router`; DestinationRule subsets
 //! resolved to endpoint sets; a metrics edge built per endpoint. Any
 //! resource that does not parse refuses the whole snapshot (NACK), so the
-//! proxy never runs half a config.
+//! proxy never runs half a config — except a security resource, which
+//! fails closed instead ([`super::fail_closed`]).
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -18,6 +19,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::backend::{LoadBalancer, UpstreamSecurity};
+use super::fail_closed;
 use super::{Backend, Captured, Endpoint, MeshConfig, ServiceEntry, route_id};
 use crate::capture::Protocol;
 use crate::identity::{TRUST_DOMAIN, Workload, service_fqdn};
@@ -81,33 +83,35 @@ pub fn compile(
 ) -> Result<MeshConfig, CompileError> {
     let mut resources = Vec::with_capacity(snapshot.resources.len());
     let mut objects = Vec::with_capacity(snapshot.resources.len());
+    let mut failed_closed = Vec::new();
     for r in &snapshot.resources {
-        let name = format!("{}/{}/{}", r.kind, r.namespace, r.name);
-        let value: serde_json::Value =
-            serde_json::from_str(&r.json).map_err(|source| CompileError::Json {
-                resource: name.clone(),
-                source,
-            })?;
-        // The shape every Kubernetes object has; the model reads the rest.
-        Object::deserialize(&value).map_err(|source| CompileError::Json {
-            resource: name.clone(),
-            source,
-        })?;
-        let parsed = loupe_model::parse_documents(&name, &r.json);
-        if let Some(d) = parsed
-            .diagnostics
-            .iter()
-            .find(|d| d.severity == loupe_model::Severity::Error)
-        {
-            return Err(CompileError::Invalid {
-                resource: d.resource.clone(),
-                path: d.path.clone(),
-                message: d.message.clone(),
-            });
-        }
-        resources.extend(parsed.resources);
+        let (value, parsed) = match parse_resource(r) {
+            Ok(ok) => ok,
+            Err(error) => {
+                // A security resource fails closed; anything else refuses the snapshot.
+                let object = serde_json::from_str::<serde_json::Value>(&r.json).ok();
+                let Some(f) = fail_closed::stand_in(
+                    &r.kind,
+                    &r.namespace,
+                    &r.name,
+                    object.as_ref(),
+                    error.to_string(),
+                ) else {
+                    return Err(error);
+                };
+                tracing::error!(resource = %f.resource, error = %f.error, "security resource does not compile: it fails closed (denies / STRICT for what it selects)");
+                let stand_in = fail_closed::stand_in_resource(&f).ok_or(error)?;
+                failed_closed.push(json!({ "resource": f.resource, "error": f.error, "standIn": serde_json::from_str::<serde_json::Value>(&f.stand_in).unwrap_or_default() }));
+                stand_in
+            }
+        };
+        resources.extend(parsed);
         objects.push(value);
     }
+    metrics.security_failed_closed.store(
+        failed_closed.len() as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
 
     // DestinationRule subsets per host; the first definition of a subset
     // wins, as when Istio merges DestinationRules for one host.
@@ -410,10 +414,43 @@ pub fn compile(
         dump: json!({
             "version": snapshot.version,
             "resources": objects,
+            "failedClosed": failed_closed,
             "services": dump_endpoints,
             "gateways": gateways,
         }),
     })
+}
+
+/// One pushed resource: its object, and what the model makes of it; an
+/// error for JSON that is not a Kubernetes object or a resource the model
+/// refuses.
+fn parse_resource(
+    r: &loupe_push::Resource,
+) -> Result<(serde_json::Value, Vec<Resource>), CompileError> {
+    let name = format!("{}/{}/{}", r.kind, r.namespace, r.name);
+    let value: serde_json::Value =
+        serde_json::from_str(&r.json).map_err(|source| CompileError::Json {
+            resource: name.clone(),
+            source,
+        })?;
+    // The shape every Kubernetes object has; the model reads the rest.
+    Object::deserialize(&value).map_err(|source| CompileError::Json {
+        resource: name.clone(),
+        source,
+    })?;
+    let parsed = loupe_model::parse_documents(&name, &r.json);
+    if let Some(d) = parsed
+        .diagnostics
+        .iter()
+        .find(|d| d.severity == loupe_model::Severity::Error)
+    {
+        return Err(CompileError::Invalid {
+            resource: d.resource.clone(),
+            path: d.path.clone(),
+            message: d.message.clone(),
+        });
+    }
+    Ok((value, parsed.resources))
 }
 
 /// Whether a DestinationRule's `connectionPool.http` says to upgrade to

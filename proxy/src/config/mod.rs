@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod compile;
+pub mod fail_closed;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};

@@ -325,6 +325,9 @@ pub struct Metrics {
     pub config_version: AtomicU64,
     pub config_acks: AtomicU64,
     pub config_nacks: AtomicU64,
+    /// Security resources of the current config that did not compile and
+    /// fail closed (see `config::fail_closed`).
+    pub security_failed_closed: AtomicU64,
     /// Plaintext connections closed because PeerAuthentication is STRICT.
     pub plaintext_refused: AtomicU64,
     /// Inbound TLS handshakes that failed (no or untrusted client
@@ -463,7 +466,7 @@ impl Metrics {
             }
         }
         self.tcp.render(&mut out);
-        let own: [(&str, &str, &str, &AtomicU64); 14] = [
+        let own: [(&str, &str, &str, &AtomicU64); 15] = [
             (
                 "loupe_proxy_passthrough_connections_total",
                 "counter",
@@ -547,6 +550,12 @@ impl Metrics {
                 "counter",
                 "Snapshots refused and NACKed.",
                 &self.config_nacks,
+            ),
+            (
+                "loupe_proxy_security_resources_failed_closed",
+                "gauge",
+                "Security resources of the current config that did not compile and fail closed (deny / STRICT).",
+                &self.security_failed_closed,
             ),
         ];
         for (name, kind, help, value) in own {
