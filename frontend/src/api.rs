@@ -133,13 +133,21 @@ fn write_request(builder: gloo_net::http::RequestBuilder) -> gloo_net::http::Req
 
 // ---- graph ---------------------------------------------------------------
 
-pub async fn graph(graph_type: &str, window: &str) -> Result<Graph, ApiError> {
-    get_json(&format!(
+/// The graph; `namespaces` empty means all of them.
+pub async fn graph(
+    graph_type: &str,
+    window: &str,
+    namespaces: &[String],
+) -> Result<Graph, ApiError> {
+    let mut url = format!(
         "/api/graph?type={}&window={}",
         encode(graph_type),
         encode(window)
-    ))
-    .await
+    );
+    if !namespaces.is_empty() {
+        url.push_str(&format!("&namespaces={}", encode(&namespaces.join(","))));
+    }
+    get_json(&url).await
 }
 
 // ---- traces --------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 pub mod diff_view;
 pub mod error_list;
+pub mod find_bar;
 pub mod graph_view;
+pub mod namespace_picker;
 pub mod side_panel;
 pub mod timeline;

@@ -41,7 +41,7 @@ pub fn TracesPage() -> impl IntoView {
     // Services to filter by: the apps of the graph (they are the services
     // that carry traffic), stable while the trace list refreshes.
     let services = LocalResource::new(|| async {
-        let mut apps: Vec<String> = api::graph("app", "900s")
+        let mut apps: Vec<String> = api::graph("app", "900s", &[])
             .await
             .map(|g| {
                 g.nodes
