@@ -17,7 +17,7 @@ use loupe_api::encode;
 use loupe_api::error::ErrorBody;
 use loupe_api::graph::Graph;
 use loupe_api::mesh::{Components, ProxyStatusList};
-use loupe_api::traces::{Trace, TraceSummary};
+use loupe_api::traces::{EdgeCrossing, Trace, TraceSort, TraceSummary};
 use loupe_model::Diagnostic;
 
 /// What went wrong talking to the server, said so the user can act on it.
@@ -161,23 +161,48 @@ pub struct TraceQuery {
     pub tags: String,
     pub min_duration_ms: f64,
     pub limit: u32,
+    /// `30s`, `5m`, … (Jaeger's lookback); empty for any time.
+    pub lookback: String,
+    pub sort: TraceSort,
+    /// Only traces that crossed this graph edge.
+    pub edge: Option<EdgeCrossing>,
+}
+
+impl TraceQuery {
+    pub fn url(&self) -> String {
+        let mut url = format!("/api/traces?limit={}", self.limit.max(1));
+        for (key, value) in [
+            ("service", &self.service),
+            ("operation", &self.operation),
+            ("lookback", &self.lookback),
+        ] {
+            if !value.trim().is_empty() {
+                url.push_str(&format!("&{key}={}", encode(value.trim())));
+            }
+        }
+        let tags: Vec<&str> = self
+            .tags
+            .split([' ', ','])
+            .filter(|t| !t.is_empty())
+            .collect();
+        if !tags.is_empty() {
+            url.push_str(&format!("&tags={}", encode(&tags.join(","))));
+        }
+        if self.min_duration_ms > 0.0 {
+            url.push_str(&format!("&min_duration_ms={}", self.min_duration_ms));
+        }
+        if self.sort != TraceSort::default() {
+            url.push_str(&format!("&sort={}", self.sort.as_str()));
+        }
+        for (key, value) in self.edge.iter().flat_map(EdgeCrossing::to_query) {
+            url.push_str(&format!("&{key}={}", encode(&value)));
+        }
+        url
+    }
 }
 
 pub async fn traces(q: &TraceQuery) -> Result<Vec<TraceSummary>, ApiError> {
-    let mut url = format!("/api/traces?limit={}", q.limit.max(1));
-    for (key, value) in [("service", &q.service), ("operation", &q.operation)] {
-        if !value.trim().is_empty() {
-            url.push_str(&format!("&{key}={}", encode(value.trim())));
-        }
-    }
-    let tags: Vec<&str> = q.tags.split([' ', ',']).filter(|t| !t.is_empty()).collect();
-    if !tags.is_empty() {
-        url.push_str(&format!("&tags={}", encode(&tags.join(","))));
-    }
-    if q.min_duration_ms > 0.0 {
-        url.push_str(&format!("&min_duration_ms={}", q.min_duration_ms));
-    }
-    get_json(&url).await
+    get_json(&q.url()).await
 }
 
 pub async fn trace(trace_id: &str) -> Result<Trace, ApiError> {
