@@ -2,8 +2,10 @@
 
 pub mod diff_view;
 pub mod error_list;
+pub mod flame_graph;
 pub mod find_bar;
 pub mod graph_view;
 pub mod namespace_picker;
 pub mod side_panel;
+pub mod span_details;
 pub mod timeline;
