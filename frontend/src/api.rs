@@ -16,7 +16,7 @@ use loupe_api::config::{Applied, Resource, ResourceWithHistory};
 use loupe_api::encode;
 use loupe_api::error::ErrorBody;
 use loupe_api::graph::Graph;
-use loupe_api::mesh::{Components, ProxyStatusList};
+use loupe_api::mesh::{Components, ProxyStatusList, ServerHealth};
 use loupe_api::traces::{EdgeCrossing, Trace, TraceSort, TraceSummary};
 use loupe_model::Diagnostic;
 
@@ -328,6 +328,16 @@ pub async fn proxy_status() -> Result<ProxyStatusList, ApiError> {
 
 pub async fn components() -> Result<Components, ApiError> {
     get_json("/api/components").await
+}
+
+/// `GET /api/health`: a 503 still carries the body that says what is down.
+pub async fn health() -> Result<ServerHealth, ApiError> {
+    let url = "/api/health";
+    let response = Request::get(url)
+        .send()
+        .await
+        .map_err(|e| network(url, e))?;
+    decode(url, response).await
 }
 
 // ---- plumbing ------------------------------------------------------------
