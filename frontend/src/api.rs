@@ -383,3 +383,34 @@ fn network(url: &str, e: gloo_net::Error) -> ApiError {
         message: e.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_search_urls_carry_sort_lookback_and_the_edge() {
+        let q = TraceQuery {
+            limit: 20,
+            lookback: "60s".into(),
+            sort: TraceSort::LongestFirst,
+            edge: Some(EdgeCrossing {
+                source_workloads: vec!["productpage-v1".into()],
+                destination_workloads: vec!["reviews-v1".into(), "reviews-v2".into()],
+                ..EdgeCrossing::default()
+            }),
+            ..TraceQuery::default()
+        };
+        assert_eq!(
+            q.url(),
+            "/api/traces?limit=20&lookback=60s&sort=longest_first\
+             &source_workload=productpage-v1&destination_workload=reviews-v1%2Creviews-v2"
+        );
+        // The defaults add nothing.
+        let plain = TraceQuery {
+            limit: 50,
+            ..TraceQuery::default()
+        };
+        assert_eq!(plain.url(), "/api/traces?limit=50");
+    }
+}

@@ -14,7 +14,8 @@ use crate::pages::config::ConfigPage;
 use crate::pages::graph::GraphPage;
 use crate::pages::login::LoginPage;
 use crate::pages::mesh::MeshPage;
-use crate::pages::traces::{TracePage, TracesPage};
+use crate::pages::trace::TracePage;
+use crate::pages::traces::TracesPage;
 use crate::session::{log_out, provide_session, use_session};
 
 #[component]

@@ -1,21 +1,16 @@
 //! `/traces`: traces filtered by service, operation, tags, duration,
-//! lookback and a graph edge they crossed, in Jaeger's sort orders, and
-//! `/traces/:id`: one trace's timeline and flame graph.
-
-use std::sync::Arc;
+//! lookback and a graph edge they crossed, in Jaeger's sort orders (one
+//! trace is `pages::trace`).
 
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
+use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api;
 use crate::components::error_list::ErrorList;
-use crate::components::flame_graph::FlameGraph;
-use crate::components::span_details::SpanDetails;
-use crate::components::timeline::{Timeline, service_colour};
+use crate::components::timeline::service_colour;
 use crate::graph::format_ms;
 use crate::live::use_graph_tick;
 use crate::time::{clock, epoch_ms};
-use crate::trace::TraceModel;
 use loupe_api::traces::{EdgeCrossing, TraceSort, TraceSummary};
 
 /// Jaeger's lookback presets; empty is any time.
@@ -351,115 +346,29 @@ fn TraceTable(traces: Vec<TraceSummary>) -> impl IntoView {
     .into_any()
 }
 
-/// The trace view's two pictures of the same spans.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum View {
-    Timeline,
-    FlameGraph,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-#[component]
-pub fn TracePage() -> impl IntoView {
-    let params = use_params_map();
-    let query = use_query_map();
-    let id = move || params.read().get("id").unwrap_or_default();
-    // `/traces/ID?view=flamegraph` opens on the flame graph.
-    let view_kind = RwSignal::new(
-        if query.read_untracked().get("view").as_deref() == Some("flamegraph") {
-            View::FlameGraph
-        } else {
-            View::Timeline
-        },
-    );
-    let trace = LocalResource::new(move || {
-        let id = id();
-        async move { api::trace(&id).await.map(TraceModel::of) }
-    });
-    let tab = move |v: View, label: &'static str, testid: &'static str| {
-        view! {
-            <button
-                class="tab"
-                class:active=move || view_kind.get() == v
-                data-testid=testid
-                on:click=move |_| view_kind.set(v)
-            >
-                {label}
-            </button>
-        }
-    };
-    view! {
-        <div class="toolbar">
-            <a href="/traces" class="button">"← Traces"</a>
-            <span class="mono">"Trace " {id}</span>
-            <span class="tabs">
-                {tab(View::Timeline, "Timeline", "trace-view-timeline")}
-                {tab(View::FlameGraph, "Flame graph", "trace-view-flamegraph")}
-            </span>
-        </div>
-        <Suspense fallback=|| view! { <p class="loading">"Loading trace…"</p> }>
-            <ErrorBoundary fallback=|errors| view! { <ErrorList errors /> }>
-                {move || {
-                    trace
-                        .get()
-                        .map(|r| {
-                            r.map(|m| {
-                                let services = {
-                                    let mut s: Vec<&str> = m.trace.spans.iter().map(|s| s.service.as_str()).collect();
-                                    s.sort();
-                                    s.dedup();
-                                    s.len()
-                                };
-                                let selected = RwSignal::new(None::<usize>);
-                                let m2 = m.clone();
-                                let m3 = m.clone();
-                                view! {
-                                    <div
-                                        class="trace-summary"
-                                        data-testid="trace-view"
-                                        data-service-count=services.to_string()
-                                        data-span-count=m.trace.spans.len().to_string()
-                                        data-critical-spans=m.critical_spans().to_string()
-                                    >
-                                        <span>{format!("{} spans", m.trace.spans.len())}</span>
-                                        <span>{format!("{services} services")}</span>
-                                        <span>{format!("{} total", format_ms(m.tree.total_ms()))}</span>
-                                        <span>{format!("{} spans on the critical path", m.critical_spans())}</span>
-                                    </div>
-                                    <ServicesLegend model=m.clone() />
-                                    {move || match view_kind.get() {
-                                        View::Timeline => view! { <Timeline model=m2.clone() selected /> }.into_any(),
-                                        View::FlameGraph => view! { <FlameGraph model=m2.clone() selected /> }.into_any(),
-                                    }}
-                                    <SpanDetails model=m3 selected />
-                                }
-                            })
-                        })
-                }}
-            </ErrorBoundary>
-        </Suspense>
+    #[test]
+    fn the_edge_link_is_read_back_from_the_query() {
+        let query = |k: &str| match k {
+            "source_workload" => "productpage-v1".to_string(),
+            "source_namespace" | "destination_namespace" => "default".to_string(),
+            "destination_workload" => "reviews-v1,reviews-v2".to_string(),
+            _ => String::new(),
+        };
+        let e = edge_from_query(&query).expect("an edge");
+        assert_eq!(e.destination_workloads, ["reviews-v1", "reviews-v2"]);
+        assert_eq!(
+            edge_words(&e),
+            "default/productpage-v1 → default/reviews-v1, reviews-v2"
+        );
+        assert_eq!(edge_from_query(&|_: &str| String::new()), None);
+        let outside = EdgeCrossing {
+            destination_service: Some("productpage".into()),
+            ..EdgeCrossing::default()
+        };
+        assert_eq!(edge_words(&outside), "outside the mesh → productpage");
     }
-}
-
-/// The trace's services and their colours, in the order they first appear.
-#[component]
-fn ServicesLegend(model: Arc<TraceModel>) -> impl IntoView {
-    let mut seen: Vec<&str> = Vec::new();
-    for &i in &model.tree.order {
-        let s = model.trace.spans[i].service.as_str();
-        if !seen.contains(&s) {
-            seen.push(s);
-        }
-    }
-    let items = seen
-        .into_iter()
-        .map(|s| {
-            view! {
-                <span class="legend-item">
-                    <span class="service-dot" style=format!("background:{}", service_colour(s))></span>
-                    {s.to_string()}
-                </span>
-            }
-        })
-        .collect_view();
-    view! { <div class="legend services-legend">{items}<span class="legend-item"><span class="critical-swatch"></span>"critical path"</span></div> }
 }
