@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the Playwright tests in Chromium against a real `loupe demo` started
 # here on its own ports and home, then stops it and checks that nothing of
-# it is left running.
+# it is left running. Arguments go to Playwright (`scripts/test-browser.sh
+# big-trace` runs that file only).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -32,7 +33,8 @@ LOUPE_HOME="$home" "$CARGO_TARGET_DIR/debug/loupe" user add viewer --role viewer
   --password-file "$home/viewer.pw"
 status=0
 (cd playwright && LOUPE_URL="http://$console" LOUPE_DEMO_STATE="$home/demo.json" \
-  LOUPE_VIEWER_USER=viewer LOUPE_VIEWER_PASSWORD=viewer-password npx playwright test) || status=$?
+  LOUPE_OTLP_HTTP="http://127.0.0.1:25104" \
+  LOUPE_VIEWER_USER=viewer LOUPE_VIEWER_PASSWORD=viewer-password npx playwright test "$@") || status=$?
 cleanup
 trap - EXIT
 sleep 1

@@ -16,8 +16,8 @@ use loupe_api::config::{Applied, Resource, ResourceWithHistory};
 use loupe_api::encode;
 use loupe_api::error::ErrorBody;
 use loupe_api::graph::Graph;
-use loupe_api::mesh::{Components, ProxyStatusList};
-use loupe_api::traces::{Trace, TraceSummary};
+use loupe_api::mesh::{Components, ProxyStatusList, ServerHealth};
+use loupe_api::traces::{EdgeCrossing, Trace, TraceSort, TraceSummary};
 use loupe_model::Diagnostic;
 
 /// What went wrong talking to the server, said so the user can act on it.
@@ -133,13 +133,21 @@ fn write_request(builder: gloo_net::http::RequestBuilder) -> gloo_net::http::Req
 
 // ---- graph ---------------------------------------------------------------
 
-pub async fn graph(graph_type: &str, window: &str) -> Result<Graph, ApiError> {
-    get_json(&format!(
+/// The graph; `namespaces` empty means all of them.
+pub async fn graph(
+    graph_type: &str,
+    window: &str,
+    namespaces: &[String],
+) -> Result<Graph, ApiError> {
+    let mut url = format!(
         "/api/graph?type={}&window={}",
         encode(graph_type),
         encode(window)
-    ))
-    .await
+    );
+    if !namespaces.is_empty() {
+        url.push_str(&format!("&namespaces={}", encode(&namespaces.join(","))));
+    }
+    get_json(&url).await
 }
 
 // ---- traces --------------------------------------------------------------
@@ -153,23 +161,48 @@ pub struct TraceQuery {
     pub tags: String,
     pub min_duration_ms: f64,
     pub limit: u32,
+    /// `30s`, `5m`, … (Jaeger's lookback); empty for any time.
+    pub lookback: String,
+    pub sort: TraceSort,
+    /// Only traces that crossed this graph edge.
+    pub edge: Option<EdgeCrossing>,
+}
+
+impl TraceQuery {
+    pub fn url(&self) -> String {
+        let mut url = format!("/api/traces?limit={}", self.limit.max(1));
+        for (key, value) in [
+            ("service", &self.service),
+            ("operation", &self.operation),
+            ("lookback", &self.lookback),
+        ] {
+            if !value.trim().is_empty() {
+                url.push_str(&format!("&{key}={}", encode(value.trim())));
+            }
+        }
+        let tags: Vec<&str> = self
+            .tags
+            .split([' ', ','])
+            .filter(|t| !t.is_empty())
+            .collect();
+        if !tags.is_empty() {
+            url.push_str(&format!("&tags={}", encode(&tags.join(","))));
+        }
+        if self.min_duration_ms > 0.0 {
+            url.push_str(&format!("&min_duration_ms={}", self.min_duration_ms));
+        }
+        if self.sort != TraceSort::default() {
+            url.push_str(&format!("&sort={}", self.sort.as_str()));
+        }
+        for (key, value) in self.edge.iter().flat_map(EdgeCrossing::to_query) {
+            url.push_str(&format!("&{key}={}", encode(&value)));
+        }
+        url
+    }
 }
 
 pub async fn traces(q: &TraceQuery) -> Result<Vec<TraceSummary>, ApiError> {
-    let mut url = format!("/api/traces?limit={}", q.limit.max(1));
-    for (key, value) in [("service", &q.service), ("operation", &q.operation)] {
-        if !value.trim().is_empty() {
-            url.push_str(&format!("&{key}={}", encode(value.trim())));
-        }
-    }
-    let tags: Vec<&str> = q.tags.split([' ', ',']).filter(|t| !t.is_empty()).collect();
-    if !tags.is_empty() {
-        url.push_str(&format!("&tags={}", encode(&tags.join(","))));
-    }
-    if q.min_duration_ms > 0.0 {
-        url.push_str(&format!("&min_duration_ms={}", q.min_duration_ms));
-    }
-    get_json(&url).await
+    get_json(&q.url()).await
 }
 
 pub async fn trace(trace_id: &str) -> Result<Trace, ApiError> {
@@ -297,6 +330,16 @@ pub async fn components() -> Result<Components, ApiError> {
     get_json("/api/components").await
 }
 
+/// `GET /api/health`: a 503 still carries the body that says what is down.
+pub async fn health() -> Result<ServerHealth, ApiError> {
+    let url = "/api/health";
+    let response = Request::get(url)
+        .send()
+        .await
+        .map_err(|e| network(url, e))?;
+    decode(url, response).await
+}
+
 // ---- plumbing ------------------------------------------------------------
 
 async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, ApiError> {
@@ -338,5 +381,36 @@ fn network(url: &str, e: gloo_net::Error) -> ApiError {
     ApiError::Network {
         url: url.to_string(),
         message: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_search_urls_carry_sort_lookback_and_the_edge() {
+        let q = TraceQuery {
+            limit: 20,
+            lookback: "60s".into(),
+            sort: TraceSort::LongestFirst,
+            edge: Some(EdgeCrossing {
+                source_workloads: vec!["productpage-v1".into()],
+                destination_workloads: vec!["reviews-v1".into(), "reviews-v2".into()],
+                ..EdgeCrossing::default()
+            }),
+            ..TraceQuery::default()
+        };
+        assert_eq!(
+            q.url(),
+            "/api/traces?limit=20&lookback=60s&sort=longest_first\
+             &source_workload=productpage-v1&destination_workload=reviews-v1%2Creviews-v2"
+        );
+        // The defaults add nothing.
+        let plain = TraceQuery {
+            limit: 50,
+            ..TraceQuery::default()
+        };
+        assert_eq!(plain.url(), "/api/traces?limit=50");
     }
 }

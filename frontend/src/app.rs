@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::path;
 
+use crate::components::degraded_banner::DegradedBanner;
 use crate::live::{provide_live, use_stream_open};
 use crate::pages::audit::AuditPage;
 use crate::pages::canary::CanaryPage;
@@ -13,7 +14,8 @@ use crate::pages::config::ConfigPage;
 use crate::pages::graph::GraphPage;
 use crate::pages::login::LoginPage;
 use crate::pages::mesh::MeshPage;
-use crate::pages::traces::{TracePage, TracesPage};
+use crate::pages::trace::TracePage;
+use crate::pages::traces::TracesPage;
 use crate::session::{log_out, provide_session, use_session};
 
 #[component]
@@ -34,6 +36,7 @@ pub fn App() -> impl IntoView {
     view! {
         <Router>
             <Nav />
+            <DegradedBanner />
             <main>
                 <Routes fallback=|| view! { <p class="empty">"No such page."</p> }>
                     <Route path=path!("/") view=GraphPage />

@@ -17,6 +17,7 @@ mod live;
 mod pages;
 mod session;
 mod time;
+mod trace;
 mod validate;
 mod weights;
 

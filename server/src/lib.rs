@@ -37,8 +37,11 @@
 //! - `GET /api/metrics?entity=workload|app|service|edge&namespace=&name=&direction=&reporter=&range=10m&step=10s`
 //!   → `{"entity","namespace","name","direction","reporter","start","end","step_s","points":[{"at",
 //!   "request_rate","error_rate","responses","p50_ms","p95_ms","p99_ms"}]}` (see [`metrics`]).
-//! - `GET /api/traces?service=&operation=&tags=k:v&min_duration_ms=&max_duration_ms=&start=&end=&limit=`
-//!   → `[{"trace_id","root_service","root_operation","start","duration_ms","span_count","error_count","services"}]`, newest first;
+//! - `GET /api/traces?service=&operation=&tags=k:v&min_duration_ms=&max_duration_ms=&start=&end=&lookback=&limit=&sort=`
+//!   `&source_workload=&source_app=&source_namespace=&destination_workload=&destination_service=&destination_namespace=`
+//!   → `[{"trace_id","root_service","root_operation","start","duration_ms","span_count","error_count","services"}]`,
+//!   newest first or by `sort` (`longest_first`, …); the `source_*`/`destination_*` parameters keep
+//!   the traces that crossed that graph edge (see [`traces`]);
 //!   `GET /api/traces/{trace_id}` → `{"trace_id","spans":[{"span_id","parent_span_id","service","operation","kind","start","duration_ms","status_code","attributes"}]}`.
 //! - `GET|POST /api/config`, `GET|PUT|DELETE /api/config/{kind}/{namespace}/{name}`,
 //!   `GET …/history`, `POST …/rollback?revision=N` (see [`config`]); bodies are YAML or JSON

@@ -56,6 +56,26 @@ async fn hot_path_queries_are_served_by_indexes() {
                 ..TraceQuery::default()
             },
         ),
+        (
+            "an edge's slowest traces",
+            TraceQuery {
+                source_workload: Some("productpage-v1".into()),
+                source_namespace: Some("default".into()),
+                destination_workload: Some("reviews-v1,reviews-v2".into()),
+                destination_namespace: Some("default".into()),
+                lookback: Some("5m".into()),
+                sort: Some("longest_first".into()),
+                ..TraceQuery::default()
+            },
+        ),
+        (
+            "traces into the mesh from outside",
+            TraceQuery {
+                destination_workload: Some("istio-ingressgateway".into()),
+                lookback: Some("5m".into()),
+                ..TraceQuery::default()
+            },
+        ),
     ] {
         let search = Search::parse(query).expect("search");
         let mut q = search_query("EXPLAIN ", search);
@@ -65,6 +85,8 @@ async fn hot_path_queries_are_served_by_indexes() {
             .await
             .expect("EXPLAIN search");
         assert_indexed(&plan.join("\n"), "trace_summaries", name);
+        // The edge's spans are read by trace id, never by scanning spans.
+        assert_indexed(&plan.join("\n"), "spans", name);
     }
 
     let trace =

@@ -2,7 +2,11 @@
 //! `GET /api/traces?service=&operation=&tags=k:v&min_duration_ms=&max_duration_ms=&start=&end=&limit=`
 //! reads `trace_summaries` (one row per trace, newest first; the GIN index
 //! on `services` serves the service filter), touching `spans` only by trace
-//! id for the operation and tag filters. `GET /api/traces/{trace_id}` returns
+//! id for the operation and tag filters. A graph edge (`source_workload=…&
+//! destination_workload=…`, [`EdgeCrossing`]) is matched on the candidate
+//! trace's spans too: the source's CLIENT span joined to the destination's
+//! SERVER span by parent id. `sort=longest_first` gives an edge's slowest
+//! traces. `GET /api/traces/{trace_id}` returns
 //! the trace's spans in start order.
 
 use axum::extract::rejection::QueryRejection;
@@ -12,7 +16,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use loupe_api::error::ErrorBody;
-use loupe_api::traces::{Span, Trace, TraceQuery, TraceSummary};
+use loupe_api::traces::{EdgeCrossing, Span, Trace, TraceQuery, TraceSort, TraceSummary};
 use sqlx::{Postgres, QueryBuilder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -40,6 +44,8 @@ pub(crate) struct Search {
     max_duration_ms: Option<f64>,
     start: Option<DateTime<Utc>>,
     end: Option<DateTime<Utc>>,
+    sort: TraceSort,
+    edge: Option<EdgeCrossing>,
 }
 
 fn non_empty(v: Option<String>) -> Option<String> {
@@ -59,14 +65,60 @@ impl Search {
                 .map(|v| params::timestamp(name, &v))
                 .transpose()
         };
+        let sort = match non_empty(q.sort) {
+            Some(v) => TraceSort::parse(&v).ok_or_else(|| {
+                let all: Vec<&str> = TraceSort::ALL.iter().map(|s| s.as_str()).collect();
+                ApiError::bad_request(format!("sort={v:?}: expected one of {}", all.join(", ")))
+            })?,
+            None => TraceSort::default(),
+        };
+        let lookback = non_empty(q.lookback)
+            .map(|v| params::window("lookback", &v))
+            .transpose()?;
+        let list = |v: Option<String>| -> Vec<String> {
+            non_empty(v)
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|w| !w.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let edge = EdgeCrossing {
+            source_workloads: list(q.source_workload),
+            source_app: non_empty(q.source_app),
+            source_namespace: non_empty(q.source_namespace),
+            destination_workloads: list(q.destination_workload),
+            destination_service: non_empty(q.destination_service),
+            destination_namespace: non_empty(q.destination_namespace),
+        };
+        let edge = (edge != EdgeCrossing::default()).then_some(edge);
+        if let Some(e) = &edge
+            && e.destination_workloads.is_empty()
+            && e.destination_service.is_none()
+        {
+            return Err(ApiError::bad_request(
+                "an edge needs its destination: destination_workload or destination_service",
+            ));
+        }
+        let start = match time("start", q.start)? {
+            Some(t) => Some(t),
+            None => lookback
+                .and_then(|d| chrono::Duration::from_std(d).ok())
+                .map(|d| Utc::now() - d),
+        };
         let s = Search {
+            sort,
+            edge,
             service: non_empty(q.service),
             operation: non_empty(q.operation),
             tags: parse_tags(q.tags.as_deref().unwrap_or(""))?,
             limit,
             min_duration_ms: millis("min_duration_ms", q.min_duration_ms)?,
             max_duration_ms: millis("max_duration_ms", q.max_duration_ms)?,
-            start: time("start", q.start)?,
+            start,
             end: time("end", q.end)?,
         };
         if let (Some(min), Some(max)) = (s.min_duration_ms, s.max_duration_ms)
@@ -214,9 +266,125 @@ pub(crate) fn search_query(prefix: &'static str, s: Search) -> QueryBuilder<Post
             .push_bind(serde_json::Value::Object(s.tags.clone()))
             .push(") w WHERE s.attributes ->> w.key IS DISTINCT FROM w.value))");
     }
-    q.push(" ORDER BY t.start_time DESC LIMIT ")
-        .push_bind(s.limit as i64);
+    if let Some(edge) = &s.edge {
+        push_edge(&mut q, edge);
+    }
+    q.push(match s.sort {
+        TraceSort::MostRecent => " ORDER BY t.start_time DESC",
+        TraceSort::LongestFirst => " ORDER BY t.end_time - t.start_time DESC, t.start_time DESC",
+        TraceSort::ShortestFirst => " ORDER BY t.end_time - t.start_time, t.start_time DESC",
+        TraceSort::MostSpans => " ORDER BY t.span_count DESC, t.start_time DESC",
+        TraceSort::LeastSpans => " ORDER BY t.span_count, t.start_time DESC",
+    });
+    q.push(" LIMIT ").push_bind(s.limit as i64);
     q
+}
+
+/// `AND {alias} is a span of one of these workloads (in that namespace)`,
+/// by the resource attributes Loupe's proxies (and Kubernetes-aware OTel
+/// SDKs) send.
+fn push_workloads(
+    q: &mut QueryBuilder<Postgres>,
+    alias: &str,
+    workloads: &[String],
+    app: Option<&String>,
+    namespace: Option<&String>,
+) {
+    if !workloads.is_empty() {
+        q.push(format!(
+            " AND {alias}.attributes ->> 'resource.k8s.workload.name' = ANY("
+        ))
+        .push_bind(workloads.to_vec())
+        .push(")");
+    }
+    if let Some(app) = app {
+        q.push(format!(" AND {alias}.service = "))
+            .push_bind(app.clone());
+    }
+    if let Some(ns) = namespace {
+        q.push(format!(
+            " AND coalesce({alias}.attributes ->> 'resource.k8s.namespace.name', \
+                           {alias}.attributes ->> 'resource.service.namespace') = "
+        ))
+        .push_bind(ns.clone());
+    }
+}
+
+/// The trace crossed `edge` ([`EdgeCrossing`]): spans of the candidate
+/// trace only (the `spans_trace` index), joined on their parent.
+fn push_edge(q: &mut QueryBuilder<Postgres>, edge: &EdgeCrossing) {
+    let towards_service = |q: &mut QueryBuilder<Postgres>| {
+        if let Some(fqdn) = edge.destination_fqdn() {
+            // Envoy's cluster name: `outbound|9080|v1|reviews.default.svc.cluster.local`.
+            q.push(" AND split_part(c.attributes ->> 'upstream_cluster', '|', 4) = ")
+                .push_bind(fqdn);
+        }
+    };
+    let source = |q: &mut QueryBuilder<Postgres>| {
+        push_workloads(
+            q,
+            "c",
+            &edge.source_workloads,
+            edge.source_app.as_ref(),
+            edge.source_namespace.as_ref(),
+        );
+    };
+    let destination = |q: &mut QueryBuilder<Postgres>| {
+        push_workloads(
+            q,
+            "d",
+            &edge.destination_workloads,
+            None,
+            edge.destination_namespace.as_ref(),
+        );
+    };
+    q.push(" AND EXISTS (");
+    match (edge.has_source(), edge.destination_workloads.is_empty()) {
+        // The source's CLIENT span answered by the destination's SERVER span.
+        (true, false) => {
+            q.push(
+                "SELECT 1 FROM spans_with_resource c JOIN spans_with_resource d
+                   ON d.trace_id = c.trace_id AND d.parent_span_id = c.span_id
+                 WHERE c.trace_id = t.trace_id AND d.trace_id = t.trace_id",
+            );
+            q.push(format!(
+                " AND c.kind = {} AND d.kind = {}",
+                Span::KIND_CLIENT,
+                Span::KIND_SERVER
+            ));
+            source(q);
+            towards_service(q);
+            destination(q);
+        }
+        // The source's CLIENT span towards the destination service.
+        (true, true) => {
+            q.push("SELECT 1 FROM spans_with_resource c WHERE c.trace_id = t.trace_id");
+            q.push(format!(" AND c.kind = {}", Span::KIND_CLIENT));
+            source(q);
+            towards_service(q);
+        }
+        // From outside the mesh: the destination's span whose parent is
+        // not in the trace (or that has none).
+        (false, _) => {
+            q.push("SELECT 1 FROM spans_with_resource d WHERE d.trace_id = t.trace_id");
+            destination(q);
+            if edge.destination_workloads.is_empty() {
+                // Only a service is known: spans named after it (Envoy's
+                // operation is `host:port/*`).
+                if let Some(fqdn) = edge.destination_fqdn() {
+                    q.push(" AND d.operation LIKE ").push_bind(format!(
+                        "{}:%",
+                        fqdn.replace('%', "\\%").replace('_', "\\_")
+                    ));
+                }
+            }
+            q.push(
+                " AND NOT EXISTS (SELECT 1 FROM spans p
+                    WHERE p.trace_id = t.trace_id AND p.span_id = d.parent_span_id)",
+            );
+        }
+    }
+    q.push(")");
 }
 
 /// The spans of one trace (`$1`), served by the `spans_trace` index.

@@ -21,6 +21,63 @@ async fn health_reports_the_database() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
 }
 
+/// Sends `signal` (`-STOP`, `-CONT`) to the private Postgres: its
+/// postmaster and every backend, so pooled connections hang too.
+fn signal_postgres(h: &Harness, signal: &str) {
+    let pid_file = h.pg.data_dir().join("postmaster.pid");
+    let pid = std::fs::read_to_string(&pid_file).expect("postmaster.pid");
+    let pid = pid.lines().next().expect("a pid").trim().to_string();
+    let children = std::process::Command::new("pkill")
+        .args([signal, "-P", &pid])
+        .status()
+        .expect("pkill");
+    assert!(children.success(), "pkill {signal} -P {pid}");
+    let postmaster = std::process::Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .expect("kill");
+    assert!(postmaster.success(), "kill {signal} {pid}");
+}
+
+/// `GET /api/health` as the banner asks it: without credentials.
+async fn anonymous_health(h: &Harness) -> (StatusCode, serde_json::Value) {
+    let req = axum::http::Request::get("/api/health")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    h.send_raw(req).await
+}
+
+/// A Postgres that hangs (not one that refuses) is reported unreachable
+/// within the check's bound, and healthy again once it answers: what the
+/// console's degraded banner shows and clears.
+#[tokio::test]
+async fn health_is_bounded_when_postgres_hangs_and_recovers() {
+    let h = Harness::start().await;
+    assert_eq!(anonymous_health(&h).await.0, StatusCode::OK);
+
+    signal_postgres(&h, "-STOP");
+    let asked = std::time::Instant::now();
+    let (status, body) = anonymous_health(&h).await;
+    let took = asked.elapsed();
+    signal_postgres(&h, "-CONT");
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["database"], "unreachable");
+    assert!(
+        took < loupe_server::health::CHECK_TIMEOUT + Duration::from_secs(2),
+        "the check took {took:?}"
+    );
+
+    let mut healthy = false;
+    for _ in 0..40 {
+        if anonymous_health(&h).await.0 == StatusCode::OK {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(healthy, "health did not come back after Postgres resumed");
+}
+
 #[tokio::test]
 async fn unknown_api_path_is_json_404() {
     let h = Harness::start().await;

@@ -150,6 +150,29 @@ fn the_document_has_the_consoles_routes_and_types() {
         params,
         ["type", "window", "namespaces", "inject_service_nodes"]
     );
+    // So are trace search's, the edge a trace crossed and the sort among them.
+    let params: Vec<&str> = doc["paths"]["/api/traces"]["get"]["parameters"]
+        .as_array()
+        .expect("trace search parameters")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    for name in [
+        "service",
+        "lookback",
+        "sort",
+        "source_workload",
+        "source_app",
+        "source_namespace",
+        "destination_workload",
+        "destination_service",
+        "destination_namespace",
+    ] {
+        assert!(
+            params.contains(&name),
+            "no trace search parameter {name}: {params:?}"
+        );
+    }
 }
 
 /// The other direction: each documented operation reaches a handler (not

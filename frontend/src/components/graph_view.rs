@@ -1,7 +1,9 @@
 //! The service graph as SVG: app boxes, nodes coloured by health, curved
 //! edges with arrowheads coloured by error rate and labelled with rate,
-//! errors and p99. Every node and edge carries a `data-testid` and its
-//! numbers as `data-*` attributes, so browser tests read what users see.
+//! what [`EdgeLabels`] asks for. What a find expression selected is
+//! highlighted (`find-match`) and the rest dimmed. Every node and edge
+//! carries a `data-testid` and its numbers as `data-*` attributes, so
+//! browser tests read what users see.
 
 use std::collections::HashMap;
 
@@ -9,9 +11,10 @@ use leptos::prelude::*;
 
 use loupe_api::graph::{Edge, Graph, Node};
 
+use crate::graph::find::Selected;
 use crate::graph::health::Health;
 use crate::graph::layout::{LayoutNode, NODE_H, NODE_W, Point, layout};
-use crate::graph::{edge_detail, edge_label, sanitize_id};
+use crate::graph::{EdgeLabels, sanitize_id};
 
 /// What the side panel shows.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,7 +34,12 @@ pub fn GraphView(
     graph: Graph,
     selected: RwSignal<Option<Selection>>,
     show_idle: bool,
+    /// What the find expression selected, if one is set.
+    found: Option<Selected>,
+    labels: EdgeLabels,
 ) -> impl IntoView {
+    let finding = found.is_some();
+    let found = found.unwrap_or_default();
     let edges: Vec<Edge> = graph
         .edges
         .iter()
@@ -79,13 +87,15 @@ pub fn GraphView(
             let key = Selection::Edge(e.source.clone(), e.target.clone());
             let key2 = key.clone();
             let key3 = key.clone();
-            let label = edge_label(e.rps, e.error_rate);
-            let detail = edge_detail(Some(e.p99_ms), !mtls_text(e.mtls).is_empty());
+            let (label, detail) = labels.text(&e);
+            let matched = found.has_edge(&e);
             let (src, dst) = (node_of(&graph, &e.source), node_of(&graph, &e.target));
             view! {
                 <g
                     class=format!("edge {}", health.class())
                     class:selected=move || selected.get().as_ref() == Some(&key)
+                    class:find-match=matched
+                    data-find=matched.to_string()
                     data-testid=testid
                     aria-label=format!("{} to {}", e.source, e.target)
                     data-source=e.source.clone()
@@ -108,10 +118,12 @@ pub fn GraphView(
                 >
                     <path class="edge-hit" d=shape.d.clone() />
                     <path class="edge-line" d=shape.d marker-end=format!("url(#arrow-{})", health.class()) />
-                    <text class="edge-label" x=shape.label_at.x y=shape.label_at.y - 6.0 text-anchor="middle">
-                        {label}
-                        <tspan class="edge-detail" x=shape.label_at.x dy="12">{detail}</tspan>
-                    </text>
+                    {(labels != EdgeLabels::None).then(|| view! {
+                        <text class="edge-label" x=shape.label_at.x y=shape.label_at.y - 6.0 text-anchor="middle">
+                            {label}
+                            <tspan class="edge-detail" x=shape.label_at.x dy="12">{detail}</tspan>
+                        </text>
+                    })}
                 </g>
             }
         })
@@ -129,10 +141,13 @@ pub fn GraphView(
             let full = label_app(n).to_string();
             let title = ellipsize(&full, 16);
             let subtitle = node_subtitle(n);
+            let matched = found.nodes.contains(&n.id);
             view! {
                 <g
                     class=format!("node {}", health.class())
                     class:selected=move || selected.get().as_ref() == Some(&key)
+                    class:find-match=matched
+                    data-find=matched.to_string()
                     data-testid=format!("node-{}", sanitize_id(&n.id))
                     data-app=n.app.clone()
                     aria-label=format!("{} {}", n.app, n.version)
@@ -183,7 +198,9 @@ pub fn GraphView(
     view! {
         <svg
             class="graph-svg"
+            class:finding=finding
             data-testid="graph"
+            data-find-count=(found.nodes.len() + found.edges.len()).to_string()
             data-node-count=graph.nodes.len().to_string()
             data-edge-count=graph.edges.len().to_string()
             viewBox=format!("0 0 {} {}", l.width, l.height + 60.0)

@@ -1,8 +1,11 @@
-//! Details of the selected node or edge, next to the graph (Kiali's side panel).
+//! Details of the selected node or edge, next to the graph (Kiali's side
+//! panel); an edge's panel links to the slowest traces that crossed it.
 
 use leptos::prelude::*;
 
+use loupe_api::encode;
 use loupe_api::graph::{Edge, Graph, Node, NodeType};
+use loupe_api::traces::{EdgeCrossing, TraceSort};
 
 use crate::components::graph_view::{Selection, mtls_text};
 use crate::graph::health::Health;
@@ -105,5 +108,123 @@ fn edge_details(e: &Edge, graph: &Graph) -> impl IntoView + use<> {
             <dt>"Destination"</dt><dd class="mono">{e.target.clone()}</dd>
             <dt>"Security"</dt><dd>{if mtls.is_empty() { "plaintext".to_string() } else { mtls }}</dd>
         </dl>
+        <a class="button" data-testid="edge-traces" href=slowest_traces_href(e, graph)>
+            "Slowest traces over this edge"
+        </a>
+    }
+}
+
+/// The traces that crossed `e` in the graph's window, slowest first: the
+/// source's workloads (or, for a service node, its app) calling the
+/// destination's workloads (or service).
+pub fn slowest_traces_href(e: &Edge, graph: &Graph) -> String {
+    let node = |id: &str| graph.nodes.iter().find(|n| n.id == id);
+    let mut edge = EdgeCrossing::default();
+    if let Some(s) = node(&e.source).filter(|n| n.node_type != NodeType::Unknown) {
+        edge.source_namespace = Some(s.namespace.clone());
+        if s.workloads.is_empty() {
+            edge.source_app = Some(s.service.clone()).filter(|a| !a.is_empty());
+        } else {
+            edge.source_workloads = s.workloads.clone();
+        }
+    }
+    if let Some(d) = node(&e.target) {
+        edge.destination_namespace = Some(d.namespace.clone());
+        if d.workloads.is_empty() {
+            edge.destination_service = Some(d.service.clone()).filter(|s| !s.is_empty());
+        } else {
+            edge.destination_workloads = d.workloads.clone();
+        }
+    }
+    let mut href = format!(
+        "/traces?sort={}&lookback={}s",
+        TraceSort::LongestFirst.as_str(),
+        graph.window_s.max(1.0).ceil() as u64
+    );
+    for (k, v) in edge.to_query() {
+        href.push_str(&format!("&{k}={}", encode(&v)));
+    }
+    href
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loupe_api::health::Health as Judged;
+
+    fn node(id: &str, node_type: NodeType, workloads: &[&str], service: &str) -> Node {
+        Node {
+            id: id.into(),
+            node_type,
+            namespace: "default".into(),
+            app: String::new(),
+            version: String::new(),
+            workload: String::new(),
+            workloads: workloads.iter().map(|w| w.to_string()).collect(),
+            service: service.into(),
+            health: Judged::Healthy,
+            rps_in: 1.0,
+            rps_out: 1.0,
+            error_rate: 0.0,
+        }
+    }
+
+    fn graph(nodes: Vec<Node>) -> Graph {
+        Graph {
+            window_s: 60.0,
+            nodes,
+            ..Graph::default()
+        }
+    }
+
+    fn edge(s: &str, t: &str) -> Edge {
+        Edge {
+            source: s.into(),
+            target: t.into(),
+            ..Edge::default()
+        }
+    }
+
+    #[test]
+    fn an_edge_links_to_its_slowest_traces_by_workload() {
+        let g = graph(vec![
+            node(
+                "default/productpage/v1",
+                NodeType::VersionedApp,
+                &["productpage-v1"],
+                "",
+            ),
+            node(
+                "default/reviews",
+                NodeType::App,
+                &["reviews-v1", "reviews-v2"],
+                "",
+            ),
+        ]);
+        assert_eq!(
+            slowest_traces_href(&edge("default/productpage/v1", "default/reviews"), &g),
+            "/traces?sort=longest_first&lookback=60s&source_workload=productpage-v1\
+             &source_namespace=default&destination_workload=reviews-v1%2Creviews-v2\
+             &destination_namespace=default"
+        );
+    }
+
+    #[test]
+    fn services_and_outside_callers_link_by_what_is_known() {
+        let g = graph(vec![
+            node("unknown", NodeType::Unknown, &["unknown"], ""),
+            node("default/productpage", NodeType::Service, &[], "productpage"),
+            node("default/reviews", NodeType::Service, &[], "reviews"),
+        ]);
+        assert_eq!(
+            slowest_traces_href(&edge("default/productpage", "default/reviews"), &g),
+            "/traces?sort=longest_first&lookback=60s&source_app=productpage\
+             &source_namespace=default&destination_service=reviews&destination_namespace=default"
+        );
+        assert_eq!(
+            slowest_traces_href(&edge("unknown", "default/productpage"), &g),
+            "/traces?sort=longest_first&lookback=60s&destination_service=productpage\
+             &destination_namespace=default"
+        );
     }
 }

@@ -2,6 +2,9 @@
 //! stable test ids of nodes and edges. The SVG itself is in
 //! `components::graph_view`.
 
+use loupe_api::graph::Edge;
+
+pub mod find;
 pub mod health;
 pub mod layout;
 
@@ -19,21 +22,70 @@ pub fn sanitize_id(id: &str) -> String {
         .collect()
 }
 
-/// `12.3 rps · 0.0% err`: an edge label's first line.
-pub fn edge_label(rps: f64, error_rate: f64) -> String {
-    format!("{} rps · {:.1}% err", format_rps(rps), error_rate * 100.0)
+/// What edges are labelled with (Kiali's "Edge labels" menu).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EdgeLabels {
+    #[default]
+    RequestRate,
+    ErrorRate,
+    /// p95 (Kiali's default percentile), with p99 below it.
+    ResponseTime,
+    None,
 }
 
-/// `p99 12ms · mTLS`: the second line, empty when nothing is known.
-pub fn edge_detail(p99_ms: Option<f64>, mtls: bool) -> String {
-    let mut parts = Vec::new();
-    if let Some(p99) = p99_ms.filter(|p| p.is_finite() && *p > 0.0) {
-        parts.push(format!("p99 {}", format_ms(p99)));
+impl EdgeLabels {
+    pub const ALL: [EdgeLabels; 4] = [
+        EdgeLabels::RequestRate,
+        EdgeLabels::ErrorRate,
+        EdgeLabels::ResponseTime,
+        EdgeLabels::None,
+    ];
+
+    /// The URL and `<option>` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EdgeLabels::RequestRate => "rps",
+            EdgeLabels::ErrorRate => "errors",
+            EdgeLabels::ResponseTime => "responsetime",
+            EdgeLabels::None => "none",
+        }
     }
-    if mtls {
-        parts.push("mTLS".to_string());
+
+    pub fn words(self) -> &'static str {
+        match self {
+            EdgeLabels::RequestRate => "Request rate",
+            EdgeLabels::ErrorRate => "Error %",
+            EdgeLabels::ResponseTime => "Response time",
+            EdgeLabels::None => "No labels",
+        }
     }
-    parts.join(" · ")
+
+    pub fn parse(s: &str) -> Option<EdgeLabels> {
+        EdgeLabels::ALL.into_iter().find(|l| l.as_str() == s)
+    }
+
+    /// An edge's label: the first line and the smaller second one (either may be empty).
+    pub fn text(self, e: &Edge) -> (String, String) {
+        let mtls = if e.mtls > 0.0 { "mTLS" } else { "" };
+        let ms = |v: f64| v.is_finite() && v > 0.0;
+        match self {
+            EdgeLabels::RequestRate => (format!("{} rps", format_rps(e.rps)), mtls.into()),
+            EdgeLabels::ErrorRate => (format!("{:.1}% err", e.error_rate * 100.0), mtls.into()),
+            EdgeLabels::ResponseTime => (
+                if ms(e.p95_ms) {
+                    format!("p95 {}", format_ms(e.p95_ms))
+                } else {
+                    String::new()
+                },
+                if ms(e.p99_ms) {
+                    format!("p99 {}", format_ms(e.p99_ms))
+                } else {
+                    String::new()
+                },
+            ),
+            EdgeLabels::None => (String::new(), String::new()),
+        }
+    }
 }
 
 pub fn format_rps(rps: f64) -> String {
@@ -67,10 +119,31 @@ mod tests {
     }
 
     #[test]
-    fn labels_read_like_kiali() {
-        assert_eq!(edge_label(12.3, 0.0), "12.3 rps · 0.0% err");
-        assert_eq!(edge_label(1.5, 0.05), "1.50 rps · 5.0% err");
-        assert_eq!(edge_detail(Some(250.0), true), "p99 250ms · mTLS");
-        assert_eq!(edge_detail(None, false), "");
+    fn edge_labels_follow_the_mode() {
+        let e = Edge {
+            rps: 12.3,
+            error_rate: 0.05,
+            p95_ms: 250.0,
+            p99_ms: 1500.0,
+            mtls: 1.0,
+            ..Edge::default()
+        };
+        let text = |m: EdgeLabels| m.text(&e);
+        assert_eq!(
+            text(EdgeLabels::RequestRate),
+            ("12.3 rps".into(), "mTLS".into())
+        );
+        assert_eq!(
+            text(EdgeLabels::ErrorRate),
+            ("5.0% err".into(), "mTLS".into())
+        );
+        assert_eq!(
+            text(EdgeLabels::ResponseTime),
+            ("p95 250ms".into(), "p99 1.50s".into())
+        );
+        assert_eq!(text(EdgeLabels::None), (String::new(), String::new()));
+        for m in EdgeLabels::ALL {
+            assert_eq!(EdgeLabels::parse(m.as_str()), Some(m));
+        }
     }
 }

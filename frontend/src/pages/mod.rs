@@ -6,4 +6,5 @@ pub mod config;
 pub mod graph;
 pub mod login;
 pub mod mesh;
+pub mod trace;
 pub mod traces;

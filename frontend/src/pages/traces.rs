@@ -1,21 +1,87 @@
-//! `/traces`: recent traces, filtered by service and minimum duration, and
-//! `/traces/:id`: one trace's timeline.
+//! `/traces`: traces filtered by service, operation, tags, duration,
+//! lookback and a graph edge they crossed, in Jaeger's sort orders (one
+//! trace is `pages::trace`).
 
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
+use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api;
 use crate::components::error_list::ErrorList;
-use crate::components::timeline::{Timeline, service_colour};
+use crate::components::timeline::service_colour;
 use crate::graph::format_ms;
 use crate::live::use_graph_tick;
 use crate::time::{clock, epoch_ms};
-use loupe_api::traces::TraceSummary;
+use loupe_api::traces::{EdgeCrossing, TraceSort, TraceSummary};
+
+/// Jaeger's lookback presets; empty is any time.
+const LOOKBACKS: [(&str, &str); 6] = [
+    ("", "Any time"),
+    ("5m", "Last 5 minutes"),
+    ("15m", "Last 15 minutes"),
+    ("1h", "Last hour"),
+    ("6h", "Last 6 hours"),
+    ("1d", "Last day"),
+];
+
+/// The edge of `/traces?source_workload=…&destination_workload=…`, if any.
+fn edge_from_query(param: &dyn Fn(&str) -> String) -> Option<EdgeCrossing> {
+    let given = |k: &str| Some(param(k)).filter(|v| !v.is_empty());
+    let list = |k: &str| -> Vec<String> {
+        param(k)
+            .split(',')
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let e = EdgeCrossing {
+        source_workloads: list("source_workload"),
+        source_app: given("source_app"),
+        source_namespace: given("source_namespace"),
+        destination_workloads: list("destination_workload"),
+        destination_service: given("destination_service"),
+        destination_namespace: given("destination_namespace"),
+    };
+    (e != EdgeCrossing::default()).then_some(e)
+}
+
+/// `default/productpage-v1 → default/reviews-v1, reviews-v2`.
+fn edge_words(e: &EdgeCrossing) -> String {
+    let side = |workloads: &[String], other: Option<&String>, ns: Option<&String>| {
+        let names = if workloads.is_empty() {
+            other.cloned().unwrap_or_else(|| "outside the mesh".into())
+        } else {
+            workloads.join(", ")
+        };
+        match ns {
+            Some(ns) => format!("{ns}/{names}"),
+            None => names,
+        }
+    };
+    format!(
+        "{} → {}",
+        side(
+            &e.source_workloads,
+            e.source_app.as_ref(),
+            e.source_namespace.as_ref()
+        ),
+        side(
+            &e.destination_workloads,
+            e.destination_service.as_ref(),
+            e.destination_namespace.as_ref()
+        )
+    )
+}
 
 #[component]
 pub fn TracesPage() -> impl IntoView {
     let query = use_query_map();
-    let service = RwSignal::new(query.read_untracked().get("service").unwrap_or_default());
+    let param = |key: &str| query.read_untracked().get(key).unwrap_or_default();
+    let service = RwSignal::new(param("service"));
+    // `/traces?source_workload=…&destination_workload=…&sort=longest_first`
+    // is what a graph edge's "slowest traces" link opens.
+    let sort = RwSignal::new(TraceSort::parse(&param("sort")).unwrap_or_default());
+    let lookback = RwSignal::new(param("lookback"));
+    let edge = RwSignal::new(edge_from_query(&param));
     let min_ms = RwSignal::new(0.0f64);
     // Operation and tags apply when the field is left (or Enter is pressed),
     // not on every keystroke.
@@ -35,13 +101,16 @@ pub fn TracesPage() -> impl IntoView {
             tags: tags.get(),
             min_duration_ms: min_ms.get(),
             limit: limit.get(),
+            lookback: lookback.get(),
+            sort: sort.get(),
+            edge: edge.get(),
         };
         async move { api::traces(&q).await }
     });
     // Services to filter by: the apps of the graph (they are the services
     // that carry traffic), stable while the trace list refreshes.
     let services = LocalResource::new(|| async {
-        let mut apps: Vec<String> = api::graph("app", "900s")
+        let mut apps: Vec<String> = api::graph("app", "900s", &[])
             .await
             .map(|g| {
                 g.nodes
@@ -114,11 +183,58 @@ pub fn TracesPage() -> impl IntoView {
                     <option value="200">"200"</option>
                 </select>
             </label>
+            <label>
+                "Lookback "
+                <select
+                    data-testid="trace-lookback"
+                    on:change=move |ev| lookback.set(event_target_value(&ev))
+                    prop:value=move || lookback.get()
+                >
+                    {move || {
+                        let mut list: Vec<(String, String)> = LOOKBACKS
+                            .iter()
+                            .map(|(v, l)| (v.to_string(), l.to_string()))
+                            .collect();
+                        let current = lookback.get();
+                        if !list.iter().any(|(v, _)| *v == current) {
+                            list.push((current.clone(), format!("Last {current}")));
+                        }
+                        list.into_iter().map(|(v, l)| view! { <option value=v>{l}</option> }).collect_view()
+                    }}
+                </select>
+            </label>
+            <label>
+                "Sort "
+                <select
+                    data-testid="trace-sort"
+                    on:change=move |ev| sort.set(TraceSort::parse(&event_target_value(&ev)).unwrap_or_default())
+                    prop:value=move || sort.get().as_str()
+                >
+                    {TraceSort::ALL
+                        .iter()
+                        .map(|s| view! { <option value=s.as_str()>{s.words()}</option> })
+                        .collect_view()}
+                </select>
+            </label>
             <label class="check">
                 <input type="checkbox" on:change=move |ev| paused.set(event_target_checked(&ev)) />
                 " Pause live updates"
             </label>
         </div>
+        {move || {
+            edge.get()
+                .map(|e| {
+                    view! {
+                        <div class="edge-filter" data-testid="trace-edge-filter">
+                            "Traces that crossed the edge "
+                            <strong>{edge_words(&e)}</strong>
+                            <button class="small" data-testid="trace-edge-clear" on:click=move |_| edge.set(None)>
+                                "✕ all traces"
+                            </button>
+                        </div>
+                    }
+                })
+        }}
         <Transition fallback=|| view! { <p class="loading">"Loading traces…"</p> }>
             <ErrorBoundary fallback=|errors| view! { <ErrorList errors /> }>
                 {move || {
@@ -169,6 +285,7 @@ fn TraceTable(traces: Vec<TraceSummary>) -> impl IntoView {
                             <tr
                                 data-testid="trace-row"
                                 data-trace-id=t.trace_id.clone()
+                                data-duration-ms=t.duration_ms.to_string()
                                 data-span-count=t.span_count.to_string()
                                 data-service-count=t.services.len().to_string()
                                 class="clickable"
@@ -229,50 +346,29 @@ fn TraceTable(traces: Vec<TraceSummary>) -> impl IntoView {
     .into_any()
 }
 
-#[component]
-pub fn TracePage() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || params.read().get("id").unwrap_or_default();
-    let trace = LocalResource::new(move || {
-        let id = id();
-        async move { api::trace(&id).await }
-    });
-    view! {
-        <div class="toolbar">
-            <a href="/traces" class="button">"← Traces"</a>
-            <span class="mono">"Trace " {id}</span>
-        </div>
-        <Suspense fallback=|| view! { <p class="loading">"Loading trace…"</p> }>
-            <ErrorBoundary fallback=|errors| view! { <ErrorList errors /> }>
-                {move || {
-                    trace
-                        .get()
-                        .map(|r| {
-                            r.map(|t| {
-                                let services = {
-                                    let mut s: Vec<&str> = t.spans.iter().map(|s| s.service.as_str()).collect();
-                                    s.sort();
-                                    s.dedup();
-                                    s.len()
-                                };
-                                let total = crate::components::timeline::rows(&t).1;
-                                view! {
-                                    <div
-                                        class="trace-summary"
-                                        data-testid="trace-view"
-                                        data-service-count=services.to_string()
-                                        data-span-count=t.spans.len().to_string()
-                                    >
-                                        <span>{format!("{} spans", t.spans.len())}</span>
-                                        <span>{format!("{services} services")}</span>
-                                        <span>{format!("{} total", format_ms(total))}</span>
-                                    </div>
-                                    <Timeline trace=t />
-                                }
-                            })
-                        })
-                }}
-            </ErrorBoundary>
-        </Suspense>
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_edge_link_is_read_back_from_the_query() {
+        let query = |k: &str| match k {
+            "source_workload" => "productpage-v1".to_string(),
+            "source_namespace" | "destination_namespace" => "default".to_string(),
+            "destination_workload" => "reviews-v1,reviews-v2".to_string(),
+            _ => String::new(),
+        };
+        let e = edge_from_query(&query).expect("an edge");
+        assert_eq!(e.destination_workloads, ["reviews-v1", "reviews-v2"]);
+        assert_eq!(
+            edge_words(&e),
+            "default/productpage-v1 → default/reviews-v1, reviews-v2"
+        );
+        assert_eq!(edge_from_query(&|_: &str| String::new()), None);
+        let outside = EdgeCrossing {
+            destination_service: Some("productpage".into()),
+            ..EdgeCrossing::default()
+        };
+        assert_eq!(edge_words(&outside), "outside the mesh → productpage");
     }
 }
