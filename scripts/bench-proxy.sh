@@ -5,7 +5,9 @@
 #   nginx x2     → nginx → nginx → app          (baseline: two plain proxy hops)
 #   envoy mtls   → Envoy → mTLS + HTTP/2 → Envoy → app   (baseline: Istio's data plane)
 #   loupe mesh   → outbound sidecar → mTLS + HTTP/2 → inbound sidecar → app
-#                (routing, metrics and spans on, as in the demo)
+#                (routing, metrics and spans on, as in the demo; new traces
+#                sampled at BENCH_TRACE_SAMPLING percent, default 1 as
+#                Istio's default mesh config; the Envoy pair traces nothing)
 # Throughput: wrk, 1 thread. Latency and CPU: hey at a fixed 1,000 req/s;
 # CPU is both hops' user+system time per 1,000 req/s; RSS per proxy.
 # Prints Loupe's ratios to the baselines. Release build.
@@ -16,6 +18,7 @@ cd "$root"
 source scripts/env.sh
 secs=${1:-10}
 conns=${2:-16}
+sampling=${BENCH_TRACE_SAMPLING:-1}
 command -v wrk >/dev/null && command -v nginx >/dev/null && command -v hey >/dev/null || {
   echo "==> apt-get install wrk nginx-light hey"; apt-get install -y -q wrk nginx-light hey >/dev/null; }
 venv="$HOME/.cache/loupe/envoy-venv"
@@ -32,7 +35,8 @@ app=127.0.0.1:$((base + 10))          # details-v1's app (topology: workload 1)
 outbound=127.0.0.1:$((base + 2))      # productpage-v1's outbound sidecar
 "$CARGO_TARGET_DIR/release/loupe" demo --home "$work" --port-base $base \
   --console 127.0.0.1:27101 --control 127.0.0.1:27102 --otlp-grpc 127.0.0.1:27103 \
-  --otlp-http 127.0.0.1:27104 --postgres-port 27105 --rps 0.2 >"$work/demo.out" 2>&1 &
+  --otlp-http 127.0.0.1:27104 --postgres-port 27105 --rps 0.2 --trace-sampling "$sampling" \
+  >"$work/demo.out" 2>&1 &
 demo=$!
 mkdir -p "$work/nginx"
 cat >"$work/nginx/nginx.conf" <<NGINX
@@ -148,7 +152,7 @@ run() { # name url [host]
   printf '%-12s %10s req/s   p50 %-9s p99 %-9s non-2xx %s\n' "$1" "$rps" "$p50" "$p99" "${errs:-0}"
   echo "$rps" >"$work/$1.rps"
 }
-echo "==> wrk, 1 thread, $conns connections, ${secs}s each, 2 cores shared by wrk, proxies and app"
+echo "==> wrk, 1 thread, $conns connections, ${secs}s each, 2 cores shared by wrk, proxies and app; Loupe samples ${sampling} % of traces"
 run direct "http://$app/details/0"
 run nginx-x2 "http://127.0.0.1:27200/details/0"
 run envoy-mtls "http://127.0.0.1:27300/details/0"

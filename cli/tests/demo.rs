@@ -111,6 +111,19 @@ async fn demo_carries_traffic_shifts_canary_and_stops_cleanly() {
         "reviews-v3 keeps serving: {before:?} → {after:?}"
     );
 
+    // The store's URL (it may hold a password) is on no command line.
+    let url = state["database_url"].as_str().unwrap().to_string();
+    let running = demo.processes();
+    assert!(running.len() > 5, "the demo's processes: {running:#?}");
+    let leaked: Vec<&String> = running
+        .iter()
+        .filter(|cmd| cmd.contains(&url) || cmd.contains("--database-url"))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "DATABASE_URL on a command line: {leaked:#?}"
+    );
+
     // Ctrl-C (SIGTERM) stops everything the demo started, Postgres included.
     terminate(&mut demo.child);
     std::thread::sleep(Duration::from_secs(1));

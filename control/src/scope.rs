@@ -4,7 +4,7 @@
 //! - `VirtualService` / `DestinationRule` / `ServiceEntry`: `spec.exportTo` (`*` everyone,
 //!   `.` the resource's own namespace, `~` no one, or namespace names);
 //!   empty means everyone, Istio's default.
-//! - `AuthorizationPolicy` / `PeerAuthentication` / `RequestAuthentication`: workloads of their own
+//! - `AuthorizationPolicy` / `PeerAuthentication` / `RequestAuthentication` / `Telemetry`: workloads of their own
 //!   namespace only, unless they live in the root namespace (`istio-system`),
 //!   where they are mesh-wide.
 //! - `Gateway`: everyone (VirtualServices of any namespace bind to it).
@@ -38,7 +38,8 @@ impl Scope {
             Resource::DestinationRule(dr) => export_to(&dr.spec.export_to, own),
             Resource::AuthorizationPolicy(_)
             | Resource::PeerAuthentication(_)
-            | Resource::RequestAuthentication(_) => {
+            | Resource::RequestAuthentication(_)
+            | Resource::Telemetry(_) => {
                 if own == ROOT_NAMESPACE {
                     Scope::Mesh
                 } else {

@@ -32,6 +32,9 @@ pub struct Options {
     /// How long a workload whose stream dropped stays an endpoint
     /// ([`crate::registry::ENDPOINT_GRACE`] by default).
     pub endpoint_grace: Duration,
+    /// Percent of new traces sampled where no Telemetry resource says
+    /// otherwise ([`crate::mesh::DEFAULT_TRACE_SAMPLING`] by default).
+    pub trace_sampling: f64,
 }
 
 /// The largest message a proxy may send (a Hello, an ACK, a CSR): far
@@ -72,7 +75,9 @@ pub enum ControlError {
 /// disconnected.
 pub async fn serve(opts: Options) -> Result<(), ControlError> {
     let pool = loupe_db::connect(&opts.database_url, 8).await?;
-    let control = ControlPlane::start_with_grace(pool, &opts.ca, opts.endpoint_grace).await?;
+    let control =
+        ControlPlane::start_with_settings(pool, &opts.ca, opts.endpoint_grace, opts.trace_sampling)
+            .await?;
     let listener = TcpListener::bind(opts.listen)
         .await
         .map_err(|source| ControlError::Bind {
@@ -112,6 +117,17 @@ impl ControlPlane {
         ca: &CaOptions,
         grace: Duration,
     ) -> Result<Self, ControlError> {
+        Self::start_with_settings(pool, ca, grace, crate::mesh::DEFAULT_TRACE_SAMPLING).await
+    }
+
+    /// [`ControlPlane::start_with_grace`], sampling `trace_sampling` percent
+    /// of new traces mesh-wide (see [`crate::mesh::settings`]).
+    pub async fn start_with_settings(
+        pool: PgPool,
+        ca: &CaOptions,
+        grace: Duration,
+        trace_sampling: f64,
+    ) -> Result<Self, ControlError> {
         let ca = Arc::new(
             CertificateAuthority::open(ca).map_err(|source| ControlError::Ca {
                 dir: ca.dir.clone(),
@@ -137,7 +153,7 @@ impl ControlPlane {
         let publisher = Arc::new(Publisher::new(
             store.clone(),
             registry.clone(),
-            crate::mesh::settings(ca.trust_domain()),
+            crate::mesh::settings(ca.trust_domain(), trace_sampling),
         ));
         let (shutdown, shutdown_rx) = watch::channel(false);
         // Listen before the first load, so no change falls between the two.

@@ -28,6 +28,7 @@ use loupe_model::networking::{
 use loupe_model::security::{
     AuthorizationPolicySpec, PeerAuthenticationSpec, RequestAuthenticationSpec,
 };
+use loupe_model::telemetry::TelemetrySpec;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -267,6 +268,17 @@ istio_kind!(
     columns = [["Action", "string", ".spec.action", "The operation to take."]]
 );
 
+istio_kind!(
+    TelemetryCrd = "TelemetryCrd",
+    TelemetryCrdSpec(TelemetrySpec),
+    group = "telemetry.istio.io",
+    kind = "Telemetry",
+    categories = ["istio-io", "telemetry-istio-io"],
+    shortnames = ["telemetry"],
+    description = "Telemetry configuration for workloads. See more details at: https://istio.io/docs/reference/config/telemetry.html",
+    columns = []
+);
+
 /// Where `kubectl get`'s AGE column goes among a kind's columns, as in
 /// Istio's CRDs (kinds with no columns at all get kubectl's default AGE).
 #[derive(Clone, Copy)]
@@ -283,7 +295,7 @@ const AGE_DESCRIPTION: &str = "CreationTimestamp is a timestamp representing the
     in UTC. Populated by the system. Read-only. Null for lists. More info: \
     https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
 
-/// Every CRD Loupe reads, in a stable order (networking, then security).
+/// Every CRD Loupe reads, in a stable order (networking, security, telemetry).
 pub fn crds() -> Vec<CustomResourceDefinition> {
     let networking = ["v1", "v1beta1", "v1alpha3"];
     let security = ["v1", "v1beta1"];
@@ -297,6 +309,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         finish(PeerAuthenticationCrd::crd(), &security, Age::Last),
         finish(RequestAuthenticationCrd::crd(), &security, Age::None),
         finish(AuthorizationPolicyCrd::crd(), &security, Age::Last),
+        finish(TelemetryCrd::crd(), &["v1", "v1alpha1"], Age::First),
     ]
 }
 

@@ -186,6 +186,12 @@ fn crds_have_istios_names_versions_and_columns() {
             Some("ap"),
             2,
         ),
+        (
+            "telemetries.telemetry.istio.io",
+            "Telemetry",
+            Some("telemetry"),
+            2,
+        ),
     ];
     assert_eq!(crds.len(), expected.len());
     for (name, kind, short, versions) in expected {

@@ -1,11 +1,11 @@
 //! `loupe-model` is the one meaning of Istio's configuration in Loupe: the
 //! resource types (`Gateway`, `VirtualService`, `DestinationRule`,
 //! `ServiceEntry`, `WorkloadEntry`, `PeerAuthentication`,
-//! `RequestAuthentication`, `AuthorizationPolicy`) as Istio's YAML spells
+//! `RequestAuthentication`, `AuthorizationPolicy`, `Telemetry`) as Istio's YAML spells
 //! them, parsing of multi-document YAML, validation ([`analyze`]), what
 //! applies to a workload (the endpoints ServiceEntries give their hosts in
 //! [`registry`], JWT rules in [`request_auth`], mTLS modes in
-//! [`peer_auth`]), and the two decisions the data path takes on every
+//! [`peer_auth`], trace sampling in [`telemetry`]), and the two decisions the data path takes on every
 //! request — where it goes ([`route::Router`]) and whether it is allowed
 //! ([`authz::Authorizer`]) — as pure functions compiled once per
 //! configuration.
@@ -32,6 +32,7 @@ pub mod resource;
 pub mod route;
 pub mod security;
 mod serde_util;
+pub mod telemetry;
 
 pub use analyze::{Diagnostic, Severity, analyze};
 pub use identity::SpiffeId;

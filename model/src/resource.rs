@@ -12,6 +12,7 @@ use crate::analyze::Diagnostic;
 use crate::meta::ObjectMeta;
 use crate::networking::{DestinationRule, Gateway, ServiceEntry, VirtualService, WorkloadEntry};
 use crate::security::{AuthorizationPolicy, PeerAuthentication, RequestAuthentication};
+use crate::telemetry::Telemetry;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Kind {
@@ -23,10 +24,11 @@ pub enum Kind {
     PeerAuthentication,
     RequestAuthentication,
     AuthorizationPolicy,
+    Telemetry,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Gateway,
         Kind::VirtualService,
         Kind::DestinationRule,
@@ -35,6 +37,7 @@ impl Kind {
         Kind::PeerAuthentication,
         Kind::RequestAuthentication,
         Kind::AuthorizationPolicy,
+        Kind::Telemetry,
     ];
 
     /// The API group the kind belongs to.
@@ -48,6 +51,7 @@ impl Kind {
             Kind::PeerAuthentication | Kind::RequestAuthentication | Kind::AuthorizationPolicy => {
                 "security.istio.io"
             }
+            Kind::Telemetry => "telemetry.istio.io",
         }
     }
 
@@ -55,6 +59,7 @@ impl Kind {
     pub fn versions(self) -> &'static [&'static str] {
         match self.group() {
             "networking.istio.io" => &["v1", "v1beta1", "v1alpha3"],
+            "telemetry.istio.io" => &["v1", "v1alpha1"],
             _ => &["v1", "v1beta1"],
         }
     }
@@ -79,6 +84,7 @@ impl Kind {
             Kind::PeerAuthentication => "PeerAuthentication",
             Kind::RequestAuthentication => "RequestAuthentication",
             Kind::AuthorizationPolicy => "AuthorizationPolicy",
+            Kind::Telemetry => "Telemetry",
         }
     }
 
@@ -95,6 +101,7 @@ impl Kind {
             "peerauthentication" | "pa" => Kind::PeerAuthentication,
             "requestauthentication" | "ra" => Kind::RequestAuthentication,
             "authorizationpolicy" | "authorizationpolicie" | "ap" => Kind::AuthorizationPolicy,
+            "telemetry" | "telemetrie" => Kind::Telemetry,
             _ => return None,
         })
     }
@@ -136,6 +143,7 @@ pub enum Resource {
     PeerAuthentication(PeerAuthentication),
     RequestAuthentication(RequestAuthentication),
     AuthorizationPolicy(AuthorizationPolicy),
+    Telemetry(Telemetry),
 }
 
 impl Resource {
@@ -149,6 +157,7 @@ impl Resource {
             Resource::PeerAuthentication(_) => Kind::PeerAuthentication,
             Resource::RequestAuthentication(_) => Kind::RequestAuthentication,
             Resource::AuthorizationPolicy(_) => Kind::AuthorizationPolicy,
+            Resource::Telemetry(_) => Kind::Telemetry,
         }
     }
 
@@ -162,6 +171,7 @@ impl Resource {
             Resource::PeerAuthentication(r) => &r.metadata,
             Resource::RequestAuthentication(r) => &r.metadata,
             Resource::AuthorizationPolicy(r) => &r.metadata,
+            Resource::Telemetry(r) => &r.metadata,
         }
     }
 
@@ -177,6 +187,7 @@ impl Resource {
             Resource::PeerAuthentication(r) => serde_yaml_ng::to_value(r)?,
             Resource::RequestAuthentication(r) => serde_yaml_ng::to_value(r)?,
             Resource::AuthorizationPolicy(r) => serde_yaml_ng::to_value(r)?,
+            Resource::Telemetry(r) => serde_yaml_ng::to_value(r)?,
         };
         let kind = self.kind();
         let mut fields = match inner {
@@ -222,6 +233,7 @@ impl Resource {
             Kind::AuthorizationPolicy => {
                 Resource::AuthorizationPolicy(serde_yaml_ng::from_value(value)?)
             }
+            Kind::Telemetry => Resource::Telemetry(serde_yaml_ng::from_value(value)?),
         })
     }
 
@@ -236,6 +248,7 @@ impl Resource {
             Resource::PeerAuthentication(r) => &r.api_version,
             Resource::RequestAuthentication(r) => &r.api_version,
             Resource::AuthorizationPolicy(r) => &r.api_version,
+            Resource::Telemetry(r) => &r.api_version,
         }
     }
 

@@ -41,6 +41,22 @@ pub struct Args {
     /// pushes partial endpoint sets; `0s` drops endpoints at once.
     #[arg(long, default_value = "15s", value_parser = parse_grace)]
     pub endpoint_grace: Duration,
+    /// Percent of new traces sampled mesh-wide (Istio's
+    /// `meshConfig.defaultConfig.tracing.sampling`, default 1; its demo
+    /// profile uses 100). A Telemetry resource's `randomSamplingPercentage`
+    /// overrides it for the workloads it selects.
+    #[arg(long, default_value_t = loupe_control::mesh::DEFAULT_TRACE_SAMPLING, value_parser = parse_percent)]
+    pub trace_sampling: f64,
+}
+
+fn parse_percent(text: &str) -> Result<f64, String> {
+    match text.trim_end_matches('%').parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        Ok(p) => Err(format!("{p} is not a percentage between 0 and 100")),
+        Err(_) => Err(format!(
+            "`{text}` is not a number (a percentage, e.g. 1 or 100)"
+        )),
+    }
 }
 
 fn parse_grace(text: &str) -> Result<Duration, String> {
@@ -88,6 +104,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         listen: args.listen,
         ca: args.ca_options()?,
         endpoint_grace: args.endpoint_grace,
+        trace_sampling: args.trace_sampling,
     };
     runtime::block_on(loupe_control::serve(options))??;
     Ok(ExitCode::SUCCESS)

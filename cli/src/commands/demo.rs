@@ -44,6 +44,11 @@ pub struct Args {
     /// sidecars renew at half of it.
     #[arg(long, default_value = "24h")]
     cert_ttl: String,
+    /// Percent of new traces sampled (`loupe control --trace-sampling`):
+    /// 100 as in Istio's demo profile, so every request shows in the
+    /// console's traces; Istio's production default is 1.
+    #[arg(long, default_value = "100")]
+    trace_sampling: String,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -61,6 +66,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         static_dir: args.static_dir,
         scrape_interval: args.scrape_interval,
         cert_ttl: args.cert_ttl,
+        trace_sampling: args.trace_sampling,
     };
     runtime::block_on(demo::run(opts))??;
     Ok(ExitCode::SUCCESS)

@@ -43,6 +43,8 @@ pub struct DemoOptions {
     pub scrape_interval: String,
     /// Workload certificate lifetime (`loupe control --cert-ttl`).
     pub cert_ttl: String,
+    /// Percent of new traces sampled (`loupe control --trace-sampling`).
+    pub trace_sampling: String,
 }
 
 /// Runs the demo until Ctrl-C or SIGTERM, then stops everything it started.
@@ -144,33 +146,34 @@ async fn run_parts(
 
     progress.step("control plane");
     let control_dir = opts.home.join("demo").join("control");
-    sup.spawn(
+    // The store's URL (it may hold a password) goes in the environment.
+    let db_env = [("DATABASE_URL", database_url)];
+    sup.spawn_with_env(
         "control",
         &loupe,
         &[
             "control",
-            "--database-url",
-            database_url,
             "--listen",
             &opts.control.to_string(),
             "--data-dir",
             &control_dir.to_string_lossy(),
             "--cert-ttl",
             &opts.cert_ttl,
+            "--trace-sampling",
+            &opts.trace_sampling,
         ],
+        &db_env,
     )?;
     sup.wait_tcp("control", opts.control, Duration::from_secs(30))
         .await?;
     progress.done(&format!("grpc {}", opts.control));
 
     progress.step("collector");
-    sup.spawn(
+    sup.spawn_with_env(
         "collector",
         &loupe,
         &[
             "collector",
-            "--database-url",
-            database_url,
             "--otlp-grpc",
             &opts.otlp_grpc.to_string(),
             "--otlp-http",
@@ -178,6 +181,7 @@ async fn run_parts(
             "--scrape-interval",
             &opts.scrape_interval,
         ],
+        &db_env,
     )?;
     sup.wait_tcp("collector", opts.otlp_grpc, Duration::from_secs(30))
         .await?;
@@ -214,8 +218,6 @@ async fn run_parts(
     let static_dir = opts.static_dir.clone().or_else(find_static_dir);
     let mut console_args = vec![
         "console".to_string(),
-        "--database-url".into(),
-        database_url.into(),
         "--listen".into(),
         opts.console.to_string(),
         "--components-file".into(),
@@ -231,7 +233,7 @@ async fn run_parts(
         ),
     }
     let console_refs: Vec<&str> = console_args.iter().map(String::as_str).collect();
-    sup.spawn("console", &loupe, &console_refs)?;
+    sup.spawn_with_env("console", &loupe, &console_refs, &db_env)?;
     sup.wait_tcp("console", opts.console, Duration::from_secs(30))
         .await?;
     progress.done(&format!("http://{}", opts.console));

@@ -30,6 +30,10 @@ struct Part {
     name: String,
     program: String,
     args: Vec<String>,
+    /// Environment besides the demo's own: secrets such as `DATABASE_URL`
+    /// go here, never on the command line, which every local user can read
+    /// (`ps`, `/proc/PID/cmdline`).
+    env: Vec<(String, String)>,
     /// `None` while waiting to be restarted.
     child: Option<Child>,
     started: Instant,
@@ -89,6 +93,7 @@ impl Supervisor {
         name: &str,
         program: &str,
         args: &[&str],
+        env: &[(String, String)],
         append: bool,
     ) -> anyhow::Result<Command> {
         let log_path = self.logs.join(format!("{name}.log"));
@@ -101,6 +106,7 @@ impl Supervisor {
             .with_context(|| format!("creating {}", log_path.display()))?;
         let mut cmd = Command::new(program);
         cmd.args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -111,14 +117,31 @@ impl Supervisor {
 
     /// Starts `name` and supervises it from now on.
     pub fn spawn(&mut self, name: &str, program: &str, args: &[&str]) -> anyhow::Result<()> {
+        self.spawn_with_env(name, program, args, &[])
+    }
+
+    /// [`Supervisor::spawn`], with `env` added to the part's environment
+    /// (at every restart too).
+    pub fn spawn_with_env(
+        &mut self,
+        name: &str,
+        program: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<()> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let child = self
-            .command(name, program, args, false)?
+            .command(name, program, args, &env, false)?
             .spawn()
             .with_context(|| format!("starting {name} ({program})"))?;
         self.parts.push(Part {
             name: name.to_string(),
             program: program.to_string(),
             args: args.iter().map(|a| a.to_string()).collect(),
+            env,
             child: Some(child),
             started: Instant::now(),
             restarts: 0,
@@ -238,10 +261,11 @@ impl Supervisor {
             return (false, None);
         }
         let (name, program, args) = (part.name.clone(), part.program.clone(), part.args.clone());
+        let env = part.env.clone();
         let backoff = part.backoff;
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let spawned = self
-            .command(&name, &program, &refs, true)
+            .command(&name, &program, &refs, &env, true)
             .and_then(|mut cmd| Ok(cmd.spawn()?));
         let part = &mut self.parts[i];
         part.backoff = (backoff * 2).min(BACKOFF_MAX);

@@ -334,6 +334,7 @@ mod tests {
             static_dir: None,
             scrape_interval: "5s".into(),
             cert_ttl: "24h".into(),
+            trace_sampling: "100".into(),
         }
     }
 }

@@ -39,7 +39,11 @@ pub(super) fn objects(out: &mut Vec<serde_json::Value>) {
         }));
     }
 
-    let istio_groups = ["networking.istio.io", "security.istio.io"];
+    let istio_groups = [
+        "networking.istio.io",
+        "security.istio.io",
+        "telemetry.istio.io",
+    ];
     let istio_kinds: Vec<String> = crd::crds()
         .iter()
         .map(|c| c.spec.names.plural.clone())

@@ -123,7 +123,11 @@ pub fn validating_webhook() -> ValidatingWebhookConfiguration {
             timeout_seconds: Some(10),
             rules: Some(vec![rule(
                 &["CREATE", "UPDATE"],
-                &["networking.istio.io", "security.istio.io"],
+                &[
+                    "networking.istio.io",
+                    "security.istio.io",
+                    "telemetry.istio.io",
+                ],
                 &["*"],
                 &["*"],
             )]),

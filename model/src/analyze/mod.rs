@@ -24,6 +24,30 @@ pub struct Diagnostic {
 
 mod networking;
 mod security;
+mod telemetry;
+
+/// Collects diagnostics for one resource.
+struct Report<'a> {
+    resource: String,
+    out: &'a mut Vec<Diagnostic>,
+}
+
+impl Report<'_> {
+    fn push(&mut self, severity: Severity, path: impl Into<String>, message: impl Into<String>) {
+        self.out.push(Diagnostic {
+            severity,
+            resource: self.resource.clone(),
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.push(Severity::Error, path, message);
+    }
+    fn warning(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.push(Severity::Warning, path, message);
+    }
+}
 
 /// Every diagnostic for a set of resources taken together (parse-time
 /// diagnostics come from [`crate::parse_documents`]).
@@ -32,6 +56,7 @@ pub fn analyze(resources: &[Resource]) -> Vec<Diagnostic> {
     duplicates(resources, &mut out);
     networking::check(resources, &mut out);
     security::check(resources, &mut out);
+    telemetry::check(resources, &mut out);
     out
 }
 

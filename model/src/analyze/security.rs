@@ -7,7 +7,7 @@ mod tls;
 
 use std::collections::BTreeMap;
 
-use super::{Diagnostic, Severity};
+use super::{Diagnostic, Report, Severity};
 use crate::authz::{Cidr, ConditionKey};
 use crate::resource::Resource;
 use crate::security::authorization_policy::{Condition, Operation, Source};
@@ -29,29 +29,6 @@ pub(super) fn check(resources: &[Resource], out: &mut Vec<Diagnostic>) {
     }
     competing_peer_authentications(resources, out);
     tls::check(resources, out);
-}
-
-/// Collects diagnostics for one resource.
-struct Report<'a> {
-    resource: String,
-    out: &'a mut Vec<Diagnostic>,
-}
-
-impl Report<'_> {
-    fn push(&mut self, severity: Severity, path: impl Into<String>, message: impl Into<String>) {
-        self.out.push(Diagnostic {
-            severity,
-            resource: self.resource.clone(),
-            path: path.into(),
-            message: message.into(),
-        });
-    }
-    fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.push(Severity::Error, path, message);
-    }
-    fn warning(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.push(Severity::Warning, path, message);
-    }
 }
 
 fn authorization_policy(r: &Resource, p: &AuthorizationPolicy, out: &mut Vec<Diagnostic>) {

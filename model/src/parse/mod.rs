@@ -102,7 +102,11 @@ struct Target {
 
 impl Target {
     fn of(source: &str, value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Target> {
-        let kind = Kind::from_kind_field(value.get("kind")?.as_str()?)?;
+        let kind_field = value.get("kind")?.as_str()?;
+        let Some(kind) = Kind::from_kind_field(kind_field) else {
+            not_implemented(source, value, kind_field, diagnostics);
+            return None;
+        };
         let metadata = value.get("metadata");
         let name = metadata.and_then(|m| m.get("name")).and_then(Value::as_str);
         let namespace = metadata
@@ -159,6 +163,43 @@ impl Target {
     }
 }
 
+/// A document of an Istio API group (`Sidecar`, `EnvoyFilter`, …) that
+/// Loupe has no type for is ignored, and said so: nothing enforces it.
+/// Kubernetes' own kinds (Service, Deployment, …) are skipped silently.
+fn not_implemented(source: &str, value: &Value, kind: &str, diagnostics: &mut Vec<Diagnostic>) {
+    let Some(api_version) = value.get("apiVersion").and_then(Value::as_str) else {
+        return;
+    };
+    let group = api_version.split_once('/').map_or(api_version, |(g, _)| g);
+    if !group.ends_with(".istio.io") {
+        return;
+    }
+    let name = value
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let namespace = value
+        .get("metadata")
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str)
+        .unwrap_or(DEFAULT_NAMESPACE);
+    diagnostics.push(Diagnostic {
+        severity: Severity::Warning,
+        resource: if name.is_empty() {
+            source.to_string()
+        } else {
+            format!("{kind}/{namespace}/{name}")
+        },
+        path: "kind".into(),
+        message: format!(
+            "{kind} ({api_version}) is an Istio kind Loupe does not implement: the document is \
+             ignored and nothing enforces it. Loupe understands {}.",
+            Kind::ALL.map(Kind::as_str).join(", ")
+        ),
+    });
+}
+
 type Deserialized = (Result<Resource, String>, Vec<String>);
 
 /// Deserializes `de` as `target.kind`, collecting ignored (unknown) field
@@ -195,6 +236,7 @@ where
         Kind::PeerAuthentication => typed!(PeerAuthentication),
         Kind::RequestAuthentication => typed!(RequestAuthentication),
         Kind::AuthorizationPolicy => typed!(AuthorizationPolicy),
+        Kind::Telemetry => typed!(Telemetry),
     };
     let result = result.map_err(|e| match prefix("") {
         Some(at) => format!("{at}: {e}"),

@@ -25,6 +25,7 @@ use crate::capture::Protocol;
 use crate::identity::{TRUST_DOMAIN, Workload, service_fqdn};
 use crate::outbound::policy::RoutePolicy;
 use crate::telemetry::metrics::{EdgeSpec, Metrics, Reporter};
+use crate::telemetry::sampling::Tracing;
 use crate::tls::origination::Origination;
 use crate::transport::UpstreamTarget;
 
@@ -384,6 +385,12 @@ pub fn compile(
         }
     }
 
+    let tracing = Tracing::resolve(
+        &resources,
+        &root_namespace,
+        this,
+        mesh.trace_sampling_basis_points,
+    );
     Ok(MeshConfig {
         version: snapshot.version,
         router,
@@ -405,6 +412,7 @@ pub fn compile(
             ),
             &snapshot.jwks,
         ),
+        tracing,
         peer_authentications,
         root_namespace,
         upstreams,
@@ -417,6 +425,10 @@ pub fn compile(
             "failedClosed": failed_closed,
             "services": dump_endpoints,
             "gateways": gateways,
+            "tracing": {
+                "client": { "samplingPercent": f64::from(tracing.client.basis_points) / 100.0, "reportSpans": tracing.client.report },
+                "server": { "samplingPercent": f64::from(tracing.server.basis_points) / 100.0, "reportSpans": tracing.server.report },
+            },
         }),
     })
 }

@@ -84,6 +84,8 @@ pub struct MeshConfig {
     pub upstreams: HashMap<Box<str>, UpstreamTarget>,
     /// The RequestAuthentication rules selecting this workload.
     pub authenticator: crate::inbound::authn::Authenticator,
+    /// Span sampling and reporting for this workload (Telemetry API).
+    pub tracing: crate::telemetry::sampling::Tracing,
     /// What `/config_dump` shows.
     pub dump: serde_json::Value,
     /// Captured outbound traffic: each service's virtual IP and port.
@@ -160,5 +162,14 @@ impl ConfigStore {
 
     pub fn is_ready(&self) -> bool {
         self.current.load().is_some()
+    }
+
+    /// The current span policies (every trace, before the first config).
+    pub fn tracing(&self) -> crate::telemetry::sampling::Tracing {
+        self.current
+            .load()
+            .as_ref()
+            .map(|c| c.tracing)
+            .unwrap_or_default()
     }
 }

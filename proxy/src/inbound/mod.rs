@@ -50,7 +50,8 @@ pub async fn handle(
     let downstream_upgrade = upgrade
         .as_ref()
         .and_then(|_| parts.extensions.remove::<hyper::upgrade::OnUpgrade>());
-    let span_ctx = SpanContext::child_of(&parts.headers);
+    let policy = ctx.store.tracing().server;
+    let span_ctx = SpanContext::child_of(&parts.headers, &policy);
     let request_bytes = incoming.size_hint().exact().unwrap_or(0);
 
     // Captured: the app listens on the port the caller connected to.
@@ -85,7 +86,7 @@ pub async fn handle(
     };
     done = with_span(
         done,
-        ctx.spans.enabled() && span_ctx.sampled,
+        ctx.spans.enabled() && span_ctx.sampled && policy.report,
         || FinishedSpan {
             context: span_ctx,
             kind: SpanKind::Server,

@@ -72,8 +72,9 @@ pub async fn handle(
     if !parts.headers.contains_key(REQUEST_ID) {
         parts.headers.insert(REQUEST_ID, request_id());
     }
-    let span_ctx = SpanContext::child_of(&parts.headers);
-    let span = ctx.spans.enabled() && span_ctx.sampled;
+    let policy = ctx.store.tracing().client;
+    let span_ctx = SpanContext::child_of(&parts.headers, &policy);
+    let span = ctx.spans.enabled() && span_ctx.sampled && policy.report;
     let request_bytes = incoming.size_hint().exact().unwrap_or(0);
 
     // At the ingress gateway, its own RequestAuthentication and

@@ -6,6 +6,8 @@
 use http::{HeaderMap, HeaderValue};
 use rand::Rng;
 
+use super::sampling::SpanPolicy;
+
 pub const TRACEPARENT: &str = "traceparent";
 pub const B3_TRACE_ID: &str = "x-b3-traceid";
 pub const B3_SPAN_ID: &str = "x-b3-spanid";
@@ -22,9 +24,9 @@ pub struct SpanContext {
 }
 
 impl SpanContext {
-    /// A new span continuing the trace found in `headers`, or the root of a
-    /// new trace.
-    pub fn child_of(headers: &HeaderMap) -> SpanContext {
+    /// A new span continuing the trace found in `headers` (and its sampling
+    /// decision), or the root of a new trace, sampled as `policy` says.
+    pub fn child_of(headers: &HeaderMap, policy: &SpanPolicy) -> SpanContext {
         let mut rng = rand::rng();
         let span_id = nonzero_id::<8>(&mut rng);
         if let Some((trace_id, parent, sampled)) =
@@ -41,7 +43,7 @@ impl SpanContext {
             trace_id: nonzero_id::<16>(&mut rng),
             span_id,
             parent_span_id: None,
-            sampled: true,
+            sampled: policy.sample_new_trace(),
         }
     }
 
@@ -155,7 +157,7 @@ mod tests {
             TRACEPARENT,
             HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
         );
-        let ctx = SpanContext::child_of(&h);
+        let ctx = SpanContext::child_of(&h, &SpanPolicy::default());
         assert_eq!(hex(&ctx.trace_id), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(
             ctx.parent_span_id.map(|p| hex(&p)).as_deref(),
@@ -173,10 +175,42 @@ mod tests {
     }
 
     #[test]
+    fn a_new_trace_is_sampled_as_the_policy_says_and_a_callers_decision_is_kept() {
+        let never = SpanPolicy {
+            basis_points: 0,
+            report: true,
+        };
+        let h = HeaderMap::new();
+        assert!(!SpanContext::child_of(&h, &never).sampled);
+        assert!(SpanContext::child_of(&h, &SpanPolicy::default()).sampled);
+        let mut sampled = HeaderMap::new();
+        sampled.insert(
+            TRACEPARENT,
+            HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        );
+        assert!(SpanContext::child_of(&sampled, &never).sampled);
+        let mut declined = HeaderMap::new();
+        declined.insert(
+            TRACEPARENT,
+            HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"),
+        );
+        let ctx = SpanContext::child_of(&declined, &SpanPolicy::default());
+        assert!(!ctx.sampled);
+        let mut next = HeaderMap::new();
+        ctx.inject(&mut next);
+        assert!(
+            next[TRACEPARENT]
+                .to_str()
+                .unwrap_or_default()
+                .ends_with("-00")
+        );
+    }
+
+    #[test]
     fn starts_a_trace_without_context_and_rejects_garbage() {
         let mut h = HeaderMap::new();
         h.insert(TRACEPARENT, HeaderValue::from_static("00-zz-11-01"));
-        let ctx = SpanContext::child_of(&h);
+        let ctx = SpanContext::child_of(&h, &SpanPolicy::default());
         assert!(ctx.parent_span_id.is_none());
         assert_ne!(ctx.trace_id, [0; 16]);
     }
@@ -186,7 +220,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(B3_TRACE_ID, HeaderValue::from_static("463ac35c9f6413ad"));
         h.insert(B3_SPAN_ID, HeaderValue::from_static("a2fb4a1d1a96d312"));
-        let ctx = SpanContext::child_of(&h);
+        let ctx = SpanContext::child_of(&h, &SpanPolicy::default());
         assert_eq!(hex(&ctx.trace_id), "0000000000000000463ac35c9f6413ad");
         ctx.inject(&mut h);
         assert_eq!(h[B3_PARENT_SPAN_ID], "a2fb4a1d1a96d312");

@@ -118,6 +118,12 @@ pub struct MeshSettings {
     /// `connectionPool.http.h2UpgradePolicy` overrides it per destination.
     #[prost(bool, tag = "3")]
     pub h2_upgrade: bool,
+    /// Share of new traces sampled, in basis points (10000 = 100 %; Istio's
+    /// `meshConfig.defaultConfig.tracing.sampling`, whose precision is 0.01 %).
+    /// A Telemetry resource's `randomSamplingPercentage` overrides it per
+    /// workload. Absent: every new trace is sampled.
+    #[prost(uint32, optional, tag = "4")]
+    pub trace_sampling_basis_points: ::core::option::Option<u32>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
