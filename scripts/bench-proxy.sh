@@ -10,7 +10,8 @@
 #                Istio's default mesh config; the Envoy pair traces nothing)
 # Throughput: wrk, 1 thread. Latency and CPU: hey at a fixed 1,000 req/s;
 # CPU is both hops' user+system time per 1,000 req/s; RSS per proxy.
-# Prints Loupe's ratios to the baselines. Release build.
+# Prints medians over BENCH_ROUNDS (default 5) interleaved rounds, their
+# spread, and Loupe's ratios to the baselines. Release build.
 # Usage: scripts/bench-proxy.sh [SECONDS] [CONNECTIONS]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -141,51 +142,80 @@ for _ in $(seq 1 60); do curl -sf -o /dev/null "http://127.0.0.1:27300/details/0
 curl -sf -o /dev/null "http://127.0.0.1:27300/details/0" || { echo "the Envoy pair does not answer"; cat "$work"/envoy/*.log; exit 1; }
 for _ in $(seq 1 60); do curl -sf -o /dev/null -H "Host: details:9080" "http://$outbound/details/0" && break; sleep 0.5; done
 
-run() { # name url [host]
+# The machine is shared by wrk, both pairs, the app and the demo's own
+# parts, so one run of each is noise-prone (seen here: the same build from
+# 4,000 to 17,000 req/s). Each round measures every target once, rounds
+# interleave the targets, and the figures are the medians over the rounds
+# with their spread (min..max).
+rounds=${BENCH_ROUNDS:-5}
+median() { sort -g | awk '{v[NR] = $1} END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+spread() { sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {print lo ".." hi}'; }
+col() { awk -v c="$1" '{print $c}' "$2"; }   # column of a results file
+
+run() { # name url [host]: one wrk run, appended to $work/NAME.wrk as "rps p50_ms p99_ms non2xx"
   local out
   if [ -n "${3:-}" ]; then out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency -H "Host: $3" "$2"); else out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency "$2"); fi
-  local rps p50 p99 errs
-  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
-  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-  errs=$(awk '/Non-2xx/ {print $5}' <<<"$out")
-  printf '%-12s %10s req/s   p50 %-9s p99 %-9s non-2xx %s\n' "$1" "$rps" "$p50" "$p99" "${errs:-0}"
-  echo "$rps" >"$work/$1.rps"
+  awk '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    /Requests\/sec/ {rps = $2} $1 == "50%" {p50 = ms($2)} $1 == "99%" {p99 = ms($2)} /Non-2xx/ {e = $5}
+    END {print rps, p50, p99, e + 0}' <<<"$out" >>"$work/$1.wrk"
 }
-echo "==> wrk, 1 thread, $conns connections, ${secs}s each, 2 cores shared by wrk, proxies and app; Loupe samples ${sampling} % of traces"
-run direct "http://$app/details/0"
-run nginx-x2 "http://127.0.0.1:27200/details/0"
-run envoy-mtls "http://127.0.0.1:27300/details/0"
-run loupe-mesh "http://$outbound/details/0" "details:9080"
-awk -v l="$(cat "$work/loupe-mesh.rps")" -v n="$(cat "$work/nginx-x2.rps")" -v d="$(cat "$work/direct.rps")" \
-  -v e="$(cat "$work/envoy-mtls.rps")" \
-  'BEGIN { printf "throughput: loupe mesh (mTLS) / envoy mTLS pair: %.2f   / nginx x2: %.2f   / direct: %.2f\n", l / e, l / n, l / d }'
 
 # Latency and CPU at a fixed 1,000 req/s (hey: 10 workers × 100 req/s).
 ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
 rss_mb() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
-fixed() { # name url host pids...
+fixed() { # name url host pids...: one hey run, appended to $work/NAME.hey as "p50_ms p99_ms vcpu_per_1000 rps"
   local name=$1 url=$2 host=$3; shift 3
   local before after out
   before=$(ticks "$@")
   out=$(hey -z "${secs}s" -c 10 -q 100 -host "$host" "$url")
   after=$(ticks "$@")
-  local p50 p99 rps cpu rss=""
-  p50=$(awk '/ 50%+ in/ {print $3 * 1000}' <<<"$out")
-  p99=$(awk '/ 99%+ in/ {print $3 * 1000}' <<<"$out")
-  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  cpu=$(awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v s="$secs" -v r="$rps" 'BEGIN { printf "%.3f", t / hz / s / (r / 1000) }')
-  for p in "$@"; do rss="$rss $(rss_mb "$p")MB"; done
-  printf '%-12s at %7s req/s: p50 %6s ms  p99 %6s ms  CPU (both hops) %s vCPU per 1,000 req/s  RSS%s\n' "$name" "$rps" "$p50" "$p99" "$cpu" "$rss"
-  echo "$p50 $p99 $cpu" >"$work/$name.fixed"
+  awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v s="$secs" '
+    / 50%+ in/ {p50 = $3 * 1000} / 99%+ in/ {p99 = $3 * 1000} /Requests\/sec/ {rps = $2}
+    END {printf "%s %s %.3f %s\n", p50, p99, t / hz / s / (rps / 1000), rps}' <<<"$out" >>"$work/$name.hey"
 }
-echo "==> hey at 1,000 req/s, ${secs}s each"
+
 nginx_pids=$(pgrep -f "nginx: worker process" | tr '\n' ' ')
 loupe_pids="$(pgrep -f 'loupe-proxy.*--workload productpage-v1') $(pgrep -f 'loupe-proxy.*--workload details-v1')"
-fixed nginx-x2 "http://127.0.0.1:27200/details/0" details $nginx_pids
-fixed envoy-mtls "http://127.0.0.1:27300/details/0" details $envoy_client $envoy_server
-fixed loupe-mesh "http://$outbound/details/0" "details:9080" $loupe_pids
-read -r lp50 lp99 lcpu <"$work/loupe-mesh.fixed"
-read -r ep50 ep99 ecpu <"$work/envoy-mtls.fixed"
-awk -v a="$lp50" -v b="$ep50" -v c="$lp99" -v d="$ep99" -v e="$lcpu" -v f="$ecpu" \
+echo "==> $rounds rounds, each: wrk (1 thread, $conns connections, ${secs}s) on every target, then hey at 1,000 req/s (${secs}s) on the three pairs"
+echo "    2 cores shared by wrk/hey, proxies, app and the demo; Loupe samples ${sampling} % of traces"
+# Warm-up, not counted: pools, TLS sessions, the demo's first scrapes.
+wrk -t1 -c"$conns" -d3s "http://127.0.0.1:27300/details/0" >/dev/null
+wrk -t1 -c"$conns" -d3s -H "Host: details:9080" "http://$outbound/details/0" >/dev/null
+for r in $(seq 1 "$rounds"); do
+  run direct "http://$app/details/0"
+  run nginx-x2 "http://127.0.0.1:27200/details/0"
+  run envoy-mtls "http://127.0.0.1:27300/details/0"
+  run loupe-mesh "http://$outbound/details/0" "details:9080"
+  fixed nginx-x2 "http://127.0.0.1:27200/details/0" details $nginx_pids
+  fixed envoy-mtls "http://127.0.0.1:27300/details/0" details $envoy_client $envoy_server
+  fixed loupe-mesh "http://$outbound/details/0" "details:9080" $loupe_pids
+  echo "    round $r: req/s direct $(tail -1 "$work/direct.wrk" | cut -d' ' -f1), nginx x2 $(tail -1 "$work/nginx-x2.wrk" | cut -d' ' -f1), envoy mTLS $(tail -1 "$work/envoy-mtls.wrk" | cut -d' ' -f1), loupe mesh $(tail -1 "$work/loupe-mesh.wrk" | cut -d' ' -f1)"
+done
+
+echo "==> throughput (wrk), median of $rounds rounds [min..max]"
+for t in direct nginx-x2 envoy-mtls loupe-mesh; do
+  printf '%-12s %10s req/s [%s]   p50 %s ms   p99 %s ms   non-2xx %s\n' "$t" \
+    "$(col 1 "$work/$t.wrk" | median)" "$(col 1 "$work/$t.wrk" | spread)" \
+    "$(col 2 "$work/$t.wrk" | median)" "$(col 3 "$work/$t.wrk" | median)" \
+    "$(col 4 "$work/$t.wrk" | awk '{s += $1} END {print s}')"
+done
+echo "==> at 1,000 req/s (hey), median of $rounds rounds [min..max]"
+for t in nginx-x2 envoy-mtls loupe-mesh; do
+  case $t in nginx-x2) pids=$nginx_pids;; envoy-mtls) pids="$envoy_client $envoy_server";; *) pids=$loupe_pids;; esac
+  rss=""; for p in $pids; do rss="$rss $(rss_mb "$p")MB"; done
+  printf '%-12s p50 %6s ms [%s]  p99 %6s ms [%s]  CPU (both hops) %s vCPU per 1,000 req/s  RSS%s\n' "$t" \
+    "$(col 1 "$work/$t.hey" | median)" "$(col 1 "$work/$t.hey" | spread)" \
+    "$(col 2 "$work/$t.hey" | median)" "$(col 2 "$work/$t.hey" | spread)" \
+    "$(col 3 "$work/$t.hey" | median)" "$rss"
+done
+# Ratios of medians, and how many rounds Loupe won.
+l=$(col 1 "$work/loupe-mesh.wrk" | median); e=$(col 1 "$work/envoy-mtls.wrk" | median)
+n=$(col 1 "$work/nginx-x2.wrk" | median); d=$(col 1 "$work/direct.wrk" | median)
+wins=$(paste -d' ' "$work/loupe-mesh.wrk" "$work/envoy-mtls.wrk" | awk '$1 >= 1.5 * $5 {w++} END {print w + 0}')
+awk -v l="$l" -v e="$e" -v n="$n" -v d="$d" -v w="$wins" -v r="$rounds" \
+  'BEGIN { printf "throughput: loupe mesh (mTLS) / envoy mTLS pair: %.2f   / nginx x2: %.2f   / direct: %.2f   (rounds at >= 1.5x envoy: %d of %d)\n", l / e, l / n, l / d, w, r }'
+awk -v a="$(col 1 "$work/loupe-mesh.hey" | median)" -v b="$(col 1 "$work/envoy-mtls.hey" | median)" \
+  -v c="$(col 2 "$work/loupe-mesh.hey" | median)" -v d="$(col 2 "$work/envoy-mtls.hey" | median)" \
+  -v e="$(col 3 "$work/loupe-mesh.hey" | median)" -v f="$(col 3 "$work/envoy-mtls.hey" | median)" \
   'BEGIN { printf "at 1,000 req/s, loupe / envoy (both mTLS): p50 %.2f  p99 %.2f  CPU %.2f\n", a / b, c / d, e / f }'
