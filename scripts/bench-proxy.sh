@@ -152,9 +152,18 @@ median() { sort -g | awk '{v[NR] = $1} END { if (NR % 2) print v[(NR + 1) / 2]; 
 spread() { sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {print lo ".." hi}'; }
 col() { awk -v c="$1" '{print $c}' "$2"; }   # column of a results file
 
-run() { # name url [host]: one wrk run, appended to $work/NAME.wrk as "rps p50_ms p99_ms non2xx"
+# Each target once: its URL, the Host it is sent, and (for the pairs) the
+# processes whose CPU and RSS count.
+declare -A url=([direct]="http://$app/details/0" [nginx-x2]="http://127.0.0.1:27200/details/0"
+  [envoy-mtls]="http://127.0.0.1:27300/details/0" [loupe-mesh]="http://$outbound/details/0")
+declare -A host=([direct]=details [nginx-x2]=details [envoy-mtls]=details [loupe-mesh]="details:9080")
+declare -A pids=([nginx-x2]="$(pgrep -f "nginx: worker process" | tr '\n' ' ')"
+  [envoy-mtls]="$envoy_client $envoy_server"
+  [loupe-mesh]="$(pgrep -f 'loupe-proxy.*--workload productpage-v1') $(pgrep -f 'loupe-proxy.*--workload details-v1')")
+
+run() { # target: one wrk run, appended to $work/TARGET.wrk as "rps p50_ms p99_ms non2xx"
   local out
-  if [ -n "${3:-}" ]; then out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency -H "Host: $3" "$2"); else out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency "$2"); fi
+  out=$(wrk -t1 -c"$conns" -d"${secs}s" --latency -H "Host: ${host[$1]}" "${url[$1]}")
   awk '
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
     /Requests\/sec/ {rps = $2} $1 == "50%" {p50 = ms($2)} $1 == "99%" {p99 = ms($2)} /Non-2xx/ {e = $5}
@@ -164,32 +173,25 @@ run() { # name url [host]: one wrk run, appended to $work/NAME.wrk as "rps p50_m
 # Latency and CPU at a fixed 1,000 req/s (hey: 10 workers × 100 req/s).
 ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
 rss_mb() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
-fixed() { # name url host pids...: one hey run, appended to $work/NAME.hey as "p50_ms p99_ms vcpu_per_1000 rps"
-  local name=$1 url=$2 host=$3; shift 3
+fixed() { # target: one hey run, appended to $work/TARGET.hey as "p50_ms p99_ms vcpu_per_1000 rps"
   local before after out
-  before=$(ticks "$@")
-  out=$(hey -z "${secs}s" -c 10 -q 100 -host "$host" "$url")
-  after=$(ticks "$@")
+  # shellcheck disable=SC2086 # a list of pids
+  before=$(ticks ${pids[$1]})
+  out=$(hey -z "${secs}s" -c 10 -q 100 -host "${host[$1]}" "${url[$1]}")
+  # shellcheck disable=SC2086
+  after=$(ticks ${pids[$1]})
   awk -v t=$((after - before)) -v hz="$(getconf CLK_TCK)" -v s="$secs" '
     / 50%+ in/ {p50 = $3 * 1000} / 99%+ in/ {p99 = $3 * 1000} /Requests\/sec/ {rps = $2}
-    END {printf "%s %s %.3f %s\n", p50, p99, t / hz / s / (rps / 1000), rps}' <<<"$out" >>"$work/$name.hey"
+    END {printf "%s %s %.3f %s\n", p50, p99, t / hz / s / (rps / 1000), rps}' <<<"$out" >>"$work/$1.hey"
 }
 
-nginx_pids=$(pgrep -f "nginx: worker process" | tr '\n' ' ')
-loupe_pids="$(pgrep -f 'loupe-proxy.*--workload productpage-v1') $(pgrep -f 'loupe-proxy.*--workload details-v1')"
 echo "==> $rounds rounds, each: wrk (1 thread, $conns connections, ${secs}s) on every target, then hey at 1,000 req/s (${secs}s) on the three pairs"
 echo "    2 cores shared by wrk/hey, proxies, app and the demo; Loupe samples ${sampling} % of traces"
 # Warm-up, not counted: pools, TLS sessions, the demo's first scrapes.
-wrk -t1 -c"$conns" -d3s "http://127.0.0.1:27300/details/0" >/dev/null
-wrk -t1 -c"$conns" -d3s -H "Host: details:9080" "http://$outbound/details/0" >/dev/null
+for t in envoy-mtls loupe-mesh; do wrk -t1 -c"$conns" -d3s -H "Host: ${host[$t]}" "${url[$t]}" >/dev/null; done
 for r in $(seq 1 "$rounds"); do
-  run direct "http://$app/details/0"
-  run nginx-x2 "http://127.0.0.1:27200/details/0"
-  run envoy-mtls "http://127.0.0.1:27300/details/0"
-  run loupe-mesh "http://$outbound/details/0" "details:9080"
-  fixed nginx-x2 "http://127.0.0.1:27200/details/0" details $nginx_pids
-  fixed envoy-mtls "http://127.0.0.1:27300/details/0" details $envoy_client $envoy_server
-  fixed loupe-mesh "http://$outbound/details/0" "details:9080" $loupe_pids
+  for t in direct nginx-x2 envoy-mtls loupe-mesh; do run $t; done
+  for t in nginx-x2 envoy-mtls loupe-mesh; do fixed $t; done
   echo "    round $r: req/s direct $(tail -1 "$work/direct.wrk" | cut -d' ' -f1), nginx x2 $(tail -1 "$work/nginx-x2.wrk" | cut -d' ' -f1), envoy mTLS $(tail -1 "$work/envoy-mtls.wrk" | cut -d' ' -f1), loupe mesh $(tail -1 "$work/loupe-mesh.wrk" | cut -d' ' -f1)"
 done
 
@@ -202,8 +204,7 @@ for t in direct nginx-x2 envoy-mtls loupe-mesh; do
 done
 echo "==> at 1,000 req/s (hey), median of $rounds rounds [min..max]"
 for t in nginx-x2 envoy-mtls loupe-mesh; do
-  case $t in nginx-x2) pids=$nginx_pids;; envoy-mtls) pids="$envoy_client $envoy_server";; *) pids=$loupe_pids;; esac
-  rss=""; for p in $pids; do rss="$rss $(rss_mb "$p")MB"; done
+  rss=""; for p in ${pids[$t]}; do rss="$rss $(rss_mb "$p")MB"; done
   printf '%-12s p50 %6s ms [%s]  p99 %6s ms [%s]  CPU (both hops) %s vCPU per 1,000 req/s  RSS%s\n' "$t" \
     "$(col 1 "$work/$t.hey" | median)" "$(col 1 "$work/$t.hey" | spread)" \
     "$(col 2 "$work/$t.hey" | median)" "$(col 2 "$work/$t.hey" | spread)" \
