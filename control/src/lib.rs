@@ -15,8 +15,10 @@
 //!
 //! It does not parse or validate Istio YAML itself (`loupe-model` does), does
 //! not define the wire protocol (`loupe-push` does), and does not own the
-//! schema (`loupe-db` does). Cluster mode (Kubernetes CRDs) is not here
-//! yet. The gRPC port speaks TLS only ([`tls`]).
+//! schema (`loupe-db` does). Cluster mode (Kubernetes CRDs, registry and
+//! TokenReview) is `loupe-cluster`, which plugs into
+//! [`ControlPlane::with_authenticator`], [`store::ConfigStore::mirror`] and
+//! [`snapshot::Publisher::set_platform`]. The gRPC port speaks TLS only ([`tls`]).
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 

@@ -100,6 +100,8 @@ pub struct ControlPlane {
     sweeper: tokio::task::JoinHandle<()>,
     debouncer: tokio::task::JoinHandle<()>,
     ca_reloader: tokio::task::JoinHandle<()>,
+    /// DNS names the server certificate carries besides `localhost`.
+    server_names: Vec<String>,
 }
 
 impl ControlPlane {
@@ -178,6 +180,7 @@ impl ControlPlane {
             sweeper,
             debouncer,
             ca_reloader,
+            server_names: Vec::new(),
         })
     }
 
@@ -191,6 +194,26 @@ impl ControlPlane {
 
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// What builds and publishes the snapshots (cluster mode gives it the
+    /// platform's registry, see [`Publisher::set_platform`]).
+    pub fn publisher(&self) -> &Arc<Publisher> {
+        &self.publisher
+    }
+
+    /// The DNS names proxies dial this control plane by (cluster mode: its
+    /// Service's names), put in the server certificate.
+    pub fn with_server_names(mut self, names: Vec<String>) -> Self {
+        self.server_names = names;
+        self
+    }
+
+    /// Authenticates proxies with `authenticator` instead of local mode's
+    /// bootstrap tokens (cluster mode: TokenReview).
+    pub fn with_authenticator(mut self, authenticator: Arc<dyn Authenticator>) -> Self {
+        self.authenticator = authenticator;
+        self
     }
 
     /// The snapshot proxies get now, and every later one.
@@ -234,7 +257,7 @@ impl ControlPlane {
             .local_addr()
             .map(|a| vec![a.ip()])
             .unwrap_or_default();
-        let tls = crate::tls::server_config(self.ca.clone(), ips)?;
+        let tls = crate::tls::server_config(self.ca.clone(), ips, self.server_names.clone())?;
         let result = tonic::transport::Server::builder()
             // Notice proxies that vanished without closing their stream.
             .http2_keepalive_interval(Some(Duration::from_secs(10)))

@@ -31,6 +31,10 @@ pub const VERSIONS_PER_CONFIG: u64 = 1_000_000;
 
 struct Config {
     version: i64,
+    /// The config's own resources, as loaded.
+    loaded: Arc<Vec<Resource>>,
+    /// The platform's registry as Istio resources (see [`Publisher::set_platform`]).
+    platform: Arc<Vec<Resource>>,
     resources: Vec<loupe_push::Resource>,
     scopes: Vec<Scope>,
     declarations: Arc<Declarations>,
@@ -77,6 +81,11 @@ pub struct Publisher {
     sender: watch::Sender<Arc<Published>>,
     jwks: crate::jwks::JwksFetcher,
     requests: Arc<PushRequests>,
+    /// Counts [`Publisher::set_platform`] calls, for [`Publisher::declared_now`].
+    platform_updates: watch::Sender<u64>,
+    /// How long [`Publisher::declared_now`] waits for the platform to list a
+    /// workload it does not know yet (zero without a platform).
+    platform_wait: Mutex<std::time::Duration>,
 }
 
 impl Publisher {
@@ -93,6 +102,8 @@ impl Publisher {
             mesh,
             config: Mutex::new(Config {
                 version: -1,
+                loaded: Arc::default(),
+                platform: Arc::default(),
                 resources: Vec::new(),
                 scopes: Vec::new(),
                 declarations: Arc::default(),
@@ -101,6 +112,8 @@ impl Publisher {
             sender,
             jwks: Default::default(),
             requests: Arc::default(),
+            platform_updates: watch::channel(0).0,
+            platform_wait: Mutex::new(std::time::Duration::ZERO),
         }
     }
 
@@ -132,11 +145,30 @@ impl Publisher {
         namespace: &str,
         name: &str,
     ) -> Result<Option<Declared>, StoreError> {
+        let mut updates = self.platform_updates.subscribe();
         if let Some(found) = self.declared(namespace, name) {
             return Ok(Some(found));
         }
         self.refresh_config().await?;
-        Ok(self.declared(namespace, name))
+        let wait = *self.platform_wait.lock().unwrap_or_else(|e| e.into_inner());
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(found) = self.declared(namespace, name) {
+                return Ok(Some(found));
+            }
+            // A platform's watch may not have seen a brand-new workload yet.
+            match tokio::time::timeout_at(deadline, updates.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    /// Has [`Publisher::declared_now`] wait up to `wait` for the platform's
+    /// registry to list a workload it does not know (a pod whose proxy
+    /// connects before the pod's watch event arrives).
+    pub fn wait_for_platform(&self, wait: std::time::Duration) {
+        *self.platform_wait.lock().unwrap_or_else(|e| e.into_inner()) = wait;
     }
 
     /// Reloads the config if the store has a newer version, and publishes.
@@ -146,21 +178,21 @@ impl Publisher {
         if self.store.version().await? == known {
             return Ok(false);
         }
-        let (version, resources) = self.store.current_resources().await?;
-        let declarations = Arc::new(Declarations::from_resources(
-            &resources,
-            &self.mesh.trust_domain,
-        ));
-        let jwks = Arc::new(self.jwks.for_resources(&resources).await);
-        let (resources, scopes) = to_push(&resources);
+        let (version, loaded) = self.store.current_resources().await?;
+        let jwks = Arc::new(self.jwks.for_resources(&loaded).await);
+        let (resources, scopes) = to_push(&loaded);
         {
             let mut config = self.lock();
             // Two refreshes may race: never go back to an older config.
             if version <= config.version {
                 return Ok(false);
             }
+            let platform = config.platform.clone();
+            let declarations = self.declare(&loaded, &platform);
             *config = Config {
                 version,
+                loaded: Arc::new(loaded),
+                platform,
                 resources,
                 scopes,
                 declarations,
@@ -170,6 +202,29 @@ impl Publisher {
         tracing::info!(config_version = version, "config changed");
         self.publish();
         Ok(true)
+    }
+
+    /// Replaces the platform's registry: workloads and services that a
+    /// platform knows (cluster mode: Pods, Services and EndpointSlices),
+    /// given in Istio's shapes — a WorkloadEntry per workload, a
+    /// ServiceEntry per service — as Istio's own service registry models
+    /// Kubernetes. They join the config's declarations (who a credential may
+    /// speak for, every service's endpoints) but are not config: they are
+    /// neither stored nor pushed as resources. Publishes at once.
+    pub fn set_platform(&self, platform: Vec<Resource>) {
+        {
+            let mut config = self.lock();
+            let platform = Arc::new(platform);
+            config.declarations = self.declare(&config.loaded, &platform);
+            config.platform = platform;
+        }
+        self.platform_updates.send_modify(|n| *n += 1);
+        self.publish();
+    }
+
+    fn declare(&self, loaded: &[Resource], platform: &[Resource]) -> Arc<Declarations> {
+        let all: Vec<Resource> = loaded.iter().chain(platform).cloned().collect();
+        Arc::new(Declarations::from_resources(&all, &self.mesh.trust_domain))
     }
 
     /// Asks for a debounced push (see [`crate::debounce`]): registry changes.

@@ -48,13 +48,14 @@ pub fn provider() -> Arc<CryptoProvider> {
 }
 
 /// A rustls server configuration whose certificate (SANs: `localhost`,
-/// 127.0.0.1 and `ips`) the CA issues and renews.
+/// 127.0.0.1, `ips` and the DNS `names`) the CA issues and renews.
 pub fn server_config(
     ca: Arc<CertificateAuthority>,
     ips: Vec<IpAddr>,
+    names: Vec<String>,
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = provider();
-    let resolver = RenewingCertificate::new(ca, ips, provider.clone())?;
+    let resolver = RenewingCertificate::new(ca, ips, names, provider.clone())?;
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(TlsError::Config)?
@@ -69,6 +70,7 @@ pub fn server_config(
 struct RenewingCertificate {
     ca: Arc<CertificateAuthority>,
     ips: Vec<IpAddr>,
+    names: Vec<String>,
     provider: Arc<CryptoProvider>,
     /// The certificate, when to renew it, and the CA generation it is from.
     current: Mutex<(Arc<CertifiedKey>, SystemTime, u64)>,
@@ -78,6 +80,7 @@ impl std::fmt::Debug for RenewingCertificate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RenewingCertificate")
             .field("ips", &self.ips)
+            .field("names", &self.names)
             .finish_non_exhaustive()
     }
 }
@@ -86,12 +89,14 @@ impl RenewingCertificate {
     fn new(
         ca: Arc<CertificateAuthority>,
         ips: Vec<IpAddr>,
+        names: Vec<String>,
         provider: Arc<CryptoProvider>,
     ) -> Result<Self, TlsError> {
-        let first = issue(&ca, &ips, &provider)?;
+        let first = issue(&ca, &ips, &names, &provider)?;
         Ok(RenewingCertificate {
             ca,
             ips,
+            names,
             provider,
             current: Mutex::new(first),
         })
@@ -101,10 +106,11 @@ impl RenewingCertificate {
 fn issue(
     ca: &CertificateAuthority,
     ips: &[IpAddr],
+    names: &[String],
     provider: &CryptoProvider,
 ) -> Result<(Arc<CertifiedKey>, SystemTime, u64), TlsError> {
     let generation = ca.generation();
-    let cert = ca.server_certificate(ips)?;
+    let cert = ca.server_certificate(ips, names)?;
     let key = provider
         .key_provider
         .load_private_key(cert.key)
@@ -127,7 +133,7 @@ impl ResolvesServerCert for RenewingCertificate {
         // Past half-life, or the CA changed (a reloaded directory: the
         // certificate must chain to what signs now).
         if SystemTime::now() >= current.1 || self.ca.generation() != current.2 {
-            match issue(&self.ca, &self.ips, &self.provider) {
+            match issue(&self.ca, &self.ips, &self.names, &self.provider) {
                 Ok(fresh) => {
                     tracing::info!("renewed the control plane's server certificate");
                     *current = fresh;

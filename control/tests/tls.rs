@@ -142,7 +142,7 @@ async fn past_the_connection_cap_new_connections_are_closed_on_arrival() {
         ))
         .unwrap(),
     );
-    let config = loupe_control::tls::server_config(ca, vec![]).unwrap();
+    let config = loupe_control::tls::server_config(ca, vec![], vec![]).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let _incoming = loupe_control::tls::incoming_capped(listener, config, 2);

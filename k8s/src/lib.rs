@@ -7,7 +7,7 @@
 //! that answers the API server's AdmissionReviews with both ([`webhook`]).
 //!
 //! It does not watch or write anything in a cluster: the cluster-mode config
-//! store, registry and status writing live in the control plane.
+//! store, registry and status writing live in `loupe-cluster`.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 

@@ -1,6 +1,9 @@
 //! `loupe control`: the control plane alone (certificate authority, config
 //! store on Postgres, push stream to proxies over TLS) until Ctrl-C or
-//! SIGTERM.
+//! SIGTERM. With `--kubernetes`, its cluster mode (`loupe-cluster`): config
+//! from Istio's CRDs, registry from Services/EndpointSlices/Pods, proxies
+//! authenticated by TokenReview, and the admission webhooks on
+//! `--webhook-listen`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -47,6 +50,19 @@ pub struct Args {
     /// overrides it for the workloads it selects.
     #[arg(long, default_value_t = loupe_control::mesh::DEFAULT_TRACE_SAMPLING, value_parser = parse_percent)]
     pub trace_sampling: f64,
+    /// Cluster mode: read Istio's CRDs, Services, EndpointSlices and Pods
+    /// from the Kubernetes API (in-cluster service account, or KUBECONFIG).
+    #[arg(long)]
+    pub kubernetes: bool,
+    /// Cluster mode: serve the injection and validation webhooks (HTTPS) here.
+    #[arg(long, requires = "kubernetes")]
+    pub webhook_listen: Option<SocketAddr>,
+    /// Cluster mode: the control plane's namespace (its Lease and Events).
+    #[arg(long, env = "POD_NAMESPACE", default_value = loupe_k8s::manifest::NAMESPACE)]
+    pub namespace: String,
+    /// Cluster mode: this replica's name in the leader election.
+    #[arg(long, env = "POD_NAME", default_value = "loupe-control")]
+    pub identity: String,
 }
 
 fn parse_percent(text: &str) -> Result<f64, String> {
@@ -99,6 +115,20 @@ impl Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     runtime::init_logging();
     let database_url = config::database_url(args.db.database_url.as_deref())?;
+    if args.kubernetes {
+        let options = loupe_cluster::Options {
+            database_url,
+            listen: args.listen,
+            webhook_listen: args.webhook_listen,
+            ca: args.ca_options()?,
+            endpoint_grace: args.endpoint_grace,
+            trace_sampling: args.trace_sampling,
+            namespace: args.namespace.clone(),
+            identity: args.identity.clone(),
+        };
+        runtime::block_on(loupe_cluster::serve(options))??;
+        return Ok(ExitCode::SUCCESS);
+    }
     let options = loupe_control::Options {
         database_url,
         listen: args.listen,
@@ -145,8 +175,43 @@ mod tests {
         assert_eq!(ca.lifetimes.default, Duration::from_secs(90));
         assert_eq!(ca.trust_domain, "corp.example");
 
+        let cli = Cli::parse_from([
+            "control",
+            "--kubernetes",
+            "--listen=0.0.0.0:15012",
+            "--webhook-listen=0.0.0.0:15017",
+        ]);
+        assert!(cli.args.kubernetes);
+        assert_eq!(
+            cli.args.webhook_listen,
+            Some("0.0.0.0:15017".parse().unwrap())
+        );
+        assert!(Cli::try_parse_from(["control", "--webhook-listen=0.0.0.0:15017"]).is_err());
+
         let cli = Cli::parse_from(["control", "--cert-ttl", "48h", "--max-cert-ttl", "24h"]);
         assert!(cli.args.ca_options().is_err());
         assert!(Cli::try_parse_from(["control", "--cert-ttl", "0s"]).is_err());
+    }
+
+    #[test]
+    fn the_install_manifests_control_plane_arguments_parse() {
+        use loupe_k8s::manifest::{Profile, Settings, generate};
+        for profile in Profile::ALL {
+            let objects = generate(&Settings::for_profile(profile));
+            let deployment = objects
+                .iter()
+                .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "loupe-control")
+                .expect("the control plane's Deployment");
+            let args: Vec<String> = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+                .as_array()
+                .expect("args")
+                .iter()
+                .map(|a| a.as_str().expect("string").to_string())
+                .collect();
+            assert_eq!(args[0], "control");
+            let cli = Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            assert!(cli.args.kubernetes, "{args:?}");
+            assert!(cli.args.webhook_listen.is_some(), "{args:?}");
+        }
     }
 }

@@ -5,9 +5,10 @@
 //!
 //! Local mode's authenticator is [`BootstrapTokens`]: random tokens bound
 //! to one WorkloadEntry each (`loupe workload token NS/NAME`). Cluster mode
-//! will add a second implementation over Kubernetes TokenReview, with the
-//! pod's service-account token as the credential; the rest of the control
-//! plane sees only [`Authenticated`].
+//! (`loupe-cluster`) has the second implementation, over Kubernetes
+//! TokenReview, with the pod's projected service-account token as the
+//! credential and the pod as the workload; the rest of the control plane
+//! sees only [`Authenticated`].
 //!
 //! What an authenticated proxy may then claim about itself is decided in
 //! [`claims`].
@@ -23,7 +24,8 @@ pub use credential::{Credential, MAX_CREDENTIAL_LEN};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Authenticated {
     pub namespace: String,
-    /// The name of the WorkloadEntry (local mode) the credential is bound to.
+    /// The name of the WorkloadEntry (local mode) or Pod (cluster mode) the
+    /// credential is bound to.
     pub workload_entry: String,
 }
 
@@ -47,6 +49,10 @@ pub enum AuthError {
     Malformed(String),
     #[error("unknown credential (revoked, replaced by a newer token, or never issued)")]
     Unknown,
+    /// A genuine credential that does not bind a workload this control
+    /// plane serves (a token not bound to a pod, a pod that is gone).
+    #[error("credential refused: {0}")]
+    Refused(String),
     /// The authenticator could not decide (its database or API is down).
     #[error("cannot check credentials now: {0}")]
     Unavailable(String),

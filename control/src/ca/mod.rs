@@ -236,11 +236,13 @@ impl CertificateAuthority {
     }
 
     /// A fresh key and server certificate for the control plane, with DNS
-    /// `localhost`, IP 127.0.0.1 and each of `ips` as SANs. It lives the
-    /// default leaf lifetime; [`crate::tls`] renews it at half-life.
+    /// `localhost` and each of `names`, IP 127.0.0.1 and each of `ips` as
+    /// SANs. It lives the default leaf lifetime; [`crate::tls`] renews it
+    /// at half-life.
     pub fn server_certificate(
         &self,
         ips: &[std::net::IpAddr],
+        names: &[String],
     ) -> Result<ServerCertificate, CaError> {
         let subject = "the control plane's server certificate";
         let sign = |source| CaError::Sign {
@@ -251,6 +253,13 @@ impl CertificateAuthority {
         let mut sans = vec![SanType::DnsName(
             rcgen::string::Ia5String::try_from("localhost").map_err(sign)?,
         )];
+        for name in names {
+            let san =
+                SanType::DnsName(rcgen::string::Ia5String::try_from(name.as_str()).map_err(sign)?);
+            if !sans.contains(&san) {
+                sans.push(san);
+            }
+        }
         let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
         for ip in std::iter::once(&loopback).chain(ips) {
             let san = SanType::IpAddress(*ip);

@@ -362,7 +362,7 @@ fn the_server_certificate_names_localhost_and_the_listen_address() {
     let ca = CertificateAuthority::open(&opts(dir.path())).unwrap();
     let ip: std::net::IpAddr = "10.1.2.3".parse().unwrap();
     let cert = ca
-        .server_certificate(&[ip, "0.0.0.0".parse().unwrap()])
+        .server_certificate(&[ip, "0.0.0.0".parse().unwrap()], &[])
         .unwrap();
     let leaf = PemCert::from_der(cert.chain[0].clone());
     let sans = uri_sans(&leaf.pem);

@@ -33,6 +33,16 @@ enum Change {
     },
 }
 
+/// What a write validates.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// The whole resulting config: errors the change introduces refuse it.
+    Whole,
+    /// Nothing more: each resource was validated alone by the caller, and the
+    /// config's source of truth is elsewhere ([`ConfigStore::mirror`]).
+    Alone,
+}
+
 /// Whether a write is kept (or only checked, for a dry run).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Commit {
@@ -217,6 +227,41 @@ impl ConfigStore {
         Ok(single(applied, key))
     }
 
+    /// Makes the stored resources of `kinds` what a source of truth holds
+    /// (cluster mode: the Istio objects in the Kubernetes API), in one
+    /// transaction: each of `desired` is put (unchanged ones write nothing),
+    /// and each stored resource of those kinds that is neither desired nor
+    /// in `keep` is deleted. The caller validated each resource alone; the
+    /// whole config is not judged again, because the source already holds
+    /// it (what is wrong between objects is reported on the objects instead).
+    pub async fn mirror(
+        &self,
+        kinds: &[Kind],
+        desired: Vec<Resource>,
+        keep: &HashSet<ResourceKey>,
+        author: &str,
+    ) -> Result<Vec<Applied>, StoreError> {
+        let wanted: HashSet<ResourceKey> = desired.iter().map(Resource::key).collect();
+        let mut changes: Vec<Change> = Vec::new();
+        for stored in self.list(None).await? {
+            if kinds.contains(&stored.key.kind)
+                && !wanted.contains(&stored.key)
+                && !keep.contains(&stored.key)
+            {
+                changes.push(Change::Delete {
+                    key: stored.key,
+                    must_exist: false,
+                });
+            }
+        }
+        changes.extend(desired.into_iter().map(|r| Change::Put(Box::new(r))));
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write_checked(changes, author, "mirror", Commit::Yes, Check::Alone)
+            .await
+    }
+
     /// The current (not deleted) resources, of one kind or all, sorted by
     /// kind, namespace, name.
     pub async fn list(&self, kind: Option<Kind>) -> Result<Vec<StoredResource>, StoreError> {
@@ -316,6 +361,18 @@ impl ConfigStore {
         message: &str,
         commit: Commit,
     ) -> Result<Vec<Applied>, StoreError> {
+        self.write_checked(changes, author, message, commit, Check::Whole)
+            .await
+    }
+
+    async fn write_checked(
+        &self,
+        changes: Vec<Change>,
+        author: &str,
+        message: &str,
+        commit: Commit,
+        check: Check,
+    ) -> Result<Vec<Applied>, StoreError> {
         let mut tx = self
             .pool
             .begin()
@@ -349,7 +406,10 @@ impl ConfigStore {
                 }
             }
         }
-        let introduced = introduced_errors(&current, &next);
+        let introduced = match check {
+            Check::Whole => introduced_errors(&current, &next),
+            Check::Alone => Vec::new(),
+        };
         if !introduced.is_empty() {
             return Err(StoreError::Invalid {
                 diagnostics: introduced,

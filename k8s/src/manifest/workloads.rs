@@ -3,8 +3,8 @@
 //! (`istio: ingressgateway`, so Istio's Gateway selectors pick it) behind a
 //! LoadBalancer.
 //!
-//! The control plane's arguments name its cluster mode (`--kubernetes`,
-//! `--webhook-listen`), which the cluster-mode store adds to `loupe control`.
+//! The control plane runs `loupe control --kubernetes` (cluster mode, see
+//! `loupe-cluster`) with the webhooks on `--webhook-listen`.
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
