@@ -3,7 +3,8 @@
 //! Istio YAML offline; `apply`, `get`, `history` and `audit` work on the
 //! config store through the console's API (as kubectl through the API server),
 //! `workload token` makes a proxy's bootstrap credential, `user add` and
-//! `user token` the console's users and API tokens;
+//! `user token` the console's users and API tokens; `manifest generate`,
+//! `install` and `dashboard` put Loupe on Kubernetes and open its console;
 //! `control`, `collector` and `console` run each part alone.
 //!
 //! Each subcommand lives in `commands/` and only parses arguments, calls the
@@ -63,6 +64,10 @@ enum Command {
         #[command(subcommand)]
         command: commands::manifest::Command,
     },
+    /// Install Loupe in the cluster of the current kubectl context (as istioctl install).
+    Install(commands::install::Args),
+    /// Open the console of the cluster's install through a port-forward (as istioctl dashboard kiali).
+    Dashboard(commands::dashboard::Args),
     /// Run the control plane alone.
     Control(commands::control::Args),
     /// Run the telemetry collector alone.
@@ -86,6 +91,8 @@ fn main() -> ExitCode {
         Command::Workload { command } => commands::workload::run(command),
         Command::User { command } => commands::user::run(command),
         Command::Manifest { command } => commands::manifest::run(command),
+        Command::Install(args) => commands::install::run(args),
+        Command::Dashboard(args) => commands::dashboard::run(args),
         Command::Control(args) => commands::control::run(args),
         Command::Collector(args) => commands::collector::run(args),
         Command::Console(args) => commands::console::run(args),

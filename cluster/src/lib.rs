@@ -1,7 +1,10 @@
-//! `loupe-cluster` is the control plane's cluster mode (`loupe control
-//! --kubernetes`): the same control plane as local mode (CA, Postgres
-//! store with its history, publisher, push stream over TLS), fed by the
-//! Kubernetes API instead of the operator's files.
+//! `loupe-cluster` is Loupe's client side of the Kubernetes API. Mostly the
+//! control plane's cluster mode (`loupe control --kubernetes`): the same
+//! control plane as local mode (CA, Postgres store with its history,
+//! publisher, push stream over TLS), fed by the Kubernetes API instead of
+//! the operator's files. Also the operator's commands that talk to a
+//! cluster: `loupe install` ([`install`]) and `loupe dashboard`
+//! ([`dashboard`]).
 //!
 //! - Config: Istio's own CRDs watched and mirrored into the store, each
 //!   object validated, the invalid ones reported on the object ([`config`]).
@@ -23,6 +26,8 @@
 
 pub mod ca_secret;
 pub mod config;
+pub mod dashboard;
+pub mod install;
 pub mod leader;
 pub mod platform;
 pub mod registry;
@@ -60,6 +65,10 @@ pub struct Options {
 pub enum ClusterError {
     #[error("cannot reach the Kubernetes API (in a pod: its service account; outside: KUBECONFIG)")]
     Client(#[source] kube::Error),
+    #[error(
+        "no Kubernetes cluster to talk to: {0}. Point KUBECONFIG at a kubeconfig (or create ~/.kube/config), or pass --context"
+    )]
+    Kubeconfig(String),
     #[error(transparent)]
     Control(#[from] loupe_control::ControlError),
     #[error("cannot listen on {addr} (choose another --webhook-listen)")]
@@ -123,11 +132,28 @@ pub fn attach(
     (control, Cluster { tasks, leader })
 }
 
+/// A client of the cluster named by KUBECONFIG (or `~/.kube/config`) and
+/// `context` (its current context when `None`), or, inside a pod, of the
+/// cluster the pod runs in — as `kubectl` finds it.
+pub async fn connect(context: Option<String>) -> Result<kube::Client, ClusterError> {
+    let config = match context {
+        None => kube::Config::infer()
+            .await
+            // Its Display already says everything its sources say.
+            .map_err(|e| ClusterError::Kubeconfig(e.to_string()))?,
+        Some(context) => kube::Config::from_kubeconfig(&kube::config::KubeConfigOptions {
+            context: Some(context),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| ClusterError::Kubeconfig(e.to_string()))?,
+    };
+    kube::Client::try_from(config).map_err(ClusterError::Client)
+}
+
 /// Runs cluster mode until Ctrl-C or SIGTERM.
 pub async fn serve(opts: Options) -> Result<(), ClusterError> {
-    let client = kube::Client::try_default()
-        .await
-        .map_err(ClusterError::Client)?;
+    let client = connect(None).await?;
     let source = ca_secret::sync(client.clone(), &opts.namespace, &opts.ca).await?;
     tracing::info!(secret = source, namespace = %opts.namespace, "CA files from the cluster");
     let pool = loupe_db::connect(&opts.database_url, 8)

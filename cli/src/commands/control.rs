@@ -42,7 +42,7 @@ pub struct Args {
     /// How long a workload whose proxy's stream dropped stays an endpoint,
     /// so that a proxy reconnecting (or a restarted control plane) never
     /// pushes partial endpoint sets; `0s` drops endpoints at once.
-    #[arg(long, default_value = "15s", value_parser = parse_grace)]
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
     pub endpoint_grace: Duration,
     /// Percent of new traces sampled mesh-wide (Istio's
     /// `meshConfig.defaultConfig.tracing.sampling`, default 1; its demo
@@ -75,7 +75,7 @@ fn parse_percent(text: &str) -> Result<f64, String> {
     }
 }
 
-fn parse_grace(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     loupe_model::duration::parse_duration(text).map_err(|e| e.to_string())
 }
 

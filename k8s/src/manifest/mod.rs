@@ -38,6 +38,10 @@ pub const WEBHOOK_PORT: u16 = 15017;
 pub const WEBHOOK_SERVICE_PORT: u16 = 443;
 /// The Secret (key `DATABASE_URL`) every part reads Postgres' address from.
 pub const DATABASE_SECRET: &str = "loupe-database";
+/// The console's Deployment and Service (pods labelled `app=loupe-console`).
+pub const CONSOLE_SERVICE: &str = "loupe-console";
+/// The console's HTTP port, in the pod and on its Service.
+pub const CONSOLE_PORT: u16 = 20001;
 
 /// An install's flavour, Istio's `--set profile=…`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,7 +185,15 @@ pub enum SetError {
 pub fn generate(settings: &Settings) -> Vec<serde_json::Value> {
     let mut out = Vec::new();
     out.push(json(&namespace()));
-    out.extend(crate::crd::crds().iter().map(json));
+    // The CRDs carry the install's label too: it is how `loupe install`
+    // tells its own CRDs from an Istio install's.
+    out.extend(crate::crd::crds().into_iter().map(|mut crd| {
+        crd.metadata
+            .labels
+            .get_or_insert_with(Default::default)
+            .insert(PART_OF.0.into(), PART_OF.1.into());
+        json(&crd)
+    }));
     rbac::objects(&mut out);
     database::objects(settings, &mut out);
     workloads::objects(settings, &mut out);

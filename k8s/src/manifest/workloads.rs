@@ -90,7 +90,7 @@ pub(super) fn objects(settings: &Settings, out: &mut Vec<serde_json::Value>) {
     part(
         out,
         Part {
-            name: "loupe-console",
+            name: super::CONSOLE_SERVICE,
             replicas: 1,
             container: Container {
                 image: Some(image),

@@ -1,7 +1,10 @@
-//! A stand-in Kubernetes API server for cluster-mode tests: no API server
-//! can run on this machine, so this one answers the requests kube-rs makes
-//! (list, watch, get, create, replace, JSON, merge and apply patches, the status
-//! subresource, delete, TokenReview) over real HTTP on loopback, with the
+//! A stand-in Kubernetes API server for the tests of Loupe's Kubernetes
+//! client side (cluster mode, `loupe install`, `loupe dashboard`): no API
+//! server can run on this machine, so this one answers the requests kube-rs
+//! makes (list, watch, get, create, replace, JSON, merge and apply patches,
+//! the status subresource, delete, TokenReview, and a pod's `portforward`
+//! over WebSocket, subprotocol `v4.channel.k8s.io`, relayed to a local
+//! address the test names) over real HTTP on loopback, with the
 //! JSON shapes the API reference documents: objects get `uid`,
 //! `resourceVersion`, `generation` and `creationTimestamp`; lists carry
 //! the collection's `resourceVersion`; a watch replays what happened after
@@ -10,7 +13,6 @@
 //!
 //! It is not an API server: no admission, no schema, no field management
 //! (an apply patch merges like a merge patch), no RBAC, no selectors.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -41,8 +43,10 @@ struct Inner {
     log: Vec<Change>,
     /// Token → TokenReview status.
     tokens: HashMap<String, Value>,
-    /// Every request: "METHOD path".
+    /// Every request: "METHOD path?query".
     requests: Vec<String>,
+    /// (namespace, pod, port) → where its port-forward is relayed.
+    forwards: HashMap<(String, String, u16), SocketAddr>,
 }
 
 struct Shared {
@@ -65,6 +69,10 @@ impl ApiServer {
             changes,
         });
         let app = axum::Router::new()
+            .route(
+                "/api/v1/namespaces/{ns}/pods/{name}/portforward",
+                axum::routing::any(portforward),
+            )
             .fallback(handle)
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -141,6 +149,15 @@ impl ApiServer {
         inner.tokens.insert(token.into(), status);
     }
 
+    /// Relays port-forwards to `port` of pod `namespace/pod` to `target`.
+    pub fn forward(&self, namespace: &str, pod: &str, port: u16, target: SocketAddr) {
+        let mut inner = self.shared.inner.lock().unwrap();
+        inner
+            .forwards
+            .insert((namespace.into(), pod.into(), port), target);
+    }
+
+    /// Every request so far, as "METHOD path?query".
     pub fn requests(&self) -> Vec<String> {
         self.shared.inner.lock().unwrap().requests.clone()
     }
@@ -301,7 +318,10 @@ async fn handle(
         .lock()
         .unwrap()
         .requests
-        .push(format!("{method} {}", uri.path()));
+        .push(match uri.query() {
+            Some(q) => format!("{method} {}?{q}", uri.path()),
+            None => format!("{method} {}", uri.path()),
+        });
     let Some((collection, ns, name, sub)) = route(uri.path()) else {
         return status(
             StatusCode::NOT_FOUND,
@@ -554,4 +574,98 @@ where
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     tokio::spawn(f(tx));
     tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+/// A pod's `portforward` subresource: one port per connection, relayed to
+/// the address the test registered with [`ApiServer::forward`]. Frames are
+/// the channel byte then data; the server first sends, on the port's data
+/// channel (0) and error channel (1), the port number (little-endian).
+async fn portforward(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path((ns, name)): axum::extract::Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    upgrade: axum::extract::ws::WebSocketUpgrade,
+) -> Response {
+    let Some(port) = query.get("ports").and_then(|p| p.parse::<u16>().ok()) else {
+        return status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "ports: one port number is required".into(),
+        );
+    };
+    let target = {
+        let mut inner = shared.inner.lock().unwrap();
+        inner.requests.push(format!(
+            "GET /api/v1/namespaces/{ns}/pods/{name}/portforward?ports={port}"
+        ));
+        inner
+            .forwards
+            .get(&(ns.clone(), name.clone(), port))
+            .copied()
+    };
+    let Some(target) = target else {
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("pods \"{name}\" not found"),
+        );
+    };
+    upgrade
+        .protocols(["v4.channel.k8s.io"])
+        .on_upgrade(move |socket| relay(socket, target, port))
+}
+
+async fn relay(socket: axum::extract::ws::WebSocket, target: SocketAddr, port: u16) {
+    use axum::extract::ws::Message;
+    use futures::{SinkExt, StreamExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (mut to_client, mut from_client) = socket.split();
+    let [lo, hi] = port.to_le_bytes();
+    for channel in [0u8, 1] {
+        if to_client
+            .send(Message::Binary(vec![channel, lo, hi].into()))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+    let Ok(stream) = tokio::net::TcpStream::connect(target).await else {
+        let mut frame = vec![1u8];
+        frame.extend_from_slice(format!("connection refused on port {port}").as_bytes());
+        let _ = to_client.send(Message::Binary(frame.into())).await;
+        return;
+    };
+    let (mut read, mut write) = stream.into_split();
+    let up = async move {
+        while let Some(Ok(message)) = from_client.next().await {
+            let bytes = match message {
+                Message::Binary(bytes) if bytes.first() == Some(&0) => bytes,
+                Message::Close(_) => break,
+                _ => continue,
+            };
+            if write.write_all(&bytes[1..]).await.is_err() {
+                break;
+            }
+        }
+        let _ = write.shutdown().await;
+    };
+    let down = async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            match read.read(&mut buf[1..]).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    buf[0] = 0;
+                    let frame = buf[..=n].to_vec();
+                    if to_client.send(Message::Binary(frame.into())).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = to_client.close().await;
+    };
+    tokio::join!(up, down);
 }
