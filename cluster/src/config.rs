@@ -10,8 +10,19 @@
 //! (Istio's `AnalysisMessageBase` shape, with the generation they describe)
 //! and a Kubernetes Event (`Warning`, reason `Invalid`). Warnings are
 //! written to the status too. A valid object is a revision in the store
-//! (author `kubernetes`) when it changed, so history, diff and rollback work
-//! as in local mode; a deleted object is a deletion revision.
+//! when it changed, so history, diff and rollback work as in local mode; a
+//! deleted object is a deletion revision. Its author is the Kubernetes user
+//! the validating webhook saw write that spec ([`crate::authors`]), else
+//! `kubernetes`.
+//!
+//! Console edits go the other way: the store is where the console writes,
+//! and a revision there that no mirror wrote (`loupe apply`, the console's
+//! editors, a rollback) is written back to its object with server-side
+//! apply (field manager `loupe`), or the object deleted — so the
+//! Kubernetes API stays the one source of truth and the edit is not
+//! reverted. For that, after a kind's first full pass, a pass only mirrors
+//! the objects whose `resourceVersion` changed and those deleted since the
+//! last pass; other stored resources are left alone until written back.
 //!
 //! A kind's objects are mirrored only once its watcher has listed them all:
 //! a kind whose CRD is missing (or that the control plane may not list)
@@ -20,17 +31,17 @@
 //! Only the leader (see [`crate::leader`]) writes, to the store and to the
 //! objects' status; every replica watches, so that a new leader starts warm.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use loupe_control::ConfigStore;
+use loupe_control::{Authors, ConfigStore, MIRROR_MESSAGE};
 use loupe_k8s::crd::{ValidationMessage, ValidationMessageType};
 use loupe_k8s::validate::{Verdict, describe, validate};
 use loupe_model::{Kind, Resource, ResourceKey};
@@ -45,6 +56,12 @@ pub const SCHEMA_ERROR: (&str, &str) = ("IST0106", "SchemaValidationError");
 pub const ANALYSIS_WARNING: &str = "LoupeAnalysisWarning";
 /// How long changes are gathered before one mirror pass.
 const SETTLE: Duration = Duration::from_millis(100);
+/// How often the store is checked for edits to write back.
+const WRITE_BACK_EVERY: Duration = Duration::from_secs(1);
+
+/// Per kind fully mirrored since this replica became leader: the
+/// `resourceVersion` of each object it mirrored last.
+type Mirrored = HashMap<Kind, HashMap<ResourceKey, String>>;
 
 /// One watched kind: its API resource and what its watcher has seen.
 struct Watched {
@@ -85,6 +102,7 @@ pub struct ConfigMirror {
     changed: Arc<Notify>,
     /// Invalid objects already announced by an Event: (uid, generation).
     announced: std::sync::Mutex<HashSet<(String, i64)>>,
+    mirrored: std::sync::Mutex<Mirrored>,
 }
 
 impl ConfigMirror {
@@ -120,61 +138,121 @@ impl ConfigMirror {
             watched,
             changed,
             announced: Default::default(),
+            mirrored: Default::default(),
         })
     }
 
-    /// Mirrors after every change while `leader` is true, until the task is dropped.
+    /// While `leader` is true: mirrors after every change, and writes the
+    /// store's edits back every [`WRITE_BACK_EVERY`], until the task is
+    /// dropped. Leadership lost, the next one starts with full passes.
     pub async fn run(self: Arc<Self>, mut leader: watch::Receiver<bool>) {
+        let mut mirror = true;
         loop {
             if *leader.borrow_and_update() {
-                if let Err(error) = self.mirror_once().await {
+                let passed = if mirror {
+                    self.mirror_once().await
+                } else {
+                    Ok(())
+                };
+                if let Err(error) = passed {
                     tracing::warn!(%error, "mirroring the Istio objects failed; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
-                tokio::select! {
-                    _ = self.changed.notified() => {}
-                    _ = leader.changed() => {}
+                if let Err(error) = self.write_back_once().await {
+                    tracing::warn!(%error, "reading the store's edits to write back failed; retrying");
                 }
-            } else if leader.changed().await.is_err() {
-                return;
+                mirror = tokio::select! {
+                    _ = self.changed.notified() => true,
+                    _ = leader.changed() => true,
+                    _ = tokio::time::sleep(WRITE_BACK_EVERY) => false,
+                };
+            } else {
+                self.lock_mirrored().clear();
+                if leader.changed().await.is_err() {
+                    return;
+                }
+                mirror = true;
             }
             tokio::time::sleep(SETTLE).await;
         }
     }
 
-    /// One pass: every listed kind's objects validated, the valid ones
-    /// written, the verdicts reported on the objects.
+    fn lock_mirrored(&self) -> std::sync::MutexGuard<'_, Mirrored> {
+        // The map holds no invariant a panicking holder could break.
+        self.mirrored.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One pass over every listed kind: its objects validated; a kind seen
+    /// for the first time mirrored whole, a known one by what changed since
+    /// the last pass; the verdicts reported on the objects.
     pub async fn mirror_once(&self) -> Result<(), loupe_control::StoreError> {
-        let mut kinds = Vec::new();
-        let mut desired = Vec::new();
-        let mut keep = HashSet::new();
+        let previous = self.lock_mirrored().clone();
+        let mut full = (Vec::new(), Vec::new(), HashSet::new());
+        let (mut puts, mut deletes) = (Vec::new(), Vec::new());
+        let mut seen = Mirrored::new();
         let mut verdicts = Vec::new();
+        // The spec of each object written, to find who wrote it.
+        let mut specs = Vec::new();
         for watched in &self.watched {
             if !watched.listed.load(Ordering::Acquire) {
                 continue;
             }
-            kinds.push(watched.kind);
+            let before = previous.get(&watched.kind);
+            let now = seen.entry(watched.kind).or_default();
             for object in watched.store.state() {
                 let Some(key) = key_of(watched.kind, &object) else {
                     continue;
                 };
+                let version = object.metadata.resource_version.clone().unwrap_or_default();
                 let clean = config_object(&watched.api, &object);
                 let verdict = validate(&clean);
-                if verdict.allowed()
-                    && let Some(resource) = parse(&key, &clean)
-                {
-                    desired.push(resource);
+                let resource = if verdict.allowed() {
+                    parse(&key, &clean)
                 } else {
-                    keep.insert(key);
+                    None
+                };
+                let spec = || (key.clone(), clean["spec"].clone());
+                match (before, resource) {
+                    (None, Some(resource)) => {
+                        specs.push(spec());
+                        full.1.push(resource)
+                    }
+                    (None, None) => {
+                        full.2.insert(key.clone());
+                    }
+                    // An invalid change keeps the last valid version.
+                    (Some(before), Some(resource)) if before.get(&key) != Some(&version) => {
+                        specs.push(spec());
+                        puts.push(resource)
+                    }
+                    (Some(_), _) => {}
                 }
+                now.insert(key, version);
                 verdicts.push((watched, object, verdict));
             }
+            match before {
+                None => full.0.push(watched.kind),
+                Some(before) => {
+                    deletes.extend(before.keys().filter(|k| !now.contains_key(*k)).cloned())
+                }
+            }
         }
-        if kinds.is_empty() {
+        if seen.is_empty() {
             return Ok(());
         }
-        let applied = self.store.mirror(&kinds, desired, &keep, AUTHOR).await?;
+        let written_by = self.authors_of(specs).await;
+        let authors = Authors::Each {
+            of: &written_by,
+            otherwise: AUTHOR,
+        };
+        let (kinds, desired, keep) = full;
+        let mut applied = Vec::new();
+        if !kinds.is_empty() {
+            applied.extend(self.store.mirror(&kinds, desired, &keep, authors).await?);
+        }
+        applied.extend(self.store.mirror_changes(puts, deletes, authors).await?);
+        self.lock_mirrored().extend(seen);
         for a in applied
             .iter()
             .filter(|a| a.outcome != loupe_control::Outcome::Unchanged)
@@ -183,6 +261,91 @@ impl ConfigMirror {
         }
         for (watched, object, verdict) in verdicts {
             self.report(watched, &object, &verdict).await;
+        }
+        Ok(())
+    }
+
+    /// Who wrote each of `specs`, as the validating webhook recorded it;
+    /// nobody known (and a log line) when the records cannot be read.
+    async fn authors_of(&self, specs: Vec<(ResourceKey, Value)>) -> HashMap<ResourceKey, String> {
+        if specs.is_empty() {
+            return HashMap::new();
+        }
+        let admissions = match crate::authors::Admissions::load(self.store.pool()).await {
+            Ok(a) => a,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read who wrote the Istio objects; their revisions say `kubernetes`");
+                return HashMap::new();
+            }
+        };
+        specs
+            .into_iter()
+            .filter_map(|(key, spec)| {
+                let author = admissions.author(&key, &spec)?.to_string();
+                Some((key, author))
+            })
+            .collect()
+    }
+
+    /// Writes back every store revision no mirror wrote whose object the
+    /// Kubernetes API does not hold as the store does: server-side apply
+    /// (forced: the edit is the newest intent), or a delete. Only kinds
+    /// already mirrored whole are looked at, so that nothing the API never
+    /// held is written to it from an old store. A write refused by the API
+    /// is logged and tried again at the next pass.
+    pub async fn write_back_once(&self) -> Result<(), loupe_control::StoreError> {
+        let kinds: Vec<Kind> = self.lock_mirrored().keys().copied().collect();
+        if kinds.is_empty() {
+            return Ok(());
+        }
+        for newest in self.store.newest(&kinds).await? {
+            if newest.message == MIRROR_MESSAGE {
+                continue;
+            }
+            let Some(watched) = self.watched.iter().find(|w| w.kind == newest.key.kind) else {
+                continue;
+            };
+            let key = &newest.key;
+            let current = watched.store.state().into_iter().find(|o| {
+                o.metadata.namespace.as_deref() == Some(key.namespace.as_str())
+                    && o.metadata.name.as_deref() == Some(key.name.as_str())
+            });
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(self.client.clone(), &key.namespace, &watched.api);
+            let result = match (newest.deleted, current) {
+                (true, None) => continue,
+                (true, Some(_)) => api
+                    .delete(&key.name, &DeleteParams::default())
+                    .await
+                    .map(|_| "deleted"),
+                (false, current) => {
+                    let held = current.and_then(|o| comparable(&watched.api, key, &o));
+                    let wanted = serde_json::from_value::<DynamicObject>(newest.object.clone())
+                        .ok()
+                        .and_then(|o| comparable(&watched.api, key, &o));
+                    if held.is_some() && held == wanted {
+                        continue;
+                    }
+                    let mut body = newest.object.clone();
+                    body["apiVersion"] = json!(watched.api.api_version);
+                    body["kind"] = json!(watched.api.kind);
+                    api.patch(
+                        &key.name,
+                        &PatchParams::apply(crate::FIELD_MANAGER).force(),
+                        &Patch::Apply(&body),
+                    )
+                    .await
+                    .map(|_| "applied")
+                }
+            };
+            match result {
+                Ok(done) => {
+                    tracing::info!(resource = %key, revision = newest.revision, author = newest.author, done, "store edit written back to the Kubernetes API")
+                }
+                Err(error) => {
+                    tracing::warn!(resource = %key, revision = newest.revision, %error, "cannot write a store edit back to the Kubernetes API; retrying")
+                }
+            }
         }
         Ok(())
     }
@@ -326,6 +489,16 @@ fn config_object(api: &ApiResource, object: &DynamicObject) -> Value {
         "metadata": metadata,
         "spec": object.data.get("spec").cloned().unwrap_or_else(|| json!({})),
     })
+}
+
+/// The object as the store would hold it, without `apiVersion` (every
+/// served version is the same object; the store keeps the one it was
+/// written at): both sides of a write-back cleaned the same way.
+fn comparable(api: &ApiResource, key: &ResourceKey, object: &DynamicObject) -> Option<Value> {
+    let resource = parse(key, &config_object(api, object))?;
+    let mut object = loupe_control::store::kube_object(&resource).ok()?;
+    object.as_object_mut()?.remove("apiVersion");
+    Some(object)
 }
 
 /// kubectl's copy of what was applied: not config.

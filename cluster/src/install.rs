@@ -17,9 +17,6 @@ use kube::core::ApiResource;
 use loupe_k8s::manifest::{DATABASE_SECRET, Database, NAMESPACE, Settings, generate};
 use serde_json::Value;
 
-/// The field manager of everything Loupe applies.
-pub const FIELD_MANAGER: &str = "loupe";
-
 /// How an install goes.
 #[derive(Clone, Debug)]
 pub struct InstallOptions {
@@ -98,7 +95,7 @@ pub async fn install(
         check_database_secret(&client).await?;
     }
     let objects = generate(settings);
-    let mut params = PatchParams::apply(FIELD_MANAGER);
+    let mut params = PatchParams::apply(crate::FIELD_MANAGER);
     if options.force {
         params = params.force();
     }

@@ -7,7 +7,9 @@
 //! ([`dashboard`]).
 //!
 //! - Config: Istio's own CRDs watched and mirrored into the store, each
-//!   object validated, the invalid ones reported on the object ([`config`]).
+//!   object validated, the invalid ones reported on the object, each
+//!   revision by the Kubernetes user who wrote it ([`authors`]), console
+//!   edits written back with server-side apply ([`config`]).
 //! - Registry: Services, EndpointSlices and Pods, in Istio's shapes
 //!   ([`registry`], followed by [`platform`]), never what proxies claim.
 //! - Authentication: the pod's projected service-account token, checked by
@@ -24,6 +26,7 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod authors;
 pub mod ca_secret;
 pub mod config;
 pub mod dashboard;
@@ -34,6 +37,9 @@ pub mod registry;
 pub mod root_cert;
 pub mod token_review;
 pub mod webhooks;
+
+/// The field manager of everything Loupe writes with server-side apply.
+pub const FIELD_MANAGER: &str = "loupe";
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -176,7 +182,16 @@ pub async fn serve(opts: Options) -> Result<(), ClusterError> {
         }
     })?;
     let _webhooks = match opts.webhook_listen {
-        Some(addr) => Some(webhooks::start(client, control.ca().clone(), addr, leader).await?),
+        Some(addr) => Some(
+            webhooks::start(
+                client,
+                control.ca().clone(),
+                addr,
+                leader,
+                Some(authors::recorder(control.store().pool().clone())),
+            )
+            .await?,
+        ),
         None => None,
     };
     tracing::info!(listen = %opts.listen, webhooks = ?opts.webhook_listen, "control plane serving in cluster mode");

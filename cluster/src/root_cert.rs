@@ -21,8 +21,6 @@ use tokio::sync::{Notify, watch};
 /// Istio's ConfigMap name and key.
 pub const CONFIG_MAP: &str = "istio-ca-root-cert";
 pub const ROOT_CERT_KEY: &str = "root-cert.pem";
-/// Server-side apply's field manager for everything Loupe writes.
-pub const FIELD_MANAGER: &str = "loupe";
 /// Namespaces that get no ConfigMap.
 pub const SYSTEM_NAMESPACES: &[&str] = &["kube-system", "kube-public", "kube-node-lease"];
 /// How often the bundle is compared with what was written.
@@ -106,7 +104,7 @@ async fn sync(
             continue;
         }
         let api: Api<ConfigMap> = Api::namespaced(client.clone(), &name);
-        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let params = PatchParams::apply(crate::FIELD_MANAGER).force();
         match api
             .patch(
                 CONFIG_MAP,

@@ -18,7 +18,7 @@ use kube::api::{Api, Patch, PatchParams};
 use loupe_control::ca::CertificateAuthority;
 use loupe_k8s::inject::InjectSettings;
 use loupe_k8s::manifest::{Profile, Settings, mutating_webhook, validating_webhook};
-use loupe_k8s::webhook::{WebhookState, ca_bundle_patch, router, service_dns_names};
+use loupe_k8s::webhook::{OnAdmitted, WebhookState, ca_bundle_patch, router, service_dns_names};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -39,12 +39,14 @@ impl Drop for Webhooks {
     }
 }
 
-/// Serves the webhooks on `addr` and keeps their `caBundle` current.
+/// Serves the webhooks on `addr` and keeps their `caBundle` current;
+/// `on_admitted` is told who wrote each admitted Istio object.
 pub async fn start(
     client: kube::Client,
     ca: Arc<CertificateAuthority>,
     addr: SocketAddr,
     leader: watch::Receiver<bool>,
+    on_admitted: Option<OnAdmitted>,
 ) -> Result<Webhooks, ClusterError> {
     let mut tls =
         (*loupe_control::tls::server_config(ca.clone(), Vec::new(), service_dns_names())?).clone();
@@ -61,6 +63,7 @@ pub async fn start(
         inject: Arc::new(InjectSettings::from_install(&Settings::for_profile(
             Profile::Default,
         ))),
+        on_admitted,
     };
     let server = tokio::spawn(async move {
         if let Err(error) =

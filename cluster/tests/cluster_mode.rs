@@ -391,6 +391,213 @@ async fn the_watch_stream_reaches_proxies_valid_objects_only_and_reports_the_inv
     );
 }
 
+/// A VirtualService as a console user writes it (YAML, no server fields).
+fn console_yaml(name: &str, host: &str, weights: (i64, i64)) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  hosts: [{host}]\n  http:\n  - route:\n    - destination: {{host: reviews}}\n      weight: {}\n    - destination: {{host: ratings}}\n      weight: {}\n",
+        weights.0, weights.1
+    )
+}
+
+fn weights(object: &Value) -> Option<(i64, i64)> {
+    let route = object.pointer("/spec/http/0/route")?;
+    Some((route[0]["weight"].as_i64()?, route[1]["weight"].as_i64()?))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_edits_are_written_back_to_the_kubernetes_api_not_reverted() {
+    let cp = start().await;
+    cp.api.put(VS, virtual_service("reviews-split", (80, 20)));
+    let key = |name: &str| loupe_model::ResourceKey {
+        kind: loupe_model::Kind::VirtualService,
+        namespace: "default".into(),
+        name: name.into(),
+    };
+    let store = cp.store.clone();
+    let stored = |name: &'static str| {
+        let store = store.clone();
+        async move { store.get(&key(name)).await.expect("the store answers") }
+    };
+    for _ in 0..200 {
+        if stored("reviews-split").await.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(stored("reviews-split").await.is_some(), "mirrored first");
+
+    // A console edit (as `PUT /api/config/...` writes it) reaches the object.
+    cp.store
+        .put(
+            &key("reviews-split"),
+            &console_yaml("reviews-split", "reviews", (30, 70)),
+            "alice",
+        )
+        .await
+        .expect("the console's edit");
+    eventually("the edit applied to the VirtualService", || {
+        cp.api
+            .get(VS, "default", "reviews-split")
+            .and_then(|o| weights(&o))
+            == Some((30, 70))
+    })
+    .await;
+    assert!(
+        cp.api.requests().iter().any(|r| r.starts_with(
+            "PATCH /apis/networking.istio.io/v1/namespaces/default/virtualservices/reviews-split?"
+        ) && r.contains("fieldManager=loupe")
+            && r.contains("force=true")),
+        "server-side apply by field manager loupe: {:?}",
+        cp.api.requests()
+    );
+    // The mirror saw its own edit come back: nothing reverted, no new revision.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let now = stored("reviews-split").await.expect("still there");
+    assert_eq!(weights(&now.object), Some((30, 70)), "not reverted");
+    assert_eq!(now.author, "alice");
+    assert_eq!(
+        cp.store.history(&key("reviews-split")).await.unwrap().len(),
+        2,
+        "the mirror's revision and the console's, nothing more"
+    );
+
+    // Created in the console: created in the cluster. Deleted: deleted.
+    cp.store
+        .put(
+            &key("reviews-new"),
+            &console_yaml("reviews-new", "details", (50, 50)),
+            "alice",
+        )
+        .await
+        .expect("a new VirtualService");
+    eventually("the new VirtualService in the cluster", || {
+        cp.api.get(VS, "default", "reviews-new").is_some()
+    })
+    .await;
+    cp.store
+        .delete(&key("reviews-split"), "alice")
+        .await
+        .expect("the console's delete");
+    eventually("the VirtualService deleted in the cluster", || {
+        cp.api.get(VS, "default", "reviews-split").is_none()
+    })
+    .await;
+
+    // A later kubectl change is mirrored as before.
+    cp.api.put(VS, virtual_service("reviews-new", (10, 90)));
+    let mut mirrored = None;
+    for _ in 0..200 {
+        mirrored = stored("reviews-new").await;
+        if mirrored.as_ref().and_then(|m| weights(&m.object)) == Some((10, 90)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mirrored = mirrored.expect("reviews-new");
+    assert_eq!(weights(&mirrored.object), Some((10, 90)));
+    assert_eq!(mirrored.author, "kubernetes");
+}
+
+/// The AdmissionReview the API server sends the validating webhook when
+/// `username` creates `object`.
+fn admission_review(username: &str, object: &Value) -> Value {
+    json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "5b1e7d0c",
+            "kind": {"group": "networking.istio.io", "version": "v1", "kind": "VirtualService"},
+            "resource": {"group": "networking.istio.io", "version": "v1", "resource": "virtualservices"},
+            "name": object["metadata"]["name"], "namespace": "default",
+            "operation": "CREATE",
+            "userInfo": {"username": username, "groups": ["system:authenticated"]},
+            "object": object, "oldObject": null, "dryRun": false,
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revisions_carry_the_kubernetes_user_the_validating_webhook_saw() {
+    let cp = start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = std::sync::Arc::new(
+        loupe_control::ca::CertificateAuthority::open(&loupe_control::ca::CaOptions::new(
+            dir.path(),
+        ))
+        .unwrap(),
+    );
+    let (_lead, leader) = tokio::sync::watch::channel(false);
+    let webhooks = loupe_cluster::webhooks::start(
+        cp.api.client(),
+        ca.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        leader,
+        Some(loupe_cluster::authors::recorder(cp.store.pool().clone())),
+    )
+    .await
+    .expect("webhooks start");
+    let host = "loupe-control.istio-system.svc";
+    let https = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(ca.trust_bundle().to_pem().as_bytes()).unwrap(),
+        )
+        .resolve(host, webhooks.addr)
+        .build()
+        .unwrap();
+
+    // kubectl as alice: the API server asks the webhook, then stores the object.
+    let object = virtual_service("reviews-split", (60, 40));
+    let answer: Value = https
+        .post(format!("https://{host}:{}/validate", webhooks.addr.port()))
+        .json(&admission_review("alice@example.com", &object))
+        .send()
+        .await
+        .expect("the webhook answers")
+        .json()
+        .await
+        .expect("an AdmissionReview");
+    assert_eq!(answer["response"]["allowed"], true, "{answer}");
+    cp.api.put(VS, object);
+
+    let key = loupe_model::ResourceKey {
+        kind: loupe_model::Kind::VirtualService,
+        namespace: "default".into(),
+        name: "reviews-split".into(),
+    };
+    let mut author = String::new();
+    for _ in 0..200 {
+        if let Some(stored) = cp.store.get(&key).await.unwrap() {
+            author = stored.author;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        author, "alice@example.com",
+        "the revision names who wrote it"
+    );
+
+    // A change no webhook saw (its spec was never admitted) is `kubernetes`'s.
+    cp.api.put(VS, virtual_service("reviews-split", (10, 90)));
+    for _ in 0..200 {
+        let stored = cp.store.get(&key).await.unwrap().expect("stored");
+        if weights(&stored.object) == Some((10, 90)) {
+            author = stored.author;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(author, "kubernetes");
+    let history = cp.store.history(&key).await.unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|r| r.author.as_str())
+            .collect::<Vec<_>>(),
+        ["kubernetes", "alice@example.com"],
+        "newest first"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_review_backed_hello_for_another_service_account_is_refused() {
     let cp = start().await;
@@ -547,6 +754,7 @@ async fn the_leader_writes_its_webhook_ca_into_both_configurations() {
         ca.clone(),
         "127.0.0.1:0".parse().unwrap(),
         leader,
+        None,
     )
     .await
     .expect("webhooks start");

@@ -41,5 +41,6 @@ pub mod tls;
 pub use config_watch::RECHECK_INTERVAL;
 pub use server::{ControlError, ControlPlane, MAX_MESSAGE_SIZE, Options, serve, shutdown_signal};
 pub use store::{
-    Applied, AuditEntry, AuditFilter, ConfigStore, Outcome, Revision, StoreError, StoredResource,
+    Applied, AuditEntry, AuditFilter, Authors, ConfigStore, MIRROR_MESSAGE, Newest, Outcome,
+    Revision, StoreError, StoredResource,
 };

@@ -36,6 +36,35 @@ use crate::validate::{describe, validate};
 #[derive(Clone, Debug)]
 pub struct WebhookState {
     pub inject: Arc<InjectSettings>,
+    /// Told of every Istio object the validating webhook admits on create
+    /// or update, with who wrote it (cluster mode records the author).
+    pub on_admitted: Option<OnAdmitted>,
+}
+
+/// An Istio object the validating webhook admitted, and who wrote it
+/// (`AdmissionReview.request.userInfo.username`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Admitted {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub spec: serde_json::Value,
+    pub username: String,
+}
+
+/// The callback behind [`WebhookState::on_admitted`]: the answer waits for
+/// its future (so that what it records is there before the API server
+/// stores the object), which must bound its own time.
+#[derive(Clone)]
+pub struct OnAdmitted(pub Arc<dyn Fn(Admitted) -> Recording + Send + Sync>);
+
+/// What [`OnAdmitted`] returns: the recording, awaited before the answer.
+pub type Recording = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl std::fmt::Debug for OnAdmitted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnAdmitted(..)")
+    }
 }
 
 /// `POST /inject`, `POST /validate`, and `GET /healthz/ready`.
@@ -104,7 +133,7 @@ async fn inject_handler(State(state): State<WebhookState>, body: Bytes) -> Respo
     }
 }
 
-async fn validate_handler(body: Bytes) -> Response {
+async fn validate_handler(State(state): State<WebhookState>, body: Bytes) -> Response {
     let request: AdmissionRequest<DynamicObject> = match read(&body) {
         Ok(r) => r,
         Err(problem) => return answer(AdmissionResponse::invalid(problem)),
@@ -122,6 +151,22 @@ async fn validate_handler(body: Bytes) -> Response {
         response.warnings = Some(verdict.warnings.iter().map(describe).collect());
     }
     if verdict.allowed() {
+        let written = matches!(
+            request.operation,
+            kube::core::admission::Operation::Create | kube::core::admission::Operation::Update
+        );
+        if let (Some(hook), true, Some(username)) =
+            (&state.on_admitted, written, &request.user_info.username)
+        {
+            (hook.0)(Admitted {
+                kind: request.kind.kind.clone(),
+                namespace: request.namespace.clone().unwrap_or_default(),
+                name: request.name.clone(),
+                spec: object.get("spec").cloned().unwrap_or_default(),
+                username: username.clone(),
+            })
+            .await;
+        }
         return answer(response);
     }
     let kind = object

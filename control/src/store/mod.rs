@@ -21,7 +21,12 @@ use sqlx::PgPool;
 
 pub use error::StoreError;
 pub use rows::NOTIFY_CHANNEL;
-pub use types::{Applied, AuditEntry, AuditFilter, Outcome, Revision, StoredResource};
+pub use types::{
+    Applied, AuditEntry, AuditFilter, Authors, Newest, Outcome, Revision, StoredResource,
+};
+
+/// The message of every revision a mirror writes ([`ConfigStore::mirror`]).
+pub const MIRROR_MESSAGE: &str = "mirror";
 
 /// A change to make in one write.
 enum Change {
@@ -239,27 +244,64 @@ impl ConfigStore {
         kinds: &[Kind],
         desired: Vec<Resource>,
         keep: &HashSet<ResourceKey>,
-        author: &str,
+        authors: Authors<'_>,
     ) -> Result<Vec<Applied>, StoreError> {
         let wanted: HashSet<ResourceKey> = desired.iter().map(Resource::key).collect();
-        let mut changes: Vec<Change> = Vec::new();
+        let mut deletes = Vec::new();
         for stored in self.list(None).await? {
             if kinds.contains(&stored.key.kind)
                 && !wanted.contains(&stored.key)
                 && !keep.contains(&stored.key)
             {
-                changes.push(Change::Delete {
-                    key: stored.key,
-                    must_exist: false,
-                });
+                deletes.push(stored.key);
             }
         }
-        changes.extend(desired.into_iter().map(|r| Change::Put(Box::new(r))));
+        self.mirror_changes(desired, deletes, authors).await
+    }
+
+    /// What changed at the source of truth since the last mirror, in one
+    /// transaction: `puts` (unchanged ones write nothing) and `deletes`
+    /// (absent ones write nothing); every other stored resource is left as
+    /// it is — a console edit not yet written back to the source included.
+    pub async fn mirror_changes(
+        &self,
+        puts: Vec<Resource>,
+        deletes: Vec<ResourceKey>,
+        authors: Authors<'_>,
+    ) -> Result<Vec<Applied>, StoreError> {
+        let mut changes: Vec<Change> = deletes
+            .into_iter()
+            .map(|key| Change::Delete {
+                key,
+                must_exist: false,
+            })
+            .collect();
+        changes.extend(puts.into_iter().map(|r| Change::Put(Box::new(r))));
         if changes.is_empty() {
             return Ok(Vec::new());
         }
-        self.write_checked(changes, author, "mirror", Commit::Yes, Check::Alone)
+        self.write_checked(changes, authors, MIRROR_MESSAGE, Commit::Yes, Check::Alone)
             .await
+    }
+
+    /// The newest revision of every resource of `kinds`, deletions included.
+    pub async fn newest(&self, kinds: &[Kind]) -> Result<Vec<Newest>, StoreError> {
+        let mut conn = self.conn().await?;
+        let rows = rows::latest(&mut conn, None).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                let key = row.key()?;
+                kinds.contains(&key.kind).then_some(Newest {
+                    key,
+                    revision: row.revision,
+                    object: row.object,
+                    deleted: row.deleted,
+                    author: row.author,
+                    message: row.message,
+                })
+            })
+            .collect())
     }
 
     /// The current (not deleted) resources, of one kind or all, sorted by
@@ -361,14 +403,14 @@ impl ConfigStore {
         message: &str,
         commit: Commit,
     ) -> Result<Vec<Applied>, StoreError> {
-        self.write_checked(changes, author, message, commit, Check::Whole)
+        self.write_checked(changes, Authors::One(author), message, commit, Check::Whole)
             .await
     }
 
     async fn write_checked(
         &self,
         changes: Vec<Change>,
-        author: &str,
+        authors: Authors<'_>,
         message: &str,
         commit: Commit,
         check: Check,
@@ -467,6 +509,7 @@ impl ConfigStore {
                 continue;
             };
             let revision = previous + 1;
+            let author = authors.of(&key);
             if commit == Commit::No {
                 applied.push(Applied {
                     key,

@@ -30,6 +30,7 @@ pub(crate) struct LatestRow {
     pub object: Value,
     pub deleted: bool,
     pub author: String,
+    pub message: String,
     pub created_at: DateTime<Utc>,
 }
 
@@ -68,7 +69,7 @@ pub(crate) fn kind_from_db(s: &str) -> Option<Kind> {
 }
 
 const LATEST: &str = "SELECT DISTINCT ON (kind, namespace, name)
-        id, kind, namespace, name, revision, yaml, object, deleted, author, created_at
+        id, kind, namespace, name, revision, yaml, object, deleted, author, message, created_at
     FROM config_revisions
     WHERE ($1::text IS NULL OR kind = $1)
     ORDER BY kind, namespace, name, revision DESC";
@@ -91,7 +92,7 @@ pub(crate) async fn latest_of(
     key: &ResourceKey,
 ) -> Result<Option<LatestRow>, StoreError> {
     sqlx::query_as::<_, LatestRow>(
-        "SELECT id, kind, namespace, name, revision, yaml, object, deleted, author, created_at
+        "SELECT id, kind, namespace, name, revision, yaml, object, deleted, author, message, created_at
          FROM config_revisions WHERE kind = $1 AND namespace = $2 AND name = $3
          ORDER BY revision DESC LIMIT 1",
     )
@@ -109,7 +110,7 @@ pub(crate) async fn revision_of(
     revision: i32,
 ) -> Result<Option<LatestRow>, StoreError> {
     sqlx::query_as::<_, LatestRow>(
-        "SELECT id, kind, namespace, name, revision, yaml, object, deleted, author, created_at
+        "SELECT id, kind, namespace, name, revision, yaml, object, deleted, author, message, created_at
          FROM config_revisions WHERE kind = $1 AND namespace = $2 AND name = $3 AND revision = $4",
     )
     .bind(key.kind.as_str())

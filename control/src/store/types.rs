@@ -53,6 +53,41 @@ pub struct StoredResource {
     pub created_at: DateTime<Utc>,
 }
 
+/// The newest revision of a resource, deletions included (what cluster
+/// mode compares with the Kubernetes API to write console edits back).
+#[derive(Clone, Debug)]
+pub struct Newest {
+    pub key: ResourceKey,
+    pub revision: i32,
+    /// The resource as its Kubernetes JSON object (before its deletion,
+    /// for a deletion revision).
+    pub object: Value,
+    pub deleted: bool,
+    pub author: String,
+    /// Why it was written ([`super::MIRROR_MESSAGE`] for a mirror's write).
+    pub message: String,
+}
+
+/// Who wrote the changes of one write: one author for all, or one per
+/// resource with a fallback (a mirror knows each object's author).
+#[derive(Clone, Copy, Debug)]
+pub enum Authors<'a> {
+    One(&'a str),
+    Each {
+        of: &'a std::collections::HashMap<ResourceKey, String>,
+        otherwise: &'a str,
+    },
+}
+
+impl Authors<'_> {
+    pub fn of(&self, key: &ResourceKey) -> &str {
+        match self {
+            Authors::One(author) => author,
+            Authors::Each { of, otherwise } => of.get(key).map(String::as_str).unwrap_or(otherwise),
+        }
+    }
+}
+
 /// One entry of a resource's history.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Revision {

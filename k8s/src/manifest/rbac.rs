@@ -56,7 +56,8 @@ pub(super) fn objects(out: &mut Vec<serde_json::Value>) {
         out,
         "loupe-control",
         vec![
-            rule(&istio_groups, &istio_kinds, READ),
+            // Written too: console edits go back to their objects.
+            rule(&istio_groups, &istio_kinds, WRITE),
             rule(&istio_groups, &istio_status, &["get", "update", "patch"]),
             rule(&[""], &["services", "pods", "namespaces", "nodes"], READ),
             rule(&["discovery.k8s.io"], &["endpointslices"], READ),

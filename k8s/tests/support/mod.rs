@@ -25,6 +25,7 @@ pub async fn start() -> Webhook {
         inject: Arc::new(InjectSettings::from_install(&Settings::for_profile(
             Profile::Demo,
         ))),
+        on_admitted: None,
     };
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let tls = cert.server_config().unwrap();
