@@ -103,6 +103,9 @@ pub struct ConfigMirror {
     /// Invalid objects already announced by an Event: (uid, generation).
     announced: std::sync::Mutex<HashSet<(String, i64)>>,
     mirrored: std::sync::Mutex<Mirrored>,
+    /// The store version and kinds of the last write-back with nothing
+    /// left to write: unchanged since, there is nothing to read.
+    written_back: std::sync::Mutex<Option<(i64, usize)>>,
 }
 
 impl ConfigMirror {
@@ -139,6 +142,7 @@ impl ConfigMirror {
             changed,
             announced: Default::default(),
             mirrored: Default::default(),
+            written_back: Default::default(),
         })
     }
 
@@ -169,6 +173,9 @@ impl ConfigMirror {
                 };
             } else {
                 self.lock_mirrored().clear();
+                if let Ok(mut w) = self.written_back.lock() {
+                    *w = None;
+                }
                 if leader.changed().await.is_err() {
                     return;
                 }
@@ -298,6 +305,12 @@ impl ConfigMirror {
         if kinds.is_empty() {
             return Ok(());
         }
+        let version = (self.store.version().await?, kinds.len());
+        let last = self.written_back.lock().ok().and_then(|w| *w);
+        if last == Some(version) {
+            return Ok(());
+        }
+        let mut all_written = true;
         for newest in self.store.newest(&kinds).await? {
             if newest.message == MIRROR_MESSAGE {
                 continue;
@@ -343,9 +356,13 @@ impl ConfigMirror {
                     tracing::info!(resource = %key, revision = newest.revision, author = newest.author, done, "store edit written back to the Kubernetes API")
                 }
                 Err(error) => {
+                    all_written = false;
                     tracing::warn!(resource = %key, revision = newest.revision, %error, "cannot write a store edit back to the Kubernetes API; retrying")
                 }
             }
+        }
+        if all_written && let Ok(mut w) = self.written_back.lock() {
+            *w = Some(version);
         }
         Ok(())
     }

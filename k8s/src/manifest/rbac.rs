@@ -104,7 +104,8 @@ pub(super) fn objects(out: &mut Vec<serde_json::Value>) {
         out,
         "loupe-console",
         vec![
-            rule(&istio_groups, &istio_kinds, WRITE),
+            // The console writes the store; loupe-control writes the objects.
+            rule(&istio_groups, &istio_kinds, READ),
             rule(&[""], &["services", "pods", "namespaces"], READ),
             rule(&["discovery.k8s.io"], &["endpointslices"], READ),
         ],
