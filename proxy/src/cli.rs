@@ -102,7 +102,16 @@ pub struct Args {
     /// Open connections per listener at most; more are closed on arrival (counted).
     #[arg(long, env = "LOUPE_PROXY_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
+    /// Worker threads of the data path, each with its own runtime, its own
+    /// sockets on every traffic listener (SO_REUSEPORT) and its own
+    /// upstream connections, as Envoy's `--concurrency` (Istio's proxy
+    /// `concurrency`: default 2; 0 = one per core).
+    #[arg(long, env = "LOUPE_PROXY_CONCURRENCY", default_value_t = 2)]
+    pub concurrency: usize,
 }
+
+/// More worker threads than this is a typo, not a machine.
+const MAX_CONCURRENCY: usize = 256;
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     match loupe_model::duration::parse_duration(text) {
@@ -138,6 +147,14 @@ impl Args {
             .unwrap_or_default()
     }
 
+    /// How many data-path workers `--concurrency` asks for.
+    pub fn workers(&self) -> usize {
+        match self.concurrency {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
     /// The admin listener's address.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin
@@ -166,6 +183,12 @@ impl Args {
             return Err(
                 "a sidecar needs --inbound/--app, --outbound, or both (or --capture)".into(),
             );
+        }
+        if self.concurrency > MAX_CONCURRENCY {
+            return Err(format!(
+                "--concurrency {} is above {MAX_CONCURRENCY}; give the number of worker threads (0 = one per core)",
+                self.concurrency
+            ));
         }
         if self.control.starts_with("https://") && self.ca_root.is_none() {
             return Err(

@@ -13,7 +13,9 @@
 //! (`authorize` → app), with [`peer`] metadata between the two sides,
 //! through the upstream client of [`transport`]; [`observe`] records each
 //! exchange into [`telemetry`] when its response ends. [`discovery`] keeps
-//! [`config`] current; [`admin`] exposes it.
+//! [`config`] current; [`admin`] exposes it. The [`traffic`] listeners run
+//! on `--concurrency` [`workers`], one thread and runtime each; the
+//! control-plane client, the exporter and admin on the main thread.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
@@ -34,7 +36,9 @@ pub mod outbound;
 pub mod peer;
 pub mod telemetry;
 pub mod tls;
+pub mod traffic;
 pub mod transport;
+pub mod workers;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -52,14 +56,13 @@ use crate::context::ProxyContext;
 use crate::control::ControlPlane;
 use crate::discovery::Discovery;
 use crate::identity::Workload;
-use crate::inbound::Inbound;
-use crate::listen::{Accept, MeshAccept};
-use crate::outbound::Traffic;
+use crate::listen::{Accept, Listener};
 use crate::telemetry::export::{self, SpanSink};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::span::string_attr;
 use crate::tls::CredentialStore;
 use crate::tls::issue::Issuer;
+use crate::traffic::TrafficListeners;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -78,6 +81,12 @@ pub enum StartError {
     Read {
         what: &'static str,
         path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start data-path worker {index}: {source}")]
+    Worker {
+        index: usize,
         #[source]
         source: std::io::Error,
     },
@@ -156,13 +165,19 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<(), S
     let (drain_tx, drain) = watch::channel(false);
     let limits = args.limits();
     let mut listeners = Vec::new();
-    let ctx = Arc::new(ProxyContext::new(
-        this.clone(),
-        store.clone(),
-        metrics.clone(),
-        spans,
-        credentials.clone(),
-    ));
+    // Every traffic socket is bound before anything is served, so a port
+    // in use fails the start instead of one worker.
+    let mut traffic = TrafficListeners::bind(&args)?;
+    let inbound_address = traffic.inbound_address();
+    let context = || {
+        Arc::new(ProxyContext::new(
+            this.clone(),
+            store.clone(),
+            metrics.clone(),
+            spans.clone(),
+            credentials.clone(),
+        ))
+    };
 
     let admin = bind("admin", args.admin_addr()).await?;
     let admin_state = Arc::new(Admin {
@@ -172,8 +187,7 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<(), S
     });
     let health_state = admin_state.clone();
     listeners.push(tokio::spawn(listen::serve(
-        admin,
-        "admin",
+        Listener::new(admin, "admin", limits),
         drain.clone(),
         Accept::Plain,
         limits,
@@ -181,71 +195,27 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<(), S
         move |req, _| admin::handle(admin_state.clone(), req),
     )));
     if args.capture {
-        listeners.extend(capture::listeners(&args, &ctx, health_state, &drain, limits).await?);
+        listeners.extend(
+            capture::serve_health_and_dns(
+                &args,
+                store.clone(),
+                metrics.clone(),
+                health_state,
+                &drain,
+                limits,
+            )
+            .await?,
+        );
     }
-
-    let mut inbound_address = String::new();
-    if let (Some(addr), Some(app)) = (args.inbound, &args.app) {
-        let app = ::http::uri::Authority::try_from(app.as_str())
-            .ok()
-            .filter(|a| a.port_u16().is_some())
-            .ok_or_else(|| StartError::App(app.clone()))?;
-        let listener = bind("inbound", addr).await?;
-        inbound_address = listener.local_addr().unwrap_or(addr).to_string();
-        let app_port = app.port_u16().unwrap_or(80);
-        let state = Arc::new(Inbound {
-            ctx: ctx.clone(),
-            app,
-        });
-        let mode_ctx = ctx.clone();
-        let accept = Accept::Mesh(Arc::new(MeshAccept {
-            credentials: credentials.clone(),
-            mode: Box::new(move |_| match mode_ctx.store.load() {
-                Some(config) => config.inbound_mtls(&mode_ctx.this, app_port),
-                None => loupe_model::peer_auth::MtlsMode::Permissive,
-            }),
-            port: app_port,
-            metrics: metrics.clone(),
-        }));
-        listeners.push(tokio::spawn(listen::serve(
-            listener,
-            "inbound",
-            drain.clone(),
-            accept,
-            limits,
-            metrics.clone(),
-            move |req, peer| inbound::handle(state.clone(), req, peer),
-        )));
+    let mut workers = Vec::new();
+    for i in 0..traffic.workers() {
+        let worker = traffic.worker(i, context());
+        let drain = drain.clone();
+        let done = workers::spawn(i, move || worker.serve(drain))
+            .map_err(|source| StartError::Worker { index: i, source })?;
+        workers.push(done);
     }
-    if let Some(addr) = args.outbound {
-        let listener = bind("outbound", addr).await?;
-        let ctx = ctx.clone();
-        listeners.push(tokio::spawn(listen::serve(
-            listener,
-            "outbound",
-            drain.clone(),
-            Accept::Plain,
-            limits,
-            metrics.clone(),
-            move |req, peer| outbound::handle(ctx.clone(), Traffic::Sidecar, req, peer),
-        )));
-    }
-    if let (true, Some(addr)) = (args.gateway, args.listen) {
-        let listener = bind("gateway", addr).await?;
-        if inbound_address.is_empty() {
-            inbound_address = listener.local_addr().unwrap_or(addr).to_string();
-        }
-        let ctx = ctx.clone();
-        listeners.push(tokio::spawn(listen::serve(
-            listener,
-            "gateway",
-            drain.clone(),
-            Accept::Plain,
-            limits,
-            metrics.clone(),
-            move |req, peer| outbound::handle(ctx.clone(), Traffic::Gateway, req, peer),
-        )));
-    }
+    drop(spans);
 
     let hello = Hello {
         workload: args.workload.clone(),
@@ -274,6 +244,7 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<(), S
         admin = %args.admin_addr(),
         capture = args.capture,
         control = %args.control,
+        workers = workers.len(),
         "loupe-proxy started"
     );
     let issuer = credentials.required.then(|| {
@@ -316,14 +287,15 @@ pub async fn run(args: Args, shutdown: impl Future<Output = ()>) -> Result<(), S
     if let Some(issuer) = issuer {
         issuer.abort();
     }
-    if tokio::time::timeout(DRAIN_TIMEOUT, futures::future::join_all(listeners))
-        .await
-        .is_err()
-    {
+    let drained = futures::future::join(
+        futures::future::join_all(listeners),
+        futures::future::join_all(workers),
+    );
+    if tokio::time::timeout(DRAIN_TIMEOUT, drained).await.is_err() {
         tracing::warn!("requests still in flight after the drain timeout; closing them");
     }
-    // The last span senders go with the context; the exporter then flushes.
-    drop(ctx);
+    // The last span senders went with the workers' contexts; the exporter
+    // then flushes.
     if let Some(exporter) = exporter {
         let _ = tokio::time::timeout(Duration::from_secs(2), exporter).await;
     }

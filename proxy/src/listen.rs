@@ -41,6 +41,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::capture;
+use crate::context::ProxyContext;
 use crate::http::BoxError;
 use crate::telemetry::metrics::Metrics;
 use crate::tls::{CredentialStore, PeerIdentity};
@@ -98,11 +99,47 @@ pub struct MeshAccept {
     pub metrics: Arc<Metrics>,
 }
 
+impl MeshAccept {
+    /// Accepts as the PeerAuthentication in `ctx`'s config says for this
+    /// workload (PERMISSIVE before any config); `port` is the app port of
+    /// connections that were not redirected.
+    pub fn new(ctx: &Arc<ProxyContext>, port: u16) -> MeshAccept {
+        let mode_ctx = ctx.clone();
+        MeshAccept {
+            credentials: ctx.credentials.clone(),
+            mode: Box::new(move |port| match mode_ctx.store.load() {
+                Some(config) => config.inbound_mtls(&mode_ctx.this, port),
+                None => MtlsMode::Permissive,
+            }),
+            port,
+            metrics: ctx.metrics.clone(),
+        }
+    }
+}
+
+/// A listening socket with its name (in logs) and its connection cap —
+/// one cap for the sockets of one listener across the workers.
+pub struct Listener {
+    pub socket: TcpListener,
+    pub name: &'static str,
+    pub open: Arc<Semaphore>,
+}
+
+impl Listener {
+    /// A listener with a cap of its own.
+    pub fn new(socket: TcpListener, name: &'static str, limits: Limits) -> Listener {
+        Listener {
+            socket,
+            name,
+            open: Arc::new(Semaphore::new(limits.max_connections)),
+        }
+    }
+}
+
 /// Serves until `drain` turns true, then waits for open connections to
 /// finish their requests.
 pub async fn serve<H, F, B>(
-    listener: TcpListener,
-    name: &'static str,
+    listener: Listener,
     mut drain: watch::Receiver<bool>,
     accept: Accept,
     limits: Limits,
@@ -114,8 +151,12 @@ pub async fn serve<H, F, B>(
     B: Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    let Listener {
+        socket: listener,
+        name,
+        open,
+    } = listener;
     let graceful = GracefulShutdown::new();
-    let open = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,

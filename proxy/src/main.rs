@@ -31,7 +31,12 @@ fn main() -> ExitCode {
         };
     }
     let args = Args::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
+    // The main thread runs the control-plane client, the span exporter and
+    // admin; the data path runs on worker threads of its own (`--concurrency`).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(error) => {
             eprintln!("loupe-proxy: cannot start the runtime: {error}");

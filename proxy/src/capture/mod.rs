@@ -28,8 +28,10 @@ use tokio::task::JoinHandle;
 
 use crate::admin::Admin;
 use crate::cli::Args;
+use crate::config::ConfigStore;
 use crate::context::ProxyContext;
-use crate::listen::{self, Accept, Limits, MeshAccept};
+use crate::listen::{self, Accept, Limits, Listener, MeshAccept};
+use crate::telemetry::metrics::Metrics;
 use crate::{StartError, bind};
 
 /// Istio's capture ports.
@@ -41,27 +43,29 @@ pub const HEALTH_PORT: u16 = 15021;
 /// The UID (and GID) the proxy runs as, whose own traffic is not captured.
 pub const PROXY_UID: u32 = 1337;
 
-/// Binds the capture listeners on every address — outbound 15001,
-/// inbound 15006, health 15021 — and the DNS proxy on 127.0.0.1:15053, and serves them.
-pub async fn listeners(
-    args: &Args,
+/// Where the capture listeners listen: `port` on every address.
+pub fn any(port: u16) -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], port))
+}
+
+/// Serves one worker's sockets of the captured traffic: outbound 15001
+/// (sorted by original destination) and inbound 15006 (mesh mTLS or
+/// plaintext to the app's original port).
+pub fn serve_traffic(
     ctx: &Arc<ProxyContext>,
-    admin: Arc<Admin>,
+    policy: outbound::OutboundTrafficPolicy,
+    outbound: Listener,
+    inbound: Listener,
     drain: &watch::Receiver<bool>,
     limits: Limits,
-) -> Result<Vec<JoinHandle<()>>, StartError> {
-    let any = |port: u16| SocketAddr::from(([0, 0, 0, 0], port));
-    let mut tasks = Vec::new();
-
-    let outbound = bind("outbound", any(OUTBOUND_PORT)).await?;
+) -> Vec<JoinHandle<()>> {
     let state = Arc::new(outbound::OutboundCapture {
         ctx: ctx.clone(),
-        policy: args.outbound_traffic_policy,
+        policy,
     });
     let handler_ctx = ctx.clone();
-    tasks.push(tokio::spawn(listen::serve(
+    let outbound = tokio::spawn(listen::serve(
         outbound,
-        "outbound",
         drain.clone(),
         Accept::CapturedOutbound(state),
         limits,
@@ -74,60 +78,60 @@ pub async fn listeners(
                 peer,
             )
         },
-    )));
+    ));
 
-    let inbound = bind("inbound", any(INBOUND_PORT)).await?;
-    let mode_ctx = ctx.clone();
     let state = Arc::new(inbound::InboundCapture {
         ctx: ctx.clone(),
-        mesh: MeshAccept {
-            credentials: ctx.credentials.clone(),
-            mode: Box::new(move |port| match mode_ctx.store.load() {
-                Some(config) => config.inbound_mtls(&mode_ctx.this, port),
-                None => loupe_model::peer_auth::MtlsMode::Permissive,
-            }),
-            port: 0,
-            metrics: ctx.metrics.clone(),
-        },
+        mesh: MeshAccept::new(ctx, 0),
     });
     let app = Arc::new(crate::inbound::Inbound {
         ctx: ctx.clone(),
         // Each request goes to its connection's original port instead.
         app: http::uri::Authority::from_static("127.0.0.1:80"),
     });
-    tasks.push(tokio::spawn(listen::serve(
+    let inbound = tokio::spawn(listen::serve(
         inbound,
-        "inbound",
         drain.clone(),
         Accept::CapturedInbound(state),
         limits,
         ctx.metrics.clone(),
         move |req, peer| crate::inbound::handle(app.clone(), req, peer),
-    )));
+    ));
+    vec![outbound, inbound]
+}
 
-    let health = bind("health", any(HEALTH_PORT)).await?;
-    tasks.push(tokio::spawn(listen::serve(
+/// Binds and serves, on the main runtime, what capture adds besides the
+/// traffic: health on 15021 (every address) and the DNS proxy on
+/// 127.0.0.1:15053.
+pub async fn serve_health_and_dns(
+    args: &Args,
+    store: Arc<ConfigStore>,
+    metrics: Arc<Metrics>,
+    admin: Arc<Admin>,
+    drain: &watch::Receiver<bool>,
+    limits: Limits,
+) -> Result<Vec<JoinHandle<()>>, StartError> {
+    let health = Listener::new(bind("health", any(HEALTH_PORT)).await?, "health", limits);
+    let health = tokio::spawn(listen::serve(
         health,
-        "health",
         drain.clone(),
         Accept::Plain,
         limits,
-        ctx.metrics.clone(),
+        metrics,
         move |req, _| crate::admin::handle(admin.clone(), req),
-    )));
+    ));
 
     // On loopback, as Istio's: iptables REDIRECTs the queries to 127.0.0.1,
     // and a reply must leave from that address for conntrack to map it back.
     let dns_addr = SocketAddr::from(([127, 0, 0, 1], DNS_PORT));
-    let dns = crate::dns::DnsProxy::bind(dns_addr, ctx.store.clone(), args.dns_upstream)
+    let dns = crate::dns::DnsProxy::bind(dns_addr, store, args.dns_upstream)
         .await
         .map_err(|source| StartError::Bind {
             listener: "dns",
             addr: dns_addr,
             source,
         })?;
-    tasks.push(tokio::spawn(dns.serve(drain.clone())));
-    Ok(tasks)
+    Ok(vec![health, tokio::spawn(dns.serve(drain.clone()))])
 }
 
 /// A request extension: where the captured connection it came on was

@@ -202,6 +202,11 @@ pub struct ProxyProcess {
 }
 
 impl ProxyProcess {
+    /// The process ID.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM, as Kubernetes and `loupe demo` stop a sidecar.
     pub fn terminate(&self) {
         let _ = Command::new("kill")
