@@ -108,6 +108,7 @@ async fn sidecar(
         cert_ttl: None,
         header_read_timeout: std::time::Duration::from_secs(10),
         max_connections: 10_000,
+        concurrency: 2,
     };
     tokio::spawn(async move {
         if let Err(error) = loupe_proxy::run(args, std::future::pending::<()>()).await {
